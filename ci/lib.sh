@@ -1,0 +1,34 @@
+# Shared helpers for the ci/ scripts. Sourced, never run.
+# shellcheck shell=bash
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Caches outside the clone, reused between runs and clones: the Prefect virtualenv, the cargo target dir.
+CACHE=${FLOWSHIP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flowship}
+PREFECT_VERSION=3.9.1
+PREFECT_VENV=$CACHE/prefect-$PREFECT_VERSION
+TOOLS_VENV=$CACHE/tools
+# Per-clone service state: logs, pids, data, the env file the tests read.
+SERVICES=${FLOWSHIP_SERVICES_DIR:-$ROOT/.services}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# A TCP port nobody listens on now. Binding to 0 lets the kernel choose, so two clones never collide.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for NAME TIMEOUT_S CMD...: poll CMD until it succeeds; a readiness check, not a fixed sleep.
+wait_for() {
+  local name=$1 timeout=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      echo "error: $name not ready after ${timeout}s; its log:" >&2
+      tail -n 30 "$SERVICES/logs/$name.log" >&2 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.1
+  done
+}

@@ -1,0 +1,127 @@
+//! Command-line types (clap derive). Nothing here decides anything: `settings` resolves these together with
+//! the environment and `flowship.yaml` into one `Settings` value that the commands receive.
+//!
+//! Secrets have no flags on purpose: a flag's value is visible to every user of the machine in `ps`. They come
+//! from variables or `*_FILE` files (see `settings`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("FLOWSHIP_COMMIT"),
+    ")"
+);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowship",
+    version = VERSION,
+    about = "Build, push, bump and register Prefect flow images from GitLab CI: one binary, no daemon, no Python.",
+    after_help = "Exit codes: 0 success (also when there was nothing to do), 1 an operation failed, \
+                  2 bad usage, config or input (nothing was written), 3 a policy refused the release."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file [default: ./flowship.yaml when present].
+    #[arg(long, global = true, env = "FLOWSHIP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Plan only: nothing is written anywhere.
+    #[arg(long, global = true, env = "FLOWSHIP_DRY_RUN")]
+    pub dry_run: bool,
+    /// `json` prints one JSON document on stdout.
+    #[arg(
+        long,
+        global = true,
+        env = "FLOWSHIP_OUTPUT",
+        value_enum,
+        value_name = "FORMAT"
+    )]
+    pub output: Option<OutputFormat>,
+    /// More narration on stderr (-v debug, -vv trace; RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less narration: errors only.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+    /// Extra CA certificate(s) to trust, PEM (repeatable; also FLOWSHIP_CA_FILE, CI_SERVER_TLS_CA_FILE, SSL_CERT_FILE).
+    #[arg(long = "ca-file", global = true, value_name = "FILE")]
+    pub ca_files: Vec<PathBuf>,
+    /// Use plain HTTP for this registry or server (repeatable; also FLOWSHIP_PLAIN_HTTP, comma-separated).
+    /// Plain HTTP is never used for any other host.
+    #[arg(long = "plain-http", global = true, value_name = "HOST:PORT")]
+    pub plain_http: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check config, credentials and reachability of the registry, the GitOps repo and the Prefect API.
+    Doctor(DoctorArgs),
+    /// Print the resolved settings and where each value came from (secrets redacted).
+    Settings(SettingsArgs),
+}
+
+/// Where flowship's outside systems are. Shared by every command that talks to them.
+#[derive(Debug, Args, Default)]
+pub struct TargetArgs {
+    /// Image repository, `registry/project/name` without tag (Harbor: `harbor.example.com/flows/etl`).
+    #[arg(long, env = "FLOWSHIP_IMAGE", value_name = "REPO")]
+    pub image: Option<String>,
+    /// Registry user name (Harbor robot accounts: `robot$project+name`; prefer FLOWSHIP_REGISTRY_USERNAME_FILE).
+    #[arg(long, env = "FLOWSHIP_REGISTRY_USERNAME", value_name = "USER")]
+    pub registry_username: Option<String>,
+    /// GitOps repository URL (https://, ssh://, git@host:path, git://, or a local path).
+    #[arg(long, env = "FLOWSHIP_GITOPS_REPO", value_name = "URL")]
+    pub gitops_repo: Option<String>,
+    /// GitOps branch [default: main].
+    #[arg(long, env = "FLOWSHIP_GITOPS_BRANCH", value_name = "BRANCH")]
+    pub gitops_branch: Option<String>,
+    /// User name sent with FLOWSHIP_GIT_TOKEN over HTTPS [default: oauth2].
+    #[arg(long, env = "FLOWSHIP_GIT_USERNAME", value_name = "USER")]
+    pub git_username: Option<String>,
+    /// Prefect API URL (self-hosted `http://host:4200/api`, or a Prefect Cloud workspace URL).
+    #[arg(long, env = "FLOWSHIP_PREFECT_API_URL", value_name = "URL")]
+    pub prefect_api_url: Option<String>,
+    /// Prefect work pool the deployments run in.
+    #[arg(long, env = "FLOWSHIP_WORK_POOL", value_name = "NAME")]
+    pub work_pool: Option<String>,
+    /// GitLab API base URL [default: CI_API_V4_URL].
+    #[arg(long, env = "FLOWSHIP_GITLAB_URL", value_name = "URL")]
+    pub gitlab_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+}
+
+impl Command {
+    pub fn targets(&self) -> &TargetArgs {
+        match self {
+            Command::Doctor(a) => &a.targets,
+            Command::Settings(a) => &a.targets,
+        }
+    }
+}

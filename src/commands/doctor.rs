@@ -1,0 +1,441 @@
+//! `flowship doctor`: for the registry, the GitOps repo and the Prefect API, whether each is reachable, its TLS
+//! certificate trusted, the credentials accepted, the account allowed to push / write / create deployments
+//! (where that can be checked without side effects), and the server's version. The three run concurrently.
+
+use crate::error::Error;
+use crate::gitops::remote::{Access, GitError};
+use crate::http::{Http, TransportError};
+use crate::output::{Printer, Style};
+use crate::prefect::{Prefect, PrefectError};
+use crate::registry::{PushCheck, Registry, RegistryError};
+use crate::settings::Settings;
+use git2::Direction;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+    Skip,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub check: &'static str,
+    pub status: Status,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceReport {
+    pub service: &'static str,
+    /// What was checked (image repository, redacted repo URL, API URL), or null when not configured.
+    pub target: Option<String>,
+    pub checks: Vec<Check>,
+}
+
+fn check(check: &'static str, status: Status, detail: impl Into<String>) -> Check {
+    Check {
+        check,
+        status,
+        detail: detail.into(),
+        hint: None,
+    }
+}
+
+fn fail(name: &'static str, detail: impl Into<String>, hint: Option<String>) -> Check {
+    Check {
+        check: name,
+        status: Status::Fail,
+        detail: detail.into(),
+        hint,
+    }
+}
+
+fn skip_rest(checks: &mut Vec<Check>, names: &[&'static str], why: &str) {
+    for n in names {
+        checks.push(check(n, Status::Skip, why));
+    }
+}
+
+fn not_configured(service: &'static str, hint: &str) -> ServiceReport {
+    ServiceReport {
+        service,
+        target: None,
+        checks: vec![Check {
+            check: "configured",
+            status: Status::Skip,
+            detail: "not configured".into(),
+            hint: Some(hint.into()),
+        }],
+    }
+}
+
+pub async fn run(settings: &Settings, printer: &Printer) -> Result<(), Error> {
+    let http = Http::new(settings)?;
+    let _section = printer.section("flowship_doctor", "flowship doctor");
+    let (registry, gitops, prefect) = tokio::join!(
+        registry(settings, &http),
+        gitops(settings),
+        prefect(settings, &http)
+    );
+    let reports = vec![registry, gitops?, prefect];
+    let failed = reports
+        .iter()
+        .flat_map(|r| &r.checks)
+        .filter(|c| c.status == Status::Fail)
+        .count();
+
+    if printer.is_json() {
+        printer.json(&serde_json::json!({ "ok": failed == 0, "services": reports }))?;
+    } else {
+        printer.data(&render(&reports, printer))?;
+    }
+    if failed > 0 {
+        return Err(Error::Reported(format!(
+            "doctor: {failed} check{} failed",
+            if failed == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
+}
+
+fn render(reports: &[ServiceReport], printer: &Printer) -> String {
+    let mut out = String::new();
+    for r in reports {
+        out.push_str(&format!(
+            "{}  {}\n",
+            printer.paint(r.service, Style::Bold),
+            r.target.as_deref().unwrap_or("")
+        ));
+        for c in &r.checks {
+            let mark = match c.status {
+                Status::Ok => printer.paint("ok  ", Style::Ok),
+                Status::Warn => printer.paint("warn", Style::Warn),
+                Status::Fail => printer.paint("FAIL", Style::Fail),
+                Status::Skip => printer.paint("skip", Style::Dim),
+            };
+            out.push_str(&format!("  {mark}  {:<12} {}\n", c.check, c.detail));
+            if let Some(h) = &c.hint {
+                out.push_str(&format!("        {:<12} hint: {h}\n", ""));
+            }
+        }
+    }
+    out
+}
+
+/// Reachability and TLS rows for a transport failure: a certificate problem means the server was reached.
+fn transport_rows(
+    checks: &mut Vec<Check>,
+    e: &TransportError,
+    message: String,
+    hint: Option<String>,
+) {
+    match e {
+        TransportError::Untrusted { .. } | TransportError::Tls { .. } => {
+            checks.push(check("reachable", Status::Ok, "connected"));
+            checks.push(fail("tls", message, hint));
+        }
+        _ => {
+            checks.push(fail("reachable", message, hint));
+            checks.push(check("tls", Status::Skip, "not reached"));
+        }
+    }
+}
+
+async fn registry(settings: &Settings, http: &Http) -> ServiceReport {
+    let Some(image) = &settings.image else {
+        return not_configured(
+            "registry",
+            "set --image, FLOWSHIP_IMAGE or image.repository in flowship.yaml",
+        );
+    };
+    let image = &image.value;
+    let reg = Registry::new(
+        http.clone(),
+        image.api_host(),
+        settings.registry.credential.clone(),
+    );
+    let mut checks = Vec::new();
+    let later = ["credentials", "push", "version"];
+    let ping = match reg.ping().await {
+        Ok(p) => p,
+        Err(e) => {
+            let (msg, hint) = (e.to_string(), e.hint());
+            match &e {
+                RegistryError::Transport { source, .. } => {
+                    transport_rows(&mut checks, source, msg, hint)
+                }
+                _ => checks.push(fail("reachable", msg, hint)),
+            }
+            skip_rest(&mut checks, &later, "not reached");
+            return ServiceReport {
+                service: "registry",
+                target: Some(image.repository_ref()),
+                checks,
+            };
+        }
+    };
+    checks.push(check(
+        "reachable",
+        Status::Ok,
+        format!("GET {} answered {}", ping.url, ping.status),
+    ));
+    checks.push(if reg.base_url().starts_with("https://") {
+        check("tls", Status::Ok, "certificate trusted")
+    } else {
+        check("tls", Status::Warn, "plain HTTP, allowed by --plain-http")
+    });
+    let auth = match reg.authorize(&ping, &image.repository).await {
+        Ok(auth) => {
+            let detail = match (reg.user(), &auth) {
+                (Some(u), Some(_)) => format!("accepted for `{u}`"),
+                (Some(_), None) => {
+                    "registry allows anonymous access; credentials not needed".into()
+                }
+                (None, _) => "anonymous access".into(),
+            };
+            checks.push(check("credentials", Status::Ok, detail));
+            auth
+        }
+        Err(e) => {
+            checks.push(fail("credentials", e.to_string(), e.hint()));
+            skip_rest(&mut checks, &later[1..], "credentials not accepted");
+            return ServiceReport {
+                service: "registry",
+                target: Some(image.repository_ref()),
+                checks,
+            };
+        }
+    };
+    checks.push(
+        match reg.check_push(&image.repository, auth.as_deref()).await {
+            Ok(PushCheck::Granted) => check(
+                "push",
+                Status::Ok,
+                format!("token grants push to {}", image.repository),
+            ),
+            Ok(PushCheck::SessionOpened) => check(
+                "push",
+                Status::Ok,
+                format!(
+                    "may push to {} (upload session opened and cancelled)",
+                    image.repository
+                ),
+            ),
+            Err(e) => fail("push", e.to_string(), e.hint()),
+        },
+    );
+    let version = match reg.harbor_version().await {
+        Some(v) => format!("Harbor {v}"),
+        None => ping
+            .api_version
+            .clone()
+            .unwrap_or_else(|| "not reported".into()),
+    };
+    checks.push(check("version", Status::Ok, version));
+    ServiceReport {
+        service: "registry",
+        target: Some(image.repository_ref()),
+        checks,
+    }
+}
+
+async fn gitops(settings: &Settings) -> Result<ServiceReport, Error> {
+    let Some(repo) = &settings.gitops.repo else {
+        return Ok(not_configured(
+            "gitops",
+            "set --gitops-repo, FLOWSHIP_GITOPS_REPO or gitops.repo in flowship.yaml",
+        ));
+    };
+    let access = Access::from_settings(settings, &repo.value)?;
+    let branch = settings.gitops.branch.value.clone();
+    let target = access.display_url();
+    let checks = tokio::task::spawn_blocking(move || gitops_checks(&access, &branch))
+        .await
+        .map_err(|e| Error::Internal(format!("git check panicked: {e}")))?;
+    Ok(ServiceReport {
+        service: "gitops",
+        target: Some(target),
+        checks,
+    })
+}
+
+fn gitops_checks(access: &Access, branch: &str) -> Vec<Check> {
+    let url = access.display_url();
+    let mut checks = Vec::new();
+    let later = ["credentials", "branch", "push", "version"];
+    let refs = match access.list_refs(Direction::Fetch) {
+        Ok(r) => r,
+        Err(e) => {
+            let (msg, hint) = (e.to_string(), e.hint());
+            match e {
+                GitError::Untrusted { .. } => {
+                    checks.push(check("reachable", Status::Ok, "connected"));
+                    checks.push(fail("tls", msg, hint));
+                    skip_rest(&mut checks, &later, "TLS failed");
+                }
+                GitError::BadCredentials { .. } | GitError::NeedsCredentials { .. } => {
+                    checks.push(check("reachable", Status::Ok, "connected"));
+                    checks.push(tls_row(&url));
+                    checks.push(fail("credentials", msg, hint));
+                    skip_rest(&mut checks, &later[1..], "credentials not accepted");
+                }
+                _ => {
+                    checks.push(fail("reachable", msg, hint));
+                    skip_rest(
+                        &mut checks,
+                        &["tls", "credentials", "branch", "push", "version"],
+                        "not reached",
+                    );
+                }
+            }
+            return checks;
+        }
+    };
+    checks.push(check(
+        "reachable",
+        Status::Ok,
+        format!("{} refs listed", refs.len()),
+    ));
+    checks.push(tls_row(&url));
+    checks.push(check("credentials", Status::Ok, "accepted for reading"));
+    let full = format!("refs/heads/{branch}");
+    checks.push(if refs.iter().any(|r| *r == full) {
+        check("branch", Status::Ok, format!("`{branch}` exists"))
+    } else {
+        fail(
+            "branch",
+            format!("`{branch}` does not exist"),
+            Some("set --gitops-branch or gitops.branch to an existing branch".into()),
+        )
+    });
+    checks.push(match access.list_refs(Direction::Push) {
+        Ok(_) => check("push", Status::Ok, "receive-pack granted (no push made)"),
+        Err(e) => fail("push", e.to_string(), e.hint()),
+    });
+    checks.push(check(
+        "version",
+        Status::Skip,
+        "the git protocol does not report one to libgit2",
+    ));
+    checks
+}
+
+fn tls_row(url: &str) -> Check {
+    if url.starts_with("https://") {
+        check("tls", Status::Ok, "certificate trusted")
+    } else if url.starts_with("http://") {
+        check(
+            "tls",
+            Status::Warn,
+            "plain HTTP: credentials travel unencrypted",
+        )
+    } else {
+        check("tls", Status::Skip, "not a TLS transport")
+    }
+}
+
+async fn prefect(settings: &Settings, http: &Http) -> ServiceReport {
+    let Some(api) = &settings.prefect.api_url else {
+        return not_configured(
+            "prefect",
+            "set --prefect-api-url, FLOWSHIP_PREFECT_API_URL, prefect.api_url or PREFECT_API_URL",
+        );
+    };
+    let client = Prefect::new(http.clone(), settings, &api.value);
+    let target = Some(client.base_url().to_string());
+    let mut checks = Vec::new();
+    let later = ["credentials", "csrf", "work_pool", "deployments", "version"];
+    if let Err(e) = client.health().await {
+        let (msg, hint) = (e.to_string(), e.hint());
+        match &e {
+            PrefectError::Transport { source, .. } => {
+                transport_rows(&mut checks, source, msg, hint)
+            }
+            _ => checks.push(fail("reachable", msg, hint)),
+        }
+        skip_rest(&mut checks, &later, "not reached");
+        return ServiceReport {
+            service: "prefect",
+            target,
+            checks,
+        };
+    }
+    checks.push(check("reachable", Status::Ok, "GET /health answered"));
+    checks.push(if client.base_url().starts_with("https://") {
+        check("tls", Status::Ok, "certificate trusted")
+    } else {
+        check("tls", Status::Warn, "plain HTTP")
+    });
+    let version = match client.server_version().await {
+        Ok(v) => {
+            let how = match (&settings.prefect.auth_string, &settings.prefect.api_key) {
+                (Some(_), _) => "basic auth accepted",
+                (None, Some(_)) => "API key accepted",
+                (None, None) => "server needs no credentials",
+            };
+            checks.push(check("credentials", Status::Ok, how));
+            v
+        }
+        Err(e) => {
+            checks.push(fail("credentials", e.to_string(), e.hint()));
+            skip_rest(&mut checks, &later[1..], "credentials not accepted");
+            return ServiceReport {
+                service: "prefect",
+                target,
+                checks,
+            };
+        }
+    };
+    checks.push(match client.csrf_enabled().await {
+        Ok(true) => check("csrf", Status::Ok, "protection on; token obtained"),
+        Ok(false) => check("csrf", Status::Ok, "protection off"),
+        Err(e) => fail("csrf", e.to_string(), e.hint()),
+    });
+    checks.push(match &settings.prefect.work_pool {
+        None => Check {
+            check: "work_pool",
+            status: Status::Skip,
+            detail: "none configured".into(),
+            hint: Some("set --work-pool, FLOWSHIP_WORK_POOL or prefect.work_pool".into()),
+        },
+        Some(name) => match client.work_pool(&name.value).await {
+            Ok(p) => check(
+                "work_pool",
+                Status::Ok,
+                format!("`{}` exists (type {})", p.name, p.kind),
+            ),
+            Err(e) => fail("work_pool", e.to_string(), e.hint()),
+        },
+    });
+    checks.push(if client.is_cloud() {
+        check(
+            "deployments",
+            Status::Skip,
+            "Prefect Cloud roles cannot be checked without side effects",
+        )
+    } else {
+        check(
+            "deployments",
+            Status::Ok,
+            "self-hosted: every authenticated client may create deployments",
+        )
+    });
+    checks.push(check(
+        "version",
+        Status::Ok,
+        version
+            .map(|v| format!("Prefect {v}"))
+            .unwrap_or_else(|| "not reported".into()),
+    ));
+    ServiceReport {
+        service: "prefect",
+        target,
+        checks,
+    }
+}

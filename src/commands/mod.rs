@@ -1,0 +1,17 @@
+//! One file per subcommand. Each receives the resolved `Settings` and the `Printer`, and returns an
+//! `Error` that carries its exit code.
+
+mod doctor;
+mod settings;
+
+use crate::cli::Command;
+use crate::error::Error;
+use crate::output::Printer;
+use crate::settings::Settings;
+
+pub async fn run(command: &Command, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+    match command {
+        Command::Doctor(_) => doctor::run(settings, printer).await,
+        Command::Settings(_) => settings::run(settings, printer),
+    }
+}

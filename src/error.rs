@@ -1,0 +1,68 @@
+//! The top-level error: what failed, why, what to do, and which exit code that means.
+//!
+//! Exit codes (README, `--help`): 0 success · 1 an operation failed · 2 bad usage, config or input (nothing
+//! was written) · 3 a policy refused the release.
+
+use crate::http::{CaFileError, TransportError};
+use crate::settings::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    CaFile(#[from] CaFileError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A command found problems it has already reported (doctor's failed checks): exit 1, no extra message.
+    #[error("{0}")]
+    Reported(String),
+    #[error("cannot write {what}: {reason}")]
+    Output { what: String, reason: String },
+    /// A bug: an invariant flowship relies on did not hold.
+    #[error("internal error (this is a bug in flowship, please report it): {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::CaFile(_) => 2,
+            Error::Transport(_)
+            | Error::Reported(_)
+            | Error::Output { .. }
+            | Error::Internal(_) => 1,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Config(e) => e.hint(),
+            Error::CaFile(_) => {
+                Some("give a PEM file with one or more `-----BEGIN CERTIFICATE-----` blocks".into())
+            }
+            Error::Transport(e) => e.hint(),
+            _ => None,
+        }
+    }
+
+    /// `error: ...`, one `caused by:` per underlying cause, then `hint: ...`.
+    pub fn render(&self) -> String {
+        let mut out = format!("error: {self}");
+        let mut cause = std::error::Error::source(self);
+        // `transparent` variants repeat their inner message as the first source; skip identical lines.
+        let mut last = self.to_string();
+        while let Some(c) = cause {
+            let msg = c.to_string();
+            if msg != last && !last.contains(&msg) {
+                out.push_str(&format!("\n  caused by: {msg}"));
+            }
+            last = msg;
+            cause = c.source();
+        }
+        if let Some(h) = self.hint() {
+            out.push_str(&format!("\nhint: {h}"));
+        }
+        out
+    }
+}

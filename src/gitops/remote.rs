@@ -1,0 +1,186 @@
+//! A git remote reached through libgit2: HTTPS with a token, SSH with a deploy key, `git://`, local paths.
+//!
+//! Two libgit2 traps are handled here once for every caller:
+//! - libgit2 calls the credentials callback again after every 401, so a wrong token loops forever; we answer
+//!   once per operation and fail the second call with a clear error.
+//! - libgit2 (OpenSSL) does not read our CA settings; the certificate callback verifies the server's leaf
+//!   certificate with rustls against the same trust as every HTTP client (system store + `--ca-file` etc.),
+//!   and otherwise leaves the decision to libgit2's own verification.
+
+use crate::secret::{Secret, redact_url};
+use crate::settings::Settings;
+use git2::{CertificateCheckStatus, Cred, CredentialType, Direction, RemoteCallbacks};
+use rustls::RootCertStore;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("git remote {url}: credentials rejected{}", if .detail.is_empty() { String::new() } else { format!(" ({})", .detail) })]
+    BadCredentials { url: String, detail: String },
+    #[error("git remote {url} needs credentials, and none were found")]
+    NeedsCredentials { url: String },
+    #[error("git remote {url}: TLS certificate not trusted: {detail}")]
+    Untrusted { url: String, detail: String },
+    #[error("git remote {url} cannot be reached: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("git remote {url} refuses pushes: {detail}")]
+    PushDenied { url: String, detail: String },
+    #[error("git remote {url}: {detail}")]
+    Other { url: String, detail: String },
+}
+
+impl GitError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            GitError::BadCredentials { .. } => Some(
+                "check FLOWSHIP_GIT_TOKEN: a GitLab project or group access token with write_repository \
+                 (CI_JOB_TOKEN cannot push to another project); the user name is FLOWSHIP_GIT_USERNAME, default oauth2"
+                    .into(),
+            ),
+            GitError::NeedsCredentials { .. } => {
+                Some("set FLOWSHIP_GIT_TOKEN (HTTPS) or FLOWSHIP_GIT_SSH_KEY_FILE (SSH deploy key)".into())
+            }
+            GitError::Untrusted { .. } => {
+                Some("trust the server's CA with --ca-file FILE (or FLOWSHIP_CA_FILE, CI_SERVER_TLS_CA_FILE, SSL_CERT_FILE)".into())
+            }
+            GitError::Connect { .. } => Some("check the repository URL and that the git server is reachable".into()),
+            GitError::PushDenied { .. } => Some("the token or deploy key needs write access (write_repository)".into()),
+            GitError::Other { .. } => None,
+        }
+    }
+}
+
+/// How to authenticate and whom to trust, for every libgit2 network operation.
+#[derive(Clone)]
+pub struct Access {
+    url: String,
+    username: String,
+    token: Option<Secret>,
+    ssh_key: Option<Secret>,
+    roots: Arc<RootCertStore>,
+}
+
+impl Access {
+    pub fn from_settings(settings: &Settings, url: &str) -> Result<Self, crate::http::CaFileError> {
+        Ok(Self {
+            url: url.to_string(),
+            username: settings.gitops.username.value.clone(),
+            token: settings.gitops.token.as_ref().map(|t| t.value.clone()),
+            ssh_key: settings.gitops.ssh_key.as_ref().map(|t| t.value.clone()),
+            roots: Arc::new(crate::http::root_store(&settings.trust)?),
+        })
+    }
+
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// Callbacks for one operation. `attempts` counts credential requests, so the caller can tell
+    /// "rejected" from "never asked".
+    pub fn callbacks(&self, attempts: Arc<AtomicU32>) -> RemoteCallbacks<'static> {
+        let mut cb = RemoteCallbacks::new();
+        let me = self.clone();
+        cb.credentials(move |_url, username_from_url, allowed| {
+            if attempts.fetch_add(1, Ordering::SeqCst) >= 1 {
+                return Err(git2::Error::from_str("flowship: credentials rejected"));
+            }
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                return match &me.token {
+                    Some(t) => Cred::userpass_plaintext(&me.username, t.expose()),
+                    None => Err(git2::Error::from_str("flowship: no credentials")),
+                };
+            }
+            if allowed.contains(CredentialType::SSH_KEY) {
+                let user = username_from_url.unwrap_or("git");
+                return match &me.ssh_key {
+                    Some(k) => Cred::ssh_key_from_memory(user, None, k.expose(), None),
+                    None => Err(git2::Error::from_str("flowship: no credentials")),
+                };
+            }
+            if allowed.contains(CredentialType::USERNAME) {
+                return Cred::username(username_from_url.unwrap_or("git"));
+            }
+            Err(git2::Error::from_str("flowship: no credentials"))
+        });
+        let roots = self.roots.clone();
+        cb.certificate_check(move |cert, host| {
+            let Some(x509) = cert.as_x509() else {
+                return Ok(CertificateCheckStatus::CertificatePassthrough);
+            };
+            if verify_leaf(&roots, x509.data(), host) {
+                Ok(CertificateCheckStatus::CertificateOk)
+            } else {
+                Ok(CertificateCheckStatus::CertificatePassthrough)
+            }
+        });
+        cb
+    }
+
+    /// Connect in `direction` and list the remote's refs. A push-direction connect asks the server for
+    /// receive-pack, which it grants only to accounts that may write: a permission check without a push.
+    pub fn list_refs(&self, direction: Direction) -> Result<Vec<String>, GitError> {
+        let attempts = Arc::new(AtomicU32::new(0));
+        let mut remote = git2::Remote::create_detached(self.url.as_str())
+            .map_err(|e| self.classify(e, &attempts, direction))?;
+        let conn = remote.connect_auth(direction, Some(self.callbacks(attempts.clone())), None);
+        let conn = conn.map_err(|e| self.classify(e, &attempts, direction))?;
+        let refs = conn
+            .list()
+            .map_err(|e| self.classify(e, &attempts, direction))?;
+        Ok(refs.iter().map(|h| h.name().to_string()).collect())
+    }
+
+    pub fn classify(&self, e: git2::Error, attempts: &AtomicU32, direction: Direction) -> GitError {
+        let url = self.display_url();
+        let msg = e.message().to_string();
+        let asked = attempts.load(Ordering::SeqCst);
+        if msg.contains("flowship: no credentials") {
+            return GitError::NeedsCredentials { url };
+        }
+        if msg.contains("flowship: credentials rejected") || e.code() == git2::ErrorCode::Auth {
+            return GitError::BadCredentials {
+                url,
+                detail: String::new(),
+            };
+        }
+        if e.class() == git2::ErrorClass::Ssl || e.code() == git2::ErrorCode::Certificate {
+            return GitError::Untrusted { url, detail: msg };
+        }
+        if direction == Direction::Push
+            && (msg.contains("403") || msg.contains("denied") || msg.contains("not permitted"))
+        {
+            return GitError::PushDenied { url, detail: msg };
+        }
+        if asked > 0 && msg.contains("401") {
+            return GitError::BadCredentials { url, detail: msg };
+        }
+        if e.class() == git2::ErrorClass::Net
+            || e.class() == git2::ErrorClass::Os
+            || e.class() == git2::ErrorClass::Http
+        {
+            return GitError::Connect { url, detail: msg };
+        }
+        GitError::Other { url, detail: msg }
+    }
+}
+
+/// rustls verification of the server's leaf certificate for `host`. libgit2 hands over the leaf only, so a
+/// chain through an intermediate verifies when that intermediate is in a CA file.
+fn verify_leaf(roots: &Arc<RootCertStore>, der: &[u8], host: &str) -> bool {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let Ok(verifier) = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider).build()
+    else {
+        return false;
+    };
+    let Ok(name) = ServerName::try_from(host.to_string()) else {
+        return false;
+    };
+    let cert = CertificateDer::from(der.to_vec());
+    verifier
+        .verify_server_cert(&cert, &[], &name, &[], UnixTime::now())
+        .is_ok()
+}

@@ -1,0 +1,216 @@
+//! The one place that builds HTTP clients and sends requests with retries. Owns: TLS trust (rustls + ring,
+//! extra CAs), plain-HTTP permission (only for hosts named by `--plain-http`), timeouts, retry/backoff, and
+//! turning transport failures into errors a user can act on. Must not know any service's API.
+
+mod retry;
+mod tls;
+
+pub use retry::{Policy, is_transient, retry_after};
+pub use tls::{CaFileError, root_store};
+
+use crate::settings::Settings;
+use reqwest::{RequestBuilder, Response};
+use std::time::{Duration, Instant};
+
+pub const USER_AGENT: &str = concat!("flowship/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    policy: Policy,
+    plain_http: Vec<String>,
+}
+
+/// A request that never got an HTTP answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("the TLS certificate of {url} is not trusted: {detail}")]
+    Untrusted { url: String, detail: String },
+    #[error("TLS with {url} failed: {detail}")]
+    Tls { url: String, detail: String },
+    #[error("cannot connect to {url}: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("{url} did not answer within {secs} s")]
+    Timeout { url: String, secs: u64 },
+    #[error("request to {url} failed: {detail}")]
+    Other { url: String, detail: String },
+}
+
+impl TransportError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            TransportError::Untrusted { detail, .. } if detail.contains("CaUsedAsEndEntity") => Some(
+                "the server presents a self-signed CA certificate as its own; serve a leaf certificate signed by a CA, \
+                 and pass that CA with --ca-file"
+                    .into(),
+            ),
+            TransportError::Untrusted { .. } => {
+                Some("trust the server's CA with --ca-file FILE (or FLOWSHIP_CA_FILE, CI_SERVER_TLS_CA_FILE, SSL_CERT_FILE)".into())
+            }
+            TransportError::Tls { url, .. } if url.starts_with("https://") => Some(
+                "if this server speaks plain HTTP (a local registry), allow it with --plain-http HOST:PORT".into(),
+            ),
+            TransportError::Connect { .. } => Some("check the URL, that the service is running, and the network path to it".into()),
+            TransportError::Timeout { .. } => Some("raise FLOWSHIP_HTTP_TIMEOUT_SECS if the server is just slow".into()),
+            _ => None,
+        }
+    }
+}
+
+impl Http {
+    pub fn new(settings: &Settings) -> Result<Self, CaFileError> {
+        let timeout = settings.http.timeout.value;
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls::client_config(&settings.trust)?)
+            .user_agent(USER_AGENT)
+            .connect_timeout(timeout)
+            .read_timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            // Redirects would carry Authorization to wherever they point; registries redirect blob GETs to
+            // storage, which callers handle themselves.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client from a valid rustls config always builds");
+        Ok(Self {
+            client,
+            policy: Policy::new(settings.http.retries.value),
+            plain_http: settings
+                .trust
+                .plain_http
+                .iter()
+                .map(|p| p.value.to_ascii_lowercase())
+                .collect(),
+        })
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// `https://host:port`, or `http://` when the user named this exact `host:port` with `--plain-http`.
+    pub fn base_url(&self, host_port: &str) -> String {
+        let scheme = if self
+            .plain_http
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(host_port))
+        {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{host_port}")
+    }
+
+    /// Send with retries on transport failures and transient statuses. `build` makes a fresh request for each
+    /// attempt (bodies are consumed by sending). A transient status on the last attempt is returned as the
+    /// response, for the caller's own error message.
+    pub async fn send(
+        &self,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, TransportError> {
+        let start = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let req = build().build().map_err(|e| TransportError::Other {
+                url: String::new(),
+                detail: e.to_string(),
+            })?;
+            let url = req.url().clone();
+            let result = self.client.execute(req).await;
+            let last = attempt >= self.policy.retries || start.elapsed() >= self.policy.budget;
+            let (wait, status) = match result {
+                Ok(resp) if is_transient(resp.status()) && !last => {
+                    let wait = retry_after(resp.headers()).map(|d| d.min(self.policy.max_delay));
+                    (
+                        wait.unwrap_or_else(|| self.policy.backoff(attempt)),
+                        Some(resp.status().as_u16()),
+                    )
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) if !last && retryable(&e) => (self.policy.backoff(attempt), None),
+                Err(e) => return Err(classify(&e, url.as_str(), self.policy.max_delay)),
+            };
+            tracing::debug!(
+                url = %url, attempt, wait_ms = wait.as_millis() as u64,
+                status,
+                "transient failure, retrying"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+fn retryable(e: &reqwest::Error) -> bool {
+    // A certificate problem does not heal by waiting.
+    !matches!(
+        classify(e, "", Duration::ZERO),
+        TransportError::Untrusted { .. } | TransportError::Tls { .. }
+    )
+}
+
+/// Walk the error's causes to find out what really happened: rustls certificate errors, refused connections,
+/// timeouts. reqwest's own message ("error sending request") says none of it.
+pub fn classify(e: &reqwest::Error, url: &str, timeout: Duration) -> TransportError {
+    let url = crate::secret::redact_url(url);
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut deepest = e.to_string();
+    while let Some(c) = cause {
+        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+            return match tls {
+                rustls::Error::InvalidCertificate(cert) => TransportError::Untrusted {
+                    url,
+                    detail: format!("{cert:?}"),
+                },
+                other => TransportError::Tls {
+                    url,
+                    detail: other.to_string(),
+                },
+            };
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
+        {
+            return match tls {
+                rustls::Error::InvalidCertificate(cert) => TransportError::Untrusted {
+                    url,
+                    detail: format!("{cert:?}"),
+                },
+                other => TransportError::Tls {
+                    url,
+                    detail: other.to_string(),
+                },
+            };
+        }
+        deepest = c.to_string();
+        cause = c.source();
+    }
+    if e.is_timeout() {
+        return TransportError::Timeout {
+            url,
+            secs: timeout.as_secs(),
+        };
+    }
+    if e.is_connect() {
+        // A TLS client talking to a plain-HTTP server sees garbage, not a certificate.
+        if deepest.contains("InvalidContentType") || deepest.contains("corrupt message") {
+            return TransportError::Tls {
+                url,
+                detail: deepest,
+            };
+        }
+        return TransportError::Connect {
+            url,
+            detail: deepest,
+        };
+    }
+    TransportError::Other {
+        url,
+        detail: deepest,
+    }
+}

@@ -1,0 +1,61 @@
+//! flowship: build, push, bump and register Prefect flow images from GitLab CI.
+//!
+//! Modules are named after the outside system they own: `registry` (OCI distribution, Harbor), `gitops`
+//! (the GitOps git repository), `prefect` (Prefect's REST API), `gitlab` (CI conventions, dotenv), `http`
+//! (clients, trust, retries). `cli` parses, `settings` resolves once, `commands` act, `output` prints.
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod gitlab;
+pub mod gitops;
+pub mod http;
+pub mod output;
+pub mod prefect;
+pub mod registry;
+pub mod secret;
+pub mod settings;
+
+use clap::{CommandFactory, FromArgMatches};
+use std::process::ExitCode;
+
+/// Parse, resolve, run, and map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let matches = cli::Cli::command().get_matches(); // exits 2 on bad usage, 0 on --help/--version
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let env = settings::Env::from_process();
+    let settings = match settings::resolve(&cli, &matches, &env) {
+        Ok(s) => s,
+        Err(e) => {
+            let err = error::Error::from(e);
+            output::Printer::bare().error(&err);
+            return ExitCode::from(err.exit_code());
+        }
+    };
+    let printer = output::Printer::new(&settings);
+    output::init_tracing(&settings, printer.scrubber());
+    // One crypto provider for every rustls user in the process (reqwest is built without one).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            printer.error(&error::Error::Internal(format!(
+                "cannot start the async runtime: {e}"
+            )));
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(&cli.command, &settings, &printer)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            printer.error(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

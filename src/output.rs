@@ -1,0 +1,206 @@
+//! The printer: stdout is data (a table, or one JSON document under `--output json`), stderr is narration
+//! (progress, sections, warnings, errors). Colour only on a terminal, under GitLab CI, or when forced, never
+//! under `NO_COLOR`. Every line written through here, tracing included, is scrubbed of the secret values in
+//! effect: the `Secret` type keeps them out of formatting, this catches what reaches text some other way
+//! (a server echoing a header back in an error body, say).
+
+use crate::cli::OutputFormat;
+use crate::error::Error;
+use crate::gitlab::Section;
+use crate::settings::Settings;
+use serde::Serialize;
+use std::io::Write;
+use std::sync::Arc;
+
+#[derive(Clone, Default)]
+pub struct Scrubber {
+    secrets: Arc<Vec<String>>,
+}
+
+impl Scrubber {
+    pub fn new(secrets: Vec<&str>) -> Self {
+        // Very short values would blank out ordinary words; GitLab refuses to mask under 8 characters too.
+        let mut s: Vec<String> = secrets
+            .into_iter()
+            .filter(|s| s.len() >= 4)
+            .map(str::to_string)
+            .collect();
+        s.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        Self {
+            secrets: Arc::new(s),
+        }
+    }
+
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.secrets.iter() {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "<redacted>");
+            }
+        }
+        out
+    }
+}
+
+pub struct Printer {
+    format: OutputFormat,
+    quiet: bool,
+    color: bool,
+    gitlab: bool,
+    scrubber: Scrubber,
+}
+
+#[derive(Clone, Copy)]
+pub enum Style {
+    Ok,
+    Fail,
+    Warn,
+    Dim,
+    Bold,
+}
+
+impl Printer {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            format: settings.output.value,
+            quiet: settings.verbosity < 0,
+            color: settings.color,
+            gitlab: settings.gitlab_ci,
+            scrubber: Scrubber::new(settings.secret_values()),
+        }
+    }
+
+    /// For errors raised before settings exist (bad flags, bad config): nothing to scrub yet, no colour.
+    pub fn bare() -> Self {
+        Self {
+            format: OutputFormat::Human,
+            quiet: false,
+            color: false,
+            gitlab: false,
+            scrubber: Scrubber::default(),
+        }
+    }
+
+    pub fn scrubber(&self) -> Scrubber {
+        self.scrubber.clone()
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.format == OutputFormat::Json
+    }
+
+    pub fn paint(&self, text: &str, style: Style) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match style {
+            Style::Ok => "32",
+            Style::Fail => "31",
+            Style::Warn => "33",
+            Style::Dim => "2",
+            Style::Bold => "1",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    /// Narration on stderr; silent under `-q`.
+    pub fn info(&self, msg: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "{}", self.scrubber.scrub(msg));
+        }
+    }
+
+    pub fn warn(&self, msg: &str) {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{} {}",
+            self.paint("warning:", Style::Warn),
+            self.scrubber.scrub(msg)
+        );
+    }
+
+    pub fn error(&self, err: &Error) {
+        let text = self.scrubber.scrub(&err.render());
+        let text = text
+            .replacen("error:", &self.paint("error:", Style::Fail), 1)
+            .replacen(
+                "\nhint:",
+                &format!("\n{}", self.paint("hint:", Style::Bold)),
+                1,
+            );
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+
+    /// A GitLab collapsible section around a step's narration (a no-op outside GitLab CI).
+    pub fn section(&self, name: &str, header: &str) -> Section {
+        Section::start(self.gitlab && !self.quiet, name, header, false)
+    }
+
+    /// Human data on stdout.
+    pub fn data(&self, text: &str) -> Result<(), Error> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(self.scrubber.scrub(text).as_bytes())
+            .and_then(|_| out.flush())
+            .map_err(|e| Error::Output {
+                what: "stdout".into(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The one JSON document of `--output json`, on stdout.
+    pub fn json<T: Serialize>(&self, value: &T) -> Result<(), Error> {
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|e| Error::Internal(format!("serialising output: {e}")))?;
+        self.data(&format!("{text}\n"))
+    }
+}
+
+/// A tracing writer that scrubs secrets from each line.
+struct ScrubWriter(Scrubber);
+
+impl Write for ScrubWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr()
+            .lock()
+            .write_all(self.0.scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// `-v` debug, `-vv` trace, for flowship's own modules; `RUST_LOG` overrides both.
+pub fn init_tracing(settings: &Settings, scrubber: Scrubber) {
+    let default = match settings.verbosity {
+        i8::MIN..=-1 => "error",
+        0 => "warn",
+        1 => "flowship=debug,warn",
+        _ => "flowship=trace,info",
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(settings.log_filter.as_deref().unwrap_or(default))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(settings.color)
+        .with_target(false)
+        .with_writer(move || ScrubWriter(scrubber.clone()))
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrubber_removes_secrets_longest_first() {
+        let s = Scrubber::new(vec!["abc", "token-123", "token-123456"]);
+        assert_eq!(
+            s.scrub("a token-123456 and token-123 and abc"),
+            "a <redacted> and <redacted> and abc"
+        );
+    }
+}

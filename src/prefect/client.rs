@@ -1,0 +1,274 @@
+//! A Prefect API endpoint with its credentials.
+
+use crate::http::{Http, TransportError};
+use crate::secret::Secret;
+use crate::settings::Settings;
+use base64::Engine;
+use reqwest::header::AUTHORIZATION;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrefectError {
+    #[error("Prefect API {url}: {source}")]
+    Transport { url: String, source: TransportError },
+    #[error("Prefect API {url} rejected the credentials ({how})")]
+    Unauthorized { url: String, how: String },
+    #[error("Prefect API {url} needs credentials, and none were found")]
+    NeedsCredentials { url: String },
+    #[error("Prefect API {url}: work pool `{name}` does not exist")]
+    WorkPoolMissing { url: String, name: String },
+    #[error("Prefect API answered {status} to {what}: {detail}")]
+    Api {
+        what: String,
+        status: u16,
+        detail: String,
+    },
+}
+
+impl PrefectError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            PrefectError::Transport { source, .. } => source.hint(),
+            PrefectError::Unauthorized { how, .. } if how.starts_with("basic") => {
+                Some("check PREFECT_API_AUTH_STRING (`user:password`, as the server's PREFECT_SERVER_API_AUTH_STRING)".into())
+            }
+            PrefectError::Unauthorized { .. } => Some("check PREFECT_API_KEY and that it belongs to this workspace".into()),
+            PrefectError::NeedsCredentials { .. } => {
+                Some("set PREFECT_API_AUTH_STRING (self-hosted basic auth) or PREFECT_API_KEY (Prefect Cloud)".into())
+            }
+            PrefectError::WorkPoolMissing { name, .. } => {
+                Some(format!("create it first (`prefect work-pool create {name} --type kubernetes`), or name an existing pool"))
+            }
+            PrefectError::Api { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Auth {
+    Basic(Secret),
+    Bearer(Secret),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WorkPool {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+pub struct Prefect {
+    http: Http,
+    base: String,
+    auth: Option<Auth>,
+    /// `(token, client id)` once fetched; `Some(None)` once the server said CSRF protection is off.
+    csrf: Mutex<Option<Option<(String, String)>>>,
+}
+
+impl Prefect {
+    pub fn new(http: Http, settings: &Settings, api_url: &str) -> Self {
+        // Prefect 3.9 prefers the auth string when both are set (client/orchestration/__init__.py); so do we.
+        let auth = match (&settings.prefect.auth_string, &settings.prefect.api_key) {
+            (Some(s), _) => Some(Auth::Basic(s.value.clone())),
+            (None, Some(k)) => Some(Auth::Bearer(k.value.clone())),
+            (None, None) => None,
+        };
+        Self {
+            http,
+            base: api_url.trim_end_matches('/').to_string(),
+            auth,
+            csrf: Mutex::new(None),
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn is_cloud(&self) -> bool {
+        self.base.starts_with("https://api.prefect.cloud/")
+    }
+
+    fn auth_how(&self) -> String {
+        match &self.auth {
+            Some(Auth::Basic(_)) => "basic auth from PREFECT_API_AUTH_STRING".into(),
+            Some(Auth::Bearer(_)) => "API key from PREFECT_API_KEY".into(),
+            None => "no credentials".into(),
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let req = self
+            .http
+            .client()
+            .request(method, format!("{}{path}", self.base));
+        match &self.auth {
+            Some(Auth::Basic(s)) => req.header(
+                AUTHORIZATION,
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(s.expose())
+                ),
+            ),
+            Some(Auth::Bearer(k)) => req.header(AUTHORIZATION, format!("Bearer {}", k.expose())),
+            None => req,
+        }
+    }
+
+    fn transport(&self, source: TransportError) -> PrefectError {
+        PrefectError::Transport {
+            url: self.base.clone(),
+            source,
+        }
+    }
+
+    async fn check(
+        &self,
+        what: &str,
+        resp: reqwest::Response,
+    ) -> Result<reqwest::Response, PrefectError> {
+        match resp.status() {
+            s if s.is_success() => Ok(resp),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if self.auth.is_none() => {
+                Err(PrefectError::NeedsCredentials {
+                    url: self.base.clone(),
+                })
+            }
+            StatusCode::UNAUTHORIZED => Err(PrefectError::Unauthorized {
+                url: self.base.clone(),
+                how: self.auth_how(),
+            }),
+            s => {
+                let detail = resp
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(400)
+                    .collect();
+                Err(PrefectError::Api {
+                    what: what.into(),
+                    status: s.as_u16(),
+                    detail,
+                })
+            }
+        }
+    }
+
+    /// `GET /health`: reachable, TLS trusted. Needs no credentials.
+    pub async fn health(&self) -> Result<(), PrefectError> {
+        let url = format!("{}/health", self.base);
+        let resp = self
+            .http
+            .send(|| self.http.client().get(&url))
+            .await
+            .map_err(|e| self.transport(e))?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            s => Err(PrefectError::Api {
+                what: "GET /health".into(),
+                status: s.as_u16(),
+                detail: resp.text().await.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// The server's version, which also proves the credentials: every endpoint but health needs them.
+    /// Prefect Cloud has no `/admin/version`; there a lookup of a flow that cannot exist answers 404 to an
+    /// accepted key and 401 to a rejected one.
+    pub async fn server_version(&self) -> Result<Option<String>, PrefectError> {
+        let resp = self
+            .http
+            .send(|| self.request(Method::GET, "/admin/version"))
+            .await
+            .map_err(|e| self.transport(e))?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            let probe = "/flows/00000000-0000-0000-0000-000000000000";
+            let resp = self
+                .http
+                .send(|| self.request(Method::GET, probe))
+                .await
+                .map_err(|e| self.transport(e))?;
+            if resp.status() == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            self.check("GET /flows/{id}", resp).await?;
+            return Ok(None);
+        }
+        let resp = self.check("GET /admin/version", resp).await?;
+        Ok(resp.json::<String>().await.ok())
+    }
+
+    /// Whether the server wants CSRF tokens on writes (fetching one when it does).
+    pub async fn csrf_enabled(&self) -> Result<bool, PrefectError> {
+        Ok(self.csrf_token().await?.is_some())
+    }
+
+    async fn csrf_token(&self) -> Result<Option<(String, String)>, PrefectError> {
+        let mut guard = self.csrf.lock().await;
+        if let Some(known) = guard.as_ref() {
+            return Ok(known.clone());
+        }
+        if self.is_cloud() {
+            *guard = Some(None);
+            return Ok(None);
+        }
+        #[derive(Deserialize)]
+        struct Token {
+            token: String,
+        }
+        let client = format!("flowship-{}", std::process::id());
+        let path = format!("/csrf-token?client={client}");
+        let resp = self
+            .http
+            .send(|| self.request(Method::GET, &path))
+            .await
+            .map_err(|e| self.transport(e))?;
+        // 422 "CSRF protection is disabled." (and 404 on servers that predate it) mean: no token needed.
+        let value = if matches!(
+            resp.status(),
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::NOT_FOUND
+        ) {
+            None
+        } else {
+            let resp = self.check("GET /csrf-token", resp).await?;
+            let t: Token = resp.json().await.map_err(|e| PrefectError::Api {
+                what: "GET /csrf-token".into(),
+                status: 200,
+                detail: format!("not a token: {e}"),
+            })?;
+            Some((t.token, client))
+        };
+        *guard = Some(value.clone());
+        Ok(value)
+    }
+
+    pub async fn work_pool(&self, name: &str) -> Result<WorkPool, PrefectError> {
+        let path = format!("/work_pools/{}", urlencode(name));
+        let resp = self
+            .http
+            .send(|| self.request(Method::GET, &path))
+            .await
+            .map_err(|e| self.transport(e))?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(PrefectError::WorkPoolMissing {
+                url: self.base.clone(),
+                name: name.into(),
+            });
+        }
+        let resp = self.check("GET /work_pools/{name}", resp).await?;
+        resp.json().await.map_err(|e| PrefectError::Api {
+            what: "GET /work_pools/{name}".into(),
+            status: 200,
+            detail: e.to_string(),
+        })
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}

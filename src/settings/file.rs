@@ -1,0 +1,182 @@
+//! `flowship.yaml`: the project's checked-in configuration. Parsed strictly: an unknown key is an error with a
+//! did-you-mean, and secrets are refused outright (they belong in CI variables or `*_FILE` files, never in a
+//! file that gets committed).
+
+use super::ConfigError;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub image: ImageSection,
+    #[serde(default)]
+    pub registry: RegistrySection,
+    #[serde(default)]
+    pub gitops: GitopsSection,
+    #[serde(default)]
+    pub prefect: PrefectSection,
+    #[serde(default)]
+    pub gitlab: GitlabSection,
+    #[serde(default)]
+    pub tls: TlsSection,
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSection {
+    /// `registry/project/name`, without tag.
+    pub repository: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitopsSection {
+    pub repo: Option<String>,
+    pub branch: Option<String>,
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefectSection {
+    pub api_url: Option<String>,
+    pub work_pool: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitlabSection {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
+    #[serde(default)]
+    pub plain_http: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    pub retries: Option<u32>,
+    pub timeout_secs: Option<u64>,
+}
+
+/// Keys that would hold a secret, and the variable to use instead.
+const SECRET_KEYS: &[(&str, &str)] = &[
+    ("password", "FLOWSHIP_REGISTRY_PASSWORD"),
+    ("token", "FLOWSHIP_GIT_TOKEN or FLOWSHIP_GITLAB_TOKEN"),
+    ("api_key", "PREFECT_API_KEY"),
+    ("auth_string", "PREFECT_API_AUTH_STRING"),
+    ("secret", "a CI variable"),
+];
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            line: None,
+            message: e.to_string(),
+            hint: None,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        yaml_serde::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line());
+            let message = e.to_string();
+            let hint = unknown_key_hint(&message);
+            ConfigError::File {
+                path: path.to_owned(),
+                line,
+                message: strip_location(&message),
+                hint,
+            }
+        })
+    }
+}
+
+/// serde says "unknown field `regsitry`, expected one of `image`, `registry`, ..."; turn that into a fix.
+fn unknown_key_hint(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    let (unknown, expected) = rest.split_once('`')?;
+    if let Some((_, var)) = SECRET_KEYS.iter().find(|(k, _)| unknown.contains(k)) {
+        return Some(format!(
+            "secrets are never read from flowship.yaml (it is committed); set {var}, or {var}_FILE naming a file"
+        ));
+    }
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let best = candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(unknown, c), *c))
+        .filter(|(score, _)| *score > 0.75)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, c)) => Some(format!("did you mean `{c}`?")),
+        None => Some(format!("known keys here: {}", candidates.join(", "))),
+    }
+}
+
+/// The error's location is reported separately, as `file:line`.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        ConfigFile::parse(Path::new("flowship.yaml"), text).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_close_one() {
+        let ConfigError::File {
+            line,
+            hint,
+            message,
+            ..
+        } = err("gitops:\n  repo: x\n  brnch: main\n")
+        else {
+            panic!()
+        };
+        assert_eq!(line, Some(3));
+        assert_eq!(hint.as_deref(), Some("did you mean `branch`?"), "{message}");
+        assert!(message.contains("brnch"));
+    }
+
+    #[test]
+    fn secrets_in_the_file_are_refused_with_the_variable_to_use() {
+        let ConfigError::File { hint, .. } = err("registry:\n  password: hunter2\n") else {
+            panic!()
+        };
+        assert!(hint.unwrap().contains("FLOWSHIP_REGISTRY_PASSWORD"));
+    }
+
+    #[test]
+    fn empty_file_is_default() {
+        let c = ConfigFile::parse(Path::new("f"), "\n").unwrap();
+        assert!(c.image.repository.is_none());
+    }
+}

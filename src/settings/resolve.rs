@@ -1,0 +1,513 @@
+//! The one place that turns flags, environment, file and CI variables into [`Settings`].
+
+use super::{
+    ConfigError, ConfigFile, Env, GitlabSettings, GitopsSettings, HttpSettings, PrefectSettings,
+    RegistrySettings, Settings, Source, Sourced, TrustSettings,
+};
+use crate::cli::{Cli, OutputFormat};
+use crate::registry::{self, Reference};
+use crate::secret::Secret;
+use clap::ArgMatches;
+use clap::parser::ValueSource;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Flag values as clap parsed them, with clap's knowledge of whether each came from the command line or
+/// from its `env = ...` variable.
+struct Flags<'a> {
+    top: &'a ArgMatches,
+    sub: Option<&'a ArgMatches>,
+}
+
+impl Flags<'_> {
+    fn source(&self, id: &str, flag: &str, env: &str) -> Option<Source> {
+        let vs = self
+            .sub
+            .and_then(|m| m.try_get_raw(id).ok().flatten().and(m.value_source(id)))
+            .or_else(|| {
+                self.top
+                    .try_get_raw(id)
+                    .ok()
+                    .flatten()
+                    .and(self.top.value_source(id))
+            })?;
+        match vs {
+            ValueSource::CommandLine => Some(Source::Flag { name: flag.into() }),
+            ValueSource::EnvVariable => Some(Source::Env { name: env.into() }),
+            _ => None,
+        }
+    }
+
+    /// The flag's value with its source, if the user gave it (on the command line or through its variable).
+    fn get(
+        &self,
+        value: Option<&String>,
+        id: &str,
+        flag: &str,
+        env: &str,
+    ) -> Option<Sourced<String>> {
+        let v = value?.clone();
+        Some(Sourced::new(v, self.source(id, flag, env)?))
+    }
+}
+
+struct Resolver<'a> {
+    env: &'a Env,
+    file: ConfigFile,
+    file_path: Option<PathBuf>,
+}
+
+impl Resolver<'_> {
+    fn file_value(&self, key: &str, v: Option<&String>) -> Option<Sourced<String>> {
+        let path = self.file_path.clone()?;
+        v.map(|v| {
+            Sourced::new(
+                v.clone(),
+                Source::File {
+                    path,
+                    key: key.into(),
+                },
+            )
+        })
+    }
+
+    /// flag/env > `<env>_FILE` > file > integration variables, in that order.
+    fn pick(
+        &self,
+        flag: Option<Sourced<String>>,
+        env: &str,
+        file: (&str, Option<&String>),
+        integration: &[&str],
+    ) -> Result<Option<Sourced<String>>, ConfigError> {
+        if flag.is_some() {
+            return Ok(flag);
+        }
+        if let Some(v) = self.env.get(env, false)? {
+            return Ok(Some(v));
+        }
+        if let Some(v) = self.file_value(file.0, file.1) {
+            return Ok(Some(v));
+        }
+        for name in integration {
+            if let Some(v) = self.env.get(name, true)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    fn secret(
+        &self,
+        names: &[&str],
+        integration: &[&str],
+    ) -> Result<Option<Sourced<Secret>>, ConfigError> {
+        for n in names {
+            if let Some(v) = self.env.get(n, false)? {
+                return Ok(Some(v.map(Secret::new)));
+            }
+        }
+        for n in integration {
+            if let Some(v) = self.env.get(n, true)? {
+                return Ok(Some(v.map(Secret::new)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, ConfigError> {
+    let flags = Flags {
+        top: matches,
+        sub: matches.subcommand().map(|(_, m)| m),
+    };
+    let g = &cli.global;
+
+    // The config file: explicit (flag or FLOWSHIP_CONFIG) must exist; ./flowship.yaml is used when present.
+    let config_file = match flags.get(
+        g.config.as_ref().map(|p| p.display().to_string()).as_ref(),
+        "config",
+        "--config",
+        "FLOWSHIP_CONFIG",
+    ) {
+        Some(p) => Some(p.map(PathBuf::from)),
+        None => Path::new("flowship.yaml")
+            .is_file()
+            .then(|| Sourced::default_value(PathBuf::from("flowship.yaml"))),
+    };
+    let file = match &config_file {
+        Some(p) => ConfigFile::load(&p.value)?,
+        None => ConfigFile::default(),
+    };
+    let r = Resolver {
+        env,
+        file,
+        file_path: config_file.as_ref().map(|p| p.value.clone()),
+    };
+    let t = cli.command.targets();
+
+    let output = match (
+        g.output,
+        flags.source("output", "--output", "FLOWSHIP_OUTPUT"),
+    ) {
+        (Some(o), Some(src)) => Sourced::new(o, src),
+        _ => Sourced::default_value(OutputFormat::Human),
+    };
+    let dry_run = match flags.source("dry_run", "--dry-run", "FLOWSHIP_DRY_RUN") {
+        Some(src) => Sourced::new(g.dry_run, src),
+        None => Sourced::default_value(false),
+    };
+    let verbosity = if g.quiet > 0 {
+        -1
+    } else {
+        g.verbose.min(2) as i8
+    };
+    let gitlab_ci = env.is_true("GITLAB_CI");
+    let color = if env.raw("NO_COLOR").is_some() {
+        false
+    } else if env.raw("CLICOLOR_FORCE").is_some_and(|v| v != "0")
+        || env.raw("FORCE_COLOR").is_some()
+        || gitlab_ci
+    {
+        true
+    } else {
+        std::io::stderr().is_terminal()
+    };
+
+    let trust = resolve_trust(&r, g)?;
+    let http = HttpSettings {
+        retries: number(
+            &r,
+            "FLOWSHIP_HTTP_RETRIES",
+            "http.retries",
+            r.file.http.retries.map(u64::from),
+            5,
+        )?
+        .map(|n| n.min(u64::from(u32::MAX)) as u32),
+        timeout: number(
+            &r,
+            "FLOWSHIP_HTTP_TIMEOUT_SECS",
+            "http.timeout_secs",
+            r.file.http.timeout_secs,
+            30,
+        )?
+        .map(Duration::from_secs),
+    };
+
+    let image = r
+        .pick(
+            flags.get(t.image.as_ref(), "image", "--image", "FLOWSHIP_IMAGE"),
+            "FLOWSHIP_IMAGE",
+            ("image.repository", r.file.image.repository.as_ref()),
+            &[],
+        )?
+        .map(|s| parse_repository(s, &r))
+        .transpose()?;
+
+    let registry = RegistrySettings {
+        credential: match &image {
+            Some(img) => registry::credentials::resolve(
+                &img.value.registry,
+                r.pick(
+                    flags.get(
+                        t.registry_username.as_ref(),
+                        "registry_username",
+                        "--registry-username",
+                        "FLOWSHIP_REGISTRY_USERNAME",
+                    ),
+                    "FLOWSHIP_REGISTRY_USERNAME",
+                    ("registry.username", r.file.registry.username.as_ref()),
+                    &[],
+                )?,
+                r.secret(&["FLOWSHIP_REGISTRY_PASSWORD"], &[])?,
+                env,
+            )?,
+            None => None,
+        },
+    };
+
+    let gitops = GitopsSettings {
+        repo: r.pick(
+            flags.get(
+                t.gitops_repo.as_ref(),
+                "gitops_repo",
+                "--gitops-repo",
+                "FLOWSHIP_GITOPS_REPO",
+            ),
+            "FLOWSHIP_GITOPS_REPO",
+            ("gitops.repo", r.file.gitops.repo.as_ref()),
+            &[],
+        )?,
+        branch: r
+            .pick(
+                flags.get(
+                    t.gitops_branch.as_ref(),
+                    "gitops_branch",
+                    "--gitops-branch",
+                    "FLOWSHIP_GITOPS_BRANCH",
+                ),
+                "FLOWSHIP_GITOPS_BRANCH",
+                ("gitops.branch", r.file.gitops.branch.as_ref()),
+                &[],
+            )?
+            .unwrap_or_else(|| Sourced::default_value("main".into())),
+        username: r
+            .pick(
+                flags.get(
+                    t.git_username.as_ref(),
+                    "git_username",
+                    "--git-username",
+                    "FLOWSHIP_GIT_USERNAME",
+                ),
+                "FLOWSHIP_GIT_USERNAME",
+                ("gitops.username", r.file.gitops.username.as_ref()),
+                &[],
+            )?
+            // GitLab wants `oauth2` for OAuth tokens and accepts any name for access tokens.
+            .unwrap_or_else(|| Sourced::default_value("oauth2".into())),
+        token: r.secret(&["FLOWSHIP_GIT_TOKEN"], &[])?,
+        ssh_key: r.secret(&["FLOWSHIP_GIT_SSH_KEY"], &[])?,
+    };
+
+    let prefect = PrefectSettings {
+        api_url: r
+            .pick(
+                flags.get(
+                    t.prefect_api_url.as_ref(),
+                    "prefect_api_url",
+                    "--prefect-api-url",
+                    "FLOWSHIP_PREFECT_API_URL",
+                ),
+                "FLOWSHIP_PREFECT_API_URL",
+                ("prefect.api_url", r.file.prefect.api_url.as_ref()),
+                &["PREFECT_API_URL"],
+            )?
+            .map(|u| {
+                check_url(
+                    u,
+                    "a Prefect API URL such as http://prefect.example.com:4200/api",
+                )
+            })
+            .transpose()?,
+        api_key: r.secret(&[], &["PREFECT_API_KEY"])?,
+        auth_string: r.secret(&[], &["PREFECT_API_AUTH_STRING"])?,
+        work_pool: r.pick(
+            flags.get(
+                t.work_pool.as_ref(),
+                "work_pool",
+                "--work-pool",
+                "FLOWSHIP_WORK_POOL",
+            ),
+            "FLOWSHIP_WORK_POOL",
+            ("prefect.work_pool", r.file.prefect.work_pool.as_ref()),
+            &[],
+        )?,
+    };
+
+    let gitlab = GitlabSettings {
+        api_url: r
+            .pick(
+                flags.get(
+                    t.gitlab_url.as_ref(),
+                    "gitlab_url",
+                    "--gitlab-url",
+                    "FLOWSHIP_GITLAB_URL",
+                ),
+                "FLOWSHIP_GITLAB_URL",
+                ("gitlab.url", r.file.gitlab.url.as_ref()),
+                &["CI_API_V4_URL"],
+            )?
+            .map(|u| {
+                check_url(
+                    u,
+                    "a GitLab API URL such as https://gitlab.example.com/api/v4",
+                )
+            })
+            .transpose()?,
+        token: r.secret(&["FLOWSHIP_GITLAB_TOKEN"], &[])?,
+    };
+
+    Ok(Settings {
+        config_file,
+        output,
+        dry_run,
+        verbosity,
+        color,
+        gitlab_ci,
+        log_filter: env.raw("RUST_LOG").map(str::to_string),
+        trust,
+        http,
+        image,
+        registry,
+        gitops,
+        prefect,
+        gitlab,
+    })
+}
+
+fn resolve_trust(
+    r: &Resolver<'_>,
+    g: &crate::cli::GlobalArgs,
+) -> Result<TrustSettings, ConfigError> {
+    let mut trust = TrustSettings::default();
+    for p in &g.ca_files {
+        trust.ca_files.push(Sourced::new(
+            p.clone(),
+            Source::Flag {
+                name: "--ca-file".into(),
+            },
+        ));
+    }
+    if let Some(v) = r.env.get("FLOWSHIP_CA_FILE", false)? {
+        trust.ca_files.push(v.map(PathBuf::from));
+    }
+    if let Some(path) = &r.file_path {
+        for p in &r.file.tls.ca_files {
+            trust.ca_files.push(Sourced::new(
+                p.clone(),
+                Source::File {
+                    path: path.clone(),
+                    key: "tls.ca_files".into(),
+                },
+            ));
+        }
+    }
+    for name in ["CI_SERVER_TLS_CA_FILE", "SSL_CERT_FILE"] {
+        if let Some(v) = r.env.raw(name) {
+            trust.ca_files.push(Sourced::new(
+                PathBuf::from(v),
+                Source::Integration { name: name.into() },
+            ));
+        }
+    }
+    for ca in &trust.ca_files {
+        if !ca.value.is_file() {
+            return Err(ConfigError::Invalid {
+                origin: ca.source.clone(),
+                value: ca.value.display().to_string(),
+                problem: "is not a readable file".into(),
+                hint: Some("give the path of a PEM file holding the CA certificate(s)".into()),
+            });
+        }
+    }
+
+    let mut plain: Vec<Sourced<String>> = g
+        .plain_http
+        .iter()
+        .map(|h| {
+            Sourced::new(
+                h.clone(),
+                Source::Flag {
+                    name: "--plain-http".into(),
+                },
+            )
+        })
+        .collect();
+    if let Some(v) = r.env.get("FLOWSHIP_PLAIN_HTTP", false)? {
+        plain.extend(
+            v.value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|h| Sourced::new(h.to_string(), v.source.clone())),
+        );
+    }
+    if let Some(path) = &r.file_path {
+        plain.extend(r.file.tls.plain_http.iter().map(|h| {
+            Sourced::new(
+                h.clone(),
+                Source::File {
+                    path: path.clone(),
+                    key: "tls.plain_http".into(),
+                },
+            )
+        }));
+    }
+    for p in &plain {
+        let ok = p
+            .value
+            .rsplit_once(':')
+            .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            return Err(ConfigError::Invalid {
+                origin: p.source.clone(),
+                value: p.value.clone(),
+                problem: "is not HOST:PORT".into(),
+                hint: Some("name the exact host and port, e.g. --plain-http 127.0.0.1:5000".into()),
+            });
+        }
+    }
+    trust.plain_http = plain;
+    Ok(trust)
+}
+
+fn number(
+    r: &Resolver<'_>,
+    env: &str,
+    key: &str,
+    file: Option<u64>,
+    default: u64,
+) -> Result<Sourced<u64>, ConfigError> {
+    if let Some(v) = r.env.get(env, false)? {
+        let n = v
+            .value
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| ConfigError::Invalid {
+                origin: v.source.clone(),
+                value: v.value.clone(),
+                problem: "is not a whole number".into(),
+                hint: None,
+            })?;
+        return Ok(Sourced::new(n, v.source));
+    }
+    if let (Some(n), Some(path)) = (file, &r.file_path) {
+        return Ok(Sourced::new(
+            n,
+            Source::File {
+                path: path.clone(),
+                key: key.into(),
+            },
+        ));
+    }
+    Ok(Sourced::default_value(default))
+}
+
+fn parse_repository(
+    s: Sourced<String>,
+    _r: &Resolver<'_>,
+) -> Result<Sourced<Reference>, ConfigError> {
+    let parsed = Reference::parse(&s.value).map_err(|e| ConfigError::Invalid {
+        origin: s.source.clone(),
+        value: s.value.clone(),
+        problem: format!("is not an image repository: {e}"),
+        hint: Some("use registry/project/name, e.g. harbor.example.com/flows/etl".into()),
+    })?;
+    if parsed.tag.is_some() || parsed.digest.is_some() {
+        return Err(ConfigError::Invalid {
+            origin: s.source,
+            value: s.value,
+            problem: "names a tag or digest, but this setting is the repository".into(),
+            hint: Some(format!(
+                "give `{}`; tags come from --tag",
+                parsed.repository_ref()
+            )),
+        });
+    }
+    Ok(Sourced::new(parsed, s.source))
+}
+
+fn check_url(u: Sourced<String>, what: &str) -> Result<Sourced<String>, ConfigError> {
+    match url::Url::parse(&u.value) {
+        Ok(p) if matches!(p.scheme(), "http" | "https") => Ok(Sourced::new(
+            u.value.trim_end_matches('/').to_string(),
+            u.source,
+        )),
+        _ => Err(ConfigError::Invalid {
+            origin: u.source,
+            value: crate::secret::redact_url(&u.value),
+            problem: "is not an http(s) URL".into(),
+            hint: Some(format!("give {what}")),
+        }),
+    }
+}
