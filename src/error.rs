@@ -9,7 +9,7 @@ use crate::settings::ConfigError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     #[error(transparent)]
     CaFile(#[from] CaFileError),
     #[error(transparent)]
@@ -22,6 +22,12 @@ pub enum Error {
     /// A bug: an invariant flowship relies on did not hold.
     #[error("internal error (this is a bug in flowship, please report it): {0}")]
     Internal(String),
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(Box::new(e))
+    }
 }
 
 impl Error {

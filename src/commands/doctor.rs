@@ -305,7 +305,7 @@ fn gitops_checks(access: &Access, branch: &str) -> Vec<Check> {
     checks.push(tls_row(&url));
     checks.push(check("credentials", Status::Ok, "accepted for reading"));
     let full = format!("refs/heads/{branch}");
-    checks.push(if refs.iter().any(|r| *r == full) {
+    checks.push(if refs.contains(&full) {
         check("branch", Status::Ok, format!("`{branch}` exists"))
     } else {
         fail(

@@ -157,36 +157,21 @@ fn retryable(e: &reqwest::Error) -> bool {
 /// timeouts. reqwest's own message ("error sending request") says none of it.
 pub fn classify(e: &reqwest::Error, url: &str, timeout: Duration) -> TransportError {
     let url = crate::secret::redact_url(url);
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    if let Some(tls) = find_rustls(e) {
+        return match tls {
+            rustls::Error::InvalidCertificate(cert) => TransportError::Untrusted {
+                url,
+                detail: format!("{cert:?}"),
+            },
+            other => TransportError::Tls {
+                url,
+                detail: other.to_string(),
+            },
+        };
+    }
     let mut deepest = e.to_string();
+    let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
-        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
-            return match tls {
-                rustls::Error::InvalidCertificate(cert) => TransportError::Untrusted {
-                    url,
-                    detail: format!("{cert:?}"),
-                },
-                other => TransportError::Tls {
-                    url,
-                    detail: other.to_string(),
-                },
-            };
-        }
-        if let Some(io) = c.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-        {
-            return match tls {
-                rustls::Error::InvalidCertificate(cert) => TransportError::Untrusted {
-                    url,
-                    detail: format!("{cert:?}"),
-                },
-                other => TransportError::Tls {
-                    url,
-                    detail: other.to_string(),
-                },
-            };
-        }
         deepest = c.to_string();
         cause = c.source();
     }
@@ -213,4 +198,19 @@ pub fn classify(e: &reqwest::Error, url: &str, timeout: Duration) -> TransportEr
         url,
         detail: deepest,
     }
+}
+
+/// The rustls error behind a request failure. hyper wraps it in `io::Error`s (twice, as of hyper-rustls 0.27),
+/// and `io::Error::source` skips the wrapped error, so descend through `get_ref` as well as `source`.
+fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(t) = e.downcast_ref::<rustls::Error>() {
+        return Some(t);
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+        && let Some(t) = find_rustls(inner)
+    {
+        return Some(t);
+    }
+    e.source().and_then(find_rustls)
 }

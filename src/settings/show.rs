@@ -1,7 +1,7 @@
 //! The resolved settings as a flat list of `key = value (source)` entries, for `flowship settings`.
 //! Secrets appear as `<redacted>` with their source, so a user can see *that* and *where* a token was found.
 
-use super::{Settings, Sourced};
+use super::{Settings, Source, Sourced};
 use serde::Serialize;
 use std::fmt::Display;
 
@@ -47,10 +47,15 @@ fn list_entry<T: Display>(key: &'static str, items: &[Sourced<T>]) -> Entry {
     );
     let mut sources: Vec<String> = items.iter().map(|i| i.source.to_string()).collect();
     sources.dedup();
+    let source = if sources.is_empty() {
+        Source::Default.to_string()
+    } else {
+        sources.join(", ")
+    };
     Entry {
         key,
         value: Some(value),
-        source: (!sources.is_empty()).then(|| sources.join(", ")),
+        source: Some(source),
         secret: false,
     }
 }

@@ -1,0 +1,36 @@
+use crate::harness::flowship;
+
+#[test]
+fn version_names_the_commit() {
+    let o = flowship().args(["--version"]).run();
+    o.success();
+    let line = o.stdout.trim();
+    assert!(line.starts_with("flowship 0."), "{line}");
+    assert!(
+        line.contains('(') && line.ends_with(')'),
+        "version lacks the commit: {line}"
+    );
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    flowship()
+        .args(["--help"])
+        .run()
+        .success()
+        .stdout_has("Exit codes: 0 success");
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    flowship().args(["doctor", "--no-such-flag"]).run().code(2);
+    flowship().args(["no-such-command"]).run().code(2);
+}
+
+#[test]
+fn bad_output_format_exits_2() {
+    flowship()
+        .args(["settings", "--output", "yaml"])
+        .run()
+        .code(2);
+}

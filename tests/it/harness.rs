@@ -1,0 +1,143 @@
+//! A small fluent helper that starts flowship like a user would: a clean environment (nothing leaks in from
+//! the developer's shell or this machine's CA variables), a throwaway HOME and working directory, and every
+//! output checked for the sentinel secret.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Set as the value of secrets in tests. It must never appear in any output.
+pub const SENTINEL: &str = "SENTINEL-c0ffee-7f3a";
+
+/// The services `ci/services start` exported. Missing means the tests were started without them.
+pub fn svc(name: &str) -> String {
+    let var = format!("FLOWSHIP_IT_{name}");
+    std::env::var(&var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the tests through ci/test, or `. .services/env` after `ci/services start`")
+    })
+}
+
+pub struct Flowship {
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+    dir: tempfile::TempDir,
+    cwd: Option<PathBuf>,
+}
+
+pub fn flowship() -> Flowship {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = BTreeMap::new();
+    env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
+    env.insert("HOME".into(), dir.path().join("home").display().to_string());
+    env.insert("FLOWSHIP_HTTP_RETRIES".into(), "1".into());
+    Flowship {
+        args: Vec::new(),
+        env,
+        dir,
+        cwd: None,
+    }
+}
+
+impl Flowship {
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Self {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<str>) -> Self {
+        self.env.insert(k.into(), v.as_ref().into());
+        self
+    }
+
+    /// A file in this run's scratch directory; returns its path.
+    pub fn file(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    /// Run in the scratch directory (where a `flowship.yaml` written with `file` is picked up).
+    pub fn in_scratch_dir(mut self) -> Self {
+        self.cwd = Some(self.dir.path().to_path_buf());
+        self
+    }
+
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn run(self) -> Outcome {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowship"));
+        cmd.args(&self.args).env_clear().envs(&self.env);
+        cmd.current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()));
+        let out = cmd.output().expect("flowship runs");
+        let o = Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            cmdline: format!("flowship {}", self.args.join(" ")),
+        };
+        assert!(
+            !o.stdout.contains(SENTINEL) && !o.stderr.contains(SENTINEL),
+            "the sentinel secret leaked into the output of `{}`:\n{o}",
+            o.cmdline
+        );
+        o
+    }
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    cmdline: String,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` exited {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.cmdline, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Outcome {
+    #[track_caller]
+    pub fn code(&self, want: i32) -> &Self {
+        assert_eq!(self.code, want, "{self}");
+        self
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        self.code(0)
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{self}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{self}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e})\n{self}"))
+    }
+}
