@@ -1,4 +1,6 @@
 //! The GitOps repository: talking to the git remote (credentials, trust, connectivity). Byte-exact manifest
 //! edits and the commit/push loop join this module with `bump`. Must not know about registries or Prefect.
 
+pub mod images;
 pub mod remote;
+pub mod yaml;

@@ -1,0 +1,367 @@
+//! Every scalar of a YAML stream with its document, path and exact byte range.
+//!
+//! saphyr-parser reports spans in characters, lets a scalar's span start at its `&anchor`/`!tag` properties,
+//! and lets a quoted scalar's span run over trailing blanks and the comment (gitops-edit notes §2.1). The
+//! spans here are corrected: bytes, properties skipped, quoted scalars ended at their closing quote.
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Single,
+    Double,
+    /// `|` or `>`: never edited (embedded manifests live here).
+    Block,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scalar {
+    pub doc: usize,
+    pub path: Vec<Seg>,
+    pub value: String,
+    pub style: Style,
+    /// Byte range of the scalar token, quotes included, properties and comment excluded.
+    pub start: usize,
+    pub end: usize,
+    /// 1-based line of the token.
+    pub line: usize,
+    /// Carries an `&anchor`: editing it changes every alias too.
+    pub anchored: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Scanned {
+    pub scalars: Vec<Scalar>,
+    /// Paths whose value is an alias (`*name`), with their line.
+    pub aliases: Vec<(usize, Vec<Seg>, usize)>,
+    /// Mappings that use a merge key (`<<:`), by path, with their line.
+    pub merges: Vec<(usize, Vec<Seg>, usize)>,
+    pub documents: usize,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum YamlError {
+    #[error("line {line}: not valid YAML: {message}")]
+    Syntax { line: usize, message: String },
+    #[error("line {line}: duplicate key `{key}` (readers disagree on which one wins)")]
+    DuplicateKey { line: usize, key: String },
+}
+
+enum Frame {
+    Map {
+        path: Vec<Seg>,
+        key: Option<String>,
+        keys: HashSet<String>,
+    },
+    Seq {
+        path: Vec<Seg>,
+        index: usize,
+    },
+}
+
+impl Frame {
+    /// The path of the value that comes next in this container.
+    fn child_path(&self) -> Vec<Seg> {
+        match self {
+            Frame::Map { path, key, .. } => {
+                let mut p = path.clone();
+                p.push(Seg::Key(key.clone().unwrap_or_default()));
+                p
+            }
+            Frame::Seq { path, index } => {
+                let mut p = path.clone();
+                p.push(Seg::Index(*index));
+                p
+            }
+        }
+    }
+
+    fn expects_key(&self) -> bool {
+        matches!(self, Frame::Map { key: None, .. })
+    }
+
+    /// A value was consumed: a mapping waits for its next key, a sequence moves on.
+    fn advance(&mut self) {
+        match self {
+            Frame::Map { key, .. } => *key = None,
+            Frame::Seq { index, .. } => *index += 1,
+        }
+    }
+}
+
+struct Offsets<'a> {
+    text: &'a str,
+    /// Byte offset of each char index (only built for non-ASCII text).
+    map: Option<Vec<usize>>,
+}
+
+impl<'a> Offsets<'a> {
+    fn new(text: &'a str) -> Self {
+        let map = (!text.is_ascii()).then(|| {
+            text.char_indices()
+                .map(|(b, _)| b)
+                .chain([text.len()])
+                .collect()
+        });
+        Self { text, map }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        match &self.map {
+            Some(m) => m.get(char_index).copied().unwrap_or(self.text.len()),
+            None => char_index.min(self.text.len()),
+        }
+    }
+}
+
+pub fn scan(text: &str) -> Result<Scanned, YamlError> {
+    // A BOM is kept in the file but hidden from the parser (some parsers make it part of the first key).
+    let (body, base) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, '\u{feff}'.len_utf8()),
+        None => (text, 0),
+    };
+    let offsets = Offsets::new(body);
+    let line_of = |byte: usize| {
+        body[..byte.min(body.len())]
+            .bytes()
+            .filter(|b| *b == b'\n')
+            .count()
+            + 1
+    };
+    let mut out = Scanned::default();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut doc = 0usize;
+    let mut parser = Parser::new_from_str(body);
+    while let Some(ev) = parser.next_event() {
+        let (event, span) = ev.map_err(|e| YamlError::Syntax {
+            line: e.marker().line(),
+            message: e.info().to_string(),
+        })?;
+        let start = offsets.byte(span.start.index());
+        let end = offsets.byte(span.end.index());
+        match event {
+            Event::DocumentStart(_) => {
+                stack.clear();
+            }
+            Event::DocumentEnd => {
+                doc += 1;
+                out.documents = doc;
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let path = stack.last().map(Frame::child_path).unwrap_or_default();
+                if let Some(Frame::Map { key: None, .. }) = stack.last() {
+                    // A mapping or sequence used as a key: legal, never an image field. Give it a name.
+                    if let Some(Frame::Map { key, .. }) = stack.last_mut() {
+                        *key = Some("<complex key>".into());
+                    }
+                }
+                stack.push(if matches!(event, Event::MappingStart(..)) {
+                    Frame::Map {
+                        path,
+                        key: None,
+                        keys: HashSet::new(),
+                    }
+                } else {
+                    Frame::Seq { path, index: 0 }
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                if let Some(parent) = stack.last_mut() {
+                    parent.advance();
+                }
+            }
+            Event::Alias(_) => {
+                if let Some(top) = stack.last_mut() {
+                    if top.expects_key() {
+                        if let Frame::Map { key, .. } = top {
+                            *key = Some("<alias key>".into());
+                        }
+                        continue;
+                    }
+                    let path = top.child_path();
+                    out.aliases.push((doc, path.clone(), line_of(start)));
+                    if path.last() == Some(&Seg::Key("<<".into())) {
+                        out.merges
+                            .push((doc, path[..path.len() - 1].to_vec(), line_of(start)));
+                    }
+                    top.advance();
+                }
+            }
+            Event::Scalar(value, style, anchor, _tag) => {
+                let Some(top) = stack.last_mut() else {
+                    continue; // a document that is a bare scalar: nothing addressable
+                };
+                if top.expects_key() {
+                    let line = line_of(start);
+                    if let Frame::Map { key, keys, .. } = top {
+                        if !keys.insert(value.to_string()) {
+                            return Err(YamlError::DuplicateKey {
+                                line,
+                                key: value.to_string(),
+                            });
+                        }
+                        *key = Some(value.to_string());
+                    }
+                    continue;
+                }
+                let path = top.child_path();
+                let token_start = skip_properties(body, start);
+                let (style, token_end) = match style {
+                    ScalarStyle::Plain => (Style::Plain, trim_end(body, token_start, end)),
+                    ScalarStyle::SingleQuoted => {
+                        (Style::Single, quoted_end(body, token_start, b'\''))
+                    }
+                    ScalarStyle::DoubleQuoted => {
+                        (Style::Double, quoted_end(body, token_start, b'"'))
+                    }
+                    _ => (Style::Block, end),
+                };
+                if path.last() == Some(&Seg::Key("<<".into())) {
+                    out.merges
+                        .push((doc, path[..path.len() - 1].to_vec(), line_of(start)));
+                }
+                out.scalars.push(Scalar {
+                    doc,
+                    path,
+                    value: value.to_string(),
+                    style,
+                    start: base + token_start,
+                    end: base + token_end,
+                    line: line_of(token_start),
+                    anchored: anchor != 0,
+                });
+                top.advance();
+            }
+            Event::StreamEnd => break,
+            _ => {}
+        }
+    }
+    out.documents = out.documents.max(doc);
+    Ok(out)
+}
+
+/// Skip `&anchor` and `!tag` properties (and the blanks after them) at the start of a node.
+fn skip_properties(text: &str, mut pos: usize) -> usize {
+    let b = text.as_bytes();
+    while pos < b.len() && (b[pos] == b'&' || b[pos] == b'!') {
+        while pos < b.len() && !matches!(b[pos], b' ' | b'\t' | b'\n' | b'\r') {
+            pos += 1;
+        }
+        while pos < b.len() && matches!(b[pos], b' ' | b'\t') {
+            pos += 1;
+        }
+    }
+    pos
+}
+
+fn trim_end(text: &str, start: usize, end: usize) -> usize {
+    let b = text.as_bytes();
+    let mut e = end.min(b.len());
+    while e > start && matches!(b[e - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        e -= 1;
+    }
+    e
+}
+
+/// The byte after the closing quote. Single quotes escape by doubling; double quotes by backslash.
+fn quoted_end(text: &str, start: usize, quote: u8) -> usize {
+    let b = text.as_bytes();
+    let mut i = start + 1;
+    while i < b.len() {
+        if quote == b'"' && b[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b[i] == quote {
+            if quote == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find<'a>(s: &'a Scanned, path: &str) -> &'a Scalar {
+        s.scalars
+            .iter()
+            .find(|x| {
+                x.path
+                    .iter()
+                    .map(|p| match p {
+                        Seg::Key(k) => k.clone(),
+                        Seg::Index(i) => i.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(".")
+                    == path
+            })
+            .unwrap_or_else(|| panic!("no {path}"))
+    }
+
+    #[test]
+    fn spans_are_exact_bytes_for_every_style() {
+        let text = "\u{feff}# Ünïcödé 컨테이너\na:\n  tag:   \"1.2.3\"    # {\"$imagepolicy\": \"x:y:tag\"}\n  p: &v plain value  # c\n  s: 'it''s'\n  b: |\n    tag: fake\n---\nk: [x, \"y\" , z]\n";
+        let s = scan(text).unwrap();
+        let tag = find(&s, "a.tag");
+        assert_eq!(&text[tag.start..tag.end], "\"1.2.3\"");
+        assert_eq!(tag.line, 3);
+        let p = find(&s, "a.p");
+        assert_eq!(&text[p.start..p.end], "plain value");
+        assert!(p.anchored);
+        assert_eq!(&text[find(&s, "a.s").start..find(&s, "a.s").end], "'it''s'");
+        assert_eq!(find(&s, "a.b").style, Style::Block);
+        let y = find(&s, "k.1");
+        assert_eq!((y.doc, &text[y.start..y.end]), (1, "\"y\""));
+        assert_eq!(s.documents, 2);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_with_their_line() {
+        assert_eq!(
+            scan("a: 1\nb: 2\na: 3\n").unwrap_err(),
+            YamlError::DuplicateKey {
+                line: 3,
+                key: "a".into()
+            }
+        );
+    }
+
+    #[test]
+    fn aliases_and_merges_are_recorded() {
+        let s = scan("base: &b {tag: v1}\nimg:\n  <<: *b\nt: *b\n").unwrap();
+        assert!(
+            s.merges
+                .iter()
+                .any(|(_, p, _)| p == &vec![Seg::Key("img".into())])
+        );
+        assert!(
+            s.aliases
+                .iter()
+                .any(|(_, p, _)| p == &vec![Seg::Key("t".into())])
+        );
+    }
+
+    #[test]
+    fn crlf_is_fine() {
+        let text = "a:\r\n  tag: v1\r\n";
+        let s = scan(text).unwrap();
+        let t = find(&s, "a.tag");
+        assert_eq!(&text[t.start..t.end], "v1");
+    }
+}
