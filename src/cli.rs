@@ -46,6 +46,9 @@ pub struct GlobalArgs {
         value_name = "FORMAT"
     )]
     pub output: Option<OutputFormat>,
+    /// Write a GitLab dotenv report (FLOWSHIP_IMAGE*, FLOWSHIP_GITOPS_COMMIT) for later jobs.
+    #[arg(long, global = true, env = "FLOWSHIP_DOTENV", value_name = "FILE")]
+    pub dotenv: Option<PathBuf>,
     /// More narration on stderr (-v debug, -vv trace; RUST_LOG overrides).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -74,6 +77,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print the resolved settings and where each value came from (secrets redacted).
     Settings(SettingsArgs),
+    /// Set an image's tag and/or digest in the GitOps repo, byte-exact; commit and push safely.
+    Bump(BumpArgs),
 }
 
 /// Where flowship's outside systems are. Shared by every command that talks to them.
@@ -86,10 +91,20 @@ pub struct TargetArgs {
     #[arg(long, env = "FLOWSHIP_REGISTRY_USERNAME", value_name = "USER")]
     pub registry_username: Option<String>,
     /// GitOps repository URL (https://, ssh://, git@host:path, git://, or a local path).
-    #[arg(long, env = "FLOWSHIP_GITOPS_REPO", value_name = "URL")]
+    #[arg(
+        long,
+        visible_alias = "repo",
+        env = "FLOWSHIP_GITOPS_REPO",
+        value_name = "URL"
+    )]
     pub gitops_repo: Option<String>,
     /// GitOps branch [default: main].
-    #[arg(long, env = "FLOWSHIP_GITOPS_BRANCH", value_name = "BRANCH")]
+    #[arg(
+        long,
+        visible_alias = "branch",
+        env = "FLOWSHIP_GITOPS_BRANCH",
+        value_name = "BRANCH"
+    )]
     pub gitops_branch: Option<String>,
     /// User name sent with FLOWSHIP_GIT_TOKEN over HTTPS [default: oauth2].
     #[arg(long, env = "FLOWSHIP_GIT_USERNAME", value_name = "USER")]
@@ -117,11 +132,37 @@ pub struct SettingsArgs {
     pub targets: TargetArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct BumpArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// New tag.
+    #[arg(long, value_name = "TAG", required_unless_present = "digest")]
+    pub tag: Option<String>,
+    /// New digest, `sha256:...`.
+    #[arg(long, value_name = "DIGEST")]
+    pub digest: Option<String>,
+    /// Files that may be edited, as globs from the repository root (repeatable)
+    /// [default: gitops.paths, else every *.yaml, *.yml, *.json and Kustomization].
+    #[arg(long = "paths", value_name = "GLOB")]
+    pub paths: Vec<String>,
+    /// Flux image policy (`namespace:name`) whose `$imagepolicy` markers stand for --image (repeatable).
+    #[arg(long = "policy", value_name = "NS:NAME")]
+    pub policies: Vec<String>,
+    /// Git push option sent with the push (repeatable), e.g. `ci.skip`.
+    #[arg(long = "push-option", value_name = "OPTION")]
+    pub push_options: Vec<String>,
+    /// Rejected pushes (someone else pushed first) retried after fetching and re-applying the edit.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_attempts: u32,
+}
+
 impl Command {
     pub fn targets(&self) -> &TargetArgs {
         match self {
             Command::Doctor(a) => &a.targets,
             Command::Settings(a) => &a.targets,
+            Command::Bump(a) => &a.targets,
         }
     }
 }

@@ -3,6 +3,8 @@
 //! Exit codes (README, `--help`): 0 success · 1 an operation failed · 2 bad usage, config or input (nothing
 //! was written) · 3 a policy refused the release.
 
+use crate::gitops::images::EditError;
+use crate::gitops::remote::GitError;
 use crate::http::{CaFileError, TransportError};
 use crate::settings::ConfigError;
 
@@ -14,6 +16,17 @@ pub enum Error {
     CaFile(#[from] CaFileError),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("push rejected {attempts} times (other pipelines kept pushing first); last: {last}")]
+    PushRejected { attempts: u32, last: String },
     /// A command found problems it has already reported (doctor's failed checks): exit 1, no extra message.
     #[error("{0}")]
     Reported(String),
@@ -33,7 +46,10 @@ impl From<ConfigError> for Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) | Error::CaFile(_) => 2,
+            Error::Config(_) | Error::CaFile(_) | Error::Usage { .. } => 2,
+            Error::Edit(EditError::Verify { .. }) => 1,
+            Error::Edit(_) => 2,
+            Error::Git(_) | Error::PushRejected { .. } => 1,
             Error::Transport(_)
             | Error::Reported(_)
             | Error::Output { .. }
@@ -48,6 +64,12 @@ impl Error {
                 Some("give a PEM file with one or more `-----BEGIN CERTIFICATE-----` blocks".into())
             }
             Error::Transport(e) => e.hint(),
+            Error::Git(e) => e.hint(),
+            Error::Edit(e) => e.hint(),
+            Error::Usage { hint, .. } => hint.clone(),
+            Error::PushRejected { .. } => Some(
+                "serialise bump jobs with a GitLab resource_group, or raise --max-attempts".into(),
+            ),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
 //! One file per subcommand. Each receives the resolved `Settings` and the `Printer`, and returns an
 //! `Error` that carries its exit code.
 
+mod bump;
 mod doctor;
 mod settings;
 
@@ -13,5 +14,6 @@ pub async fn run(command: &Command, settings: &Settings, printer: &Printer) -> R
     match command {
         Command::Doctor(_) => doctor::run(settings, printer).await,
         Command::Settings(_) => settings::run(settings, printer),
+        Command::Bump(args) => bump::run(args, settings, printer).await,
     }
 }

@@ -3,4 +3,5 @@
 
 pub mod images;
 pub mod remote;
+pub mod repo;
 pub mod yaml;

@@ -44,6 +44,14 @@ pub struct GitopsSection {
     pub repo: Option<String>,
     pub branch: Option<String>,
     pub username: Option<String>,
+    pub author_name: Option<String>,
+    pub author_email: Option<String>,
+    /// Globs (relative to the repository root) of the files `bump` may edit.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Flux image policies (`namespace:name`) that stand for `image.repository` in `$imagepolicy` markers.
+    #[serde(default)]
+    pub policies: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

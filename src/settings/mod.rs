@@ -26,6 +26,8 @@ use std::time::Duration;
 pub struct Settings {
     pub config_file: Option<Sourced<PathBuf>>,
     pub output: Sourced<OutputFormat>,
+    /// GitLab dotenv report to write (`--dotenv`).
+    pub dotenv: Option<Sourced<PathBuf>>,
     pub dry_run: Sourced<bool>,
     /// -1 quiet, 0 normal, 1 debug, 2 trace.
     pub verbosity: i8,
@@ -40,6 +42,16 @@ pub struct Settings {
     pub gitops: GitopsSettings,
     pub prefect: PrefectSettings,
     pub gitlab: GitlabSettings,
+    pub ci: CiContext,
+}
+
+/// The GitLab job this run belongs to, for commit messages and trailers. Empty outside CI.
+#[derive(Debug, Default)]
+pub struct CiContext {
+    pub pipeline_url: Option<String>,
+    pub job_url: Option<String>,
+    pub commit_sha: Option<String>,
+    pub project_path: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +92,10 @@ pub struct GitopsSettings {
     pub token: Option<Sourced<Secret>>,
     /// Private key (OpenSSH PEM) for ssh:// and scp-like remotes.
     pub ssh_key: Option<Sourced<Secret>>,
+    pub author_name: Sourced<String>,
+    pub author_email: Sourced<String>,
+    pub paths: Vec<Sourced<String>>,
+    pub policies: Vec<Sourced<String>>,
 }
 
 #[derive(Debug, Default)]

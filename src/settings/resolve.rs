@@ -145,6 +145,10 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
         file_path: config_file.as_ref().map(|p| p.value.clone()),
     };
     let t = cli.command.targets();
+    let bump = match &cli.command {
+        crate::cli::Command::Bump(b) => Some(b),
+        _ => None,
+    };
 
     let output = match (
         g.output,
@@ -157,6 +161,14 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
         Some(src) => Sourced::new(g.dry_run, src),
         None => Sourced::default_value(false),
     };
+    let dotenv = flags
+        .get(
+            g.dotenv.as_ref().map(|p| p.display().to_string()).as_ref(),
+            "dotenv",
+            "--dotenv",
+            "FLOWSHIP_DOTENV",
+        )
+        .map(|s| s.map(PathBuf::from));
     let verbosity = if g.quiet > 0 {
         -1
     } else {
@@ -267,6 +279,38 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
             .unwrap_or_else(|| Sourced::default_value("oauth2".into())),
         token: r.secret(&["FLOWSHIP_GIT_TOKEN"], &[])?,
         ssh_key: r.secret(&["FLOWSHIP_GIT_SSH_KEY"], &[])?,
+        author_name: r
+            .pick(
+                None,
+                "FLOWSHIP_GIT_AUTHOR_NAME",
+                ("gitops.author_name", r.file.gitops.author_name.as_ref()),
+                &["GITLAB_USER_NAME"],
+            )?
+            .unwrap_or_else(|| Sourced::default_value("flowship".into())),
+        author_email: r
+            .pick(
+                None,
+                "FLOWSHIP_GIT_AUTHOR_EMAIL",
+                ("gitops.author_email", r.file.gitops.author_email.as_ref()),
+                &["GITLAB_USER_EMAIL"],
+            )?
+            .unwrap_or_else(|| Sourced::default_value("flowship@noreply.invalid".into())),
+        paths: list(
+            &r,
+            bump.map(|b| b.paths.as_slice()).unwrap_or_default(),
+            "--paths",
+            "gitops.paths",
+            &r.file.gitops.paths,
+            &["**/*.yaml", "**/*.yml", "**/*.json", "**/Kustomization"],
+        ),
+        policies: list(
+            &r,
+            bump.map(|b| b.policies.as_slice()).unwrap_or_default(),
+            "--policy",
+            "gitops.policies",
+            &r.file.gitops.policies,
+            &[],
+        ),
     };
 
     let prefect = PrefectSettings {
@@ -330,6 +374,7 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
     Ok(Settings {
         config_file,
         output,
+        dotenv,
         dry_run,
         verbosity,
         color,
@@ -342,7 +387,48 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
         gitops,
         prefect,
         gitlab,
+        ci: crate::settings::CiContext {
+            pipeline_url: env.raw("CI_PIPELINE_URL").map(str::to_string),
+            job_url: env.raw("CI_JOB_URL").map(str::to_string),
+            commit_sha: env.raw("CI_COMMIT_SHA").map(str::to_string),
+            project_path: env.raw("CI_PROJECT_PATH").map(str::to_string),
+        },
     })
+}
+
+/// A list setting: flags replace the file's list, which replaces the default.
+fn list(
+    r: &Resolver<'_>,
+    flags: &[String],
+    flag: &str,
+    key: &str,
+    file: &[String],
+    default: &[&str],
+) -> Vec<Sourced<String>> {
+    if !flags.is_empty() {
+        return flags
+            .iter()
+            .map(|v| Sourced::new(v.clone(), Source::Flag { name: flag.into() }))
+            .collect();
+    }
+    if let (false, Some(path)) = (file.is_empty(), &r.file_path) {
+        return file
+            .iter()
+            .map(|v| {
+                Sourced::new(
+                    v.clone(),
+                    Source::File {
+                        path: path.clone(),
+                        key: key.into(),
+                    },
+                )
+            })
+            .collect();
+    }
+    default
+        .iter()
+        .map(|v| Sourced::default_value(v.to_string()))
+        .collect()
 }
 
 fn resolve_trust(

@@ -68,6 +68,11 @@ impl Settings {
             entry("config", path.as_ref(), false),
             json_entry("output", &self.output),
             json_entry("dry_run", &self.dry_run),
+            entry(
+                "dotenv",
+                self.dotenv.as_ref().map(|p| p.as_ref_display()).as_ref(),
+                false,
+            ),
             list_entry(
                 "tls.ca_files",
                 &self
@@ -98,6 +103,14 @@ impl Settings {
             entry("gitops.username", Some(&self.gitops.username), false),
             entry("gitops.token", self.gitops.token.as_ref(), true),
             entry("gitops.ssh_key", self.gitops.ssh_key.as_ref(), true),
+            entry("gitops.author_name", Some(&self.gitops.author_name), false),
+            entry(
+                "gitops.author_email",
+                Some(&self.gitops.author_email),
+                false,
+            ),
+            list_entry("gitops.paths", &self.gitops.paths),
+            list_entry("gitops.policies", &self.gitops.policies),
             entry("prefect.api_url", self.prefect.api_url.as_ref(), false),
             entry("prefect.api_key", self.prefect.api_key.as_ref(), true),
             entry(

@@ -1,0 +1,380 @@
+//! `flowship bump`: set an image's tag and/or digest in the GitOps repository, changing only those bytes;
+//! commit, and push so that concurrent pipelines never lose each other's bumps.
+//!
+//! Plan, then act: clone → plan every matching file (verified edits) → nothing to change? done → dry run?
+//! print the diff → commit → push; on rejection fetch + hard reset to the remote tip, plan again on the fresh
+//! files (a concurrent bump of the same image may have done the work), commit, push, with jittered backoff.
+
+use crate::cli::BumpArgs;
+use crate::error::Error;
+use crate::gitlab::dotenv::Dotenv;
+use crate::gitops::images::{self, Change, Target};
+use crate::gitops::remote::Access;
+use crate::gitops::repo::{Checkout, PushResult};
+use crate::output::Printer;
+use crate::registry::{is_digest, is_tag};
+use crate::settings::Settings;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Serialize)]
+struct Outcome {
+    repo: String,
+    branch: String,
+    /// The commit that carries the change; the branch tip when there was nothing to change.
+    commit: Option<String>,
+    changes: Vec<Change>,
+    pushed: bool,
+    attempts: u32,
+    #[serde(skip)]
+    diff: String,
+}
+
+pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+    let usage = |message: &str, hint: &str| Error::Usage {
+        message: message.into(),
+        hint: Some(hint.into()),
+    };
+    let image = settings.image.as_ref().ok_or_else(|| {
+        usage(
+            "bump needs the image repository",
+            "pass --image REPO, FLOWSHIP_IMAGE or image.repository",
+        )
+    })?;
+    let repo = settings.gitops.repo.as_ref().ok_or_else(|| {
+        usage(
+            "bump needs the GitOps repository",
+            "pass --repo URL, FLOWSHIP_GITOPS_REPO or gitops.repo",
+        )
+    })?;
+    if let Some(t) = &args.tag
+        && !is_tag(t)
+    {
+        return Err(usage(
+            &format!("--tag `{t}` is not a valid tag"),
+            "up to 128 of A-Za-z0-9_.-, not starting with `.` or `-`",
+        ));
+    }
+    if let Some(d) = &args.digest
+        && !is_digest(d)
+    {
+        return Err(usage(
+            &format!("--digest `{d}` is not a digest"),
+            "give sha256: followed by 64 lowercase hex digits",
+        ));
+    }
+    let target = Target {
+        repository: image.value.repository_ref(),
+        tag: args.tag.clone(),
+        digest: args.digest.clone(),
+        policies: settings
+            .gitops
+            .policies
+            .iter()
+            .map(|p| p.value.clone())
+            .collect(),
+    };
+    let mut builder = GlobSetBuilder::new();
+    for p in &settings.gitops.paths {
+        let glob = Glob::new(&p.value).map_err(|e| {
+            usage(
+                &format!("{}: `{}` is not a glob: {e}", p.source, p.value),
+                "use globs like apps/**/*.yaml",
+            )
+        })?;
+        builder.add(glob);
+    }
+    let globs = builder
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let access = Access::from_settings(settings, &repo.value)?;
+    let author = (
+        settings.gitops.author_name.value.clone(),
+        settings.gitops.author_email.value.clone(),
+    );
+    let message = commit_message(&target, settings);
+    let job = Job {
+        access,
+        url: repo.value.clone(),
+        branch: settings.gitops.branch.value.clone(),
+        target,
+        globs,
+        author,
+        message,
+        dry_run: settings.dry_run.value,
+        push_options: args.push_options.clone(),
+        max_attempts: args.max_attempts.max(1),
+    };
+    let _section = printer.section(
+        "flowship_bump",
+        &format!("flowship bump {}", image.value.repository_ref()),
+    );
+    printer.info(&format!(
+        "cloning {} ({})",
+        job.access.display_url(),
+        job.branch
+    ));
+    let started = Instant::now();
+    let outcome = tokio::task::spawn_blocking(move || job.run())
+        .await
+        .map_err(|e| Error::Internal(format!("bump panicked: {e}")))??;
+    report(&outcome, settings, printer, started)
+}
+
+struct Job {
+    access: Access,
+    url: String,
+    branch: String,
+    target: Target,
+    globs: GlobSet,
+    author: (String, String),
+    message: String,
+    dry_run: bool,
+    push_options: Vec<String>,
+    max_attempts: u32,
+}
+
+/// A file's new text and the changes that make it.
+struct FilePlan {
+    rel: String,
+    old: String,
+    new: String,
+    changes: Vec<Change>,
+}
+
+impl Job {
+    fn run(self) -> Result<Outcome, Error> {
+        let dir = tempfile::tempdir()
+            .map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
+        let checkout = Checkout::clone(&self.access, &self.url, &self.branch, dir.path())?;
+        let policy = crate::http::Policy::new(self.max_attempts);
+        let mut attempt = 1;
+        loop {
+            let plans = self.plan(checkout.workdir())?;
+            let changes: Vec<Change> = plans.iter().flat_map(|p| p.changes.clone()).collect();
+            let mut outcome = Outcome {
+                repo: self.access.display_url(),
+                branch: self.branch.clone(),
+                commit: checkout.head(),
+                changes,
+                pushed: false,
+                attempts: attempt,
+                diff: diff(&plans),
+            };
+            if plans.is_empty() || self.dry_run {
+                return Ok(outcome);
+            }
+            for p in &plans {
+                std::fs::write(checkout.workdir().join(&p.rel), &p.new).map_err(|e| {
+                    Error::Output {
+                        what: p.rel.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            }
+            let sig =
+                git2::Signature::now(&self.author.0, &self.author.1).map_err(|e| Error::Usage {
+                    message: format!("commit author: {e}"),
+                    hint: Some("set FLOWSHIP_GIT_AUTHOR_NAME and FLOWSHIP_GIT_AUTHOR_EMAIL".into()),
+                })?;
+            let files: Vec<String> = plans.iter().map(|p| p.rel.clone()).collect();
+            let commit = checkout.commit(&files, &sig, &self.message)?;
+            match checkout.push(&self.push_options)? {
+                PushResult::Pushed => {
+                    outcome.commit = Some(commit);
+                    outcome.pushed = true;
+                    return Ok(outcome);
+                }
+                PushResult::Rejected(why) if attempt >= self.max_attempts => {
+                    return Err(Error::PushRejected {
+                        attempts: attempt,
+                        last: why,
+                    });
+                }
+                PushResult::Rejected(why) => {
+                    tracing::info!(attempt, %why, "push rejected; fetching the new tip and re-applying");
+                    std::thread::sleep(
+                        policy
+                            .backoff(attempt.min(6))
+                            .max(Duration::from_millis(50)),
+                    );
+                    checkout.reset_to_remote()?;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn plan(&self, root: &Path) -> Result<Vec<FilePlan>, Error> {
+        // Cheap screen before parsing: a file that names neither the repository nor a policy has nothing to do.
+        let needle = self
+            .target
+            .repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.target.repository)
+            .to_string();
+        let mut out = Vec::new();
+        for rel in files(root) {
+            if !self.globs.is_match(&rel) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(root.join(&rel)) else {
+                continue;
+            };
+            if !text.contains(&needle)
+                && !self
+                    .target
+                    .policies
+                    .iter()
+                    .any(|p| text.contains(p.as_str()))
+            {
+                continue;
+            }
+            let changes = images::plan(&rel, &text, &self.target)?;
+            if changes.is_empty() {
+                continue;
+            }
+            let new = images::apply(&text, &changes);
+            out.push(FilePlan {
+                rel,
+                old: text,
+                new,
+                changes,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Every file under `root` except `.git`, as `/`-separated relative paths, sorted.
+fn files(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                if e.file_name() != ".git" {
+                    stack.push(p);
+                }
+            } else if ft.is_file()
+                && let Ok(rel) = p.strip_prefix(root)
+            {
+                out.push(
+                    rel.components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn new_ref(t: &Target) -> String {
+    let mut s = t.repository.clone();
+    if let Some(tag) = &t.tag {
+        s.push_str(&format!(":{tag}"));
+    }
+    if let Some(d) = &t.digest {
+        s.push_str(&format!("@{d}"));
+    }
+    s
+}
+
+fn commit_message(t: &Target, settings: &Settings) -> String {
+    let mut m = format!("bump {}", new_ref(t));
+    m.push_str("\n\n");
+    if let Some(u) = &settings.ci.pipeline_url {
+        m.push_str(&format!("Pipeline: {u}\n"));
+    }
+    if let Some(u) = &settings.ci.job_url {
+        m.push_str(&format!("Job: {u}\n"));
+    }
+    m.push_str(&format!("\nFlowship-Image: {}\n", new_ref(t)));
+    if let Some(sha) = &settings.ci.commit_sha {
+        m.push_str(&format!("Flowship-Source-Commit: {sha}\n"));
+    }
+    m
+}
+
+/// A unified diff of the changed lines (one line of each side per change; edits never add or remove lines).
+fn diff(plans: &[FilePlan]) -> String {
+    let mut out = String::new();
+    for p in plans {
+        out.push_str(&format!("--- a/{0}\n+++ b/{0}\n", p.rel));
+        let old: Vec<&str> = p.old.split_inclusive('\n').collect();
+        let new: Vec<&str> = p.new.split_inclusive('\n').collect();
+        let mut lines: Vec<usize> = p.changes.iter().map(|c| c.line).collect();
+        lines.dedup();
+        for l in lines {
+            let (o, n) = (
+                old.get(l - 1).copied().unwrap_or(""),
+                new.get(l - 1).copied().unwrap_or(""),
+            );
+            out.push_str(&format!(
+                "@@ -{l} +{l} @@\n-{}\n+{}\n",
+                o.trim_end_matches(['\n', '\r']),
+                n.trim_end_matches(['\n', '\r'])
+            ));
+        }
+    }
+    out
+}
+
+fn report(
+    o: &Outcome,
+    settings: &Settings,
+    printer: &Printer,
+    started: Instant,
+) -> Result<(), Error> {
+    if printer.is_json() {
+        printer.json(&serde_json::json!({ "gitops": o, "dry_run": settings.dry_run.value }))?;
+    } else if settings.dry_run.value && !o.changes.is_empty() {
+        printer.data(&o.diff)?;
+    } else {
+        for c in &o.changes {
+            printer.data(&format!(
+                "{}:{}  {}  {} -> {}\n",
+                c.file, c.line, c.path, c.old, c.new
+            ))?;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    match (o.changes.is_empty(), settings.dry_run.value, o.pushed) {
+        (true, _, _) => printer.info(&format!(
+            "nothing to change: {} already set on {} ({secs:.1} s)",
+            o.repo, o.branch
+        )),
+        (false, true, _) => printer.info(&format!(
+            "dry run: {} change(s) planned, nothing written",
+            o.changes.len()
+        )),
+        (false, false, _) => printer.info(&format!(
+            "pushed {} to {} ({} change(s), attempt {}, {secs:.1} s)",
+            o.commit
+                .as_deref()
+                .map(|c| &c[..12.min(c.len())])
+                .unwrap_or("?"),
+            o.branch,
+            o.changes.len(),
+            o.attempts
+        )),
+    }
+    if let (Some(path), Some(commit), false) = (&settings.dotenv, &o.commit, settings.dry_run.value)
+    {
+        let mut d = Dotenv::default();
+        d.set("FLOWSHIP_GITOPS_COMMIT", commit);
+        d.write(&path.value, &settings.secret_values())?;
+    }
+    Ok(())
+}
