@@ -1,0 +1,310 @@
+//! `flowship bump` against the real git servers: git daemon, and smart HTTP(S) with basic auth.
+
+use crate::harness::{SENTINEL, flowship, svc};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A fresh bare repository served by every git server, seeded with `files`. Returns (name, bare path).
+fn seeded(files: &[(&str, String)]) -> (String, PathBuf) {
+    let name = format!("it-{}-{}.git", std::process::id(), fastrand::u64(..));
+    let bare = Path::new(&svc("GIT_ROOT")).join(&name);
+    git(
+        Path::new("."),
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    let work = tempfile::tempdir().unwrap();
+    git(work.path(), &["init", "-q", "-b", "main"]);
+    for (f, content) in files {
+        let p = work.path().join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    git(work.path(), &["add", "-A"]);
+    git(
+        work.path(),
+        &[
+            "-c",
+            "user.name=seed",
+            "-c",
+            "user.email=seed@example.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "seed",
+        ],
+    );
+    git(work.path(), &["push", "-q", bare.to_str().unwrap(), "main"]);
+    (name, bare)
+}
+
+fn release(app: &str, tag: &str) -> String {
+    format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: {app}\nspec:\n  values:\n    # the flow image\n    image:\n      repository: harbor.example.com/flows/{app}\n      tag: \"{tag}\"  # keep me\n\n    pullPolicy: IfNotPresent\n"
+    )
+}
+
+fn file_at_head(bare: &Path, file: &str) -> String {
+    git(bare, &["show", &format!("main:{file}")])
+}
+
+#[test]
+fn bump_commits_once_and_a_rerun_changes_nothing() {
+    let (name, bare) = seeded(&[("apps/etl/release.yaml", release("etl", "1.0.0"))]);
+    let repo = format!("{}/{name}", svc("GIT_DAEMON"));
+    let before = git(&bare, &["rev-parse", "main"]);
+    let o = flowship()
+        .env("GITLAB_USER_NAME", "Release Bot")
+        .env("GITLAB_USER_EMAIL", "bot@example.com")
+        .env(
+            "CI_PIPELINE_URL",
+            "https://gitlab.example.com/g/etl/-/pipelines/42",
+        )
+        .args([
+            "bump",
+            "--repo",
+            &repo,
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.1.0",
+            "--output",
+            "json",
+        ])
+        .run();
+    let doc = o.success().json();
+    assert_eq!(doc["gitops"]["changes"][0]["path"], "spec.values.image.tag");
+    assert_eq!(doc["gitops"]["changes"][0]["old"], "1.0.0");
+    assert_eq!(doc["gitops"]["changes"][0]["new"], "1.1.0");
+    let commit = doc["gitops"]["commit"].as_str().unwrap().to_string();
+    assert_eq!(git(&bare, &["rev-parse", "main"]), commit);
+    assert_eq!(git(&bare, &["rev-parse", "main~1"]), before);
+    assert_eq!(
+        file_at_head(&bare, "apps/etl/release.yaml"),
+        release("etl", "1.1.0").trim_end()
+    );
+    assert_eq!(
+        git(&bare, &["log", "-1", "--format=%an <%ae>"]),
+        "Release Bot <bot@example.com>"
+    );
+    assert!(
+        git(&bare, &["log", "-1", "--format=%B"])
+            .contains("Pipeline: https://gitlab.example.com/g/etl/-/pipelines/42")
+    );
+
+    let o = flowship()
+        .args([
+            "bump",
+            "--repo",
+            &repo,
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.1.0",
+        ])
+        .run();
+    o.success().stderr_has("nothing to change");
+    assert_eq!(
+        git(&bare, &["rev-parse", "main"]),
+        commit,
+        "a no-op must not commit"
+    );
+}
+
+#[test]
+fn dry_run_prints_a_diff_and_writes_nothing() {
+    let (name, bare) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+    let head = git(&bare, &["rev-parse", "main"]);
+    let o = flowship()
+        .args([
+            "bump",
+            "--dry-run",
+            "--repo",
+            &format!("{}/{name}", svc("GIT_DAEMON")),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "2.0.0",
+        ])
+        .run();
+    o.success()
+        .stdout_has("--- a/a.yaml")
+        .stdout_has("-      tag: \"1.0.0\"  # keep me")
+        .stdout_has("+      tag: \"2.0.0\"  # keep me");
+    assert_eq!(git(&bare, &["rev-parse", "main"]), head);
+}
+
+#[test]
+fn https_with_token_and_ca_and_dotenv() {
+    let (name, bare) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+    let keep = tempfile::tempdir().unwrap();
+    let dotenv = keep.path().join("gitops.env");
+    let o = flowship()
+        .env("FLOWSHIP_GIT_TOKEN", svc("GIT_TOKEN"))
+        .env("FLOWSHIP_CA_FILE", svc("CA"))
+        .args([
+            "bump",
+            "--repo",
+            &format!("{}/{name}", svc("GIT_HTTPS")),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.2.0",
+        ])
+        .args(["--dotenv", dotenv.to_str().unwrap()])
+        .run();
+    o.success();
+    let head = git(&bare, &["rev-parse", "main"]);
+    assert_eq!(
+        std::fs::read_to_string(&dotenv).unwrap(),
+        format!("FLOWSHIP_GITOPS_COMMIT={head}\n")
+    );
+}
+
+#[test]
+fn wrong_token_is_one_clear_error_without_retry_loop() {
+    let (name, _) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+    let started = std::time::Instant::now();
+    let o = flowship()
+        .env("FLOWSHIP_GIT_TOKEN", SENTINEL)
+        .args([
+            "bump",
+            "--repo",
+            &format!("{}/{name}", svc("GIT_HTTP")),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.2.0",
+        ])
+        .run();
+    o.code(1)
+        .stderr_has("credentials rejected")
+        .stderr_has("hint: check FLOWSHIP_GIT_TOKEN");
+    assert!(started.elapsed().as_secs() < 20);
+}
+
+#[test]
+fn digest_pinned_value_is_refused_with_exit_2_and_nothing_pushed() {
+    let pinned = "spec:\n  containers:\n    - image: harbor.example.com/flows/etl:1.0.0@sha256:1111111111111111111111111111111111111111111111111111111111111111\n";
+    let (name, bare) = seeded(&[("d.yaml", pinned.to_string())]);
+    let head = git(&bare, &["rev-parse", "main"]);
+    let o = flowship()
+        .args([
+            "bump",
+            "--repo",
+            &format!("{}/{name}", svc("GIT_DAEMON")),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.1.0",
+        ])
+        .run();
+    o.code(2)
+        .stderr_has("d.yaml:3")
+        .stderr_has("pinned to digest")
+        .stderr_has("hint: pass --digest");
+    assert_eq!(git(&bare, &["rev-parse", "main"]), head);
+    let digest = format!("sha256:{}", "2".repeat(64));
+    flowship()
+        .args([
+            "bump",
+            "--repo",
+            &format!("{}/{name}", svc("GIT_DAEMON")),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.1.0",
+            "--digest",
+            &digest,
+        ])
+        .run()
+        .success();
+    assert!(file_at_head(&bare, "d.yaml").contains(&format!("etl:1.1.0@{digest}")));
+}
+
+#[test]
+fn bad_tag_is_a_usage_error() {
+    flowship()
+        .args([
+            "bump",
+            "--repo",
+            "git://127.0.0.1:9/x.git",
+            "--image",
+            "h.example.com/a/b",
+            "--tag",
+            "-bad",
+        ])
+        .run()
+        .code(2);
+    flowship()
+        .args([
+            "bump",
+            "--repo",
+            "git://127.0.0.1:9/x.git",
+            "--image",
+            "h.example.com/a/b",
+        ])
+        .run()
+        .code(2);
+}
+
+/// 16 pipelines bump 16 different apps in one repository at the same moment: every bump lands, history stays
+/// linear, no process fails.
+#[test]
+fn sixteen_concurrent_bumps_all_land() {
+    let apps: Vec<String> = (0..16).map(|i| format!("app{i:02}")).collect();
+    let files: Vec<(String, String)> = apps
+        .iter()
+        .map(|a| (format!("apps/{a}/release.yaml"), release(a, "1.0.0")))
+        .collect();
+    let refs: Vec<(&str, String)> = files.iter().map(|(f, c)| (f.as_str(), c.clone())).collect();
+    let (name, bare) = seeded(&refs);
+    let repo = format!("{}/{name}", svc("GIT_DAEMON"));
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(apps.len()));
+    let handles: Vec<_> = apps
+        .iter()
+        .map(|a| {
+            let (a, repo, barrier) = (a.clone(), repo.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                flowship()
+                    .args([
+                        "bump",
+                        "--repo",
+                        &repo,
+                        "--image",
+                        &format!("harbor.example.com/flows/{a}"),
+                        "--tag",
+                        "2.0.0",
+                    ])
+                    .run()
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().success();
+    }
+    for a in &apps {
+        assert!(
+            file_at_head(&bare, &format!("apps/{a}/release.yaml")).contains("tag: \"2.0.0\""),
+            "{a} lost its bump"
+        );
+    }
+    let merges = git(&bare, &["rev-list", "--merges", "--count", "main"]);
+    assert_eq!(merges, "0", "history must stay linear");
+    assert_eq!(git(&bare, &["rev-list", "--count", "main"]), "17");
+}
