@@ -149,6 +149,24 @@ pub struct BumpArgs {
     /// Flux image policy (`namespace:name`) whose `$imagepolicy` markers stand for --image (repeatable).
     #[arg(long = "policy", value_name = "NS:NAME")]
     pub policies: Vec<String>,
+    /// Explicit target `FILE:YAML.PATH` (repeatable), e.g.
+    /// `apps/prod/worker.yaml:spec.values.worker.image.prefectTag`. Only these are edited.
+    #[arg(long = "target", value_name = "FILE:PATH")]
+    pub target_paths: Vec<String>,
+    /// Use the target set `gitops.environments.<ENV>` of flowship.yaml [default: CI_ENVIRONMENT_NAME when the
+    /// file defines it].
+    #[arg(long = "env", env = "FLOWSHIP_ENV", value_name = "ENV")]
+    pub environment: Option<String>,
+    /// Refuse (exit 3) to move a tag backwards relative to what the branch has now.
+    #[arg(long, env = "FLOWSHIP_MONOTONIC", value_enum, value_name = "ORDER")]
+    pub monotonic: Option<crate::settings::Monotonic>,
+    /// Push to a work branch and open a merge request into the branch instead of pushing to it: through the
+    /// GitLab API when FLOWSHIP_GITLAB_TOKEN is set (an open one is reused), else with GitLab push options.
+    #[arg(long, env = "FLOWSHIP_MERGE_REQUEST")]
+    pub merge_request: bool,
+    /// Work branch for --merge-request [default: flowship/<image name>-<tag>].
+    #[arg(long, value_name = "BRANCH", requires = "merge_request")]
+    pub mr_branch: Option<String>,
     /// Git push option sent with the push (repeatable), e.g. `ci.skip`.
     #[arg(long = "push-option", value_name = "OPTION")]
     pub push_options: Vec<String>,

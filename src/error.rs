@@ -20,8 +20,16 @@ pub enum Error {
     Git(#[from] GitError),
     #[error(transparent)]
     Edit(#[from] EditError),
+    #[error(transparent)]
+    Gitlab(#[from] crate::gitlab::api::GitlabError),
     #[error("{message}")]
     Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    /// A policy refused the release (moving a tag backwards, scan gate, immutable tag): exit 3.
+    #[error("{message}")]
+    Policy {
         message: String,
         hint: Option<String>,
     },
@@ -49,7 +57,8 @@ impl Error {
             Error::Config(_) | Error::CaFile(_) | Error::Usage { .. } => 2,
             Error::Edit(EditError::Verify { .. }) => 1,
             Error::Edit(_) => 2,
-            Error::Git(_) | Error::PushRejected { .. } => 1,
+            Error::Git(_) | Error::PushRejected { .. } | Error::Gitlab(_) => 1,
+            Error::Policy { .. } => 3,
             Error::Transport(_)
             | Error::Reported(_)
             | Error::Output { .. }
@@ -66,7 +75,8 @@ impl Error {
             Error::Transport(e) => e.hint(),
             Error::Git(e) => e.hint(),
             Error::Edit(e) => e.hint(),
-            Error::Usage { hint, .. } => hint.clone(),
+            Error::Gitlab(e) => e.hint(),
+            Error::Usage { hint, .. } | Error::Policy { hint, .. } => hint.clone(),
             Error::PushRejected { .. } => Some(
                 "serialise bump jobs with a GitLab resource_group, or raise --max-attempts".into(),
             ),

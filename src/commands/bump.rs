@@ -9,15 +9,27 @@ use crate::cli::BumpArgs;
 use crate::error::Error;
 use crate::gitlab::dotenv::Dotenv;
 use crate::gitops::images::{self, Change, Target};
+use crate::gitops::order;
 use crate::gitops::remote::Access;
 use crate::gitops::repo::{Checkout, PushResult};
 use crate::output::Printer;
 use crate::registry::{is_digest, is_tag};
 use crate::settings::Settings;
+use crate::settings::{Monotonic, Sourced};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+#[derive(Debug, Serialize)]
+struct MrReport {
+    source_branch: String,
+    target_branch: String,
+    /// Null when opened through push options (GitLab reports the URL only in the push's remote messages).
+    url: Option<String>,
+    iid: Option<u64>,
+    created: bool,
+}
 
 #[derive(Debug, Serialize)]
 struct Outcome {
@@ -28,6 +40,9 @@ struct Outcome {
     changes: Vec<Change>,
     pushed: bool,
     attempts: u32,
+    merge_request: Option<MrReport>,
+    #[serde(skip)]
+    mr_branch_has_change: bool,
     #[serde(skip)]
     diff: String,
 }
@@ -90,11 +105,62 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         .build()
         .map_err(|e| Error::Internal(e.to_string()))?;
     let access = Access::from_settings(settings, &repo.value)?;
+    let mut explicit: Vec<(String, String)> = Vec::new();
+    for t in &settings.gitops.targets {
+        match t.value.split_once(':') {
+            Some((f, p)) if !f.is_empty() && !p.is_empty() => {
+                explicit.push((f.to_string(), p.to_string()))
+            }
+            _ => {
+                return Err(usage(
+                    &format!("{}: `{}` is not FILE:YAML.PATH", t.source, t.value),
+                    "e.g. apps/prod/worker.yaml:spec.values.worker.image.prefectTag",
+                ));
+            }
+        }
+    }
     let author = (
         settings.gitops.author_name.value.clone(),
         settings.gitops.author_email.value.clone(),
     );
     let message = commit_message(&target, settings);
+    let mr_branch = args.merge_request.then(|| {
+        args.mr_branch.clone().unwrap_or_else(|| {
+            let name = target.repository.rsplit('/').next().unwrap_or("image");
+            let version = target.tag.clone().unwrap_or_else(|| {
+                target
+                    .digest
+                    .as_deref()
+                    .unwrap_or("")
+                    .trim_start_matches("sha256:")
+                    .chars()
+                    .take(12)
+                    .collect()
+            });
+            format!("flowship/{name}-{version}")
+        })
+    });
+    let gitlab_api = match (&settings.gitlab.api_url, &settings.gitlab.token) {
+        (Some(url), Some(token)) if args.merge_request => Some(crate::gitlab::api::Gitlab::new(
+            crate::http::Http::new(settings)?,
+            &url.value,
+            token.value.clone(),
+        )),
+        _ => None,
+    };
+    let mut push_options = args.push_options.clone();
+    if let (Some(_), None) = (&mr_branch, &gitlab_api) {
+        push_options.push("merge_request.create".into());
+        push_options.push(format!(
+            "merge_request.target={}",
+            settings.gitops.branch.value
+        ));
+        push_options.push(format!(
+            "merge_request.title={}",
+            message.lines().next().unwrap_or("bump")
+        ));
+        push_options.push("merge_request.remove_source_branch".into());
+    }
     let job = Job {
         access,
         url: repo.value.clone(),
@@ -102,10 +168,13 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         target,
         globs,
         author,
-        message,
+        message: message.clone(),
         dry_run: settings.dry_run.value,
-        push_options: args.push_options.clone(),
+        push_options,
+        mr_branch: mr_branch.clone(),
         max_attempts: args.max_attempts.max(1),
+        explicit,
+        monotonic: settings.gitops.monotonic.clone(),
     };
     let _section = printer.section(
         "flowship_bump",
@@ -117,9 +186,47 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         job.branch
     ));
     let started = Instant::now();
-    let outcome = tokio::task::spawn_blocking(move || job.run())
+    let target_branch = job.branch.clone();
+    let mut outcome = tokio::task::spawn_blocking(move || job.run())
         .await
         .map_err(|e| Error::Internal(format!("bump panicked: {e}")))??;
+    if let Some(branch) = mr_branch
+        && !settings.dry_run.value
+        && (outcome.pushed || outcome.mr_branch_has_change)
+    {
+        outcome.merge_request = Some(match &gitlab_api {
+            Some(api) => {
+                let project = match &settings.gitlab.project {
+                    Some(p) => p.value.clone(),
+                    None => project_from_url(&repo.value).ok_or_else(|| {
+                        usage(
+                            "cannot tell the GitOps project's path from its URL",
+                            "set FLOWSHIP_GITLAB_PROJECT (group/project)",
+                        )
+                    })?,
+                };
+                let title = message.lines().next().unwrap_or("bump").to_string();
+                let description = message.lines().skip(2).collect::<Vec<_>>().join("\n");
+                let (mr, created) = api
+                    .ensure_merge_request(&project, &branch, &target_branch, &title, &description)
+                    .await?;
+                MrReport {
+                    source_branch: branch,
+                    target_branch,
+                    url: Some(mr.web_url),
+                    iid: Some(mr.iid),
+                    created,
+                }
+            }
+            None => MrReport {
+                source_branch: branch,
+                target_branch,
+                url: None,
+                iid: None,
+                created: outcome.pushed,
+            },
+        });
+    }
     report(&outcome, settings, printer, started)
 }
 
@@ -134,6 +241,10 @@ struct Job {
     dry_run: bool,
     push_options: Vec<String>,
     max_attempts: u32,
+    /// `(file, yaml path)` targets; empty means discover every reference under `globs`.
+    explicit: Vec<(String, String)>,
+    monotonic: Option<Sourced<Monotonic>>,
+    mr_branch: Option<String>,
 }
 
 /// A file's new text and the changes that make it.
@@ -148,11 +259,36 @@ impl Job {
     fn run(self) -> Result<Outcome, Error> {
         let dir = tempfile::tempdir()
             .map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
-        let checkout = Checkout::clone(&self.access, &self.url, &self.branch, dir.path())?;
+        // Merge-request mode works on its own branch: continued when a previous run created it.
+        let (mut checkout, mr_branch_existed) = match &self.mr_branch {
+            Some(b)
+                if self
+                    .access
+                    .list_refs(git2::Direction::Fetch)?
+                    .contains(&format!("refs/heads/{b}")) =>
+            {
+                (
+                    Checkout::clone(&self.access, &self.url, b, dir.path())?,
+                    true,
+                )
+            }
+            _ => (
+                Checkout::clone(&self.access, &self.url, &self.branch, dir.path())?,
+                false,
+            ),
+        };
+        if let (Some(b), false) = (&self.mr_branch, mr_branch_existed) {
+            checkout.start_branch(b)?;
+        }
         let policy = crate::http::Policy::new(self.max_attempts);
         let mut attempt = 1;
         loop {
-            let plans = self.plan(checkout.workdir())?;
+            let plans = if self.explicit.is_empty() {
+                self.plan(checkout.workdir())?
+            } else {
+                self.plan_explicit(checkout.workdir())?
+            };
+            self.check_order(&plans)?;
             let changes: Vec<Change> = plans.iter().flat_map(|p| p.changes.clone()).collect();
             let mut outcome = Outcome {
                 repo: self.access.display_url(),
@@ -161,6 +297,8 @@ impl Job {
                 changes,
                 pushed: false,
                 attempts: attempt,
+                merge_request: None,
+                mr_branch_has_change: mr_branch_existed,
                 diff: diff(&plans),
             };
             if plans.is_empty() || self.dry_run {
@@ -207,6 +345,76 @@ impl Job {
         }
     }
 
+    /// `--monotonic`: the branch as it is now (re-checked after every fetch) must not hold a newer tag.
+    fn check_order(&self, plans: &[FilePlan]) -> Result<(), Error> {
+        let Some(order) = &self.monotonic else {
+            return Ok(());
+        };
+        for c in plans.iter().flat_map(|p| &p.changes) {
+            let (Some(old), Some(new)) = (order::tag_of(&c.old), order::tag_of(&c.new)) else {
+                continue;
+            };
+            match order::compare(order.value, old, new) {
+                Some(std::cmp::Ordering::Greater) => {
+                    return Err(Error::Policy {
+                        message: format!("{}:{}: `{}` is at {old}, newer than {new} ({} order, {}); refusing to move it backwards", c.file, c.line, c.path, order.value, order.source),
+                        hint: Some("a newer release already landed; re-run the newer pipeline, or bump without --monotonic to roll back on purpose".into()),
+                    });
+                }
+                None => tracing::warn!(
+                    old,
+                    new,
+                    "tags are not in {} order; not checked",
+                    order.value
+                ),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_explicit(&self, root: &Path) -> Result<Vec<FilePlan>, Error> {
+        let mut out: Vec<FilePlan> = Vec::new();
+        for (rel, path) in &self.explicit {
+            let text = match out.iter().find(|p| p.rel == *rel) {
+                Some(p) => p.old.clone(),
+                None => std::fs::read_to_string(root.join(rel)).map_err(|e| Error::Usage {
+                    message: format!(
+                        "target file `{rel}` cannot be read in the GitOps repository: {e}"
+                    ),
+                    hint: Some(
+                        "targets are FILE:YAML.PATH with FILE relative to the repository root"
+                            .into(),
+                    ),
+                })?,
+            };
+            let changes = images::plan_path(rel, &text, path, &self.target)?;
+            if changes.is_empty() {
+                continue;
+            }
+            match out.iter_mut().find(|p| p.rel == *rel) {
+                Some(p) => {
+                    let fresh: Vec<Change> = changes
+                        .into_iter()
+                        .filter(|c| !p.changes.iter().any(|x| x.start == c.start))
+                        .collect();
+                    p.changes.extend(fresh);
+                    p.new = images::apply(&p.old, &p.changes);
+                }
+                None => {
+                    let new = images::apply(&text, &changes);
+                    out.push(FilePlan {
+                        rel: rel.clone(),
+                        old: text,
+                        new,
+                        changes,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn plan(&self, root: &Path) -> Result<Vec<FilePlan>, Error> {
         // Cheap screen before parsing: a file that names neither the repository nor a policy has nothing to do.
         let needle = self
@@ -247,6 +455,16 @@ impl Job {
         }
         Ok(out)
     }
+}
+
+/// `group/project` from `https://host/group/project.git` or `git@host:group/project.git`.
+fn project_from_url(url: &str) -> Option<String> {
+    let path = match url::Url::parse(url) {
+        Ok(u) if u.has_host() => u.path().to_string(),
+        _ => url.split_once(':')?.1.to_string(),
+    };
+    let p = path.trim_matches('/').trim_end_matches(".git").to_string();
+    (!p.is_empty()).then_some(p)
 }
 
 /// Every file under `root` except `.git`, as `/`-separated relative paths, sorted.
@@ -369,6 +587,19 @@ fn report(
             o.changes.len(),
             o.attempts
         )),
+    }
+    if let Some(mr) = &o.merge_request {
+        let what = if mr.created { "opened" } else { "reusing open" };
+        match &mr.url {
+            Some(u) => printer.info(&format!(
+                "{what} merge request {u} ({} -> {})",
+                mr.source_branch, mr.target_branch
+            )),
+            None => printer.info(&format!(
+                "merge request requested with push options ({} -> {})",
+                mr.source_branch, mr.target_branch
+            )),
+        }
     }
     if let (Some(path), Some(commit), false) = (&settings.dotenv, &o.commit, settings.dry_run.value)
     {

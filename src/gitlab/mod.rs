@@ -1,6 +1,7 @@
 //! GitLab CI: the job environment's conventions (collapsible log sections) and its dotenv artifact format.
-//! The GitLab REST API client joins this module when merge requests do.
+//! `api` is the REST client (merge requests).
 
+pub mod api;
 pub mod dotenv;
 
 use std::io::Write;

@@ -44,6 +44,18 @@ pub struct Change {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EditError {
+    #[error("{file}: no scalar value at `{path}`")]
+    NoSuchPath { file: String, path: String },
+    #[error(
+        "{file}:{line}: `{path}` holds `{value}`, an image of another repository than {repository}"
+    )]
+    OtherRepository {
+        file: String,
+        line: usize,
+        path: String,
+        value: String,
+        repository: String,
+    },
     #[error("{file}: {source}")]
     Yaml { file: String, source: YamlError },
     #[error("{file}:{line}: `{path}` is an alias; refusing to edit through it")]
@@ -439,6 +451,78 @@ pub fn plan(file: &str, text: &str, target: &Target) -> Result<Vec<Change>, Edit
         }
         if !target.policies.is_empty() {
             p.marker(s)?;
+        }
+    }
+    let changes = p.changes;
+    verify(file, text, &scanned, &changes)?;
+    Ok(changes)
+}
+
+/// The changes that set `target` at an explicit YAML path (`spec.values.worker.image.prefectTag`) in every
+/// document that has it. The field decides what is written: `*tag`/`*Tag` a tag (with `@digest` when one is
+/// given), `digest` a digest, anything else an image reference whose tag and digest are replaced.
+pub fn plan_path(
+    file: &str,
+    text: &str,
+    path: &str,
+    target: &Target,
+) -> Result<Vec<Change>, EditError> {
+    let scanned = yaml::scan(text).map_err(|source| EditError::Yaml {
+        file: file.into(),
+        source,
+    })?;
+    let mut p = Planner {
+        file,
+        text,
+        scanned: &scanned,
+        target,
+        changes: Vec::new(),
+    };
+    if let Some((_, ap, line)) = scanned
+        .aliases
+        .iter()
+        .find(|(_, ap, _)| path_string(ap) == path)
+    {
+        return Err(EditError::Alias {
+            file: file.into(),
+            line: *line,
+            path: path_string(ap),
+        });
+    }
+    let hits: Vec<&Scalar> = scanned
+        .scalars
+        .iter()
+        .filter(|s| path_string(&s.path) == path)
+        .collect();
+    if hits.is_empty() {
+        return Err(EditError::NoSuchPath {
+            file: file.into(),
+            path: path.into(),
+        });
+    }
+    for s in hits {
+        let key = match s.path.last() {
+            Some(Seg::Key(k)) => k.as_str(),
+            _ => "",
+        };
+        if key == "digest" {
+            if let Some(d) = &target.digest {
+                p.set(s, d.clone())?;
+            }
+        } else if key.ends_with("tag") || key.ends_with("Tag") {
+            if let Some(v) = p.tag_field_value(s, None)? {
+                p.set(s, v)?;
+            }
+        } else if same_repo(&s.value, &target.repository) {
+            p.image_string(s)?;
+        } else {
+            return Err(EditError::OtherRepository {
+                file: file.into(),
+                line: s.line,
+                path: path.into(),
+                value: s.value.clone(),
+                repository: target.repository.clone(),
+            });
         }
     }
     let changes = p.changes;

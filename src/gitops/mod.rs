@@ -2,6 +2,7 @@
 //! edits and the commit/push loop join this module with `bump`. Must not know about registries or Prefect.
 
 pub mod images;
+pub mod order;
 pub mod remote;
 pub mod repo;
 pub mod yaml;

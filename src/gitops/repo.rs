@@ -54,6 +54,23 @@ impl Checkout {
         })
     }
 
+    /// Continue on a new local branch `name` from HEAD; pushes go to `name` from now on.
+    pub fn start_branch(&mut self, name: &str) -> Result<(), GitError> {
+        let head = self
+            .repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map_err(|e| self.git_err(e))?;
+        self.repo
+            .branch(name, &head, false)
+            .map_err(|e| self.git_err(e))?;
+        self.repo
+            .set_head(&format!("refs/heads/{name}"))
+            .map_err(|e| self.git_err(e))?;
+        self.branch = name.to_string();
+        Ok(())
+    }
+
     pub fn workdir(&self) -> &Path {
         self.repo.workdir().expect("a clone has a work tree")
     }

@@ -52,6 +52,38 @@ pub struct GitopsSection {
     /// Flux image policies (`namespace:name`) that stand for `image.repository` in `$imagepolicy` markers.
     #[serde(default)]
     pub policies: Vec<String>,
+    /// Refuse to move a tag backwards: `semver` or `numeric` (the last number in the tag, e.g. a pipeline IID).
+    pub monotonic: Option<Monotonic>,
+    /// Named target sets: `bump --env prod` (or a GitLab job with `environment: prod`) uses `environments.prod`.
+    #[serde(default)]
+    pub environments: std::collections::BTreeMap<String, EnvironmentSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSection {
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Explicit `FILE:YAML.PATH` targets; when present, only these are edited.
+    #[serde(default)]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Monotonic {
+    Semver,
+    Numeric,
+}
+
+impl std::fmt::Display for Monotonic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Monotonic::Semver => "semver",
+            Monotonic::Numeric => "numeric",
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +97,8 @@ pub struct PrefectSection {
 #[serde(deny_unknown_fields)]
 pub struct GitlabSection {
     pub url: Option<String>,
+    /// The GitOps repository's project path (`group/project`) for API calls [default: from the repo URL].
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,7 +12,7 @@ mod show;
 mod source;
 
 pub use env::Env;
-pub use file::ConfigFile;
+pub use file::{ConfigFile, Monotonic};
 pub use show::Entry;
 pub use source::{Source, Sourced};
 
@@ -96,6 +96,11 @@ pub struct GitopsSettings {
     pub author_email: Sourced<String>,
     pub paths: Vec<Sourced<String>>,
     pub policies: Vec<Sourced<String>>,
+    /// The environment whose target set is in use.
+    pub environment: Option<Sourced<String>>,
+    /// Explicit `FILE:YAML.PATH` targets; empty means "every reference under `paths`".
+    pub targets: Vec<Sourced<String>>,
+    pub monotonic: Option<Sourced<Monotonic>>,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +116,7 @@ pub struct PrefectSettings {
 #[derive(Debug, Default)]
 pub struct GitlabSettings {
     pub api_url: Option<Sourced<String>>,
+    pub project: Option<Sourced<String>>,
     pub token: Option<Sourced<Secret>>,
 }
 

@@ -22,16 +22,14 @@ struct Flags<'a> {
 
 impl Flags<'_> {
     fn source(&self, id: &str, flag: &str, env: &str) -> Option<Source> {
-        let vs = self
-            .sub
-            .and_then(|m| m.try_get_raw(id).ok().flatten().and(m.value_source(id)))
-            .or_else(|| {
-                self.top
-                    .try_get_raw(id)
-                    .ok()
-                    .flatten()
-                    .and(self.top.value_source(id))
-            })?;
+        // `value_source` panics for an id the command does not define: ask only once `try_get_raw` found it.
+        let lookup = |m: &ArgMatches| {
+            m.try_get_raw(id)
+                .ok()
+                .flatten()
+                .and_then(|_| m.value_source(id))
+        };
+        let vs = self.sub.and_then(lookup).or_else(|| lookup(self.top))?;
         match vs {
             ValueSource::CommandLine => Some(Source::Flag { name: flag.into() }),
             ValueSource::EnvVariable => Some(Source::Env { name: env.into() }),
@@ -238,6 +236,16 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
         },
     };
 
+    let environment = resolve_environment(&r, &flags, bump)?;
+    let env_section = environment
+        .as_ref()
+        .and_then(|e| r.file.gitops.environments.get(&e.value));
+    let env_key = |field: &str| {
+        environment
+            .as_ref()
+            .map(|e| format!("gitops.environments.{}.{field}", e.value))
+            .unwrap_or_default()
+    };
     let gitops = GitopsSettings {
         repo: r.pick(
             flags.get(
@@ -295,14 +303,54 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
                 &["GITLAB_USER_EMAIL"],
             )?
             .unwrap_or_else(|| Sourced::default_value("flowship@noreply.invalid".into())),
-        paths: list(
+        paths: match env_section.filter(|e| !e.paths.is_empty()) {
+            Some(e) => list(
+                &r,
+                bump.map(|b| b.paths.as_slice()).unwrap_or_default(),
+                "--paths",
+                &env_key("paths"),
+                &e.paths,
+                &[],
+            ),
+            None => list(
+                &r,
+                bump.map(|b| b.paths.as_slice()).unwrap_or_default(),
+                "--paths",
+                "gitops.paths",
+                &r.file.gitops.paths,
+                &["**/*.yaml", "**/*.yml", "**/*.json", "**/Kustomization"],
+            ),
+        },
+        targets: list(
             &r,
-            bump.map(|b| b.paths.as_slice()).unwrap_or_default(),
-            "--paths",
-            "gitops.paths",
-            &r.file.gitops.paths,
-            &["**/*.yaml", "**/*.yml", "**/*.json", "**/Kustomization"],
+            bump.map(|b| b.target_paths.as_slice()).unwrap_or_default(),
+            "--target",
+            &env_key("targets"),
+            env_section
+                .map(|e| e.targets.as_slice())
+                .unwrap_or_default(),
+            &[],
         ),
+        monotonic: match (
+            bump.and_then(|b| b.monotonic),
+            flags.source("monotonic", "--monotonic", "FLOWSHIP_MONOTONIC"),
+        ) {
+            (Some(m), Some(src)) => Some(Sourced::new(m, src)),
+            _ => r
+                .file
+                .gitops
+                .monotonic
+                .zip(r.file_path.clone())
+                .map(|(m, path)| {
+                    Sourced::new(
+                        m,
+                        Source::File {
+                            path,
+                            key: "gitops.monotonic".into(),
+                        },
+                    )
+                }),
+        },
         policies: list(
             &r,
             bump.map(|b| b.policies.as_slice()).unwrap_or_default(),
@@ -311,6 +359,7 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
             &r.file.gitops.policies,
             &[],
         ),
+        environment,
     };
 
     let prefect = PrefectSettings {
@@ -368,6 +417,12 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
                 )
             })
             .transpose()?,
+        project: r.pick(
+            None,
+            "FLOWSHIP_GITLAB_PROJECT",
+            ("gitlab.project", r.file.gitlab.project.as_ref()),
+            &[],
+        )?,
         token: r.secret(&["FLOWSHIP_GITLAB_TOKEN"], &[])?,
     };
 
@@ -596,4 +651,45 @@ fn check_url(u: Sourced<String>, what: &str) -> Result<Sourced<String>, ConfigEr
             hint: Some(format!("give {what}")),
         }),
     }
+}
+
+/// `--env`/`FLOWSHIP_ENV` must name an environment of the file; GitLab's `CI_ENVIRONMENT_NAME` is used only
+/// when the file defines it (a job's environment need not have a target set).
+fn resolve_environment(
+    r: &Resolver<'_>,
+    flags: &Flags<'_>,
+    bump: Option<&crate::cli::BumpArgs>,
+) -> Result<Option<Sourced<String>>, ConfigError> {
+    let known = &r.file.gitops.environments;
+    if let Some(e) = flags.get(
+        bump.and_then(|b| b.environment.as_ref()),
+        "environment",
+        "--env",
+        "FLOWSHIP_ENV",
+    ) {
+        if !known.contains_key(&e.value) {
+            let names: Vec<&str> = known.keys().map(String::as_str).collect();
+            let hint = match names.iter().max_by(|a, b| {
+                strsim::jaro_winkler(&e.value, a).total_cmp(&strsim::jaro_winkler(&e.value, b))
+            }) {
+                Some(best) if strsim::jaro_winkler(&e.value, best) > 0.75 => {
+                    format!("did you mean `{best}`?")
+                }
+                _ if names.is_empty() => {
+                    "define gitops.environments.<name> in flowship.yaml".into()
+                }
+                _ => format!("known environments: {}", names.join(", ")),
+            };
+            return Err(ConfigError::Invalid {
+                origin: e.source,
+                value: e.value,
+                problem: "is not an environment of flowship.yaml".into(),
+                hint: Some(hint),
+            });
+        }
+        return Ok(Some(e));
+    }
+    Ok(r.env
+        .get("CI_ENVIRONMENT_NAME", true)?
+        .filter(|e| known.contains_key(&e.value)))
 }

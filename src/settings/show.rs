@@ -111,6 +111,13 @@ impl Settings {
             ),
             list_entry("gitops.paths", &self.gitops.paths),
             list_entry("gitops.policies", &self.gitops.policies),
+            entry(
+                "gitops.environment",
+                self.gitops.environment.as_ref(),
+                false,
+            ),
+            list_entry("gitops.targets", &self.gitops.targets),
+            entry("gitops.monotonic", self.gitops.monotonic.as_ref(), false),
             entry("prefect.api_url", self.prefect.api_url.as_ref(), false),
             entry("prefect.api_key", self.prefect.api_key.as_ref(), true),
             entry(
@@ -120,6 +127,7 @@ impl Settings {
             ),
             entry("prefect.work_pool", self.prefect.work_pool.as_ref(), false),
             entry("gitlab.url", self.gitlab.api_url.as_ref(), false),
+            entry("gitlab.project", self.gitlab.project.as_ref(), false),
             entry("gitlab.token", self.gitlab.token.as_ref(), true),
         ]
     }

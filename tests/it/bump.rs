@@ -308,3 +308,233 @@ fn sixteen_concurrent_bumps_all_land() {
     assert_eq!(merges, "0", "history must stay linear");
     assert_eq!(git(&bare, &["rev-list", "--count", "main"]), "17");
 }
+
+#[test]
+fn explicit_target_and_environment_sets() {
+    let worker = "worker:\n  image:\n    repository: harbor.example.com/flows/etl\n    prefectTag: \"1.0.0\"\n";
+    let (name, bare) = seeded(&[
+        ("apps/prod/worker.yaml", worker.into()),
+        ("apps/staging/worker.yaml", worker.into()),
+    ]);
+    let repo = format!("{}/{name}", svc("GIT_DAEMON"));
+    // --target edits exactly that value, nothing else that matches.
+    flowship()
+        .args([
+            "bump",
+            "--repo",
+            &repo,
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.1.0",
+        ])
+        .args([
+            "--target",
+            "apps/staging/worker.yaml:worker.image.prefectTag",
+        ])
+        .run()
+        .success();
+    assert!(file_at_head(&bare, "apps/staging/worker.yaml").contains("prefectTag: \"1.1.0\""));
+    assert!(file_at_head(&bare, "apps/prod/worker.yaml").contains("prefectTag: \"1.0.0\""));
+
+    // An environment from flowship.yaml, chosen by GitLab's CI_ENVIRONMENT_NAME.
+    let f = flowship().in_scratch_dir();
+    f.file(
+        "flowship.yaml",
+        &format!(
+            "image:\n  repository: harbor.example.com/flows/etl\ngitops:\n  repo: {repo}\n  environments:\n    prod:\n      targets: [\"apps/prod/worker.yaml:worker.image.prefectTag\"]\n"
+        ),
+    );
+    let doc = f
+        .env("CI_ENVIRONMENT_NAME", "prod")
+        .args(["bump", "--tag", "2.0.0", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(doc["gitops"]["changes"][0]["file"], "apps/prod/worker.yaml");
+    assert!(file_at_head(&bare, "apps/prod/worker.yaml").contains("prefectTag: \"2.0.0\""));
+    assert!(file_at_head(&bare, "apps/staging/worker.yaml").contains("prefectTag: \"1.1.0\""));
+
+    // A target path that does not exist is bad input: exit 2, nothing pushed.
+    let head = git(&bare, &["rev-parse", "main"]);
+    flowship()
+        .args([
+            "bump",
+            "--repo",
+            &repo,
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "3.0.0",
+        ])
+        .args(["--target", "apps/prod/worker.yaml:worker.image.tag"])
+        .run()
+        .code(2)
+        .stderr_has("no scalar value at `worker.image.tag`");
+    assert_eq!(git(&bare, &["rev-parse", "main"]), head);
+}
+
+#[test]
+fn unknown_environment_is_a_usage_error_with_did_you_mean() {
+    let f = flowship().in_scratch_dir();
+    f.file(
+        "flowship.yaml",
+        "gitops:\n  environments:\n    production: {}\n",
+    );
+    f.args([
+        "bump",
+        "--repo",
+        "git://127.0.0.1:9/x.git",
+        "--image",
+        "h.example.com/a/b",
+        "--tag",
+        "1",
+        "--env",
+        "prodution",
+    ])
+    .run()
+    .code(2)
+    .stderr_has("did you mean `production`?");
+}
+
+#[test]
+fn monotonic_refuses_to_move_backwards_with_exit_3() {
+    let (name, bare) = seeded(&[("a.yaml", release("etl", "1.10.0"))]);
+    let repo = format!("{}/{name}", svc("GIT_DAEMON"));
+    let head = git(&bare, &["rev-parse", "main"]);
+    let o = flowship()
+        .env("FLOWSHIP_MONOTONIC", "semver")
+        .args([
+            "bump",
+            "--repo",
+            &repo,
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.9.0",
+        ])
+        .run();
+    o.code(3)
+        .stderr_has("newer than 1.9.0")
+        .stderr_has("refusing to move it backwards");
+    assert_eq!(git(&bare, &["rev-parse", "main"]), head);
+    flowship()
+        .args([
+            "bump",
+            "--monotonic",
+            "semver",
+            "--repo",
+            &repo,
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.11.0",
+        ])
+        .run()
+        .success();
+}
+
+#[test]
+fn merge_request_through_the_api_is_opened_once_and_reused() {
+    let (name, bare) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+    let repo = format!("{}/{name}", svc("GIT_DAEMON"));
+    let main = git(&bare, &["rev-parse", "main"]);
+    let run = || {
+        flowship()
+            .env("FLOWSHIP_GITLAB_URL", svc("GITLAB_API"))
+            .env("FLOWSHIP_GITLAB_TOKEN", svc("GITLAB_TOKEN"))
+            .env(
+                "FLOWSHIP_GITLAB_PROJECT",
+                format!("platform/{}", name.trim_end_matches(".git")),
+            )
+            .args([
+                "bump",
+                "--merge-request",
+                "--repo",
+                &repo,
+                "--image",
+                "harbor.example.com/flows/etl",
+                "--tag",
+                "1.5.0",
+                "--output",
+                "json",
+            ])
+            .run()
+    };
+    let doc = run().success().json();
+    let mr = &doc["gitops"]["merge_request"];
+    assert_eq!(mr["created"], true, "{doc}");
+    assert_eq!(mr["source_branch"], "flowship/etl-1.5.0");
+    assert!(mr["url"].as_str().unwrap().contains("/-/merge_requests/"));
+    assert_eq!(
+        git(&bare, &["rev-parse", "main"]),
+        main,
+        "main must not move in merge-request mode"
+    );
+    assert!(git(&bare, &["show", "flowship/etl-1.5.0:a.yaml"]).contains("tag: \"1.5.0\""));
+    // Re-run: the branch already has the change, the open MR is reused, nothing new is pushed.
+    let tip = git(&bare, &["rev-parse", "flowship/etl-1.5.0"]);
+    let doc = run().success().json();
+    assert_eq!(doc["gitops"]["merge_request"]["created"], false, "{doc}");
+    assert_eq!(doc["gitops"]["merge_request"]["url"], mr["url"]);
+    assert_eq!(git(&bare, &["rev-parse", "flowship/etl-1.5.0"]), tip);
+}
+
+#[test]
+fn merge_request_with_a_wrong_api_token_fails_clearly() {
+    let (name, _) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+    flowship()
+        .env("FLOWSHIP_GITLAB_URL", svc("GITLAB_API"))
+        .env("FLOWSHIP_GITLAB_TOKEN", SENTINEL)
+        .args([
+            "bump",
+            "--merge-request",
+            "--repo",
+            &format!("{}/{name}", svc("GIT_DAEMON")),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.5.0",
+        ])
+        .run()
+        .code(1)
+        .stderr_has("GitLab API rejected the token")
+        .stderr_has("FLOWSHIP_GITLAB_TOKEN");
+}
+
+#[test]
+fn merge_request_through_push_options_reaches_the_server() {
+    let (name, bare) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+    git(&bare, &["config", "receive.advertisePushOptions", "true"]);
+    // A server hook records the push options, as GitLab's would act on them.
+    let hook = bare.join("hooks/post-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nenv | grep '^GIT_PUSH_OPTION_' | sort > \"$GIT_DIR/push-options\"\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&hook)
+        .status()
+        .unwrap();
+    flowship()
+        .args([
+            "bump",
+            "--merge-request",
+            "--repo",
+            &format!("{}/{name}", svc("GIT_DAEMON")),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.6.0",
+        ])
+        .args(["--push-option", "ci.skip"])
+        .run()
+        .success()
+        .stderr_has("push options");
+    let opts = std::fs::read_to_string(bare.join("push-options")).unwrap();
+    assert!(opts.contains("=merge_request.create"), "{opts}");
+    assert!(opts.contains("=merge_request.target=main"), "{opts}");
+    assert!(opts.contains("=ci.skip"), "{opts}");
+}

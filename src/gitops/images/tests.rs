@@ -349,3 +349,21 @@ fn random_values_round_trip_in_every_style() {
         assert!(out.ends_with("  # {\"x\": 1}\nz: [1, 2]\n"), "{out}");
     }
 }
+
+#[test]
+fn explicit_path_sets_the_field_it_names() {
+    let text = real("prefect-helm/charts/prefect-worker/values.yaml");
+    let t = target("harbor.example.com/flows/etl", Some("1.2.3"), Some(D1));
+    let changes = plan_path("v.yaml", &text, "worker.image.prefectTag", &t).unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].new, format!("1.2.3@{D1}"));
+    assert!(matches!(
+        plan_path("v.yaml", &text, "worker.image.nope", &t),
+        Err(EditError::NoSuchPath { .. })
+    ));
+    let dep = "spec:\n  containers:\n    - image: other.example.com/x:1\n";
+    assert!(matches!(
+        plan_path("d.yaml", dep, "spec.containers[0].image", &t),
+        Err(EditError::OtherRepository { .. })
+    ));
+}
