@@ -18,7 +18,6 @@ use crate::settings::Settings;
 use crate::settings::{Monotonic, Sourced};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Serialize)]
@@ -278,15 +277,15 @@ impl Job {
             ),
         };
         if let (Some(b), false) = (&self.mr_branch, mr_branch_existed) {
-            checkout.start_branch(b)?;
+            checkout.start_branch(b);
         }
         let policy = crate::http::Policy::new(self.max_attempts);
         let mut attempt = 1;
         loop {
             let plans = if self.explicit.is_empty() {
-                self.plan(checkout.workdir())?
+                self.plan(&checkout)?
             } else {
-                self.plan_explicit(checkout.workdir())?
+                self.plan_explicit(&checkout)?
             };
             self.check_order(&plans)?;
             let changes: Vec<Change> = plans.iter().flat_map(|p| p.changes.clone()).collect();
@@ -304,20 +303,15 @@ impl Job {
             if plans.is_empty() || self.dry_run {
                 return Ok(outcome);
             }
-            for p in &plans {
-                std::fs::write(checkout.workdir().join(&p.rel), &p.new).map_err(|e| {
-                    Error::Output {
-                        what: p.rel.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
-            }
             let sig =
                 git2::Signature::now(&self.author.0, &self.author.1).map_err(|e| Error::Usage {
                     message: format!("commit author: {e}"),
                     hint: Some("set FLOWSHIP_GIT_AUTHOR_NAME and FLOWSHIP_GIT_AUTHOR_EMAIL".into()),
                 })?;
-            let files: Vec<String> = plans.iter().map(|p| p.rel.clone()).collect();
+            let files: Vec<(String, String)> = plans
+                .iter()
+                .map(|p| (p.rel.clone(), p.new.clone()))
+                .collect();
             let commit = checkout.commit(&files, &sig, &self.message)?;
             match checkout.push(&self.push_options)? {
                 PushResult::Pushed => {
@@ -338,13 +332,12 @@ impl Job {
                             .backoff(attempt.min(6))
                             .max(Duration::from_millis(50)),
                     );
-                    checkout.reset_to_remote()?;
+                    checkout.refetch()?;
                     attempt += 1;
                 }
             }
         }
     }
-
     /// `--monotonic`: the branch as it is now (re-checked after every fetch) must not hold a newer tag.
     fn check_order(&self, plans: &[FilePlan]) -> Result<(), Error> {
         let Some(order) = &self.monotonic else {
@@ -373,14 +366,14 @@ impl Job {
         Ok(())
     }
 
-    fn plan_explicit(&self, root: &Path) -> Result<Vec<FilePlan>, Error> {
+    fn plan_explicit(&self, checkout: &Checkout) -> Result<Vec<FilePlan>, Error> {
         let mut out: Vec<FilePlan> = Vec::new();
         for (rel, path) in &self.explicit {
             let text = match out.iter().find(|p| p.rel == *rel) {
                 Some(p) => p.old.clone(),
-                None => std::fs::read_to_string(root.join(rel)).map_err(|e| Error::Usage {
+                None => checkout.read_path(rel).ok_or_else(|| Error::Usage {
                     message: format!(
-                        "target file `{rel}` cannot be read in the GitOps repository: {e}"
+                        "target file `{rel}` is not a text file in the GitOps repository"
                     ),
                     hint: Some(
                         "targets are FILE:YAML.PATH with FILE relative to the repository root"
@@ -415,7 +408,7 @@ impl Job {
         Ok(out)
     }
 
-    fn plan(&self, root: &Path) -> Result<Vec<FilePlan>, Error> {
+    fn plan(&self, checkout: &Checkout) -> Result<Vec<FilePlan>, Error> {
         // Cheap screen before parsing: a file that names neither the repository nor a policy has nothing to do.
         let needle = self
             .target
@@ -425,11 +418,12 @@ impl Job {
             .unwrap_or(&self.target.repository)
             .to_string();
         let mut out = Vec::new();
-        for rel in files(root) {
+        for entry in checkout.files()? {
+            let rel = entry.path;
             if !self.globs.is_match(&rel) {
                 continue;
             }
-            let Ok(text) = std::fs::read_to_string(root.join(&rel)) else {
+            let Some(text) = checkout.read(entry.oid) else {
                 continue;
             };
             if !text.contains(&needle)
@@ -465,37 +459,6 @@ fn project_from_url(url: &str) -> Option<String> {
     };
     let p = path.trim_matches('/').trim_end_matches(".git").to_string();
     (!p.is_empty()).then_some(p)
-}
-
-/// Every file under `root` except `.git`, as `/`-separated relative paths, sorted.
-fn files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                if e.file_name() != ".git" {
-                    stack.push(p);
-                }
-            } else if ft.is_file()
-                && let Ok(rel) = p.strip_prefix(root)
-            {
-                out.push(
-                    rel.components()
-                        .map(|c| c.as_os_str().to_string_lossy())
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                );
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn new_ref(t: &Target) -> String {

@@ -1,20 +1,29 @@
-//! A working checkout of the GitOps branch: clone (shallow where the transport allows), commit, and push
-//! safely when many pipelines push at once. A push is rejected on one of two channels (libgit2 returns
-//! `NotFastForward`, or the server reports a per-ref failure through `push_update_reference` while `push`
-//! returns Ok); both are caught. On rejection the caller fetches, resets to the remote tip and re-applies its
-//! edit: never a rebase, never a force-push.
+//! The GitOps branch as objects, not files: a bare, shallow clone (where the transport allows it), planning
+//! reads blobs straight from the tip's tree, and a commit writes only the changed blobs and the trees on their
+//! paths. No work tree is ever checked out, so a bump costs the same in a repo of 50 files or 50,000.
+//!
+//! Pushing is safe when many pipelines push at once. A push is rejected on one of two channels (libgit2
+//! returns `NotFastForward`, or the server reports a per-ref failure through `push_update_reference` while
+//! `push` returns Ok); both are caught. On rejection the caller refetches the tip and re-plans on it: never a
+//! rebase, never a force-push.
 
 use super::remote::{Access, GitError};
-use git2::build::RepoBuilder;
-use git2::{Direction, FetchOptions, PushOptions, Repository, ResetType, Signature};
+use git2::build::{RepoBuilder, TreeUpdateBuilder};
+use git2::{
+    Direction, FetchOptions, FileMode, Oid, PushOptions, Repository, Signature, TreeWalkMode,
+    TreeWalkResult,
+};
 use std::path::Path;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 
 pub struct Checkout {
-    pub repo: Repository,
+    repo: Repository,
     access: Access,
+    /// The branch pushes go to.
     branch: String,
+    /// The commit plans are made against: the branch tip as last fetched, or our own commit.
+    base: Oid,
     shallow: bool,
 }
 
@@ -22,6 +31,12 @@ pub enum PushResult {
     Pushed,
     /// Someone else pushed first (or the server refused the ref update); the message says which.
     Rejected(String),
+}
+
+/// A file in the tip's tree.
+pub struct Entry {
+    pub path: String,
+    pub oid: Oid,
 }
 
 /// libgit2 cannot fetch shallow from local paths (`shallow fetch is not supported by the local transport`).
@@ -42,41 +57,25 @@ impl Checkout {
             fo.depth(1);
         }
         let repo = RepoBuilder::new()
+            .bare(true)
             .branch(branch)
             .fetch_options(fo)
             .clone(url, dir)
             .map_err(|e| access.classify(e, &attempts, Direction::Fetch))?;
+        let tip = repo
+            .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+            .or_else(|_| repo.refname_to_id(&format!("refs/heads/{branch}")))
+            .map_err(|e| GitError::Other {
+                url: access.display_url(),
+                detail: e.message().to_string(),
+            })?;
         Ok(Self {
             repo,
             access: access.clone(),
             branch: branch.into(),
+            base: tip,
             shallow,
         })
-    }
-
-    /// Continue on a new local branch `name` from HEAD; pushes go to `name` from now on.
-    pub fn start_branch(&mut self, name: &str) -> Result<(), GitError> {
-        let head = self
-            .repo
-            .head()
-            .and_then(|h| h.peel_to_commit())
-            .map_err(|e| self.git_err(e))?;
-        self.repo
-            .branch(name, &head, false)
-            .map_err(|e| self.git_err(e))?;
-        self.repo
-            .set_head(&format!("refs/heads/{name}"))
-            .map_err(|e| self.git_err(e))?;
-        self.branch = name.to_string();
-        Ok(())
-    }
-
-    pub fn workdir(&self) -> &Path {
-        self.repo.workdir().expect("a clone has a work tree")
-    }
-
-    pub fn head(&self) -> Option<String> {
-        self.repo.head().ok()?.target().map(|o| o.to_string())
     }
 
     fn git_err(&self, e: git2::Error) -> GitError {
@@ -86,31 +85,105 @@ impl Checkout {
         }
     }
 
-    /// Stage `files` (relative to the work tree) and commit them on top of HEAD.
+    fn remote_tip(&self, branch: &str) -> Result<Oid, GitError> {
+        self.repo
+            .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+            .or_else(|_| self.repo.refname_to_id(&format!("refs/heads/{branch}")))
+            .map_err(|e| self.git_err(e))
+    }
+
+    /// The commit the next plan is made against.
+    pub fn head(&self) -> Option<String> {
+        Some(self.base.to_string())
+    }
+
+    /// Continue on a new branch `name` (merge-request mode); pushes go there from now on.
+    pub fn start_branch(&mut self, name: &str) {
+        self.branch = name.to_string();
+    }
+
+    /// Every blob of the base commit's tree, with `/`-separated paths.
+    pub fn files(&self) -> Result<Vec<Entry>, GitError> {
+        let tree = self
+            .repo
+            .find_commit(self.base)
+            .and_then(|c| c.tree())
+            .map_err(|e| self.git_err(e))?;
+        let mut out = Vec::new();
+        tree.walk(TreeWalkMode::PreOrder, |root, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob)
+                && let Ok(name) = entry.name()
+            {
+                out.push(Entry {
+                    path: format!("{root}{name}"),
+                    oid: entry.id(),
+                });
+            }
+            TreeWalkResult::Ok
+        })
+        .map_err(|e| self.git_err(e))?;
+        Ok(out)
+    }
+
+    /// A blob's text; `None` for binary or non-UTF-8 content (never a manifest).
+    pub fn read(&self, oid: Oid) -> Option<String> {
+        let blob = self.repo.find_blob(oid).ok()?;
+        String::from_utf8(blob.content().to_vec()).ok()
+    }
+
+    /// The text of `path` in the base commit, if it is a file.
+    pub fn read_path(&self, path: &str) -> Option<String> {
+        let tree = self.repo.find_commit(self.base).ok()?.tree().ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        self.read(entry.id())
+    }
+
+    /// Commit new contents for `files` on top of the base; the branch's local ref points at it.
     pub fn commit(
-        &self,
-        files: &[String],
+        &mut self,
+        files: &[(String, String)],
         author: &Signature<'_>,
         message: &str,
     ) -> Result<String, GitError> {
-        let mut index = self.repo.index().map_err(|e| self.git_err(e))?;
-        for f in files {
-            index.add_path(Path::new(f)).map_err(|e| self.git_err(e))?;
-        }
-        index.write().map_err(|e| self.git_err(e))?;
-        let tree = self
-            .repo
-            .find_tree(index.write_tree().map_err(|e| self.git_err(e))?)
-            .map_err(|e| self.git_err(e))?;
         let parent = self
             .repo
-            .head()
-            .and_then(|h| h.peel_to_commit())
+            .find_commit(self.base)
             .map_err(|e| self.git_err(e))?;
+        let base_tree = parent.tree().map_err(|e| self.git_err(e))?;
+        let mut update = TreeUpdateBuilder::new();
+        for (path, content) in files {
+            let mode = base_tree
+                .get_path(Path::new(path))
+                .map(|e| e.filemode())
+                .unwrap_or(i32::from(FileMode::Blob));
+            let mode = if mode == i32::from(FileMode::BlobExecutable) {
+                FileMode::BlobExecutable
+            } else {
+                FileMode::Blob
+            };
+            let blob = self
+                .repo
+                .blob(content.as_bytes())
+                .map_err(|e| self.git_err(e))?;
+            update.upsert(path, blob, mode);
+        }
+        let tree_oid = update
+            .create_updated(&self.repo, &base_tree)
+            .map_err(|e| self.git_err(e))?;
+        let tree = self.repo.find_tree(tree_oid).map_err(|e| self.git_err(e))?;
         let oid = self
             .repo
-            .commit(Some("HEAD"), author, author, message, &tree, &[&parent])
+            .commit(None, author, author, message, &tree, &[&parent])
             .map_err(|e| self.git_err(e))?;
+        self.repo
+            .reference(
+                &format!("refs/heads/{}", self.branch),
+                oid,
+                true,
+                "flowship bump",
+            )
+            .map_err(|e| self.git_err(e))?;
+        self.base = oid;
         Ok(oid.to_string())
     }
 
@@ -154,9 +227,9 @@ impl Checkout {
         }
     }
 
-    /// Fetch the branch's current tip and make the work tree exactly that (our unpushed commit is dropped;
-    /// the caller re-applies its edit).
-    pub fn reset_to_remote(&self) -> Result<(), GitError> {
+    /// Fetch the branch's current tip and plan against it from now on (our unpushed commit is dropped; the
+    /// caller re-applies its edit).
+    pub fn refetch(&mut self) -> Result<(), GitError> {
         let mut remote = self
             .repo
             .find_remote("origin")
@@ -171,16 +244,7 @@ impl Checkout {
         remote
             .fetch(&[spec.as_str()], Some(&mut fo), None)
             .map_err(|e| self.access.classify(e, &attempts, Direction::Fetch))?;
-        let oid = self
-            .repo
-            .refname_to_id(&format!("refs/remotes/origin/{}", self.branch))
-            .map_err(|e| self.git_err(e))?;
-        let obj = self
-            .repo
-            .find_object(oid, None)
-            .map_err(|e| self.git_err(e))?;
-        self.repo
-            .reset(&obj, ResetType::Hard, None)
-            .map_err(|e| self.git_err(e))
+        self.base = self.remote_tip(&self.branch.clone())?;
+        Ok(())
     }
 }
