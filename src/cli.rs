@@ -167,6 +167,9 @@ pub struct BumpArgs {
     /// Work branch for --merge-request [default: flowship/<image name>-<tag>].
     #[arg(long, value_name = "BRANCH", requires = "merge_request")]
     pub mr_branch: Option<String>,
+    /// Commit message template: {image} {repository} {tag} {digest} {changes} {pipeline_url} {job_url}.
+    #[arg(long, env = "FLOWSHIP_COMMIT_MESSAGE", value_name = "TEMPLATE")]
+    pub message: Option<String>,
     /// Git push option sent with the push (repeatable), e.g. `ci.skip`.
     #[arg(long = "push-option", value_name = "OPTION")]
     pub push_options: Vec<String>,

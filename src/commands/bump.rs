@@ -122,7 +122,13 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         settings.gitops.author_name.value.clone(),
         settings.gitops.author_email.value.clone(),
     );
-    let message = commit_message(&target, settings);
+    let template = settings
+        .gitops
+        .commit_message
+        .as_ref()
+        .map(|m| m.value.clone())
+        .unwrap_or_else(|| DEFAULT_MESSAGE.into());
+    let message = commit_message(&template, &target, &settings.ci, &[]);
     let mr_branch = args.merge_request.then(|| {
         args.mr_branch.clone().unwrap_or_else(|| {
             let name = target.repository.rsplit('/').next().unwrap_or("image");
@@ -167,7 +173,8 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         target,
         globs,
         author,
-        message: message.clone(),
+        template,
+        ci: settings.ci.clone(),
         dry_run: settings.dry_run.value,
         push_options,
         mr_branch: mr_branch.clone(),
@@ -236,7 +243,9 @@ struct Job {
     target: Target,
     globs: GlobSet,
     author: (String, String),
-    message: String,
+    /// The commit message template, rendered with each attempt's changes.
+    template: String,
+    ci: crate::settings::CiContext,
     dry_run: bool,
     push_options: Vec<String>,
     max_attempts: u32,
@@ -312,7 +321,9 @@ impl Job {
                 .iter()
                 .map(|p| (p.rel.clone(), p.new.clone()))
                 .collect();
-            let commit = checkout.commit(&files, &sig, &self.message)?;
+            let all: Vec<Change> = plans.iter().flat_map(|p| p.changes.clone()).collect();
+            let message = commit_message(&self.template, &self.target, &self.ci, &all);
+            let commit = checkout.commit(&files, &sig, &message)?;
             match checkout.push(&self.push_options)? {
                 PushResult::Pushed => {
                     outcome.commit = Some(commit);
@@ -472,20 +483,46 @@ fn new_ref(t: &Target) -> String {
     s
 }
 
-fn commit_message(t: &Target, settings: &Settings) -> String {
-    let mut m = format!("bump {}", new_ref(t));
+const DEFAULT_MESSAGE: &str = "bump {image}\n\n{changes}";
+
+/// The commit message: the template (`--message`, `gitops.commit_message`) with `{image}`, `{repository}`,
+/// `{tag}`, `{digest}`, `{changes}` (one `file: path old -> new` line each), `{pipeline_url}` and `{job_url}`
+/// filled in; then links to the pipeline and job, and trailers that tools can grep for.
+fn commit_message(
+    template: &str,
+    t: &Target,
+    ci: &crate::settings::CiContext,
+    changes: &[Change],
+) -> String {
+    let list: Vec<String> = changes
+        .iter()
+        .map(|c| format!("{}: {} {} -> {}", c.file, c.path, c.old, c.new))
+        .collect();
+    let mut m = template
+        .replace("{image}", &new_ref(t))
+        .replace("{repository}", &t.repository)
+        .replace("{tag}", t.tag.as_deref().unwrap_or(""))
+        .replace("{digest}", t.digest.as_deref().unwrap_or(""))
+        .replace("{changes}", &list.join("\n"))
+        .replace("{pipeline_url}", ci.pipeline_url.as_deref().unwrap_or(""))
+        .replace("{job_url}", ci.job_url.as_deref().unwrap_or(""));
+    m = m.trim_end().to_string();
     m.push_str("\n\n");
-    if let Some(u) = &settings.ci.pipeline_url {
+    if !template.contains("{pipeline_url}")
+        && let Some(u) = &ci.pipeline_url
+    {
         m.push_str(&format!("Pipeline: {u}\n"));
     }
-    if let Some(u) = &settings.ci.job_url {
+    if !template.contains("{job_url}")
+        && let Some(u) = &ci.job_url
+    {
         m.push_str(&format!("Job: {u}\n"));
     }
     m.push_str(&format!("\nFlowship-Image: {}\n", new_ref(t)));
-    if let Some(sha) = &settings.ci.commit_sha {
+    if let Some(sha) = &ci.commit_sha {
         m.push_str(&format!("Flowship-Source-Commit: {sha}\n"));
     }
-    m
+    m.replace("\n\n\n", "\n\n")
 }
 
 /// A unified diff of the changed lines (one line of each side per change; edits never add or remove lines).

@@ -54,6 +54,8 @@ pub struct GitopsSection {
     pub policies: Vec<String>,
     /// Refuse to move a tag backwards: `semver` or `numeric` (the last number in the tag, e.g. a pipeline IID).
     pub monotonic: Option<Monotonic>,
+    /// Commit message template: {image} {repository} {tag} {digest} {changes} {pipeline_url} {job_url}.
+    pub commit_message: Option<String>,
     /// Named target sets: `bump --env prod` (or a GitLab job with `environment: prod`) uses `environments.prod`.
     #[serde(default)]
     pub environments: std::collections::BTreeMap<String, EnvironmentSection>,

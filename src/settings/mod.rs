@@ -46,7 +46,7 @@ pub struct Settings {
 }
 
 /// The GitLab job this run belongs to, for commit messages and trailers. Empty outside CI.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct CiContext {
     pub pipeline_url: Option<String>,
     pub job_url: Option<String>,
@@ -101,6 +101,8 @@ pub struct GitopsSettings {
     /// Explicit `FILE:YAML.PATH` targets; empty means "every reference under `paths`".
     pub targets: Vec<Sourced<String>>,
     pub monotonic: Option<Sourced<Monotonic>>,
+    /// Commit message template for bumps.
+    pub commit_message: Option<Sourced<String>>,
 }
 
 #[derive(Debug, Default)]

@@ -331,6 +331,20 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
                 .unwrap_or_default(),
             &[],
         ),
+        commit_message: r.pick(
+            flags.get(
+                bump.and_then(|b| b.message.as_ref()),
+                "message",
+                "--message",
+                "FLOWSHIP_COMMIT_MESSAGE",
+            ),
+            "FLOWSHIP_COMMIT_MESSAGE",
+            (
+                "gitops.commit_message",
+                r.file.gitops.commit_message.as_ref(),
+            ),
+            &[],
+        )?,
         monotonic: match (
             bump.and_then(|b| b.monotonic),
             flags.source("monotonic", "--monotonic", "FLOWSHIP_MONOTONIC"),

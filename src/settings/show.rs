@@ -118,6 +118,11 @@ impl Settings {
             ),
             list_entry("gitops.targets", &self.gitops.targets),
             entry("gitops.monotonic", self.gitops.monotonic.as_ref(), false),
+            entry(
+                "gitops.commit_message",
+                self.gitops.commit_message.as_ref(),
+                false,
+            ),
             entry("prefect.api_url", self.prefect.api_url.as_ref(), false),
             entry("prefect.api_key", self.prefect.api_key.as_ref(), true),
             entry(

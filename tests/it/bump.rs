@@ -353,6 +353,10 @@ fn explicit_target_and_environment_sets() {
         .json();
     assert_eq!(doc["gitops"]["changes"][0]["file"], "apps/prod/worker.yaml");
     assert!(file_at_head(&bare, "apps/prod/worker.yaml").contains("prefectTag: \"2.0.0\""));
+    assert!(
+        git(&bare, &["log", "-1", "--format=%s"])
+            .starts_with("bump harbor.example.com/flows/etl:2.0.0")
+    );
     assert!(file_at_head(&bare, "apps/staging/worker.yaml").contains("prefectTag: \"1.1.0\""));
 
     // A target path that does not exist is bad input: exit 2, nothing pushed.
@@ -537,4 +541,33 @@ fn merge_request_through_push_options_reaches_the_server() {
     assert!(opts.contains("=merge_request.create"), "{opts}");
     assert!(opts.contains("=merge_request.target=main"), "{opts}");
     assert!(opts.contains("=ci.skip"), "{opts}");
+}
+
+#[test]
+fn commit_message_template_and_local_path_repository() {
+    let (_, bare) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+    // A local path: libgit2 cannot clone those shallow; flowship clones them whole.
+    flowship()
+        .env("CI_JOB_URL", "https://gitlab.example.com/g/etl/-/jobs/9")
+        .args([
+            "bump",
+            "--repo",
+            bare.to_str().unwrap(),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.4.0",
+        ])
+        .args([
+            "--message",
+            "release: etl {tag}\n\n{changes}\nby job {job_url}",
+        ])
+        .run()
+        .success();
+    let body = git(&bare, &["log", "-1", "--format=%B"]);
+    assert!(body.starts_with("release: etl 1.4.0\n\na.yaml: spec.values.image.tag 1.0.0 -> 1.4.0\nby job https://gitlab.example.com/g/etl/-/jobs/9"), "{body}");
+    assert!(
+        !body.contains("Job: "),
+        "the template placed the job link itself: {body}"
+    );
 }

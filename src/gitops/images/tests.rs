@@ -367,3 +367,95 @@ fn explicit_path_sets_the_field_it_names() {
         Err(EditError::OtherRepository { .. })
     ));
 }
+
+/// Property test: random manifests (nesting, comments, blank lines, flow collections, anchors, block scalars
+/// with image-looking lines, every quote style, several documents) with image blocks and image strings at
+/// random places. After every edit the file re-parses, every scalar but the targets reads as before, and
+/// the targets read as the new value.
+#[test]
+fn random_manifests_change_only_their_targets() {
+    let mut rng = fastrand::Rng::with_seed(11);
+    let repo = "harbor.example.com/flows/etl";
+    for round in 0..400 {
+        let mut text = String::new();
+        let mut expected_targets = 0;
+        let docs = rng.usize(1..4);
+        for d in 0..docs {
+            if d > 0 {
+                text.push_str(if rng.bool() { "---\n" } else { "--- # next\n" });
+            }
+            let mut keys = 0;
+            for k in 0..rng.usize(1..7) {
+                keys += 1;
+                let indent = "  ";
+                match rng.usize(0..7) {
+                    0 => text.push_str(&format!(
+                        "k{k}: {}\n",
+                        ["plain", "'single'", "\"dq\"", "12", "2024-06-27", "yes"][rng.usize(0..6)]
+                    )),
+                    1 => text.push_str(&format!(
+                        "k{k}: |\n{indent}image: {repo}:0.1\n{indent}tag: 0.1\n"
+                    )),
+                    2 => text.push_str(&format!("k{k}: [a, \"b\" , {{c: d}}]  # flow\n")),
+                    3 => {
+                        let tag = ["\"1.0\"", "'1.0'", "v1.0", "1.0.0"][rng.usize(0..4)];
+                        text.push_str(&format!("k{k}:\n{indent}# image block\n{indent}image:\n{indent}{indent}repository: {repo}\n\n{indent}{indent}tag: {tag}   # c\n"));
+                        expected_targets += 1;
+                    }
+                    4 => {
+                        let q = ["", "\"", "'"][rng.usize(0..3)];
+                        text.push_str(&format!("k{k}:\n{indent}containers:\n{indent}- name: c\n{indent}  image: {q}{repo}:1.0{q}\n"));
+                        expected_targets += 1;
+                    }
+                    5 => text.push_str(&format!("k{k}: &a{d}x{k} anchored\nr{k}: *a{d}x{k}\n")),
+                    _ => text.push_str(&format!(
+                        "\n# comment {k}\nk{k}:\n{indent}nested:\n{indent}{indent}deeper: [1, 2]\n"
+                    )),
+                }
+            }
+            let _ = keys;
+        }
+        if rng.bool() {
+            text = text.replace('\n', "\r\n");
+        }
+        let new_tag = ["1.1", "v2", "2024-07-01", "3.0.0-rc.1", "0123"][rng.usize(0..5)];
+        let t = Target {
+            repository: repo.into(),
+            tag: Some(new_tag.into()),
+            digest: None,
+            policies: vec![],
+        };
+        let changes =
+            plan("r.yaml", &text, &t).unwrap_or_else(|e| panic!("round {round}: {e}\n{text}"));
+        assert_eq!(changes.len(), expected_targets, "round {round}:\n{text}");
+        let out = apply(&text, &changes);
+        let before = yaml::scan(&text).unwrap();
+        let after = yaml::scan(&out)
+            .unwrap_or_else(|e| panic!("round {round}: output does not parse: {e}\n{out}"));
+        assert_eq!(before.scalars.len(), after.scalars.len());
+        for (b, a) in before.scalars.iter().zip(&after.scalars) {
+            assert_eq!(b.path, a.path);
+            match changes.iter().find(|c| c.start == b.start) {
+                Some(c) => assert_eq!(a.value, c.new, "round {round}"),
+                None => assert_eq!(
+                    a.value,
+                    b.value,
+                    "round {round}: {} changed",
+                    path_string(&b.path)
+                ),
+            }
+        }
+        // Outside the changed tokens, not a byte differs.
+        let mut pos_in = 0;
+        let mut pos_out = 0;
+        let mut sorted: Vec<&Change> = changes.iter().collect();
+        sorted.sort_by_key(|c| c.start);
+        for c in sorted {
+            let keep = &text[pos_in..c.start];
+            assert_eq!(&out[pos_out..pos_out + keep.len()], keep);
+            pos_out += keep.len() + c.replacement.len();
+            pos_in = c.end;
+        }
+        assert_eq!(&out[pos_out..], &text[pos_in..]);
+    }
+}
