@@ -78,7 +78,7 @@ pub enum Command {
     /// Print the resolved settings and where each value came from (secrets redacted).
     Settings(SettingsArgs),
     /// Set an image's tag and/or digest in the GitOps repo, byte-exact; commit and push safely.
-    Bump(BumpArgs),
+    Bump(Box<BumpArgs>),
 }
 
 /// Where flowship's outside systems are. Shared by every command that talks to them.

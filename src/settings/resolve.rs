@@ -144,7 +144,7 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
     };
     let t = cli.command.targets();
     let bump = match &cli.command {
-        crate::cli::Command::Bump(b) => Some(b),
+        crate::cli::Command::Bump(b) => Some(b.as_ref()),
         _ => None,
     };
 
