@@ -1,7 +1,8 @@
-//! Prefect's REST API: authentication (Cloud API key, self-hosted basic auth, CSRF tokens) and the calls
-//! flowship makes. `prefect.yaml`, templating and parameter schemas join this module with `register`.
-//! Must not import Python or shell out to `prefect`.
+//! Prefect: `prefect.yaml` (read as PyYAML reads it), Prefect's templating, parameter schemas from flow
+//! source, and the REST API (auth, CSRF, deployments). Must not import Python or shell out to `prefect`.
 
 mod client;
+pub mod schema;
+pub mod yaml11;
 
 pub use client::{Prefect, PrefectError, WorkPool};

@@ -1,0 +1,263 @@
+//! `prefect.yaml` as Prefect reads it: PyYAML's `safe_load`, i.e. YAML 1.1. Plain `yes`/`on` are booleans,
+//! `0755` is octal, `1_000` an int, `2024-01-01` a date, `<<: *anchor` merges. serde-based YAML crates follow
+//! YAML 1.2 (or libyaml's strings) here, so this loader resolves plain scalars itself, from the parser's events,
+//! into JSON values (dates and timestamps become their ISO strings, as they do once Prefect sends them).
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("line {line}: {message}")]
+pub struct LoadError {
+    pub line: usize,
+    pub message: String,
+}
+
+enum Frame {
+    Seq(Vec<Value>, usize),
+    /// Entries, the pending key, merges seen (applied at the end: explicit keys win), anchor.
+    Map(Map<String, Value>, Option<String>, Vec<Value>, usize),
+}
+
+/// The first document of `text` as JSON, with PyYAML's YAML 1.1 resolution.
+pub fn load(text: &str) -> Result<Value, LoadError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut parser = Parser::new_from_str(text);
+    let mut anchors: HashMap<usize, Value> = HashMap::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root: Option<Value> = None;
+    let line_of = |m: &saphyr_parser::Marker| m.line();
+    while let Some(ev) = parser.next_event() {
+        let (event, span) = ev.map_err(|e| LoadError {
+            line: e.marker().line(),
+            message: e.info().to_string(),
+        })?;
+        let line = line_of(&span.start);
+        let value = match event {
+            Event::StreamEnd | Event::DocumentEnd if root.is_some() => break,
+            Event::MappingStart(anchor, _) => {
+                stack.push(Frame::Map(Map::new(), None, Vec::new(), anchor));
+                continue;
+            }
+            Event::SequenceStart(anchor, _) => {
+                stack.push(Frame::Seq(Vec::new(), anchor));
+                continue;
+            }
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(mut map, _, merges, anchor)) => {
+                    // PyYAML: merged keys never override explicit ones; earlier merges win over later ones.
+                    for m in merges {
+                        let sources = match m {
+                            Value::Array(items) => items,
+                            other => vec![other],
+                        };
+                        for src in sources {
+                            let Value::Object(src) = src else {
+                                return Err(LoadError {
+                                    line,
+                                    message: "a merge key (`<<`) must name a mapping".into(),
+                                });
+                            };
+                            for (k, v) in src {
+                                map.entry(k).or_insert(v);
+                            }
+                        }
+                    }
+                    let v = Value::Object(map);
+                    if anchor != 0 {
+                        anchors.insert(anchor, v.clone());
+                    }
+                    v
+                }
+                _ => {
+                    return Err(LoadError {
+                        line,
+                        message: "unbalanced mapping".into(),
+                    });
+                }
+            },
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items, anchor)) => {
+                    let v = Value::Array(items);
+                    if anchor != 0 {
+                        anchors.insert(anchor, v.clone());
+                    }
+                    v
+                }
+                _ => {
+                    return Err(LoadError {
+                        line,
+                        message: "unbalanced sequence".into(),
+                    });
+                }
+            },
+            Event::Alias(id) => anchors.get(&id).cloned().ok_or(LoadError {
+                line,
+                message: "alias to an unknown anchor".into(),
+            })?,
+            Event::Scalar(text, style, anchor, tag) => {
+                let explicit_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let v = if style != ScalarStyle::Plain || explicit_str {
+                    Value::String(text.to_string())
+                } else {
+                    resolve_plain(&text)
+                };
+                if anchor != 0 {
+                    anchors.insert(anchor, v.clone());
+                }
+                v
+            }
+            _ => continue,
+        };
+        // Attach `value` to its parent.
+        match stack.last_mut() {
+            None => root = Some(value),
+            Some(Frame::Seq(items, _)) => items.push(value),
+            Some(Frame::Map(map, key, merges, _)) => match key.take() {
+                None => {
+                    *key = Some(match value {
+                        Value::String(s) => s,
+                        Value::Null => "null".into(),
+                        other => other.to_string(),
+                    })
+                }
+                Some(k) if k == "<<" => merges.push(value),
+                Some(k) => {
+                    map.insert(k, value);
+                }
+            },
+        }
+    }
+    Ok(root.unwrap_or(Value::Null))
+}
+
+/// PyYAML's implicit resolvers (yaml/resolver.py), in its order.
+fn resolve_plain(s: &str) -> Value {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Value::Bool(true);
+        }
+        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Value::Bool(false);
+        }
+        _ => {}
+    }
+    if let Some(i) = int_11(s) {
+        return Value::Number(Number::from(i));
+    }
+    if let Some(f) = float_11(s)
+        && let Some(n) = Number::from_f64(f)
+    {
+        return Value::Number(n);
+    }
+    if let Some(ts) = timestamp(s) {
+        return Value::String(ts);
+    }
+    Value::String(s.to_string())
+}
+
+fn int_11(s: &str) -> Option<i64> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let clean: String = body.chars().filter(|c| *c != '_').collect();
+    let v = if let Some(b) = clean.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()?
+    } else if let Some(h) = clean.strip_prefix("0x") {
+        i64::from_str_radix(h, 16).ok()?
+    } else if clean.contains(':') {
+        // Sexagesimal: 190:20:30.
+        if !body.starts_with(|c: char| ('1'..='9').contains(&c)) {
+            return None;
+        }
+        let mut acc = 0i64;
+        for (i, part) in clean.split(':').enumerate() {
+            let p: i64 = part.parse().ok()?;
+            if i > 0 && !(0..60).contains(&p) {
+                return None;
+            }
+            acc = acc * 60 + p;
+        }
+        acc
+    } else if clean.len() > 1 && clean.starts_with('0') {
+        if !clean.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            return None;
+        }
+        i64::from_str_radix(&clean, 8).ok()?
+    } else {
+        if !clean.bytes().all(|b| b.is_ascii_digit()) || body.starts_with('_') {
+            return None;
+        }
+        clean.parse().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+fn float_11(s: &str) -> Option<f64> {
+    match s {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
+        _ => {}
+    }
+    // PyYAML: [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)? | \.[0-9_]+(?:[eE][-+][0-9]+)? | sexagesimal.
+    let re = regex_float();
+    if !re.is_match(s) {
+        return None;
+    }
+    s.replace('_', "").parse().ok()
+}
+
+fn regex_float() -> &'static regex::Regex {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?)$",
+        )
+        .expect("valid")
+    });
+    &RE
+}
+
+/// `2024-01-01` → `2024-01-01`; `2024-01-01T10:00:00` (naive) → `2024-01-01T10:00:00`; with a zone, kept.
+fn timestamp(s: &str) -> Option<String> {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?$",
+        )
+        .expect("valid")
+    });
+    RE.is_match(s).then(|| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn resolves_like_pyyaml() {
+        let v = load("a: yes\nb: 'yes'\nc: 0755\nd: 1_000\ne: 1.5\nf: ~\ng: 2024-01-01\nh: 190:20:30\ni: 0x1F\nj: 1.2.3\nk: !!str 12\nl: -3\n").unwrap();
+        assert_eq!(
+            v,
+            json!({"a": true, "b": "yes", "c": 493, "d": 1000, "e": 1.5, "f": null, "g": "2024-01-01", "h": 685230, "i": 31, "j": "1.2.3", "k": "12", "l": -3})
+        );
+    }
+
+    #[test]
+    fn anchors_and_merge_keys() {
+        let text = "defs:\n  pool: &p {name: k8s, job_variables: {image: x}}\n  t: &t [a, b]\ndep:\n  work_pool:\n    <<: *p\n    name: other\n  tags: *t\n";
+        let v = load(text).unwrap();
+        assert_eq!(
+            v["dep"]["work_pool"],
+            json!({"name": "other", "job_variables": {"image": "x"}})
+        );
+        assert_eq!(v["dep"]["tags"], json!(["a", "b"]));
+    }
+}
