@@ -79,6 +79,8 @@ pub enum Command {
     Settings(SettingsArgs),
     /// Set an image's tag and/or digest in the GitOps repo, byte-exact; commit and push safely.
     Bump(Box<BumpArgs>),
+    /// Create or update Prefect deployments from prefect.yaml through the REST API, without Python.
+    Register(Box<RegisterArgs>),
 }
 
 /// Where flowship's outside systems are. Shared by every command that talks to them.
@@ -136,10 +138,10 @@ pub struct SettingsArgs {
 pub struct BumpArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
-    /// New tag.
-    #[arg(long, value_name = "TAG", required_unless_present = "digest")]
+    /// New tag [default: the tag of --image / FLOWSHIP_IMAGE when it has one].
+    #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
-    /// New digest, `sha256:...`.
+    /// New digest, `sha256:...` [default: the digest of --image / FLOWSHIP_IMAGE].
     #[arg(long, value_name = "DIGEST")]
     pub digest: Option<String>,
     /// Files that may be edited, as globs from the repository root (repeatable)
@@ -178,12 +180,39 @@ pub struct BumpArgs {
     pub max_attempts: u32,
 }
 
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Prefect's project file [default: prefect.file, else ./prefect.yaml].
+    #[arg(long, env = "FLOWSHIP_PREFECT_FILE", value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+    /// Register every deployment of the file.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// Register the deployments matching FLOW/DEPLOYMENT (repeatable; globs, e.g. `etl/*`).
+    #[arg(long = "name", value_name = "FLOW/DEPLOYMENT")]
+    pub names: Vec<String>,
+    /// Skip a build/push/pull step flowship cannot run, by its name (repeatable), e.g.
+    /// `prefect.deployments.steps.run_shell_script`.
+    #[arg(long = "skip-step", value_name = "STEP")]
+    pub skip_steps: Vec<String>,
+    /// Create missing work pools of this type (kubernetes, docker, process, ...) with the server's default
+    /// base job template.
+    #[arg(long, value_name = "TYPE")]
+    pub create_work_pool: Option<String>,
+    /// Deployments registered at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+}
+
 impl Command {
     pub fn targets(&self) -> &TargetArgs {
         match self {
             Command::Doctor(a) => &a.targets,
             Command::Settings(a) => &a.targets,
             Command::Bump(a) => &a.targets,
+            Command::Register(a) => &a.targets,
         }
     }
 }

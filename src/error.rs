@@ -22,6 +22,10 @@ pub enum Error {
     Edit(#[from] EditError),
     #[error(transparent)]
     Gitlab(#[from] crate::gitlab::api::GitlabError),
+    #[error(transparent)]
+    Prefect(#[from] crate::prefect::PrefectError),
+    #[error(transparent)]
+    Project(#[from] crate::prefect::project::ProjectError),
     #[error("{message}")]
     Usage {
         message: String,
@@ -57,7 +61,8 @@ impl Error {
             Error::Config(_) | Error::CaFile(_) | Error::Usage { .. } => 2,
             Error::Edit(EditError::Verify { .. }) => 1,
             Error::Edit(_) => 2,
-            Error::Git(_) | Error::PushRejected { .. } | Error::Gitlab(_) => 1,
+            Error::Git(_) | Error::PushRejected { .. } | Error::Gitlab(_) | Error::Prefect(_) => 1,
+            Error::Project(_) => 2,
             Error::Policy { .. } => 3,
             Error::Transport(_)
             | Error::Reported(_)
@@ -76,6 +81,8 @@ impl Error {
             Error::Git(e) => e.hint(),
             Error::Edit(e) => e.hint(),
             Error::Gitlab(e) => e.hint(),
+            Error::Prefect(e) => e.hint(),
+            Error::Project(e) => e.hint(),
             Error::Usage { hint, .. } | Error::Policy { hint, .. } => hint.clone(),
             Error::PushRejected { .. } => Some(
                 "serialise bump jobs with a GitLab resource_group, or raise --max-attempts".into(),

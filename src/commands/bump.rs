@@ -63,7 +63,17 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
             "pass --repo URL, FLOWSHIP_GITOPS_REPO or gitops.repo",
         )
     })?;
-    if let Some(t) = &args.tag
+    // --tag/--digest, else the tag and digest of the image reference (FLOWSHIP_IMAGE=repo:tag@digest from a
+    // build job's dotenv report).
+    let tag = args.tag.clone().or_else(|| image.value.tag.clone());
+    let digest = args.digest.clone().or_else(|| image.value.digest.clone());
+    if tag.is_none() && digest.is_none() {
+        return Err(usage(
+            "bump needs a new tag or digest",
+            "pass --tag and/or --digest, or --image REPO:TAG@DIGEST",
+        ));
+    }
+    if let Some(t) = &tag
         && !is_tag(t)
     {
         return Err(usage(
@@ -71,7 +81,7 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
             "up to 128 of A-Za-z0-9_.-, not starting with `.` or `-`",
         ));
     }
-    if let Some(d) = &args.digest
+    if let Some(d) = &digest
         && !is_digest(d)
     {
         return Err(usage(
@@ -81,8 +91,8 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
     }
     let target = Target {
         repository: image.value.repository_ref(),
-        tag: args.tag.clone(),
-        digest: args.digest.clone(),
+        tag,
+        digest,
         policies: settings
             .gitops
             .policies

@@ -3,6 +3,7 @@
 
 mod bump;
 mod doctor;
+mod register;
 mod settings;
 
 use crate::cli::Command;
@@ -15,5 +16,6 @@ pub async fn run(command: &Command, settings: &Settings, printer: &Printer) -> R
         Command::Doctor(_) => doctor::run(settings, printer).await,
         Command::Settings(_) => settings::run(settings, printer),
         Command::Bump(args) => bump::run(args, settings, printer).await,
+        Command::Register(args) => register::run(args, settings, printer).await,
     }
 }

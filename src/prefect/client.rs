@@ -141,13 +141,7 @@ impl Prefect {
                 how: self.auth_how(),
             }),
             s => {
-                let detail = resp
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(400)
-                    .collect();
+                let detail = api_detail(&resp.text().await.unwrap_or_default());
                 Err(PrefectError::Api {
                     what: what.into(),
                     status: s.as_u16(),
@@ -267,8 +261,264 @@ impl Prefect {
     }
 }
 
+/// What `register` needs from the API. Writes carry CSRF headers when the server wants them; an expired
+/// token (403 "Invalid CSRF token") is refetched once.
+impl Prefect {
+    async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<reqwest::Response, PrefectError> {
+        for attempt in 0..2 {
+            let csrf = self.csrf_token().await?;
+            let resp = self
+                .http
+                .send(|| {
+                    let mut r = self.request(method.clone(), path).json(body);
+                    if let Some((token, client)) = &csrf {
+                        r = r
+                            .header("Prefect-Csrf-Token", token)
+                            .header("Prefect-Csrf-Client", client);
+                    }
+                    r
+                })
+                .await
+                .map_err(|e| self.transport(e))?;
+            if resp.status() == StatusCode::FORBIDDEN && attempt == 0 {
+                let text = resp.text().await.unwrap_or_default();
+                if text.contains("CSRF") {
+                    *self.csrf.lock().await = None;
+                    continue;
+                }
+                return Err(PrefectError::Api {
+                    what: format!("{method} {path}"),
+                    status: 403,
+                    detail: text,
+                });
+            }
+            return Ok(resp);
+        }
+        Err(PrefectError::Api {
+            what: format!("{method} {path}"),
+            status: 403,
+            detail: "CSRF token refused twice".into(),
+        })
+    }
+
+    async fn json_of(
+        &self,
+        what: &str,
+        resp: reqwest::Response,
+    ) -> Result<serde_json::Value, PrefectError> {
+        let resp = self.check(what, resp).await?;
+        if resp.status() == StatusCode::NO_CONTENT {
+            return Ok(serde_json::Value::Null);
+        }
+        resp.json().await.map_err(|e| PrefectError::Api {
+            what: what.into(),
+            status: 200,
+            detail: format!("not JSON: {e}"),
+        })
+    }
+
+    async fn get_optional(
+        &self,
+        what: &str,
+        path: &str,
+    ) -> Result<Option<serde_json::Value>, PrefectError> {
+        let resp = self
+            .http
+            .send(|| self.request(Method::GET, path))
+            .await
+            .map_err(|e| self.transport(e))?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        self.json_of(what, resp).await.map(Some)
+    }
+
+    /// `POST /flows/` is idempotent: the same name gives the same id.
+    pub async fn create_flow(&self, name: &str) -> Result<String, PrefectError> {
+        let resp = self
+            .write(Method::POST, "/flows/", &serde_json::json!({"name": name}))
+            .await?;
+        let v = self.json_of("POST /flows/", resp).await?;
+        v["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| PrefectError::Api {
+                what: "POST /flows/".into(),
+                status: 200,
+                detail: "no id".into(),
+            })
+    }
+
+    pub async fn deployment_by_name(
+        &self,
+        flow: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, PrefectError> {
+        let path = format!("/deployments/name/{}/{}", urlencode(flow), urlencode(name));
+        self.get_optional("GET /deployments/name/{flow}/{name}", &path)
+            .await
+    }
+
+    pub async fn create_deployment(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<String, PrefectError> {
+        let resp = self.write(Method::POST, "/deployments/", body).await?;
+        let v = self.json_of("POST /deployments/", resp).await?;
+        v["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| PrefectError::Api {
+                what: "POST /deployments/".into(),
+                status: 200,
+                detail: "no id".into(),
+            })
+    }
+
+    pub async fn update_deployment(
+        &self,
+        id: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), PrefectError> {
+        let resp = self
+            .write(Method::PATCH, &format!("/deployments/{id}"), body)
+            .await?;
+        self.json_of("PATCH /deployments/{id}", resp)
+            .await
+            .map(|_| ())
+    }
+
+    /// A variable's value; `None` when it does not exist.
+    pub async fn variable(&self, name: &str) -> Result<Option<serde_json::Value>, PrefectError> {
+        let path = format!("/variables/name/{}", urlencode(name));
+        Ok(self
+            .get_optional("GET /variables/name/{name}", &path)
+            .await?
+            .map(|v| v["value"].clone()))
+    }
+
+    /// A block document's data (secrets included); `None` when it does not exist.
+    pub async fn block_data(
+        &self,
+        block_type: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, PrefectError> {
+        let path = format!(
+            "/block_types/slug/{}/block_documents/name/{}?include_secrets=true",
+            urlencode(block_type),
+            urlencode(name)
+        );
+        Ok(self
+            .get_optional("GET block document", &path)
+            .await?
+            .map(|v| v["data"].clone()))
+    }
+
+    /// Create a work pool with the server's default base job template for `kind` (what the CLI does; a REST
+    /// pool without one gets `{}`, which workers cannot use).
+    pub async fn create_work_pool(&self, name: &str, kind: &str) -> Result<(), PrefectError> {
+        let resp = self
+            .http
+            .send(|| self.request(Method::GET, "/collections/views/aggregate-worker-metadata"))
+            .await
+            .map_err(|e| self.transport(e))?;
+        let meta = self
+            .json_of("GET /collections/views/aggregate-worker-metadata", resp)
+            .await?;
+        let template = meta
+            .as_object()
+            .into_iter()
+            .flat_map(|collections| collections.values())
+            .filter_map(|workers| workers.as_object())
+            .flat_map(|workers| workers.values())
+            .find(|w| w["type"] == kind)
+            .map(|w| w["default_base_job_configuration"].clone())
+            .ok_or_else(|| PrefectError::Api {
+                what: "create work pool".into(),
+                status: 0,
+                detail: format!(
+                    "the server knows no worker type `{kind}` (kubernetes, docker, process, ...)"
+                ),
+            })?;
+        let body = serde_json::json!({"name": name, "type": kind, "base_job_template": template});
+        let resp = self.write(Method::POST, "/work_pools/", &body).await?;
+        if resp.status() == StatusCode::CONFLICT {
+            return Ok(()); // created meanwhile by someone else: what we wanted
+        }
+        self.json_of("POST /work_pools/", resp).await.map(|_| ())
+    }
+
+    /// Replace the automations a deployment owns with `automations` (as `prefect deploy` does).
+    pub async fn replace_automations(
+        &self,
+        deployment_id: &str,
+        automations: &[serde_json::Value],
+    ) -> Result<(), PrefectError> {
+        let path = format!("/automations/owned-by/prefect.deployment.{deployment_id}");
+        let resp = self
+            .write(Method::DELETE, &path, &serde_json::Value::Null)
+            .await?;
+        self.json_of("DELETE /automations/owned-by/...", resp)
+            .await?;
+        for a in automations {
+            let resp = self.write(Method::POST, "/automations/", a).await?;
+            self.json_of("POST /automations/", resp).await?;
+        }
+        Ok(())
+    }
+
+    /// The automations a deployment owns, for comparing against the file.
+    pub async fn owned_automations(
+        &self,
+        deployment_id: &str,
+    ) -> Result<Vec<serde_json::Value>, PrefectError> {
+        let path = format!("/automations/related-to/prefect.deployment.{deployment_id}");
+        Ok(self
+            .get_optional("GET /automations/related-to/...", &path)
+            .await?
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default())
+    }
+}
+
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+/// Prefect's error bodies: `{"detail": ...}` or, for 422, `{"exception_detail": [{loc, msg}], ...}`.
+fn api_detail(text: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return text.chars().take(400).collect();
+    };
+    if let Some(items) = v["exception_detail"].as_array() {
+        let parts: Vec<String> = items
+            .iter()
+            .map(|i| {
+                let loc: Vec<String> = i["loc"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|l| {
+                        l.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| l.to_string())
+                    })
+                    .collect();
+                format!("{}: {}", loc.join("."), i["msg"].as_str().unwrap_or(""))
+            })
+            .collect();
+        return parts.join("; ");
+    }
+    match &v["detail"] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => text.chars().take(400).collect(),
+        other => other.to_string(),
+    }
 }

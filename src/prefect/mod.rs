@@ -2,7 +2,9 @@
 //! source, and the REST API (auth, CSRF, deployments). Must not import Python or shell out to `prefect`.
 
 mod client;
+pub mod project;
 pub mod schema;
+pub mod template;
 pub mod yaml11;
 
 pub use client::{Prefect, PrefectError, WorkPool};

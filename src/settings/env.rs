@@ -76,6 +76,10 @@ impl Env {
         )))
     }
 
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
     pub fn is_true(&self, name: &str) -> bool {
         matches!(self.raw(name), Some("true" | "1" | "yes"))
     }

@@ -93,6 +93,8 @@ impl std::fmt::Display for Monotonic {
 pub struct PrefectSection {
     pub api_url: Option<String>,
     pub work_pool: Option<String>,
+    /// Prefect's project file [default: prefect.yaml].
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -37,12 +37,15 @@ pub struct Settings {
     pub log_filter: Option<String>,
     pub trust: TrustSettings,
     pub http: HttpSettings,
+    /// The flow image: a repository, or (from flags and variables) a full `repo:tag@digest` reference.
     pub image: Option<Sourced<Reference>>,
     pub registry: RegistrySettings,
     pub gitops: GitopsSettings,
     pub prefect: PrefectSettings,
     pub gitlab: GitlabSettings,
     pub ci: CiContext,
+    /// The environment as `{{ $NAME }}` placeholders in prefect.yaml see it.
+    pub template_env: std::collections::BTreeMap<String, String>,
 }
 
 /// The GitLab job this run belongs to, for commit messages and trailers. Empty outside CI.
@@ -52,6 +55,9 @@ pub struct CiContext {
     pub job_url: Option<String>,
     pub commit_sha: Option<String>,
     pub project_path: Option<String>,
+    pub ref_name: Option<String>,
+    pub project_url: Option<String>,
+    pub project_name: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -105,7 +111,7 @@ pub struct GitopsSettings {
     pub commit_message: Option<Sourced<String>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PrefectSettings {
     pub api_url: Option<Sourced<String>>,
     /// Prefect Cloud API key (Bearer).
@@ -113,6 +119,8 @@ pub struct PrefectSettings {
     /// Self-hosted basic auth, `user:password`. Prefect 3.9 sends it in preference to the key; so do we.
     pub auth_string: Option<Sourced<Secret>>,
     pub work_pool: Option<Sourced<String>>,
+    /// Prefect's project file for `register`.
+    pub file: Sourced<PathBuf>,
 }
 
 #[derive(Debug, Default)]

@@ -376,7 +376,36 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
         environment,
     };
 
+    let register = match &cli.command {
+        crate::cli::Command::Register(r) => Some(r.as_ref()),
+        _ => None,
+    };
     let prefect = PrefectSettings {
+        file: r
+            .pick(
+                flags.get(
+                    register
+                        .and_then(|a| a.file.as_ref())
+                        .map(|p| p.display().to_string())
+                        .as_ref(),
+                    "file",
+                    "--file",
+                    "FLOWSHIP_PREFECT_FILE",
+                ),
+                "FLOWSHIP_PREFECT_FILE",
+                (
+                    "prefect.file",
+                    r.file
+                        .prefect
+                        .file
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .as_ref(),
+                ),
+                &[],
+            )?
+            .map(|s| s.map(PathBuf::from))
+            .unwrap_or_else(|| Sourced::default_value(PathBuf::from("prefect.yaml"))),
         api_url: r
             .pick(
                 flags.get(
@@ -456,10 +485,14 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
         gitops,
         prefect,
         gitlab,
+        template_env: env.vars().clone(),
         ci: crate::settings::CiContext {
             pipeline_url: env.raw("CI_PIPELINE_URL").map(str::to_string),
             job_url: env.raw("CI_JOB_URL").map(str::to_string),
             commit_sha: env.raw("CI_COMMIT_SHA").map(str::to_string),
+            ref_name: env.raw("CI_COMMIT_REF_NAME").map(str::to_string),
+            project_url: env.raw("CI_PROJECT_URL").map(str::to_string),
+            project_name: env.raw("CI_PROJECT_NAME").map(str::to_string),
             project_path: env.raw("CI_PROJECT_PATH").map(str::to_string),
         },
     })
@@ -638,13 +671,16 @@ fn parse_repository(
         problem: format!("is not an image repository: {e}"),
         hint: Some("use registry/project/name, e.g. harbor.example.com/flows/etl".into()),
     })?;
-    if parsed.tag.is_some() || parsed.digest.is_some() {
+    // On the command line and in variables the image may carry a tag and digest (the dotenv handoff
+    // `FLOWSHIP_IMAGE=repo:tag@digest` from a build job); the file names the repository only.
+    if matches!(s.source, Source::File { .. }) && (parsed.tag.is_some() || parsed.digest.is_some())
+    {
         return Err(ConfigError::Invalid {
             origin: s.source,
             value: s.value,
             problem: "names a tag or digest, but this setting is the repository".into(),
             hint: Some(format!(
-                "give `{}`; tags come from --tag",
+                "give `{}` in image.repository; tags come from --tag or FLOWSHIP_IMAGE",
                 parsed.repository_ref()
             )),
         });

@@ -91,7 +91,7 @@ impl Settings {
                     self.http.timeout.source.clone(),
                 ),
             ),
-            entry("image.repository", self.image.as_ref(), false),
+            entry("image", self.image.as_ref(), false),
             entry("registry.username", cred.map(|c| &c.username), false),
             entry("registry.password", cred.map(|c| &c.password), true),
             entry(
@@ -131,6 +131,11 @@ impl Settings {
                 true,
             ),
             entry("prefect.work_pool", self.prefect.work_pool.as_ref(), false),
+            entry(
+                "prefect.file",
+                Some(&self.prefect.file.as_ref_display()),
+                false,
+            ),
             entry("gitlab.url", self.gitlab.api_url.as_ref(), false),
             entry("gitlab.project", self.gitlab.project.as_ref(), false),
             entry("gitlab.token", self.gitlab.token.as_ref(), true),

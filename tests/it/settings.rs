@@ -225,14 +225,28 @@ fn explicit_config_must_exist() {
 }
 
 #[test]
-fn image_with_a_tag_is_refused_naming_its_source() {
-    flowship()
-        .env("FLOWSHIP_IMAGE", "harbor.example.com/flows/etl:1.0")
-        .args(["settings"])
+fn image_repository_in_the_file_may_not_carry_a_tag() {
+    let f = flowship().in_scratch_dir();
+    f.file(
+        "flowship.yaml",
+        "image:\n  repository: harbor.example.com/flows/etl:1.0\n",
+    );
+    f.args(["settings"])
         .run()
         .code(2)
-        .stderr_has("env FLOWSHIP_IMAGE")
+        .stderr_has("flowship.yaml `image.repository`")
         .stderr_has("hint: give `harbor.example.com/flows/etl`");
+    // From a variable, a full reference is the dotenv handoff of a build job.
+    let doc = flowship()
+        .env("FLOWSHIP_IMAGE", "harbor.example.com/flows/etl:1.0")
+        .args(["settings", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(
+        setting(&doc, "image")["value"],
+        "harbor.example.com/flows/etl:1.0"
+    );
 }
 
 #[test]

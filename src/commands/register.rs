@@ -1,0 +1,524 @@
+//! `flowship register`: create or update Prefect deployments from Prefect's own `prefect.yaml`, without Python.
+//!
+//! Plan, then act: every selected deployment is planned first (templating, flow schema from source, steps)
+//! and any bad input stops the run before anything is written (exit 2). Then work pools are checked (or
+//! created with `--create-work-pool`), flows created (idempotent), and each deployment looked up by name:
+//! absent → `POST` (created), present and different → `PATCH` (updated; keeps schedule ids and runs, as
+//! `prefect deploy` does), present and equal → nothing (unchanged). Deployments go concurrently, bounded.
+
+use crate::cli::RegisterArgs;
+use crate::error::Error;
+use crate::output::Printer;
+use crate::prefect::project::{GitlabVersion, Inputs, Plan, Project, StepImage};
+use crate::prefect::template::References;
+use crate::prefect::{Prefect, PrefectError};
+use crate::settings::Settings;
+use globset::Glob;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+#[derive(Debug, Serialize)]
+struct Outcome {
+    /// `flow/deployment`.
+    name: String,
+    id: Option<String>,
+    /// created | updated | unchanged | failed (with --dry-run: what would happen).
+    action: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    changes: Vec<FieldChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize, Clone)]
+struct FieldChange {
+    field: String,
+    old: Value,
+    new: Value,
+}
+
+pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+    let usage = |m: String, h: &str| Error::Usage {
+        message: m,
+        hint: Some(h.into()),
+    };
+    let api_url = settings.prefect.api_url.as_ref().ok_or_else(|| {
+        usage(
+            "register needs the Prefect API URL".into(),
+            "set PREFECT_API_URL, FLOWSHIP_PREFECT_API_URL or prefect.api_url",
+        )
+    })?;
+    let file = settings.prefect.file.value.clone();
+    let project = Project::load(&file)?;
+    let client = Arc::new(Prefect::new(
+        crate::http::Http::new(settings)?,
+        settings,
+        &api_url.value,
+    ));
+    let _section = printer.section(
+        "flowship_register",
+        &format!("flowship register ({})", file.display()),
+    );
+
+    // Variables and blocks the file refers to, fetched once, concurrently.
+    let refs = project.references();
+    let (variables, blocks) = fetch_references(&client, &refs).await?;
+
+    let image = settings.image.as_ref().map(|i| StepImage {
+        repository: i.value.repository_ref(),
+        tag: i.value.tag.clone(),
+        digest: i.value.digest.clone(),
+    });
+    let gitlab = match (&settings.ci.commit_sha, settings.gitlab_ci) {
+        (Some(sha), true) => Some(GitlabVersion {
+            commit_sha: sha.clone(),
+            branch: settings.ci.ref_name.clone(),
+            project_url: settings.ci.project_url.clone(),
+            project_name: settings.ci.project_name.clone(),
+        }),
+        _ => None,
+    };
+    let inputs = Inputs {
+        env: &settings.template_env,
+        image: image.as_ref(),
+        skip_steps: &args.skip_steps,
+        default_work_pool: settings
+            .prefect
+            .work_pool
+            .as_ref()
+            .map(|p| p.value.as_str()),
+        variables: &variables,
+        blocks: &blocks,
+        gitlab: gitlab.as_ref(),
+    };
+    let mut plans = Vec::new();
+    for i in 0..project.deployments().len() {
+        plans.push(project.plan(i, &inputs)?);
+    }
+    let plans = select(plans, args)?;
+    for p in &plans {
+        if p.work_pool.is_none() {
+            return Err(usage(
+                format!(
+                    "{}: deployment `{}` names no work pool",
+                    file.display(),
+                    p.name
+                ),
+                "set work_pool.name in prefect.yaml, or --work-pool / FLOWSHIP_WORK_POOL",
+            ));
+        }
+    }
+    let dry_run = settings.dry_run.value;
+
+    // Work pools must exist before deployments point at them.
+    let pools: BTreeSet<String> = plans.iter().filter_map(|p| p.work_pool.clone()).collect();
+    for pool in &pools {
+        match client.work_pool(pool).await {
+            Ok(_) => {}
+            Err(PrefectError::WorkPoolMissing { .. }) => match (&args.create_work_pool, dry_run) {
+                (Some(kind), false) => {
+                    printer.info(&format!("creating work pool `{pool}` (type {kind})"));
+                    client.create_work_pool(pool, kind).await?;
+                }
+                (Some(_), true) => {
+                    printer.info(&format!("dry run: would create work pool `{pool}`"))
+                }
+                (None, _) => {
+                    let users: Vec<String> = plans
+                        .iter()
+                        .filter(|p| p.work_pool.as_deref() == Some(pool))
+                        .map(Plan::full_name)
+                        .collect();
+                    return Err(usage(
+                        format!(
+                            "work pool `{pool}` does not exist (used by {})",
+                            users.join(", ")
+                        ),
+                        "create it (`prefect work-pool create NAME --type kubernetes`), or pass --create-work-pool TYPE",
+                    ));
+                }
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    // Flows, once each (`POST /flows/` is idempotent).
+    let mut flow_ids: HashMap<String, String> = HashMap::new();
+    if !dry_run {
+        for flow in plans
+            .iter()
+            .map(|p| p.flow_name.clone())
+            .collect::<BTreeSet<_>>()
+        {
+            let id = client.create_flow(&flow).await?;
+            flow_ids.insert(flow, id);
+        }
+    }
+    let flow_ids = Arc::new(flow_ids);
+
+    let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, plan) in plans.iter().cloned().enumerate() {
+        let (client, permits, flow_ids) = (client.clone(), permits.clone(), flow_ids.clone());
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("semaphore never closes");
+            (i, apply(&client, plan, &flow_ids, dry_run).await)
+        });
+    }
+    let mut outcomes: Vec<Option<Outcome>> = (0..plans.len()).map(|_| None).collect();
+    while let Some(done) = tasks.join_next().await {
+        let (i, outcome) =
+            done.map_err(|e| Error::Internal(format!("register task panicked: {e}")))?;
+        outcomes[i] = Some(outcome);
+    }
+    let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
+    report(&outcomes, dry_run, printer)?;
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.action == "failed").collect();
+    if !failed.is_empty() {
+        let done: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| o.action != "failed")
+            .map(|o| o.name.as_str())
+            .collect();
+        return Err(Error::Reported(format!(
+            "register: {} of {} deployments failed ({}); registered: {}. Re-running finishes the job",
+            failed.len(),
+            outcomes.len(),
+            failed
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if done.is_empty() {
+                "none".to_string()
+            } else {
+                done.join(", ")
+            }
+        )));
+    }
+    Ok(())
+}
+
+type Fetched = (
+    HashMap<String, Option<Value>>,
+    HashMap<(String, String), Option<Value>>,
+);
+
+async fn fetch_references(client: &Arc<Prefect>, refs: &References) -> Result<Fetched, Error> {
+    let mut variables = HashMap::new();
+    for name in &refs.variables {
+        variables.insert(name.clone(), client.variable(name).await?);
+    }
+    let mut blocks = HashMap::new();
+    for (kind, name) in &refs.blocks {
+        blocks.insert(
+            (kind.clone(), name.clone()),
+            client.block_data(kind, name).await?,
+        );
+    }
+    Ok((variables, blocks))
+}
+
+/// `--all`, or `--name FLOW/DEPLOYMENT` globs; with neither, a file with one deployment means that one.
+fn select(plans: Vec<Plan>, args: &RegisterArgs) -> Result<Vec<Plan>, Error> {
+    if args.all || (args.names.is_empty() && plans.len() == 1) {
+        return Ok(plans);
+    }
+    if args.names.is_empty() {
+        let names: Vec<String> = plans.iter().map(Plan::full_name).collect();
+        return Err(Error::Usage {
+            message: format!("prefect.yaml has {} deployments; say which", plans.len()),
+            hint: Some(format!(
+                "pass --all, or --name FLOW/DEPLOYMENT (globs) for any of: {}",
+                names.join(", ")
+            )),
+        });
+    }
+    let mut out = Vec::new();
+    for pattern in &args.names {
+        let glob = Glob::new(pattern)
+            .map_err(|e| Error::Usage {
+                message: format!("--name `{pattern}`: {e}"),
+                hint: None,
+            })?
+            .compile_matcher();
+        let hits: Vec<&Plan> = plans
+            .iter()
+            .filter(|p| glob.is_match(p.full_name()) || glob.is_match(&p.name))
+            .collect();
+        if hits.is_empty() {
+            let names: Vec<String> = plans.iter().map(Plan::full_name).collect();
+            return Err(Error::Usage {
+                message: format!("--name `{pattern}` matches no deployment"),
+                hint: Some(format!("deployments in the file: {}", names.join(", "))),
+            });
+        }
+        for h in hits {
+            if !out.iter().any(|p: &Plan| p.full_name() == h.full_name()) {
+                out.push(h.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn apply(
+    client: &Prefect,
+    plan: Plan,
+    flow_ids: &HashMap<String, String>,
+    dry_run: bool,
+) -> Outcome {
+    let name = plan.full_name();
+    match apply_inner(client, &plan, flow_ids, dry_run).await {
+        Ok((id, action, changes)) => Outcome {
+            name,
+            id,
+            action,
+            changes,
+            error: None,
+        },
+        Err(e) => {
+            let msg = match e.hint() {
+                Some(h) => format!("{e} (hint: {h})"),
+                None => e.to_string(),
+            };
+            Outcome {
+                name,
+                id: None,
+                action: "failed",
+                changes: Vec::new(),
+                error: Some(msg),
+            }
+        }
+    }
+}
+
+async fn apply_inner(
+    client: &Prefect,
+    plan: &Plan,
+    flow_ids: &HashMap<String, String>,
+    dry_run: bool,
+) -> Result<(Option<String>, &'static str, Vec<FieldChange>), PrefectError> {
+    let existing = client
+        .deployment_by_name(&plan.flow_name, &plan.name)
+        .await?;
+    let Some(existing) = existing else {
+        if dry_run {
+            return Ok((None, "created", Vec::new()));
+        }
+        let mut body = plan.create.clone();
+        body.insert("flow_id".into(), json!(flow_ids.get(&plan.flow_name)));
+        let id = client.create_deployment(&Value::Object(body)).await?;
+        if !plan.triggers.is_empty() {
+            client
+                .replace_automations(&id, &automations(&plan.triggers, &plan.name, &id))
+                .await?;
+        }
+        return Ok((Some(id), "created", Vec::new()));
+    };
+    let id = existing["id"].as_str().unwrap_or_default().to_string();
+    let update = plan.update_body();
+    let mut changes = diff(&existing, &update);
+    let wanted = automations(&plan.triggers, &plan.name, &id);
+    let have = client.owned_automations(&id).await?;
+    if !same_automations(&have, &wanted) {
+        changes.push(FieldChange {
+            field: "triggers".into(),
+            old: json!(have.len()),
+            new: json!(wanted.len()),
+        });
+    }
+    if changes.is_empty() {
+        return Ok((Some(id), "unchanged", changes));
+    }
+    if !dry_run {
+        client
+            .update_deployment(&id, &Value::Object(update))
+            .await?;
+        if !same_automations(&have, &wanted) {
+            client.replace_automations(&id, &wanted).await?;
+        }
+    }
+    Ok((Some(id), "updated", changes))
+}
+
+/// Deployment triggers as automations owned by the deployment (`DeploymentEventTrigger.as_automation`).
+fn automations(triggers: &[Value], deployment: &str, id: &str) -> Vec<Value> {
+    triggers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut trigger: Map<String, Value> = t.as_object().cloned().unwrap_or_default();
+            let mut take = |k: &str| trigger.remove(k).filter(|v| !v.is_null());
+            let name = take("name").unwrap_or_else(|| json!(format!("{deployment}__automation_{}", i + 1)));
+            let description = take("description").unwrap_or(json!(""));
+            let enabled = take("enabled").unwrap_or(json!(true));
+            let parameters = take("parameters").unwrap_or(Value::Null);
+            let job_variables = take("job_variables").unwrap_or(Value::Null);
+            let schedule_after = take("schedule_after").unwrap_or(json!(0.0));
+            trigger.entry("type").or_insert(json!("event"));
+            json!({
+                "name": name, "description": description, "enabled": enabled, "trigger": trigger,
+                "actions": [{"type": "run-deployment", "source": "selected", "deployment_id": id,
+                             "parameters": parameters, "job_variables": job_variables, "schedule_after": schedule_after}],
+                "owner_resource": format!("prefect.deployment.{id}"),
+            })
+        })
+        .collect()
+}
+
+fn same_automations(have: &[Value], want: &[Value]) -> bool {
+    have.len() == want.len()
+        && want.iter().all(|w| {
+            have.iter().any(|h| {
+                h["name"] == w["name"]
+                    && h["enabled"] == w["enabled"]
+                    && subset(&w["trigger"], &h["trigger"])
+                    && same(
+                        &h["actions"][0]["parameters"],
+                        &w["actions"][0]["parameters"],
+                    )
+            })
+        })
+}
+
+/// Field-level differences between the server's deployment and what the file wants.
+fn diff(existing: &Value, wanted: &Map<String, Value>) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    for (field, want) in wanted {
+        let have = match field.as_str() {
+            // `concurrency_limit: 1` comes back as a global concurrency limit object.
+            "concurrency_limit" => existing["global_concurrency_limit"]["limit"].clone(),
+            // Not part of the read model: the server keeps it, nothing to compare.
+            "version_info" if existing.get("version_info").is_none() => continue,
+            _ => existing.get(field).cloned().unwrap_or(Value::Null),
+        };
+        let equal = match field.as_str() {
+            "schedules" => same_schedules(&have, want),
+            _ => same(&have, want),
+        };
+        if !equal {
+            out.push(FieldChange {
+                field: field.clone(),
+                old: have,
+                new: want.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Schedules as the server stores them: it fills defaults (`day_or`, `anchor_date`, `timezone`), injects
+/// `DTSTART` into rrules and writes intervals as floats. Compare what the file says.
+fn same_schedules(have: &Value, want: &Value) -> bool {
+    let (Some(h), Some(w)) = (have.as_array(), want.as_array()) else {
+        return same(have, want);
+    };
+    h.len() == w.len()
+        && h.iter().zip(w).all(|(h, w)| {
+            let hs = &h["schedule"];
+            w["schedule"].as_object().is_some_and(|ws| {
+                ws.iter().all(|(k, v)| match k.as_str() {
+                    "rrule" => hs[k]
+                        .as_str()
+                        .zip(v.as_str())
+                        .is_some_and(|(a, b)| a == b || a.ends_with(&format!("\n{b}"))),
+                    "anchor_date" => hs[k]
+                        .as_str()
+                        .zip(v.as_str())
+                        .is_some_and(|(a, b)| norm_date(a) == norm_date(b)),
+                    _ => same(&hs[k], v),
+                })
+            }) && same(&h["active"], &w["active"])
+                && same(&h["parameters"], &w["parameters"])
+                && (w.get("slug").is_none() || same(&h["slug"], &w["slug"]))
+        })
+}
+
+fn norm_date(s: &str) -> &str {
+    s.trim_end_matches('Z').trim_end_matches("+00:00")
+}
+
+/// JSON equality with numbers compared by value (`3600` == `3600.0`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Every key of `want` is in `have` with the same value (the server adds defaults).
+fn subset(want: &Value, have: &Value) -> bool {
+    match (want, have) {
+        (Value::Object(w), Value::Object(h)) => w
+            .iter()
+            .all(|(k, v)| h.get(k).is_some_and(|x| subset(v, x))),
+        _ => same(want, have),
+    }
+}
+
+fn report(outcomes: &[Outcome], dry_run: bool, printer: &Printer) -> Result<(), Error> {
+    if printer.is_json() {
+        return printer.json(&json!({"prefect": {"deployments": outcomes}, "dry_run": dry_run}));
+    }
+    let width = outcomes.iter().map(|o| o.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for o in outcomes {
+        let action = if dry_run && o.action != "failed" {
+            format!("would be {}", o.action)
+        } else {
+            o.action.to_string()
+        };
+        out.push_str(&format!(
+            "{:<16} {:<width$}  {}\n",
+            action,
+            o.name,
+            o.id.as_deref().unwrap_or("")
+        ));
+        for c in &o.changes {
+            out.push_str(&format!(
+                "    {}: {} -> {}\n",
+                c.field,
+                compact(&c.old),
+                compact(&c.new)
+            ));
+        }
+        if let Some(e) = &o.error {
+            out.push_str(&format!("    error: {e}\n"));
+        }
+    }
+    printer.data(&out)?;
+    let count = |a: &str| outcomes.iter().filter(|o| o.action == a).count();
+    printer.info(&format!(
+        "{}{} created, {} updated, {} unchanged, {} failed",
+        if dry_run { "dry run: " } else { "" },
+        count("created"),
+        count("updated"),
+        count("unchanged"),
+        count("failed")
+    ));
+    Ok(())
+}
+
+fn compact(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 120 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(117).map(|(i, _)| i).unwrap_or(s.len())]
+        )
+    } else {
+        s
+    }
+}
