@@ -455,15 +455,9 @@ fn literal(e: &Expr, m: &Module<'_>) -> Option<Value> {
 }
 
 fn short(q: &str) -> &str {
+    const PLAIN_MODULES: [&str; 4] = ["typing", "typing_extensions", "collections.abc", "builtins"];
     match q.rsplit_once('.') {
-        Some((module, name))
-            if matches!(
-                module,
-                "typing" | "typing_extensions" | "collections.abc" | "builtins"
-            ) =>
-        {
-            name
-        }
+        Some((module, name)) if PLAIN_MODULES.contains(&module) => name,
         _ => q,
     }
 }

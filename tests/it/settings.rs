@@ -26,10 +26,10 @@ fn precedence_is_flag_then_env_then_file_then_integration() {
         .run();
     let doc = o.success().json();
     assert_eq!(
-        setting(&doc, "image.repository")["value"],
+        setting(&doc, "image")["value"],
         "flag.example.com/flows/etl"
     );
-    assert_eq!(setting(&doc, "image.repository")["source"], "flag --image");
+    assert_eq!(setting(&doc, "image")["source"], "flag --image");
     assert_eq!(
         setting(&doc, "prefect.api_url")["value"],
         "http://file.example.com/api"
@@ -73,7 +73,7 @@ fn every_setting_is_listed_with_its_source() {
         "tls.plain_http",
         "http.retries",
         "http.timeout_secs",
-        "image.repository",
+        "image",
         "registry.username",
         "registry.password",
         "gitops.repo",
