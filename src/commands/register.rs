@@ -403,9 +403,14 @@ fn diff(existing: &Value, wanted: &Map<String, Value>) -> Vec<FieldChange> {
             _ => same(&have, want),
         };
         if !equal {
+            let old = if field == "schedules" {
+                shown_schedules(&have)
+            } else {
+                have
+            };
             out.push(FieldChange {
                 field: field.clone(),
-                old: have,
+                old,
                 new: want.clone(),
             });
         }
@@ -438,6 +443,24 @@ fn same_schedules(have: &Value, want: &Value) -> bool {
                 && same(&h["parameters"], &w["parameters"])
                 && (w.get("slug").is_none() || same(&h["slug"], &w["slug"]))
         })
+}
+
+/// The server's schedules as the file would write them (no ids, timestamps or owner), for diffs.
+fn shown_schedules(have: &Value) -> Value {
+    let Some(list) = have.as_array() else {
+        return have.clone();
+    };
+    Value::Array(
+        list.iter()
+            .map(|s| {
+                let mut o = json!({"schedule": s["schedule"], "active": s["active"], "parameters": s["parameters"]});
+                if !s["slug"].is_null() {
+                    o["slug"] = s["slug"].clone();
+                }
+                o
+            })
+            .collect(),
+    )
 }
 
 fn norm_date(s: &str) -> &str {

@@ -29,7 +29,6 @@ pub fn flowship() -> Flowship {
     let mut env = BTreeMap::new();
     env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
     env.insert("HOME".into(), dir.path().join("home").display().to_string());
-    env.insert("FLOWSHIP_HTTP_RETRIES".into(), "1".into());
     Flowship {
         args: Vec::new(),
         env,

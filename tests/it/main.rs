@@ -5,4 +5,6 @@ mod bump;
 mod cli;
 mod doctor;
 mod harness;
+mod proxy;
+mod register;
 mod settings;

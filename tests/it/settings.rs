@@ -98,7 +98,8 @@ fn every_setting_is_listed_with_its_source() {
             );
         }
     }
-    assert_eq!(map["http.retries"]["source"], "env FLOWSHIP_HTTP_RETRIES");
+    assert_eq!(map["http.retries"]["source"], "default");
+    assert_eq!(map["http.retries"]["value"], 5);
 }
 
 #[test]

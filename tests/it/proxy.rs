@@ -1,0 +1,89 @@
+//! A fault-injecting HTTP/1.1 proxy on loopback, for tests of what happens when a service dies or misbehaves
+//! mid-run. It forwards each request to the upstream on a fresh connection; after `fail_after` requests it
+//! answers every further one by dropping the connection, like a stopped server.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub struct FaultProxy {
+    pub addr: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(&self.addr); // wake the accept loop
+    }
+}
+
+/// `upstream`: `host:port`.
+pub fn start(upstream: &str, fail_after: usize) -> FaultProxy {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (up, count, halt) = (upstream.to_string(), requests.clone(), stop.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if halt.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(conn) = conn else { continue };
+            let (up, count) = (up.clone(), count.clone());
+            std::thread::spawn(move || serve(conn, &up, &count, fail_after));
+        }
+    });
+    FaultProxy { addr, stop }
+}
+
+/// One request per connection: the upstream is asked with `Connection: close`, and its answer (which says
+/// so) is relayed as is, so the client opens a new connection for its next request.
+fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fail_after: usize) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut client = client;
+    let mut head = Vec::new();
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            content_length = v.trim().parse().unwrap_or(0);
+        }
+        if !lower.starts_with("connection:") {
+            head.extend_from_slice(line.as_bytes());
+        }
+    }
+    let mut body = vec![0; content_length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    if count.fetch_add(1, Ordering::SeqCst) >= fail_after {
+        return; // the "server" is gone: drop the connection without an answer
+    }
+    let Ok(mut up) = TcpStream::connect(upstream) else {
+        return;
+    };
+    head.extend_from_slice(b"Connection: close\r\n\r\n");
+    if up
+        .write_all(&head)
+        .and_then(|_| up.write_all(&body))
+        .is_err()
+    {
+        return;
+    }
+    let mut response = Vec::new();
+    let _ = up.read_to_end(&mut response);
+    let _ = client.write_all(&response);
+}

@@ -1,0 +1,503 @@
+//! `flowship register` against the real Prefect 3.9 servers of the harness (open, and basic auth + CSRF).
+
+use crate::harness::{SENTINEL, flowship, svc};
+use crate::proxy;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A copy of fixtures/parity whose flow names carry `token`, so tests sharing a server never collide.
+fn parity_project(token: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/parity");
+    copy_dir(&src, dir.path());
+    let etl = dir.path().join("flows/etl.py");
+    let text = std::fs::read_to_string(&etl).unwrap();
+    let text = text
+        .replace(
+            "@flow(name=\"etl\")",
+            &format!("@flow(name=\"etl-{token}\")"),
+        )
+        .replace(
+            "@flow\ndef report_builder",
+            &format!("@flow(name=\"report-{token}\")\ndef report_builder"),
+        );
+    std::fs::write(&etl, text).unwrap();
+    let m = dir.path().join("flows/maintenance.py");
+    let text = std::fs::read_to_string(&m).unwrap().replace(
+        "@flow\ndef vacuum",
+        &format!("@flow(name=\"vacuum-{token}\")\ndef vacuum"),
+    );
+    std::fs::write(&m, text).unwrap();
+    dir
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+fn token() -> String {
+    format!("{:x}", fastrand::u64(..))
+}
+
+fn api(url: &str, auth: Option<&str>, method: &str, path: &str, body: Option<&str>) -> Value {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-X", method, "-H", "Content-Type: application/json"]);
+    if let Some(a) = auth {
+        cmd.args(["-u", a]);
+    }
+    if let Some(b) = body {
+        cmd.args(["-d", b]);
+    }
+    let out = cmd.arg(format!("{url}{path}")).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn deployment(url: &str, auth: Option<&str>, flow: &str, name: &str) -> Value {
+    api(
+        url,
+        auth,
+        "GET",
+        &format!("/deployments/name/{flow}/{name}"),
+        None,
+    )
+}
+
+/// A deployment as read back, without what differs between any two registrations (ids, timestamps).
+fn comparable(mut d: Value) -> Value {
+    let m = d.as_object_mut().unwrap();
+    for k in [
+        "id",
+        "created",
+        "updated",
+        "flow_id",
+        "labels",
+        "work_queue_id",
+        "last_polled",
+        "status",
+        "created_by",
+        "updated_by",
+    ] {
+        m.remove(k);
+    }
+    if let Some(g) = m
+        .get_mut("global_concurrency_limit")
+        .and_then(Value::as_object_mut)
+    {
+        for k in ["id", "name", "created", "updated"] {
+            g.remove(k);
+        }
+    }
+    if let Some(s) = m.get_mut("schedules").and_then(Value::as_array_mut) {
+        for sch in s {
+            let o = sch.as_object_mut().unwrap();
+            for k in ["id", "created", "updated", "deployment_id"] {
+                o.remove(k);
+            }
+        }
+    }
+    d
+}
+
+fn parity_env(f: crate::harness::Flowship) -> crate::harness::Flowship {
+    f.env("PARITY_ENV", "ci")
+        .env("CI_COMMIT_SHORT_SHA", "0123abcd")
+}
+
+#[test]
+fn parity_with_prefect_deploy_field_by_field() {
+    let tok = token();
+    let project = parity_project(&tok);
+    // Prefect's own CLI into the open server (its Docker steps replaced by a stand-in: no daemon here).
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(svc("PREFECT_BIN"))
+        .args(["--no-prompt", "deploy", "--all"])
+        .current_dir(project.path())
+        .env("PREFECT_API_URL", svc("PREFECT_PLAIN"))
+        .env("PREFECT_HOME", home.path())
+        .env("PYTHONPATH", project.path().join("fake_steps"))
+        .env("PARITY_ENV", "ci")
+        .env("CI_COMMIT_SHORT_SHA", "0123abcd")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "prefect deploy failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // flowship into the server with basic auth and CSRF.
+    let auth = svc("PREFECT_AUTH_STRING");
+    let o = parity_env(flowship())
+        .env("PREFECT_API_URL", svc("PREFECT_AUTH"))
+        .env("PREFECT_API_AUTH_STRING", &auth)
+        .env(
+            "FLOWSHIP_IMAGE",
+            "registry.example.com/flows/parity:0123abcd",
+        )
+        .args([
+            "register",
+            "--all",
+            "--file",
+            project.path().join("prefect.yaml").to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .run();
+    let doc = o.success().json();
+    let deps = doc["prefect"]["deployments"].as_array().unwrap();
+    assert_eq!(deps.len(), 4);
+    assert!(
+        deps.iter()
+            .all(|d| d["action"] == "created" && d["id"].is_string()),
+        "{doc}"
+    );
+    for (flow, name) in [
+        (format!("etl-{tok}"), "daily"),
+        (format!("etl-{tok}"), "hourly-delta"),
+        (format!("report-{tok}"), "weekly-report"),
+        (format!("vacuum-{tok}"), "vacuum"),
+    ] {
+        let theirs = comparable(deployment(&svc("PREFECT_PLAIN"), None, &flow, name));
+        let ours = comparable(deployment(&svc("PREFECT_AUTH"), Some(&auth), &flow, name));
+        assert!(theirs.is_object() && theirs["name"] == name, "{theirs}");
+        assert_eq!(
+            ours, theirs,
+            "{flow}/{name} differs between flowship and prefect deploy"
+        );
+    }
+    // And flowship reads Prefect's own registration as already done.
+    let o = parity_env(flowship())
+        .env("PREFECT_API_URL", svc("PREFECT_PLAIN"))
+        .env(
+            "FLOWSHIP_IMAGE",
+            "registry.example.com/flows/parity:0123abcd",
+        )
+        .args([
+            "register",
+            "--all",
+            "--dry-run",
+            "--file",
+            project.path().join("prefect.yaml").to_str().unwrap(),
+        ])
+        .run();
+    o.success()
+        .stderr_has("0 created, 0 updated, 4 unchanged, 0 failed");
+}
+
+fn register(project: &Path, extra: &[&str]) -> crate::harness::Outcome {
+    parity_env(flowship())
+        .env("PREFECT_API_URL", svc("PREFECT_PLAIN"))
+        .env(
+            "FLOWSHIP_IMAGE",
+            "registry.example.com/flows/parity:0123abcd",
+        )
+        .args([
+            "register",
+            "--file",
+            project.join("prefect.yaml").to_str().unwrap(),
+        ])
+        .args(extra)
+        .run()
+}
+
+#[test]
+fn rerun_is_unchanged_and_an_edited_schedule_updates_in_place() {
+    let tok = token();
+    let project = parity_project(&tok);
+    register(project.path(), &["--all"])
+        .success()
+        .stderr_has("4 created");
+    register(project.path(), &["--all"])
+        .success()
+        .stderr_has("0 created, 0 updated, 4 unchanged");
+    let before = deployment(&svc("PREFECT_PLAIN"), None, &format!("etl-{tok}"), "daily");
+    let file = project.path().join("prefect.yaml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("cron: \"0 3 * * *\"", "cron: \"30 4 * * *\"");
+    std::fs::write(&file, text).unwrap();
+    let o = register(project.path(), &["--all", "--dry-run"]);
+    o.success()
+        .stdout_has("would be updated")
+        .stdout_has("schedules:")
+        .stdout_has("30 4 * * *");
+    register(project.path(), &["--all"])
+        .success()
+        .stderr_has("1 updated, 3 unchanged");
+    let after = deployment(&svc("PREFECT_PLAIN"), None, &format!("etl-{tok}"), "daily");
+    assert_eq!(after["id"], before["id"], "an update keeps the deployment");
+    assert_eq!(after["schedules"][0]["schedule"]["cron"], "30 4 * * *");
+}
+
+#[test]
+fn selection_by_name_glob() {
+    let tok = token();
+    let project = parity_project(&tok);
+    let doc = register(
+        project.path(),
+        &["--name", &format!("etl-{tok}/*"), "--output", "json"],
+    )
+    .success()
+    .json();
+    let names: Vec<&str> = doc["prefect"]["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            format!("etl-{tok}/daily"),
+            format!("etl-{tok}/hourly-delta")
+        ]
+    );
+    register(project.path(), &[])
+        .code(2)
+        .stderr_has("say which")
+        .stderr_has("--all");
+    register(project.path(), &["--name", "nope/*"])
+        .code(2)
+        .stderr_has("matches no deployment");
+}
+
+#[test]
+fn wrong_or_missing_credentials_fail_with_exit_1() {
+    let project = parity_project(&token());
+    let file = project.path().join("prefect.yaml");
+    for auth in [Some(format!("admin:{SENTINEL}")), None] {
+        let mut f = parity_env(flowship())
+            .env("PREFECT_API_URL", svc("PREFECT_AUTH"))
+            .env("FLOWSHIP_IMAGE", "registry.example.com/flows/parity:1");
+        if let Some(a) = &auth {
+            f = f.env("PREFECT_API_AUTH_STRING", a);
+        }
+        f.args(["register", "--all", "--file", file.to_str().unwrap()])
+            .run()
+            .code(1)
+            .stderr_has("PREFECT_API_AUTH_STRING");
+    }
+}
+
+#[test]
+fn missing_work_pool_is_an_error_unless_created() {
+    let tok = token();
+    let project = parity_project(&tok);
+    let file = project.path().join("prefect.yaml");
+    let pool = format!("pool-{tok}");
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("name: ci-pool", &format!("name: {pool}")),
+    )
+    .unwrap();
+    register(project.path(), &["--all"])
+        .code(2)
+        .stderr_has(&format!("work pool `{pool}` does not exist"))
+        .stderr_has("--create-work-pool");
+    register(project.path(), &["--all", "--create-work-pool", "process"]).success();
+    let p = api(
+        &svc("PREFECT_PLAIN"),
+        None,
+        "GET",
+        &format!("/work_pools/{pool}"),
+        None,
+    );
+    assert_eq!(p["type"], "process");
+    assert!(
+        p["base_job_template"]["job_configuration"].is_object(),
+        "pool lacks the default template: {p}"
+    );
+}
+
+#[test]
+fn steps_flowship_cannot_run_are_named_and_can_be_skipped() {
+    let project = parity_project(&token());
+    let file = project.path().join("prefect.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "build:\n",
+        "build:\n  - prefect.deployments.steps.run_shell_script:\n      script: make wheel\n",
+    );
+    std::fs::write(&file, text).unwrap();
+    register(project.path(), &["--all"])
+        .code(2)
+        .stderr_has("`prefect.deployments.steps.run_shell_script` runs Python")
+        .stderr_has("--skip-step");
+    register(
+        project.path(),
+        &[
+            "--all",
+            "--skip-step",
+            "prefect.deployments.steps.run_shell_script",
+        ],
+    )
+    .success();
+    // Without an image, the Docker build step cannot be satisfied.
+    parity_env(flowship())
+        .env("PREFECT_API_URL", svc("PREFECT_PLAIN"))
+        .args([
+            "register",
+            "--all",
+            "--skip-step",
+            "prefect.deployments.steps.run_shell_script",
+            "--file",
+            file.to_str().unwrap(),
+        ])
+        .run()
+        .code(2)
+        .stderr_has("needs the image")
+        .stderr_has("--image");
+}
+
+#[test]
+fn image_is_pinned_by_digest_and_variables_and_blocks_resolve() {
+    let tok = token();
+    let url = svc("PREFECT_PLAIN");
+    api(
+        &url,
+        None,
+        "POST",
+        "/variables/",
+        Some(&format!(
+            r#"{{"name": "queue_{tok}", "value": "fast-lane"}}"#
+        )),
+    );
+    let secret_type = api(&url, None, "GET", "/block_types/slug/secret", None);
+    let schemas = api(
+        &url,
+        None,
+        "POST",
+        "/block_schemas/filter",
+        Some(&format!(
+            r#"{{"block_schemas": {{"block_type_id": {{"any_": ["{}"]}}}}}}"#,
+            secret_type["id"].as_str().unwrap()
+        )),
+    );
+    let body = format!(
+        r#"{{"name": "tok-{tok}", "block_type_id": "{}", "block_schema_id": "{}", "data": {{"value": "{SENTINEL}"}}}}"#,
+        secret_type["id"].as_str().unwrap(),
+        schemas[0]["id"].as_str().unwrap()
+    );
+    api(&url, None, "POST", "/block_documents/", Some(&body));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::write(dir.path().join("flows/f.py"), format!("from prefect import flow\n\n@flow(name=\"templ-{tok}\")\ndef f(token: str = \"\"):\n    pass\n")).unwrap();
+    std::fs::write(
+        dir.path().join("prefect.yaml"),
+        format!(
+            "build:\n- prefect_docker.deployments.steps.build_docker_image:\n    id: build-image\n    image_name: h.example.com/f/x\n    tag: latest\npull:\n- prefect.deployments.steps.git_clone:\n    repository: https://example.com/x.git\n    access_token: '{{{{ prefect.blocks.secret.tok-{tok} }}}}'\ndeployments:\n- name: d\n  entrypoint: flows/f.py:f\n  parameters:\n    token: '{{{{ prefect.blocks.secret.tok-{tok} }}}}'\n  work_pool:\n    name: ci-pool\n    work_queue_name: '{{{{ prefect.variables.queue_{tok} }}}}'\n    job_variables:\n      image: '{{{{ build-image.image }}}}'\n      note: 'built {{{{ build-image.tag }}}} from {{{{ $CI_COMMIT_SHORT_SHA }}}}'\n"
+        ),
+    )
+    .unwrap();
+    let digest = format!("sha256:{}", "a".repeat(64));
+    flowship()
+        .env("PREFECT_API_URL", &url)
+        .env("CI_COMMIT_SHORT_SHA", "0123abcd")
+        .env("FLOWSHIP_IMAGE", format!("h.example.com/f/x:1.2@{digest}"))
+        .args([
+            "register",
+            "--file",
+            dir.path().join("prefect.yaml").to_str().unwrap(),
+        ])
+        .run()
+        .success();
+    let d = deployment(&url, None, &format!("templ-{tok}"), "d");
+    assert_eq!(
+        d["job_variables"]["image"],
+        format!("h.example.com/f/x:1.2@{digest}")
+    );
+    assert_eq!(d["job_variables"]["note"], "built 1.2 from 0123abcd");
+    assert_eq!(d["work_queue_name"], "fast-lane");
+    assert_eq!(
+        d["parameters"]["token"], SENTINEL,
+        "blocks resolve into the deployment, as prefect deploy does"
+    );
+    assert_eq!(
+        d["pull_steps"][0]["prefect.deployments.steps.git_clone"]["access_token"],
+        format!("{{{{ prefect.blocks.secret.tok-{tok} }}}}"),
+        "pull steps keep block references for the worker"
+    );
+}
+
+#[test]
+fn server_stopped_mid_run_names_what_was_registered_and_a_rerun_completes() {
+    let tok = token();
+    let project = parity_project(&tok);
+    let upstream = svc("PREFECT_PLAIN")
+        .trim_start_matches("http://")
+        .trim_end_matches("/api")
+        .to_string();
+    let proxy = proxy::start(&upstream, 10);
+    let o = parity_env(flowship())
+        .env("PREFECT_API_URL", format!("http://{}/api", proxy.addr))
+        .env(
+            "FLOWSHIP_IMAGE",
+            "registry.example.com/flows/parity:0123abcd",
+        )
+        .env("FLOWSHIP_HTTP_RETRIES", "0")
+        .args([
+            "register",
+            "--all",
+            "--concurrency",
+            "1",
+            "--file",
+            project.path().join("prefect.yaml").to_str().unwrap(),
+        ])
+        .run();
+    o.code(1)
+        .stderr_has("deployments failed")
+        .stderr_has("registered: ")
+        .stderr_has("Re-running finishes the job");
+    assert!(
+        o.stdout.contains("created") && o.stdout.contains("failed"),
+        "some but not all were registered:\n{o}"
+    );
+    drop(proxy);
+    register(project.path(), &["--all"])
+        .success()
+        .stderr_has("0 failed");
+    for (flow, name) in [
+        (format!("etl-{tok}"), "daily"),
+        (format!("vacuum-{tok}"), "vacuum"),
+    ] {
+        assert_eq!(
+            deployment(&svc("PREFECT_PLAIN"), None, &flow, name)["name"],
+            name
+        );
+    }
+}
+
+#[test]
+fn schema_expectations_are_what_prefect_computes_today() {
+    let python = PathBuf::from(svc("PREFECT_BIN")).with_file_name("python");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(python)
+        .arg(root.join("ci/prefect-schemas.py"))
+        .arg(root.join("fixtures/schema/corpus.py"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fresh: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("fixtures/schema/expected.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        fresh, committed,
+        "fixtures/schema/expected.json is stale: regenerate it with ci/prefect-schemas.py"
+    );
+}
