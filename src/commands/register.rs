@@ -158,16 +158,16 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
     }
     let flow_ids = Arc::new(flow_ids);
 
-    let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
+    let gate = Arc::new(Gate::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, plan) in plans.iter().cloned().enumerate() {
-        let (client, permits, flow_ids) = (client.clone(), permits.clone(), flow_ids.clone());
+        let (client, gate, flow_ids) = (client.clone(), gate.clone(), flow_ids.clone());
         tasks.spawn(async move {
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .expect("semaphore never closes");
-            (i, apply(&client, plan, &flow_ids, dry_run).await)
+            gate.enter().await;
+            let before = client.congestion();
+            let outcome = apply(&client, plan, &flow_ids, dry_run).await;
+            gate.leave(client.congestion() > before);
+            (i, outcome)
         });
     }
     let mut outcomes: Vec<Option<Outcome>> = (0..plans.len()).map(|_| None).collect();
@@ -202,6 +202,73 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
         )));
     }
     Ok(())
+}
+
+/// Adaptive concurrency (additive increase, multiplicative decrease): starts with one deployment at a time (a
+/// burst into a busy server costs more in backoff than it saves), grows towards `max`, is halved
+/// whenever the server answered "busy" during one (Prefect on SQLite has one writer and answers 503), grown
+/// by one after a whole window of clean completions (TCP's congestion avoidance), but never again to a width
+/// at which the server was busy. A Postgres-backed server reaches the full width; SQLite pays one busy answer
+/// and settles at one writer, where it is fastest (measured: ci/bench/register.sh).
+struct Gate {
+    max: usize,
+    state: std::sync::Mutex<GateState>,
+    wake: tokio::sync::Notify,
+}
+
+struct GateState {
+    limit: usize,
+    /// Below the width at which the server last said "busy": never tried again in this run.
+    ceiling: usize,
+    in_flight: usize,
+    clean_streak: usize,
+}
+
+impl Gate {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            state: std::sync::Mutex::new(GateState {
+                limit: 1,
+                ceiling: max,
+                in_flight: 0,
+                clean_streak: 0,
+            }),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    async fn enter(&self) {
+        loop {
+            let waiting = self.wake.notified();
+            {
+                let mut s = self.state.lock().expect("not poisoned");
+                if s.in_flight < s.limit {
+                    s.in_flight += 1;
+                    return;
+                }
+            }
+            waiting.await;
+        }
+    }
+
+    fn leave(&self, congested: bool) {
+        let mut s = self.state.lock().expect("not poisoned");
+        s.in_flight -= 1;
+        if congested {
+            s.ceiling = (s.limit - 1).max(1);
+            s.limit = (s.limit / 2).max(1);
+            s.clean_streak = 0;
+        } else {
+            s.clean_streak += 1;
+            if s.clean_streak >= s.limit {
+                s.limit = (s.limit + 1).min(s.ceiling).min(self.max);
+                s.clean_streak = 0;
+            }
+        }
+        drop(s);
+        self.wake.notify_waiters();
+    }
 }
 
 type Fetched = (
@@ -317,7 +384,8 @@ async fn apply_inner(
         if !plan.triggers.is_empty() {
             client
                 .replace_automations(&id, &automations(&plan.triggers, &plan.name, &id))
-                .await?;
+                .await
+                .map_err(|e| partial(&id, "created", e))?;
         }
         return Ok((Some(id), "created", Vec::new()));
     };
@@ -341,10 +409,22 @@ async fn apply_inner(
             .update_deployment(&id, &Value::Object(update))
             .await?;
         if !same_automations(&have, &wanted) {
-            client.replace_automations(&id, &wanted).await?;
+            client
+                .replace_automations(&id, &wanted)
+                .await
+                .map_err(|e| partial(&id, "updated", e))?;
         }
     }
     Ok((Some(id), "updated", changes))
+}
+
+/// The deployment was written but its triggers were not: say so, with the id, so the report is exact.
+fn partial(id: &str, done: &str, e: PrefectError) -> PrefectError {
+    PrefectError::Api {
+        what: format!("triggers of deployment {id} ({done}; its triggers were not)"),
+        status: 0,
+        detail: e.to_string(),
+    }
 }
 
 /// Deployment triggers as automations owned by the deployment (`DeploymentEventTrigger.as_automation`).
@@ -361,7 +441,19 @@ fn automations(triggers: &[Value], deployment: &str, id: &str) -> Vec<Value> {
             let parameters = take("parameters").unwrap_or(Value::Null);
             let job_variables = take("job_variables").unwrap_or(Value::Null);
             let schedule_after = take("schedule_after").unwrap_or(json!(0.0));
-            trigger.entry("type").or_insert(json!("event"));
+            // The defaults Prefect's client model fills in (`events/schemas/automations.py::EventTrigger`); the
+            // server requires them.
+            let kind = trigger.entry("type").or_insert(json!("event")).clone();
+            if kind == "event" {
+                for (k, v) in [("match", json!({})), ("match_related", json!({})), ("after", json!([])), ("expect", json!([])), ("for_each", json!([]))] {
+                    trigger.entry(k).or_insert(v);
+                }
+                let posture = trigger.entry("posture").or_insert(json!("Reactive")).clone();
+                trigger.entry("threshold").or_insert(json!(1));
+                let within = trigger.get("within").and_then(Value::as_f64).unwrap_or(0.0);
+                let within = if posture == "Proactive" && within == 0.0 { 10.0 } else { within };
+                trigger.insert("within".into(), json!(within));
+            }
             json!({
                 "name": name, "description": description, "enabled": enabled, "trigger": trigger,
                 "actions": [{"type": "run-deployment", "source": "selected", "deployment_id": id,
@@ -396,6 +488,8 @@ fn diff(existing: &Value, wanted: &Map<String, Value>) -> Vec<FieldChange> {
             "concurrency_limit" => existing["global_concurrency_limit"]["limit"].clone(),
             // Not part of the read model: the server keeps it, nothing to compare.
             "version_info" if existing.get("version_info").is_none() => continue,
+            // No queue named: the server puts the deployment in the pool's default queue.
+            "work_queue_name" if want.is_null() => continue,
             _ => existing.get(field).cloned().unwrap_or(Value::Null),
         };
         let equal = match field.as_str() {

@@ -10,6 +10,8 @@ pub use tls::{CaFileError, root_store};
 
 use crate::settings::Settings;
 use reqwest::{RequestBuilder, Response};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub const USER_AGENT: &str = concat!("flowship/", env!("CARGO_PKG_VERSION"));
@@ -19,6 +21,9 @@ pub struct Http {
     client: reqwest::Client,
     policy: Policy,
     plain_http: Vec<String>,
+    /// Transient answers (busy, rate-limited, gateway) and retried transport failures seen so far: callers
+    /// that run requests in parallel read it to back off (see `register`).
+    transient: Arc<AtomicU64>,
 }
 
 /// A request that never got an HTTP answer.
@@ -80,11 +85,16 @@ impl Http {
                 .iter()
                 .map(|p| p.value.to_ascii_lowercase())
                 .collect(),
+            transient: Arc::default(),
         })
     }
 
     pub fn client(&self) -> &reqwest::Client {
         &self.client
+    }
+
+    pub fn transient_count(&self) -> u64 {
+        self.transient.load(Ordering::Relaxed)
     }
 
     pub fn policy(&self) -> &Policy {
@@ -134,6 +144,7 @@ impl Http {
                 Err(e) if !last && retryable(&e) => (self.policy.backoff(attempt), None),
                 Err(e) => return Err(classify(&e, url.as_str(), self.policy.max_delay)),
             };
+            self.transient.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
                 url = %url, attempt, wait_ms = wait.as_millis() as u64,
                 status,

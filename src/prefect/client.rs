@@ -87,6 +87,11 @@ impl Prefect {
         &self.base
     }
 
+    /// Busy answers (503 from SQLite, 429) and retried failures so far, for adaptive concurrency.
+    pub fn congestion(&self) -> u64 {
+        self.http.transient_count()
+    }
+
     pub fn is_cloud(&self) -> bool {
         self.base.starts_with("https://api.prefect.cloud/")
     }

@@ -444,8 +444,22 @@ impl Project {
         }
         let triggers = match triggers {
             Some(Value::Array(t)) => t,
-            _ => Vec::new(),
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => return Err(self.err(&name, "`triggers` must be a list", None)),
         };
+        for (i, t) in triggers.iter().enumerate() {
+            let kind = t.get("type").and_then(Value::as_str).unwrap_or("event");
+            if !t.is_object() || !matches!(kind, "event" | "metric" | "compound" | "sequence") {
+                return Err(self.err(
+                    &name,
+                    format!(
+                        "trigger {} is not a mapping of type event, metric, compound or sequence",
+                        i + 1
+                    ),
+                    None,
+                ));
+            }
+        }
         Ok(Plan {
             flow_name: flow.name,
             name,

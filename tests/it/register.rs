@@ -501,3 +501,65 @@ fn schema_expectations_are_what_prefect_computes_today() {
         "fixtures/schema/expected.json is stale: regenerate it with ci/prefect-schemas.py"
     );
 }
+
+#[test]
+fn triggers_become_automations_owned_by_the_deployment() {
+    let tok = token();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::write(
+        dir.path().join("flows/f.py"),
+        format!(
+            "from prefect import flow\n\n@flow(name=\"trig-{tok}\")\ndef f(x: int = 1):\n    pass\n"
+        ),
+    )
+    .unwrap();
+    let yaml = "deployments:\n- name: on-upload\n  entrypoint: flows/f.py:f\n  work_pool: {name: ci-pool}\n  triggers:\n    - enabled: true\n      match: {prefect.resource.id: s3.bucket.uploads}\n      expect: [object.created]\n      parameters: {x: 2}\n";
+    std::fs::write(dir.path().join("prefect.yaml"), yaml).unwrap();
+    let run = || {
+        flowship()
+            .env("PREFECT_API_URL", svc("PREFECT_PLAIN"))
+            .args([
+                "register",
+                "--file",
+                dir.path().join("prefect.yaml").to_str().unwrap(),
+            ])
+            .run()
+    };
+    run().success().stderr_has("1 created");
+    run().success().stderr_has("1 unchanged");
+    let id = deployment(
+        &svc("PREFECT_PLAIN"),
+        None,
+        &format!("trig-{tok}"),
+        "on-upload",
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let autos = api(
+        &svc("PREFECT_PLAIN"),
+        None,
+        "GET",
+        &format!("/automations/related-to/prefect.deployment.{id}"),
+        None,
+    );
+    let a = &autos[0];
+    assert_eq!(a["name"], "on-upload__automation_1");
+    assert_eq!(a["trigger"]["posture"], "Reactive");
+    assert_eq!(a["actions"][0]["type"], "run-deployment");
+    assert_eq!(a["actions"][0]["deployment_id"], id);
+    assert_eq!(a["actions"][0]["parameters"], serde_json::json!({"x": 2}));
+    // A malformed trigger is bad input: nothing is written.
+    std::fs::write(
+        dir.path().join("prefect.yaml"),
+        yaml.replace(
+            "    - enabled: true",
+            "    - type: cron\n      enabled: true",
+        ),
+    )
+    .unwrap();
+    run()
+        .code(2)
+        .stderr_has("trigger 1 is not a mapping of type event");
+}
