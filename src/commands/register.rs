@@ -144,28 +144,62 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
         }
     }
 
-    // Flows, once each (`POST /flows/` is idempotent).
+    // Flows, once each: created (`POST /flows/` is idempotent), or in a dry run only looked up.
     let mut flow_ids: HashMap<String, String> = HashMap::new();
-    if !dry_run {
-        for flow in plans
-            .iter()
-            .map(|p| p.flow_name.clone())
-            .collect::<BTreeSet<_>>()
-        {
-            let id = client.create_flow(&flow).await?;
+    for flow in plans
+        .iter()
+        .map(|p| p.flow_name.clone())
+        .collect::<BTreeSet<_>>()
+    {
+        let id = if dry_run {
+            client.flow_id(&flow).await?
+        } else {
+            Some(client.create_flow(&flow).await?)
+        };
+        if let Some(id) = id {
             flow_ids.insert(flow, id);
         }
     }
     let flow_ids = Arc::new(flow_ids);
 
+    // What the server has for these flows, in one query: deployments are matched by (flow, name) locally.
+    let flow_names: Vec<String> = plans
+        .iter()
+        .map(|p| p.flow_name.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut existing: HashMap<(String, String), Value> = HashMap::new();
+    let by_flow_id: HashMap<String, String> = flow_ids
+        .iter()
+        .map(|(name, id)| (id.clone(), name.clone()))
+        .collect();
+    for d in client.deployments_of_flows(&flow_names).await? {
+        let flow = by_flow_id
+            .get(d["flow_id"].as_str().unwrap_or_default())
+            .cloned();
+        if let (Some(flow), Some(name)) = (flow, d["name"].as_str()) {
+            existing.insert((flow, name.to_string()), d.clone());
+        }
+    }
+    let existing = Arc::new(existing);
+
     let gate = Arc::new(Gate::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, plan) in plans.iter().cloned().enumerate() {
-        let (client, gate, flow_ids) = (client.clone(), gate.clone(), flow_ids.clone());
+        let (client, gate, flow_ids, existing) = (
+            client.clone(),
+            gate.clone(),
+            flow_ids.clone(),
+            existing.clone(),
+        );
         tasks.spawn(async move {
             gate.enter().await;
             let before = client.congestion();
-            let outcome = apply(&client, plan, &flow_ids, dry_run).await;
+            let found = existing
+                .get(&(plan.flow_name.clone(), plan.name.clone()))
+                .cloned();
+            let outcome = apply(&client, plan, found, &flow_ids, dry_run).await;
             gate.leave(client.congestion() > before);
             (i, outcome)
         });
@@ -337,11 +371,12 @@ fn select(plans: Vec<Plan>, args: &RegisterArgs) -> Result<Vec<Plan>, Error> {
 async fn apply(
     client: &Prefect,
     plan: Plan,
+    existing: Option<Value>,
     flow_ids: &HashMap<String, String>,
     dry_run: bool,
 ) -> Outcome {
     let name = plan.full_name();
-    match apply_inner(client, &plan, flow_ids, dry_run).await {
+    match apply_inner(client, &plan, existing, flow_ids, dry_run).await {
         Ok((id, action, changes)) => Outcome {
             name,
             id,
@@ -368,12 +403,10 @@ async fn apply(
 async fn apply_inner(
     client: &Prefect,
     plan: &Plan,
+    existing: Option<Value>,
     flow_ids: &HashMap<String, String>,
     dry_run: bool,
 ) -> Result<(Option<String>, &'static str, Vec<FieldChange>), PrefectError> {
-    let existing = client
-        .deployment_by_name(&plan.flow_name, &plan.name)
-        .await?;
     let Some(existing) = existing else {
         if dry_run {
             return Ok((None, "created", Vec::new()));
@@ -394,6 +427,7 @@ async fn apply_inner(
     let mut changes = diff(&existing, &update);
     let wanted = automations(&plan.triggers, &plan.name, &id);
     let have = client.owned_automations(&id).await?;
+    // (One GET per existing deployment: automations are not part of the deployment read model.)
     if !same_automations(&have, &wanted) {
         changes.push(FieldChange {
             field: "triggers".into(),

@@ -359,6 +359,15 @@ impl Prefect {
             })
     }
 
+    /// A flow's id, if the server knows the flow (read-only: for dry runs).
+    pub async fn flow_id(&self, name: &str) -> Result<Option<String>, PrefectError> {
+        let path = format!("/flows/name/{}", urlencode(name));
+        Ok(self
+            .get_optional("GET /flows/name/{name}", &path)
+            .await?
+            .and_then(|f| f["id"].as_str().map(str::to_string)))
+    }
+
     pub async fn deployment_by_name(
         &self,
         flow: &str,
@@ -367,6 +376,28 @@ impl Prefect {
         let path = format!("/deployments/name/{}/{}", urlencode(flow), urlencode(name));
         self.get_optional("GET /deployments/name/{flow}/{name}", &path)
             .await
+    }
+
+    /// Every deployment of these flows, in pages of 200 (one request for most projects, instead of a lookup
+    /// per deployment).
+    pub async fn deployments_of_flows(
+        &self,
+        flows: &[String],
+    ) -> Result<Vec<serde_json::Value>, PrefectError> {
+        let mut out = Vec::new();
+        loop {
+            let body = serde_json::json!({"flows": {"name": {"any_": flows}}, "limit": 200, "offset": out.len()});
+            let resp = self
+                .write(Method::POST, "/deployments/filter", &body)
+                .await?;
+            let page = self.json_of("POST /deployments/filter", resp).await?;
+            let page = page.as_array().cloned().unwrap_or_default();
+            let n = page.len();
+            out.extend(page);
+            if n < 200 {
+                return Ok(out);
+            }
+        }
     }
 
     pub async fn create_deployment(
