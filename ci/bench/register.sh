@@ -49,9 +49,9 @@ for n in 1 50; do
   t1=$(now)
   curl_floor "$n" "$tok"
   t2=$(now)
-  (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q register --all)
+  (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q register --all >/dev/null)
   t3=$(now)
-  (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q register --all)
+  (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q register --all >/dev/null)
   t4=$(now)
   p=$(echo "$t1 - $t0" | bc) c=$(echo "$t2 - $t1" | bc) f=$(echo "$t3 - $t2" | bc) r=$(echo "$t4 - $t3" | bc)
   printf '  %2d deployments: prefect deploy %6.2f s | curl floor %5.2f s | flowship %5.2f s (re-run, unchanged: %5.2f s) | prefect/flowship %5.1fx (target >= 10) | flowship/floor %4.2f (target <= 1.0)\n' \
