@@ -81,6 +81,66 @@ pub enum Command {
     Bump(Box<BumpArgs>),
     /// Create or update Prefect deployments from prefect.yaml through the REST API, without Python.
     Register(Box<RegisterArgs>),
+    /// Push an image built elsewhere (an OCI layout from buildah/podman/skopeo/umoci) to the registry.
+    Push(Box<PushArgs>),
+    /// Copy or retag an image by digest, without rebuilding: same repository, another project or registry.
+    Promote(Box<PromoteArgs>),
+}
+
+/// How blobs go over the wire.
+#[derive(Debug, Args, Clone)]
+pub struct UploadArgs {
+    /// Upload in chunks of this size (e.g. `8MiB`) for proxies that cap request bodies (Harbor behind
+    /// nginx/ingress); default one streamed request per blob.
+    #[arg(long, env = "FLOWSHIP_CHUNK_SIZE", value_name = "SIZE", value_parser = parse_size)]
+    pub chunk_size: Option<u64>,
+    /// Blobs uploaded at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parallel: usize,
+}
+
+/// `1048576`, `512KiB`, `8MiB`, `1GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB` as powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}`")),
+    };
+    Ok(n * mult)
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// What to push: `oci-layout:DIR[:TAG]`.
+    #[arg(long, value_name = "SOURCE")]
+    pub from: String,
+    /// Tag to push (repeatable) [default: the tag in the source].
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub upload: UploadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// The image to promote: `registry/repo:tag` or `registry/repo@sha256:...`.
+    #[arg(value_name = "SRC")]
+    pub source: String,
+    /// Where to: `registry/repo:tag` (the same repository retags; another copies by digest).
+    #[arg(value_name = "DST")]
+    pub destination: String,
+    #[command(flatten)]
+    pub upload: UploadArgs,
 }
 
 /// Where flowship's outside systems are. Shared by every command that talks to them.
@@ -213,6 +273,8 @@ impl Command {
             Command::Settings(a) => &a.targets,
             Command::Bump(a) => &a.targets,
             Command::Register(a) => &a.targets,
+            Command::Push(a) => &a.targets,
+            Command::Promote(a) => &a.targets,
         }
     }
 }

@@ -25,6 +25,10 @@ pub enum Error {
     #[error(transparent)]
     Prefect(#[from] crate::prefect::PrefectError),
     #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Layout(#[from] crate::image::layout::LayoutError),
+    #[error(transparent)]
     Project(#[from] crate::prefect::project::ProjectError),
     #[error("{message}")]
     Usage {
@@ -62,7 +66,9 @@ impl Error {
             Error::Edit(EditError::Verify { .. }) => 1,
             Error::Edit(_) => 2,
             Error::Git(_) | Error::PushRejected { .. } | Error::Gitlab(_) | Error::Prefect(_) => 1,
-            Error::Project(_) => 2,
+            Error::Project(_) | Error::Layout(_) => 2,
+            Error::Registry(crate::registry::RegistryError::Immutable { .. }) => 3,
+            Error::Registry(_) => 1,
             Error::Policy { .. } => 3,
             Error::Transport(_)
             | Error::Reported(_)
@@ -83,6 +89,7 @@ impl Error {
             Error::Gitlab(e) => e.hint(),
             Error::Prefect(e) => e.hint(),
             Error::Project(e) => e.hint(),
+            Error::Registry(e) => e.hint(),
             Error::Usage { hint, .. } | Error::Policy { hint, .. } => hint.clone(),
             Error::PushRejected { .. } => Some(
                 "serialise bump jobs with a GitLab resource_group, or raise --max-attempts".into(),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod gitlab;
 pub mod gitops;
 pub mod http;
+pub mod image;
 pub mod output;
 pub mod prefect;
 pub mod registry;

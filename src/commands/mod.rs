@@ -3,6 +3,9 @@
 
 mod bump;
 mod doctor;
+mod images;
+mod promote;
+mod push;
 mod register;
 mod settings;
 
@@ -17,5 +20,7 @@ pub async fn run(command: &Command, settings: &Settings, printer: &Printer) -> R
         Command::Settings(_) => settings::run(settings, printer),
         Command::Bump(args) => bump::run(args, settings, printer).await,
         Command::Register(args) => register::run(args, settings, printer).await,
+        Command::Push(args) => push::run(args, settings, printer).await,
+        Command::Promote(args) => promote::run(args, settings, printer).await,
     }
 }

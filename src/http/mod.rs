@@ -115,6 +115,24 @@ impl Http {
         format!("{scheme}://{host_port}")
     }
 
+    /// One attempt, for callers that retry at a higher level (a blob upload retries with a fresh session).
+    pub async fn send_once(&self, req: RequestBuilder) -> Result<Response, TransportError> {
+        let req = req.build().map_err(|e| TransportError::Other {
+            url: String::new(),
+            detail: e.to_string(),
+        })?;
+        let url = req.url().to_string();
+        self.client
+            .execute(req)
+            .await
+            .map_err(|e| classify(&e, &url, self.policy.max_delay))
+    }
+
+    /// Count a transient failure a caller retried itself (for adaptive concurrency).
+    pub fn note_transient(&self) {
+        self.transient.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Send with retries on transport failures and transient statuses. `build` makes a fresh request for each
     /// attempt (bodies are consumed by sending). A transient status on the last attempt is returned as the
     /// response, for the caller's own error message.

@@ -32,6 +32,12 @@ pub enum RegistryError {
         user: String,
         detail: String,
     },
+    #[error("registry {registry}: `{reference}` is immutable; refusing to move it{}", detail_suffix(.detail))]
+    Immutable {
+        registry: String,
+        reference: String,
+        detail: String,
+    },
     #[error("registry {registry} answered {status} to {what}{}", detail_suffix(.detail))]
     Protocol {
         registry: String,
@@ -68,6 +74,7 @@ impl RegistryError {
             RegistryError::PushDenied { .. } => {
                 Some("give the account push permission on the project (Harbor robot: repository push + artifact read)".into())
             }
+            RegistryError::Immutable { .. } => Some("push a new tag (Harbor's immutable-tag rule protects this one), or promote by digest".into()),
             RegistryError::Protocol { .. } => None,
         }
     }

@@ -3,9 +3,12 @@
 //! pushes. Must not know about image layouts or layers (that is `image`).
 
 mod auth;
+pub mod blobs;
 mod client;
 pub mod credentials;
+pub mod push;
 mod reference;
+pub mod session;
 
 pub use client::{PushCheck, Registry, RegistryError};
 pub use credentials::Credential;

@@ -88,6 +88,17 @@ pub struct HttpSettings {
 pub struct RegistrySettings {
     /// Credentials for the registry of `image`, from wherever they were found first.
     pub credential: Option<Credential>,
+    /// Credentials for other registries a command talks to (`promote` across registries), by host.
+    pub others: std::collections::BTreeMap<String, Credential>,
+}
+
+impl RegistrySettings {
+    pub fn credential_for(&self, image: Option<&Reference>, host: &str) -> Option<Credential> {
+        match image {
+            Some(i) if i.registry == host => self.credential.clone(),
+            _ => self.others.get(host).cloned(),
+        }
+    }
 }
 
 #[derive(Debug)]

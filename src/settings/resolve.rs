@@ -214,25 +214,52 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
         .map(|s| parse_repository(s, &r))
         .transpose()?;
 
+    let explicit_user = r.pick(
+        flags.get(
+            t.registry_username.as_ref(),
+            "registry_username",
+            "--registry-username",
+            "FLOWSHIP_REGISTRY_USERNAME",
+        ),
+        "FLOWSHIP_REGISTRY_USERNAME",
+        ("registry.username", r.file.registry.username.as_ref()),
+        &[],
+    )?;
+    let explicit_password = r.secret(&["FLOWSHIP_REGISTRY_PASSWORD"], &[])?;
     let registry = RegistrySettings {
         credential: match &image {
             Some(img) => registry::credentials::resolve(
                 &img.value.registry,
-                r.pick(
-                    flags.get(
-                        t.registry_username.as_ref(),
-                        "registry_username",
-                        "--registry-username",
-                        "FLOWSHIP_REGISTRY_USERNAME",
-                    ),
-                    "FLOWSHIP_REGISTRY_USERNAME",
-                    ("registry.username", r.file.registry.username.as_ref()),
-                    &[],
-                )?,
-                r.secret(&["FLOWSHIP_REGISTRY_PASSWORD"], &[])?,
+                explicit_user.clone(),
+                explicit_password.clone(),
                 env,
             )?,
             None => None,
+        },
+        others: {
+            // `promote SRC DST`: the destination's registry gets the explicit credentials; any other host
+            // only what Harbor's integration or Docker's config hold for it.
+            let mut others = std::collections::BTreeMap::new();
+            if let crate::cli::Command::Promote(p) = &cli.command {
+                let dst = Reference::parse(&p.destination).ok().map(|r| r.registry);
+                for host in [
+                    Reference::parse(&p.source).ok().map(|r| r.registry),
+                    dst.clone(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    let (u, pw) = if Some(&host) == dst.as_ref() {
+                        (explicit_user.clone(), explicit_password.clone())
+                    } else {
+                        (None, None)
+                    };
+                    if let Some(c) = registry::credentials::resolve(&host, u, pw, env)? {
+                        others.insert(host, c);
+                    }
+                }
+            }
+            others
         },
     };
 

@@ -1,0 +1,99 @@
+//! `flowship push --from oci-layout:DIR[:TAG]`: push an image built by buildah, podman, skopeo, umoci or a
+//! kaniko fork, through the same engine as `build` (skip what exists, parallel streamed uploads, manifest last).
+
+use super::images;
+use crate::cli::PushArgs;
+use crate::error::Error;
+use crate::image::layout;
+use crate::output::Printer;
+use crate::registry::session::Session;
+use crate::settings::Settings;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub async fn run(args: &PushArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+    let usage = |m: String, h: &str| Error::Usage {
+        message: m,
+        hint: Some(h.into()),
+    };
+    let image = settings.image.as_ref().ok_or_else(|| {
+        usage(
+            "push needs the image repository".into(),
+            "pass --image REPO or FLOWSHIP_IMAGE",
+        )
+    })?;
+    let (dir, tag) = match args.from.strip_prefix("oci-layout:") {
+        Some(rest) => match rest.rsplit_once(':') {
+            Some((d, t)) if !t.contains('/') && !d.is_empty() => {
+                (PathBuf::from(d), Some(t.to_string()))
+            }
+            _ => (PathBuf::from(rest), None),
+        },
+        None => {
+            return Err(usage(
+                format!("--from `{}` is not a source flowship reads", args.from),
+                "use oci-layout:DIR[:TAG] (skopeo copy docker-archive:F oci:DIR:T converts a docker save archive)",
+            ));
+        }
+    };
+    let img = layout::read(&dir, tag.as_deref())?;
+    let mut tags = args.tags.clone();
+    if tags.is_empty() {
+        tags.extend(image.value.tag.clone().or(img.tag.clone()));
+    }
+    if tags.is_empty() {
+        return Err(usage(
+            "no tag to push".into(),
+            "pass --tag, or a layout entry with a tag",
+        ));
+    }
+    for t in &tags {
+        if !crate::registry::is_tag(t) {
+            return Err(usage(
+                format!("--tag `{t}` is not a valid tag"),
+                "up to 128 of A-Za-z0-9_.-, not starting with `.` or `-`",
+            ));
+        }
+    }
+    let repo = &image.value;
+    let digest = img
+        .manifests
+        .last()
+        .expect("an image has a manifest")
+        .digest
+        .clone();
+    if settings.dry_run.value {
+        printer.info(&format!(
+            "dry run: would push {} blob(s) and {} manifest(s) to {} as {}",
+            img.blobs.len(),
+            img.manifests.len(),
+            repo.repository_ref(),
+            tags.join(", ")
+        ));
+        return Ok(());
+    }
+    let _section = printer.section(
+        "flowship_push",
+        &format!("flowship push {}", repo.repository_ref()),
+    );
+    let http = crate::http::Http::new(settings)?;
+    let session =
+        Arc::new(Session::open(http, repo.api_host(), settings.registry.credential.clone()).await?);
+    let stats = crate::registry::push::push(
+        session,
+        &repo.repository,
+        img.blobs,
+        &img.manifests,
+        &tags,
+        images::options(&args.upload, settings),
+    )
+    .await?;
+    images::report(
+        &repo.repository_ref(),
+        &digest,
+        &tags,
+        &stats,
+        settings,
+        printer,
+    )
+}

@@ -1,0 +1,432 @@
+//! Blobs and manifests on a registry session: existence, cross-repository mount, streamed upload (one PUT, or
+//! PATCH chunks of a chosen size for proxies with body limits), download, and manifests as exact bytes.
+//!
+//! flowship drives the distribution API itself rather than through oci-client: its gaps (no retries, layers held
+//! in memory, no existence check before upload, a fixed 4 MiB chunk, mount scope without the source repository,
+//! a declined mount treated as an error) cover nearly every call on the push path (notes: oci-push.md §1).
+
+use super::client::RegistryError;
+use super::session::{Session, scope};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub platform: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub annotations: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Where an upload's bytes come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A file, read in a stream (memory stays bounded whatever the layer size).
+    File(PathBuf),
+    /// Another repository on another registry, copied in a stream.
+    Remote {
+        session: std::sync::Arc<Session>,
+        repository: String,
+    },
+}
+
+/// How uploads go over the wire.
+#[derive(Debug, Clone, Copy)]
+pub enum UploadMode {
+    /// `POST` + one streamed `PUT` (fewest round trips).
+    Monolithic,
+    /// `POST` + `PATCH` chunks of this many bytes + `PUT`, for proxies that cap request bodies.
+    Chunked(u64),
+}
+
+fn detail(body: &str) -> String {
+    body.trim().chars().take(300).collect()
+}
+
+impl Session {
+    fn push_scope(repository: &str) -> String {
+        scope(repository, "pull,push")
+    }
+
+    async fn err(&self, what: String, resp: reqwest::Response) -> RegistryError {
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        if status == 401 || status == 403 {
+            return RegistryError::PushDenied {
+                registry: self.host.clone(),
+                repository: what.clone(),
+                user: String::new(),
+                detail: detail(&body),
+            };
+        }
+        RegistryError::Protocol {
+            registry: self.host.clone(),
+            what,
+            status,
+            detail: detail(&body),
+        }
+    }
+
+    pub async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let resp = self
+            .send(&Self::push_scope(repository), |r| r, Method::HEAD, &url)
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.err(format!("HEAD blob {digest}"), resp).await),
+        }
+    }
+
+    /// Mount `digest` from `from` into `repository`. `false` when the registry declined (202: it opened an
+    /// ordinary upload session instead, which is cancelled here); the caller then uploads.
+    pub async fn mount(
+        &self,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<bool, RegistryError> {
+        let scopes = format!("{} {}", Self::push_scope(repository), scope(from, "pull"));
+        let url = self.url(&format!(
+            "/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"
+        ));
+        let resp = self
+            .send(
+                &scopes,
+                |r| r.header(CONTENT_LENGTH, "0"),
+                Method::POST,
+                &url,
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => {
+                if let Some(loc) = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()) {
+                    let loc = self.url(loc);
+                    let _ = self
+                        .send(&Self::push_scope(repository), |r| r, Method::DELETE, &loc)
+                        .await;
+                }
+                Ok(false)
+            }
+            _ => Err(self
+                .err(format!("mount of {digest} from {from}"), resp)
+                .await),
+        }
+    }
+
+    /// One upload attempt in a fresh session: `POST`, then the bytes, then `PUT ?digest=`.
+    pub async fn upload_once(
+        &self,
+        repository: &str,
+        digest: &str,
+        size: u64,
+        source: &Source,
+        mode: UploadMode,
+    ) -> Result<(), RegistryError> {
+        let scopes = Self::push_scope(repository);
+        let start = self.url(&format!("/v2/{repository}/blobs/uploads/"));
+        let resp = self
+            .send(
+                &scopes,
+                |r| r.header(CONTENT_LENGTH, "0"),
+                Method::POST,
+                &start,
+            )
+            .await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.err(format!("POST upload of {digest}"), resp).await);
+        }
+        let mut location = self.location(&resp)?;
+        match mode {
+            UploadMode::Monolithic => {
+                let body = self.body(source, digest, 0, size).await?;
+                let url = with_digest(&location, digest);
+                let resp = self
+                    .send_body(&scopes, Method::PUT, &url, body, size, None)
+                    .await?;
+                self.finish(digest, resp).await
+            }
+            UploadMode::Chunked(chunk) => {
+                let mut offset = 0;
+                while offset < size {
+                    let len = chunk.min(size - offset);
+                    let body = self.body(source, digest, offset, len).await?;
+                    let range = format!("{}-{}", offset, offset + len - 1);
+                    let resp = self
+                        .send_body(&scopes, Method::PATCH, &location, body, len, Some(&range))
+                        .await?;
+                    if resp.status() != StatusCode::ACCEPTED {
+                        return Err(self.err(format!("PATCH upload of {digest}"), resp).await);
+                    }
+                    location = self.location(&resp)?;
+                    offset += len;
+                }
+                let url = with_digest(&location, digest);
+                let resp = self
+                    .send_body(
+                        &scopes,
+                        Method::PUT,
+                        &url,
+                        reqwest::Body::from(Vec::new()),
+                        0,
+                        None,
+                    )
+                    .await?;
+                self.finish(digest, resp).await
+            }
+        }
+    }
+
+    async fn finish(&self, digest: &str, resp: reqwest::Response) -> Result<(), RegistryError> {
+        if resp.status() != StatusCode::CREATED {
+            return Err(self.err(format!("PUT upload of {digest}"), resp).await);
+        }
+        // The registry computed the digest of what it received; a mismatch would have been 400 DIGEST_INVALID.
+        if let Some(d) = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            && d != digest
+        {
+            return Err(RegistryError::Protocol {
+                registry: self.host.clone(),
+                what: format!("upload of {digest}"),
+                status: 201,
+                detail: format!("registry stored {d}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn location(&self, resp: &reqwest::Response) -> Result<String, RegistryError> {
+        resp.headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| self.url(l))
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: self.host.clone(),
+                what: "upload session".into(),
+                status: 202,
+                detail: "no Location".into(),
+            })
+    }
+
+    /// A request with a streamed body: sent once (a stream cannot be replayed), with a fresh token on 401.
+    async fn send_body(
+        &self,
+        scopes: &str,
+        method: Method,
+        url: &str,
+        body: reqwest::Body,
+        len: u64,
+        range: Option<&str>,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let mut req = self
+            .http
+            .client()
+            .request(method, url)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, len);
+        if let Some(r) = range {
+            req = req.header(CONTENT_RANGE, r);
+        }
+        if let Some(a) = self.auth_header(scopes).await? {
+            req = req.header(reqwest::header::AUTHORIZATION, a);
+        }
+        self.http
+            .send_once(req.body(body))
+            .await
+            .map_err(|source| RegistryError::Transport {
+                registry: self.host.clone(),
+                source,
+            })
+    }
+
+    /// `len` bytes of the blob from `offset`.
+    async fn body(
+        &self,
+        source: &Source,
+        digest: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<reqwest::Body, RegistryError> {
+        match source {
+            Source::File(path) => {
+                use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                let io = |e: std::io::Error| RegistryError::Protocol {
+                    registry: self.host.clone(),
+                    what: path.display().to_string(),
+                    status: 0,
+                    detail: e.to_string(),
+                };
+                let mut f = tokio::fs::File::open(path).await.map_err(io)?;
+                f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+                Ok(reqwest::Body::wrap_stream(
+                    tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 * 1024),
+                ))
+            }
+            Source::Remote {
+                session,
+                repository,
+            } => {
+                let resp = session
+                    .blob_get(
+                        repository,
+                        digest,
+                        (offset > 0 || len > 0).then_some((offset, len)),
+                    )
+                    .await?;
+                Ok(reqwest::Body::wrap_stream(resp.bytes_stream()))
+            }
+        }
+    }
+
+    /// `GET` a blob, following the registry's redirect to its storage (without our credentials).
+    pub async fn blob_get(
+        &self,
+        repository: &str,
+        digest: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let range_header = range.map(|(o, l)| format!("bytes={}-{}", o, o + l.max(1) - 1));
+        let resp = self
+            .send(
+                &scope(repository, "pull"),
+                |r| match &range_header {
+                    Some(h) => r.header(reqwest::header::RANGE, h),
+                    None => r,
+                },
+                Method::GET,
+                &url,
+            )
+            .await?;
+        if resp.status().is_redirection() {
+            let loc = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let mut req = self.http.client().get(&loc);
+            if let Some(h) = &range_header {
+                req = req.header(reqwest::header::RANGE, h);
+            }
+            let resp =
+                self.http
+                    .send_once(req)
+                    .await
+                    .map_err(|source| RegistryError::Transport {
+                        registry: self.host.clone(),
+                        source,
+                    })?;
+            return if resp.status().is_success() {
+                Ok(resp)
+            } else {
+                Err(self.err(format!("GET blob {digest}"), resp).await)
+            };
+        }
+        if !resp.status().is_success() {
+            return Err(self.err(format!("GET blob {digest}"), resp).await);
+        }
+        Ok(resp)
+    }
+
+    async fn auth_header(&self, scopes: &str) -> Result<Option<String>, RegistryError> {
+        self.authorization_for(scopes).await
+    }
+
+    /// A manifest as exact bytes with its media type and digest; `None` when it does not exist.
+    pub async fn manifest_get(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<(Vec<u8>, String, String)>, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let accept = [
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ]
+        .join(", ");
+        let resp = self
+            .send(
+                &scope(repository, "pull"),
+                |r| r.header(reqwest::header::ACCEPT, &accept),
+                Method::GET,
+                &url,
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            s if !s.is_success() => {
+                return Err(self
+                    .err(format!("GET manifest {repository}:{reference}"), resp)
+                    .await);
+            }
+            _ => {}
+        }
+        let media = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = resp.bytes().await.map_err(|e| RegistryError::Protocol {
+            registry: self.host.clone(),
+            what: "manifest".into(),
+            status: 200,
+            detail: e.to_string(),
+        })?;
+        let digest = crate::image::digest::of(&bytes);
+        Ok(Some((bytes.to_vec(), media, digest)))
+    }
+
+    /// `PUT` a manifest's exact bytes under `reference` (a tag or its digest).
+    pub async fn manifest_put(
+        &self,
+        repository: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let body = bytes.to_vec();
+        let resp = self
+            .send(
+                &Self::push_scope(repository),
+                |r| r.header(CONTENT_TYPE, media_type).body(body.clone()),
+                Method::PUT,
+                &url,
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::CREATED | StatusCode::OK => Ok(()),
+            StatusCode::PRECONDITION_FAILED => {
+                let d = detail(&resp.text().await.unwrap_or_default());
+                Err(RegistryError::Immutable {
+                    registry: self.host.clone(),
+                    reference: format!("{repository}:{reference}"),
+                    detail: d,
+                })
+            }
+            _ => Err(self
+                .err(format!("PUT manifest {repository}:{reference}"), resp)
+                .await),
+        }
+    }
+}
+
+fn with_digest(location: &str, digest: &str) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{sep}digest={digest}")
+}
