@@ -81,6 +81,8 @@ pub enum Command {
     Bump(Box<BumpArgs>),
     /// Create or update Prefect deployments from prefect.yaml through the REST API, without Python.
     Register(Box<RegisterArgs>),
+    /// Build a flow image without a daemon (base image + dependency layer + code layer) and push it.
+    Build(Box<BuildArgs>),
     /// Push an image built elsewhere (an OCI layout from buildah/podman/skopeo/umoci) to the registry.
     Push(Box<PushArgs>),
     /// Copy or retag an image by digest, without rebuilding: same repository, another project or registry.
@@ -113,6 +115,41 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         other => return Err(format!("unknown size unit `{other}`")),
     };
     Ok(n * mult)
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Tag to push (repeatable) [default: CI_COMMIT_SHORT_SHA].
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Base image with Python, e.g. `python:3.12-slim` or `harbor.example.com/base/python:3.12`.
+    #[arg(long, env = "FLOWSHIP_BASE_IMAGE", value_name = "REF")]
+    pub base: Option<String>,
+    /// The flow project's directory [default: image.context, else .].
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<PathBuf>,
+    /// Python requirements [default: image.requirements, else CONTEXT/requirements.txt when present].
+    #[arg(long, value_name = "FILE")]
+    pub requirements: Option<PathBuf>,
+    /// Target platforms, comma-separated or repeated [default: linux/amd64].
+    #[arg(long = "platform", value_name = "OS/ARCH", value_delimiter = ',')]
+    pub platforms: Vec<String>,
+    /// The base's Python version for wheels (`3.12`) [default: the base's PYTHON_VERSION].
+    #[arg(long, value_name = "X.Y")]
+    pub python_version: Option<String>,
+    /// Where the code goes in the image [default: /opt/prefect/<context directory name>].
+    #[arg(long, value_name = "PATH")]
+    pub workdir: Option<String>,
+    /// Build only; with --oci-layout, write the image there instead of pushing.
+    #[arg(long)]
+    pub no_push: bool,
+    /// Write the image into this OCI layout directory.
+    #[arg(long, value_name = "DIR")]
+    pub oci_layout: Option<PathBuf>,
+    #[command(flatten)]
+    pub upload: UploadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -274,6 +311,7 @@ impl Command {
             Command::Bump(a) => &a.targets,
             Command::Register(a) => &a.targets,
             Command::Push(a) => &a.targets,
+            Command::Build(a) => &a.targets,
             Command::Promote(a) => &a.targets,
         }
     }

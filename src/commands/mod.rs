@@ -1,6 +1,7 @@
 //! One file per subcommand. Each receives the resolved `Settings` and the `Printer`, and returns an
 //! `Error` that carries its exit code.
 
+mod build;
 mod bump;
 mod doctor;
 mod images;
@@ -21,6 +22,7 @@ pub async fn run(command: &Command, settings: &Settings, printer: &Printer) -> R
         Command::Bump(args) => bump::run(args, settings, printer).await,
         Command::Register(args) => register::run(args, settings, printer).await,
         Command::Push(args) => push::run(args, settings, printer).await,
+        Command::Build(args) => build::run(args, settings, printer).await,
         Command::Promote(args) => promote::run(args, settings, printer).await,
     }
 }

@@ -25,11 +25,19 @@ pub struct ConfigFile {
     pub http: HttpSection,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSection {
     /// `registry/project/name`, without tag.
     pub repository: Option<String>,
+    /// Base image for `build`.
+    pub base: Option<String>,
+    pub context: Option<PathBuf>,
+    pub requirements: Option<PathBuf>,
+    #[serde(default)]
+    pub platforms: Vec<String>,
+    pub python_version: Option<String>,
+    pub workdir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,7 +12,7 @@ mod show;
 mod source;
 
 pub use env::Env;
-pub use file::{ConfigFile, Monotonic};
+pub use file::{ConfigFile, ImageSection, Monotonic};
 pub use show::Entry;
 pub use source::{Source, Sourced};
 
@@ -46,6 +46,11 @@ pub struct Settings {
     pub ci: CiContext,
     /// The environment as `{{ $NAME }}` placeholders in prefect.yaml see it.
     pub template_env: std::collections::BTreeMap<String, String>,
+    /// The fixed timestamp of built layers and configs: `SOURCE_DATE_EPOCH`, else the commit time
+    /// (`CI_COMMIT_TIMESTAMP`), else the epoch.
+    pub source_date: Sourced<u64>,
+    /// `image:` of flowship.yaml, for `build`'s defaults.
+    pub file_image: ImageSection,
 }
 
 /// The GitLab job this run belongs to, for commit messages and trailers. Empty outside CI.
@@ -58,6 +63,7 @@ pub struct CiContext {
     pub ref_name: Option<String>,
     pub project_url: Option<String>,
     pub project_name: Option<String>,
+    pub short_sha: Option<String>,
 }
 
 #[derive(Debug, Default)]

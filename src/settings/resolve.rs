@@ -512,7 +512,36 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
         gitops,
         prefect,
         gitlab,
+        file_image: r.file.image.clone(),
         template_env: env.vars().clone(),
+        source_date: match (
+            env.get("SOURCE_DATE_EPOCH", true)?,
+            env.raw("CI_COMMIT_TIMESTAMP"),
+        ) {
+            (Some(s), _) => {
+                let n = s
+                    .value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| ConfigError::Invalid {
+                        origin: s.source.clone(),
+                        value: s.value.clone(),
+                        problem: "is not seconds since the epoch".into(),
+                        hint: None,
+                    })?;
+                Sourced::new(n, s.source)
+            }
+            (None, Some(ts)) => match crate::image::time::parse_iso8601(ts) {
+                Some(n) => Sourced::new(
+                    n,
+                    Source::Integration {
+                        name: "CI_COMMIT_TIMESTAMP".into(),
+                    },
+                ),
+                None => Sourced::default_value(0),
+            },
+            (None, None) => Sourced::default_value(0),
+        },
         ci: crate::settings::CiContext {
             pipeline_url: env.raw("CI_PIPELINE_URL").map(str::to_string),
             job_url: env.raw("CI_JOB_URL").map(str::to_string),
@@ -520,6 +549,7 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
             ref_name: env.raw("CI_COMMIT_REF_NAME").map(str::to_string),
             project_url: env.raw("CI_PROJECT_URL").map(str::to_string),
             project_name: env.raw("CI_PROJECT_NAME").map(str::to_string),
+            short_sha: env.raw("CI_COMMIT_SHORT_SHA").map(str::to_string),
             project_path: env.raw("CI_PROJECT_PATH").map(str::to_string),
         },
     })
