@@ -163,6 +163,9 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
     for w in &built.warnings {
         printer.warn(w);
     }
+    for n in &built.notes {
+        printer.info(n);
+    }
     let digest = built
         .manifests
         .last()

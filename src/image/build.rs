@@ -102,6 +102,8 @@ pub struct Built {
     /// Dependency layers to record under `(tag, manifest, config file)` after the push.
     pub cache_records: Vec<(String, Manifest, Descriptor, PathBuf)>,
     pub warnings: Vec<String>,
+    /// What happened, for narration.
+    pub notes: Vec<String>,
 }
 
 /// The registry-side cache of dependency layers: a tiny manifest in the target repository whose config
@@ -172,6 +174,7 @@ pub async fn build(
         base_layers: Vec::new(),
         cache_records: Vec::new(),
         warnings: Vec::new(),
+        notes: Vec::new(),
     };
     let io = |e: std::io::Error| BuildError::Io(e.to_string());
 
@@ -218,6 +221,11 @@ pub async fn build(
             };
             let (desc, diff_id) = match cached {
                 Some((d, diff)) => {
+                    built.notes.push(format!(
+                        "dependencies for linux/{}: reused from the registry ({})",
+                        platform.arch,
+                        cache_tag(&key)
+                    ));
                     let (s, repo) = target.as_ref().expect("cache hits need a target");
                     built.blobs.push(Blob {
                         descriptor: d.clone(),
@@ -233,6 +241,11 @@ pub async fn build(
                     let site = scratch.join(format!("site-{}", platform.arch));
                     std::fs::create_dir_all(&site).map_err(io)?;
                     deps::install(inst, req, &platform.arch, &python, &site)?;
+                    built.notes.push(format!(
+                        "dependencies for linux/{}: installed with {} for Python {python}",
+                        platform.arch,
+                        inst.id()
+                    ));
                     let (entries, _) = context::collect(&site, deps::SITE)?;
                     let l = layer::write(
                         &entries,

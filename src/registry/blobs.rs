@@ -156,18 +156,38 @@ impl Session {
             }
             UploadMode::Chunked(chunk) => {
                 let mut offset = 0;
+                let mut failures = 0;
                 while offset < size {
                     let len = chunk.min(size - offset);
                     let body = self.body(source, digest, offset, len).await?;
                     let range = format!("{}-{}", offset, offset + len - 1);
-                    let resp = self
+                    let sent = self
                         .send_body(&scopes, Method::PATCH, &location, body, len, Some(&range))
-                        .await?;
-                    if resp.status() != StatusCode::ACCEPTED {
-                        return Err(self.err(format!("PATCH upload of {digest}"), resp).await);
+                        .await;
+                    match sent {
+                        Ok(resp) if resp.status() == StatusCode::ACCEPTED => {
+                            location = self.location(&resp)?;
+                            offset += len;
+                            failures = 0;
+                        }
+                        // Resume instead of starting over: ask the registry how much of the upload it has.
+                        Ok(resp) if resumable(resp.status()) && failures < resume_attempts() => {
+                            failures += 1;
+                            self.http.note_transient();
+                            (location, offset) =
+                                self.resume_point(&scopes, &location, failures).await?;
+                        }
+                        Err(RegistryError::Transport { .. }) if failures < resume_attempts() => {
+                            failures += 1;
+                            self.http.note_transient();
+                            (location, offset) =
+                                self.resume_point(&scopes, &location, failures).await?;
+                        }
+                        Ok(resp) => {
+                            return Err(self.err(format!("PATCH upload of {digest}"), resp).await);
+                        }
+                        Err(e) => return Err(e),
                     }
-                    location = self.location(&resp)?;
-                    offset += len;
                 }
                 let url = with_digest(&location, digest);
                 let resp = self
@@ -423,6 +443,46 @@ impl Session {
                 .err(format!("PUT manifest {repository}:{reference}"), resp)
                 .await),
         }
+    }
+}
+
+fn resumable(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// Chunks retried in place (each after asking the registry where the upload stands) before the whole
+/// upload starts over in a fresh session.
+fn resume_attempts() -> u32 {
+    8
+}
+
+impl Session {
+    /// `GET` the upload session: the registry answers `204` with `Range: 0-<last byte>` and a fresh
+    /// `Location`; the upload continues from the byte after.
+    async fn resume_point(
+        &self,
+        scopes: &str,
+        location: &str,
+        attempt: u32,
+    ) -> Result<(String, u64), RegistryError> {
+        tokio::time::sleep(crate::http::Policy::new(0).backoff(attempt)).await;
+        let resp = self.send(scopes, |r| r, Method::GET, location).await?;
+        if resp.status() != StatusCode::NO_CONTENT {
+            return Err(self.err("upload status".into(), resp).await);
+        }
+        let next = self.location(&resp)?;
+        let offset = resp
+            .headers()
+            .get(reqwest::header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(_, end)| end.parse::<u64>().ok())
+            .map(|end| end + 1)
+            .unwrap_or(0);
+        tracing::debug!(offset, "resuming upload");
+        Ok((next, offset))
     }
 }
 

@@ -5,6 +5,7 @@ mod bump;
 mod cli;
 mod doctor;
 mod harness;
+mod images;
 mod proxy;
 mod register;
 mod settings;

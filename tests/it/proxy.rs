@@ -20,8 +20,23 @@ impl Drop for FaultProxy {
     }
 }
 
+/// What goes wrong.
+#[derive(Clone, Copy)]
+pub enum Fault {
+    /// After this many requests the "server" stops answering.
+    StopAfter(usize),
+    /// Every `n`th request fails: alternately a `503` and a dropped connection.
+    Flaky(usize),
+    /// Manifest `PUT`s answer Harbor's `412 PRECONDITION` for an immutable tag.
+    ImmutableTags,
+}
+
 /// `upstream`: `host:port`.
 pub fn start(upstream: &str, fail_after: usize) -> FaultProxy {
+    start_with(upstream, Fault::StopAfter(fail_after))
+}
+
+pub fn start_with(upstream: &str, fault: Fault) -> FaultProxy {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let requests = Arc::new(AtomicUsize::new(0));
@@ -34,7 +49,7 @@ pub fn start(upstream: &str, fail_after: usize) -> FaultProxy {
             }
             let Ok(conn) = conn else { continue };
             let (up, count) = (up.clone(), count.clone());
-            std::thread::spawn(move || serve(conn, &up, &count, fail_after));
+            std::thread::spawn(move || serve(conn, &up, &count, fault));
         }
     });
     FaultProxy { addr, stop }
@@ -42,7 +57,7 @@ pub fn start(upstream: &str, fail_after: usize) -> FaultProxy {
 
 /// One request per connection: the upstream is asked with `Connection: close`, and its answer (which says
 /// so) is relayed as is, so the client opens a new connection for its next request.
-fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fail_after: usize) {
+fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fault: Fault) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut client = client;
@@ -69,8 +84,32 @@ fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fail_after: usi
     if reader.read_exact(&mut body).is_err() {
         return;
     }
-    if count.fetch_add(1, Ordering::SeqCst) >= fail_after {
-        return; // the "server" is gone: drop the connection without an answer
+    let n = count.fetch_add(1, Ordering::SeqCst);
+    let first_line = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    match fault {
+        Fault::StopAfter(limit) if n >= limit => return, // the "server" is gone: no answer at all
+        Fault::Flaky(every) if n % every == every - 1 => {
+            if (n / every) % 2 == 0 {
+                let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+            return;
+        }
+        Fault::ImmutableTags
+            if first_line.starts_with("PUT ") && first_line.contains("/manifests/") =>
+        {
+            let body = r#"{"errors":[{"code":"PRECONDITION","message":"Failed to process request due to 'flows/etl:1.0' configured as immutable."}]}"#;
+            let _ = write!(
+                client,
+                "HTTP/1.1 412 Precondition Failed\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            return;
+        }
+        _ => {}
     }
     let Ok(mut up) = TcpStream::connect(upstream) else {
         return;

@@ -1,0 +1,543 @@
+//! Images against the real distribution registries of the harness (plain, basic auth with a robot user, TLS
+//! with a test CA), read back by skopeo and umoci.
+
+use crate::harness::{Flowship, SENTINEL, flowship, svc};
+use crate::proxy::{self, Fault};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn skopeo_inspect(reference: &str, config: bool) -> serde_json::Value {
+    let mut c = Command::new("skopeo");
+    c.args(["inspect", "--tls-verify=false"]);
+    if config {
+        c.arg("--config");
+    }
+    serde_json::from_str(&run(c.arg(format!("docker://{reference}")))).unwrap()
+}
+
+fn token() -> String {
+    format!("{:x}", fastrand::u32(..))
+}
+
+/// An OCI layout with one image (a random 1 MiB file and a small one), made by umoci.
+fn umoci_layout(dir: &Path, tag: &str) -> PathBuf {
+    let layout = dir.join("layout");
+    run(Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&layout));
+    run(Command::new("umoci")
+        .args(["new", "--image"])
+        .arg(format!("{}:{tag}", layout.display())));
+    let src = dir.join("src/app");
+    std::fs::create_dir_all(&src).unwrap();
+    let bytes: Vec<u8> = (0..1 << 20).map(|_| fastrand::u8(..)).collect();
+    std::fs::write(src.join("big"), bytes).unwrap();
+    std::fs::write(src.join("x"), "hi").unwrap();
+    run(Command::new("umoci")
+        .args(["insert", "--image"])
+        .arg(format!("{}:{tag}", layout.display()))
+        .arg(&src)
+        .arg("/app"));
+    layout
+}
+
+fn plain(f: Flowship) -> Flowship {
+    f.env(
+        "FLOWSHIP_PLAIN_HTTP",
+        format!("{},{}", svc("REGISTRY_PLAIN"), svc("REGISTRY_AUTH")),
+    )
+}
+
+#[test]
+fn push_oci_layout_to_every_registry_kind_and_skopeo_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = umoci_layout(dir.path(), "v1");
+    let want = run(Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:v1", layout.display())));
+    let want_digest = format!("sha256:{}", {
+        use std::fmt::Write;
+        let d = <sha2::Sha256 as sha2::Digest>::digest(want.as_bytes());
+        d.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    });
+    let tok = token();
+    let from = format!("oci-layout:{}:v1", layout.display());
+    // Plain HTTP.
+    let repo = format!("{}/it/push-{tok}", svc("REGISTRY_PLAIN"));
+    let doc = plain(flowship())
+        .args([
+            "push", "--from", &from, "--image", &repo, "--tag", "v1", "--output", "json",
+        ])
+        .run()
+        .success()
+        .json();
+    assert_eq!(
+        doc["image"]["digest"],
+        want_digest.as_str(),
+        "the manifest is pushed as exact bytes"
+    );
+    assert_eq!(doc["push"]["blobs_uploaded"], 2);
+    assert_eq!(
+        skopeo_inspect(&format!("{repo}:v1"), false)["Digest"],
+        want_digest.as_str()
+    );
+    // Again: nothing to upload.
+    let doc = plain(flowship())
+        .args([
+            "push", "--from", &from, "--image", &repo, "--tag", "v1", "--output", "json",
+        ])
+        .run()
+        .success()
+        .json();
+    assert_eq!(doc["push"]["blobs_uploaded"], 0);
+    assert_eq!(doc["push"]["blobs_skipped"], 2);
+    // Basic auth with a Harbor-style robot account, in chunks of 256 KiB.
+    let f = flowship();
+    let user = f.file("robot", &svc("ROBOT_USER"));
+    let repo = format!("{}/it/push-{tok}", svc("REGISTRY_AUTH"));
+    plain(f)
+        .env(
+            "FLOWSHIP_REGISTRY_USERNAME_FILE",
+            user.display().to_string(),
+        )
+        .env("FLOWSHIP_REGISTRY_PASSWORD", svc("ROBOT_PASS"))
+        .args([
+            "push",
+            "--from",
+            &from,
+            "--image",
+            &repo,
+            "--tag",
+            "v1",
+            "--chunk-size",
+            "256KiB",
+        ])
+        .run()
+        .success();
+    let out = run(Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{}:{}", svc("REGISTRY_USER"), svc("REGISTRY_PASS")),
+        ])
+        .arg(format!("docker://{repo}:v1")));
+    assert!(out.contains(&want_digest));
+    // TLS with the test CA.
+    let repo = format!("{}/it/push-{tok}", svc("REGISTRY_TLS"));
+    flowship()
+        .env("FLOWSHIP_CA_FILE", svc("CA"))
+        .args(["push", "--from", &from, "--image", &repo, "--tag", "v1"])
+        .run()
+        .success();
+    assert_eq!(
+        skopeo_inspect(&format!("{repo}:v1"), false)["Digest"],
+        want_digest.as_str()
+    );
+}
+
+#[test]
+fn wrong_registry_password_is_exit_1_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = umoci_layout(dir.path(), "v1");
+    plain(flowship())
+        .env("FLOWSHIP_REGISTRY_USERNAME", svc("REGISTRY_USER"))
+        .env("FLOWSHIP_REGISTRY_PASSWORD", SENTINEL)
+        .args([
+            "push",
+            "--from",
+            &format!("oci-layout:{}:v1", layout.display()),
+            "--image",
+            &format!("{}/it/x", svc("REGISTRY_AUTH")),
+            "--tag",
+            "v1",
+        ])
+        .run()
+        .code(1)
+        .stderr_has("error:");
+}
+
+#[test]
+fn promote_retags_mounts_and_copies_across_registries_by_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = umoci_layout(dir.path(), "v1");
+    let tok = token();
+    let p = svc("REGISTRY_PLAIN");
+    let src = format!("{p}/it/src-{tok}:v1");
+    let doc = plain(flowship())
+        .args([
+            "push",
+            "--from",
+            &format!("oci-layout:{}:v1", layout.display()),
+            "--image",
+            &src,
+            "--output",
+            "json",
+        ])
+        .run()
+        .success()
+        .json();
+    let digest = doc["image"]["digest"].as_str().unwrap().to_string();
+    // Same repository: only the manifest.
+    let doc = plain(flowship())
+        .args([
+            "promote",
+            &src,
+            &format!("{p}/it/src-{tok}:prod"),
+            "--output",
+            "json",
+        ])
+        .run()
+        .success()
+        .json();
+    assert_eq!(doc["image"]["digest"], digest.as_str());
+    assert_eq!(doc["push"]["blobs_skipped"], 2);
+    // Another repository of the same registry: mounted.
+    let doc = plain(flowship())
+        .args([
+            "promote",
+            &src,
+            &format!("{p}/prod/app-{tok}:1.0"),
+            "--output",
+            "json",
+        ])
+        .run()
+        .success()
+        .json();
+    assert_eq!(doc["push"]["blobs_mounted"], 2);
+    // Another registry: streamed across; by digest.
+    let f = flowship();
+    let dotenv = tempfile::tempdir().unwrap();
+    let env_file = dotenv.path().join("promote.env");
+    plain(f)
+        .env("FLOWSHIP_CA_FILE", svc("CA"))
+        .args([
+            "promote",
+            &format!("{p}/it/src-{tok}@{digest}"),
+            &format!("{}/prod/app-{tok}:1.0", svc("REGISTRY_TLS")),
+        ])
+        .args(["--dotenv", env_file.to_str().unwrap()])
+        .run()
+        .success();
+    assert_eq!(
+        skopeo_inspect(
+            &format!("{}/prod/app-{tok}:1.0", svc("REGISTRY_TLS")),
+            false
+        )["Digest"],
+        digest.as_str()
+    );
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    assert!(
+        env.contains(&format!("FLOWSHIP_IMAGE_DIGEST={digest}\n")),
+        "{env}"
+    );
+    assert!(env.contains("FLOWSHIP_IMAGE_TAG=1.0\n"), "{env}");
+}
+
+#[test]
+fn push_survives_a_flaky_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = umoci_layout(dir.path(), "v1");
+    let proxy = proxy::start_with(&svc("REGISTRY_PLAIN"), Fault::Flaky(4));
+    let repo = format!("{}/it/flaky-{}", proxy.addr, token());
+    let o = flowship()
+        .env("FLOWSHIP_PLAIN_HTTP", &proxy.addr)
+        .env("FLOWSHIP_HTTP_RETRIES", "8")
+        .args([
+            "push",
+            "--from",
+            &format!("oci-layout:{}:v1", layout.display()),
+            "--image",
+            &repo,
+            "--tag",
+            "v1",
+            "--chunk-size",
+            "128KiB",
+            "--output",
+            "json",
+        ])
+        .run();
+    let doc = o.success().json();
+    let digest = doc["image"]["digest"].as_str().unwrap();
+    let real = format!(
+        "{}/{}",
+        svc("REGISTRY_PLAIN"),
+        repo.split_once('/').unwrap().1
+    );
+    assert_eq!(
+        skopeo_inspect(&format!("{real}:v1"), false)["Digest"],
+        digest
+    );
+    run(Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{real}:v1"))
+        .arg(format!("oci:{}/check:v1", dir.path().display())));
+}
+
+#[test]
+fn immutable_tag_is_a_policy_refusal_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = umoci_layout(dir.path(), "v1");
+    let proxy = proxy::start_with(&svc("REGISTRY_PLAIN"), Fault::ImmutableTags);
+    flowship()
+        .env("FLOWSHIP_PLAIN_HTTP", &proxy.addr)
+        .args([
+            "push",
+            "--from",
+            &format!("oci-layout:{}:v1", layout.display()),
+            "--image",
+            &format!("{}/flows/etl", proxy.addr),
+            "--tag",
+            "1.0",
+        ])
+        .run()
+        .code(3)
+        .stderr_has("is immutable")
+        .stderr_has("hint: push a new tag");
+}
+
+/// A small base image in the plain registry: an umoci image with `PYTHON_VERSION` set, the way official
+/// python images declare theirs.
+fn base_image(dir: &Path) -> String {
+    let layout = dir.join("base");
+    run(Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&layout));
+    let r = format!("{}:3.11", layout.display());
+    run(Command::new("umoci").args(["new", "--image", &r]));
+    run(Command::new("umoci").args([
+        "config",
+        "--image",
+        &r,
+        "--config.env",
+        "PYTHON_VERSION=3.11.7",
+        "--config.env",
+        "PATH=/usr/local/bin:/usr/bin:/bin",
+        "--os",
+        "linux",
+        "--architecture",
+        "amd64",
+    ]));
+    let src = dir.join("basesrc/etc");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("os-release"), "ID=test\n").unwrap();
+    run(Command::new("umoci")
+        .args(["insert", "--image", &r])
+        .arg(dir.join("basesrc"))
+        .arg("/"));
+    let repo = format!("{}/it/base-{}", svc("REGISTRY_PLAIN"), token());
+    plain(flowship())
+        .args([
+            "push",
+            "--from",
+            &format!("oci-layout:{}:3.11", layout.display()),
+            "--image",
+            &repo,
+            "--tag",
+            "3.11",
+        ])
+        .run()
+        .success();
+    format!("{repo}:3.11")
+}
+
+/// A copy of the example flow project, with a fresh mtime on every file.
+fn flow_project(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join("example-flow");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example-flow");
+    run(Command::new("cp").arg("-r").arg(&src).arg(&p));
+    run(Command::new("touch")
+        .arg("-d")
+        .arg(format!("@{}", 1_600_000_000 + fastrand::u32(..1_000_000)))
+        .arg(p.join("flows/etl.py")));
+    std::fs::set_permissions(
+        p.join("flows/etl.py"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn build_pushes_an_image_umoci_unpacks_with_code_deps_env_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_image(dir.path());
+    let project = flow_project(dir.path());
+    let repo = format!("{}/it/etl-{}", svc("REGISTRY_PLAIN"), token());
+    let o = plain(flowship())
+        .env("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567")
+        .env("CI_PROJECT_URL", "https://gitlab.example.com/data/etl")
+        .env("CI_COMMIT_TIMESTAMP", "2026-11-27T03:00:00+00:00")
+        .args([
+            "build",
+            "--image",
+            &repo,
+            "--tag",
+            "1.0",
+            "--base",
+            &base,
+            "--context",
+            project.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .run();
+    let doc = o.success().json();
+    let digest = doc["image"]["digest"].as_str().unwrap().to_string();
+    let config = skopeo_inspect(&format!("{repo}:1.0"), true);
+    let env: Vec<&str> = config["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"PYTHONPATH=/opt/flowship/site-packages"),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&"PATH=/opt/flowship/site-packages/bin:/usr/local/bin:/usr/bin:/bin"),
+        "{env:?}"
+    );
+    assert_eq!(config["config"]["WorkingDir"], "/opt/prefect/example-flow");
+    let labels = &config["config"]["Labels"];
+    assert_eq!(
+        labels["org.opencontainers.image.revision"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://gitlab.example.com/data/etl"
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.created"],
+        "2026-11-27T03:00:00Z"
+    );
+    assert_eq!(labels["org.opencontainers.image.version"], "1.0");
+    assert_eq!(config["created"], "2026-11-27T03:00:00Z");
+    assert_eq!(config["architecture"], "amd64");
+    // Unpack with umoci and look at the files.
+    let oci = dir.path().join("oci");
+    run(Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{repo}@{digest}"))
+        .arg(format!("oci:{}:1.0", oci.display())));
+    let bundle = dir.path().join("bundle");
+    run(Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:1.0", oci.display()))
+        .arg(&bundle));
+    let root = bundle.join("rootfs");
+    assert!(root.join("etc/os-release").is_file(), "base layer present");
+    let etl = root.join("opt/prefect/example-flow/flows/etl.py");
+    assert!(etl.is_file());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&etl).unwrap().permissions().mode() & 0o777,
+        0o644,
+        "modes are normalised, not taken from disk (0600)"
+    );
+    assert!(
+        root.join("opt/flowship/site-packages/six.py").is_file(),
+        "the dependency is installed in the layer"
+    );
+    assert!(!root.join("opt/prefect/example-flow/.git").exists());
+    // Manifest annotations name the base.
+    let raw: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:1.0"))))
+    .unwrap();
+    assert_eq!(
+        raw["annotations"]["org.opencontainers.image.base.name"],
+        base.replace(&svc("REGISTRY_PLAIN"), &svc("REGISTRY_PLAIN"))
+    );
+}
+
+#[test]
+fn builds_are_reproducible_and_reuse_cached_dependencies() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_image(dir.path());
+    let repo = format!("{}/it/repro-{}", svc("REGISTRY_PLAIN"), token());
+    let build = |project: &Path| {
+        plain(flowship())
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args([
+                "build",
+                "--image",
+                &repo,
+                "--tag",
+                "1.0",
+                "--base",
+                &base,
+                "--context",
+                project.to_str().unwrap(),
+                "--output",
+                "json",
+                "-v",
+            ])
+            .run()
+    };
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let first = build(&flow_project(&a));
+    let second = build(&flow_project(&b)); // separate copy, other mtimes and modes on disk
+    first.success();
+    second.success();
+    assert_eq!(
+        first.json()["image"]["digest"],
+        second.json()["image"]["digest"],
+        "same inputs, same digest"
+    );
+    assert!(first.stderr.contains("installed"), "{}", first.stderr);
+    assert!(
+        second.stderr.contains("reused"),
+        "the second build must not run the installer:\n{}",
+        second.stderr
+    );
+    // And written as an OCI layout instead, the same digest.
+    let layout = dir.path().join("layout");
+    let o = plain(flowship())
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args([
+            "build",
+            "--no-push",
+            "--oci-layout",
+            layout.to_str().unwrap(),
+            "--image",
+            &repo,
+            "--tag",
+            "1.0",
+            "--base",
+            &base,
+        ])
+        .args([
+            "--context",
+            flow_project(&dir.path().join("c")).to_str().unwrap(),
+        ])
+        .run();
+    o.success();
+    let raw = run(Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:1.0", layout.display())));
+    assert!(
+        o.stdout
+            .contains(first.json()["image"]["digest"].as_str().unwrap()),
+        "{o}\n{raw}"
+    );
+}
