@@ -99,6 +99,15 @@ pub struct UploadArgs {
     /// Blobs uploaded at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parallel: usize,
+    /// Harbor: create the project when it does not exist (needs project-creation rights).
+    #[arg(long, env = "FLOWSHIP_CREATE_PROJECT")]
+    pub create_project: bool,
+    /// Harbor: scan the pushed image and refuse the release (exit 3) at this severity or above.
+    #[arg(long, env = "FLOWSHIP_SCAN_GATE", value_name = "SEVERITY", value_parser = ["critical", "high", "medium", "low"])]
+    pub scan_gate: Option<String>,
+    /// Harbor: how long to wait for the scan.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub scan_timeout: u64,
 }
 
 /// `1048576`, `512KiB`, `8MiB`, `1GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB` as powers of 1024).

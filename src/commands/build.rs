@@ -126,6 +126,7 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         workdir,
         mtime: settings.source_date.value,
         labels,
+        path: settings.template_env.get("PATH").cloned(),
     };
     let repo = &image.value;
     let http = crate::http::Http::new(settings)?;
@@ -210,6 +211,7 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         }
         return Ok(());
     };
+    images::prepare(&args.upload, settings, repo, printer).await?;
     let opts = images::options(&args.upload, settings);
     let stats = crate::registry::push::push(
         session.clone(),
@@ -231,6 +233,7 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         crate::registry::push::push(session.clone(), &repository, vec![blob], &m, &[tag], opts)
             .await?;
     }
+    images::gate(&args.upload, settings, repo, &digest, printer).await?;
     images::report(
         &repo.repository_ref(),
         &digest,

@@ -6,9 +6,87 @@ use crate::error::Error;
 use crate::gitlab::dotenv::Dotenv;
 use crate::output::Printer;
 use crate::registry::blobs::UploadMode;
+use crate::registry::harbor::Harbor;
 use crate::registry::push::{Options, Stats};
 use crate::settings::Settings;
 use serde_json::json;
+
+/// Before a push: with `--create-project`, make sure the Harbor project exists.
+pub async fn prepare(
+    upload: &UploadArgs,
+    settings: &Settings,
+    repo: &crate::registry::Reference,
+    printer: &Printer,
+) -> Result<(), Error> {
+    if !upload.create_project {
+        return Ok(());
+    }
+    let harbor = Harbor::new(
+        crate::http::Http::new(settings)?,
+        repo.api_host(),
+        settings.registry.credential.clone(),
+    );
+    let Some((project, _)) = repo.repository.split_once('/') else {
+        return Ok(());
+    };
+    if harbor.ensure_project(project).await? {
+        printer.info(&format!("created Harbor project `{project}`"));
+    }
+    Ok(())
+}
+
+/// After a push: with `--scan-gate`, Harbor scans the image, and a finding at or over the gate refuses the
+/// release (exit 3) with the summary.
+pub async fn gate(
+    upload: &UploadArgs,
+    settings: &Settings,
+    repo: &crate::registry::Reference,
+    digest: &str,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let Some(gate) = &upload.scan_gate else {
+        return Ok(());
+    };
+    let harbor = Harbor::new(
+        crate::http::Http::new(settings)?,
+        repo.api_host(),
+        settings.registry.credential.clone(),
+    );
+    printer.info(&format!(
+        "scanning {}@{digest} in Harbor (gate: {gate})",
+        repo.repository_ref()
+    ));
+    let result = harbor
+        .scan(
+            &repo.repository,
+            digest,
+            std::time::Duration::from_secs(upload.scan_timeout),
+        )
+        .await?;
+    let summary: Vec<String> = crate::registry::harbor::SEVERITIES
+        .iter()
+        .filter_map(|s| {
+            result
+                .counts
+                .get(*s)
+                .filter(|n| **n > 0)
+                .map(|n| format!("{n} {s}"))
+        })
+        .collect();
+    let summary = if summary.is_empty() {
+        "no vulnerabilities".to_string()
+    } else {
+        summary.join(", ")
+    };
+    if crate::registry::harbor::over_gate(&result, gate) {
+        return Err(Error::Policy {
+            message: format!("scan gate: Harbor found {summary} in {}@{digest} (gate: {gate})", repo.repository_ref()),
+            hint: Some("fix the findings (rebuild on a patched base), or allowlist accepted CVEs in the Harbor project".into()),
+        });
+    }
+    printer.info(&format!("scan gate passed: {summary} (gate: {gate})"));
+    Ok(())
+}
 
 pub fn options(upload: &UploadArgs, settings: &Settings) -> Options {
     Options {

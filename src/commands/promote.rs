@@ -111,6 +111,7 @@ pub async fn run(args: &PromoteArgs, settings: &Settings, printer: &Printer) -> 
         ));
         return Ok(());
     }
+    images::prepare(&args.upload, settings, &dst, printer).await?;
     let tags = vec![tag];
     let stats = crate::registry::push::push(
         dst_session,
@@ -121,6 +122,7 @@ pub async fn run(args: &PromoteArgs, settings: &Settings, printer: &Printer) -> 
         images::options(&args.upload, settings),
     )
     .await?;
+    images::gate(&args.upload, settings, &dst, &digest, printer).await?;
     images::report(
         &dst.repository_ref(),
         &digest,

@@ -76,6 +76,7 @@ pub async fn run(args: &PushArgs, settings: &Settings, printer: &Printer) -> Res
         "flowship_push",
         &format!("flowship push {}", repo.repository_ref()),
     );
+    images::prepare(&args.upload, settings, repo, printer).await?;
     let http = crate::http::Http::new(settings)?;
     let session =
         Arc::new(Session::open(http, repo.api_host(), settings.registry.credential.clone()).await?);
@@ -88,6 +89,7 @@ pub async fn run(args: &PushArgs, settings: &Settings, printer: &Printer) -> Res
         images::options(&args.upload, settings),
     )
     .await?;
+    images::gate(&args.upload, settings, repo, &digest, printer).await?;
     images::report(
         &repo.repository_ref(),
         &digest,

@@ -89,6 +89,8 @@ pub struct Input {
     pub workdir: String,
     pub mtime: u64,
     pub labels: BTreeMap<String, String>,
+    /// `PATH`, to find the dependency installer.
+    pub path: Option<String>,
 }
 
 /// What was built: everything to push, and what is recorded for the dependency cache.
@@ -185,7 +187,7 @@ pub async fn build(
     let code = layer::write(&entries, input.mtime, &scratch.join("code.tar.gz")).map_err(io)?;
 
     let installer = match &input.requirements {
-        Some(_) => Some(Installer::find()?),
+        Some(_) => Some(Installer::find(input.path.as_deref())?),
         None => None,
     };
     let same_registry = target

@@ -51,32 +51,31 @@ pub enum Installer {
 }
 
 impl Installer {
-    /// `uv` if on PATH, else `pip` (as `python3 -m pip`, then `pip`).
-    pub fn find() -> Result<Self, DepsError> {
-        let version = |cmd: &[&str]| -> Option<String> {
-            let out = Command::new(cmd[0])
-                .args(&cmd[1..])
-                .arg("--version")
-                .output()
-                .ok()?;
-            out.status.success().then(|| {
-                String::from_utf8_lossy(&out.stdout)
-                    .split_whitespace()
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
+    /// `uv` if on PATH, else `pip` (as `python3 -m pip` when `python3` is there, else `pip`). Found by a PATH
+    /// lookup, never by running anything: a build whose dependencies are cached must not pay for a Python
+    /// start-up.
+    pub fn find(path: Option<&str>) -> Result<Self, DepsError> {
+        let on_path = |name: &str| {
+            path.unwrap_or_default()
+                .split(':')
+                .any(|d| !d.is_empty() && Path::new(d).join(name).is_file())
         };
-        if let Some(v) = version(&["uv"]) {
-            return Ok(Installer::Uv { version: v });
+        if on_path("uv") {
+            return Ok(Installer::Uv {
+                version: "uv".into(),
+            });
         }
-        for cmd in [&["python3", "-m", "pip"][..], &["pip"][..]] {
-            if let Some(v) = version(cmd) {
-                return Ok(Installer::Pip {
-                    program: cmd.iter().map(|s| s.to_string()).collect(),
-                    version: v,
-                });
-            }
+        if on_path("python3") {
+            return Ok(Installer::Pip {
+                program: vec!["python3".into(), "-m".into(), "pip".into()],
+                version: "pip".into(),
+            });
+        }
+        if on_path("pip") {
+            return Ok(Installer::Pip {
+                program: vec!["pip".into()],
+                version: "pip".into(),
+            });
         }
         Err(DepsError::NoInstaller)
     }

@@ -57,19 +57,27 @@ impl Session {
     async fn err(&self, what: String, resp: reqwest::Response) -> RegistryError {
         let status = resp.status().as_u16();
         let body = resp.text().await.unwrap_or_default();
+        let text = super::client::error_detail(&body);
+        if let Some(project) = super::client::harbor_missing_project(&text) {
+            return RegistryError::ProjectNotFound {
+                registry: self.host.clone(),
+                project,
+            };
+        }
         if status == 401 || status == 403 {
+            let user = self.user().unwrap_or("anonymous").to_string();
             return RegistryError::PushDenied {
                 registry: self.host.clone(),
-                repository: what.clone(),
-                user: String::new(),
-                detail: detail(&body),
+                repository: what,
+                user,
+                detail: text,
             };
         }
         RegistryError::Protocol {
             registry: self.host.clone(),
             what,
             status,
-            detail: detail(&body),
+            detail: text,
         }
     }
 
@@ -80,7 +88,9 @@ impl Session {
             .await?;
         match resp.status() {
             s if s.is_success() => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
+            // A HEAD answer has no body to explain a refusal (Harbor: "project X not found"); the upload that
+            // follows gets the registry's full answer.
+            StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Ok(false),
             _ => Err(self.err(format!("HEAD blob {digest}"), resp).await),
         }
     }

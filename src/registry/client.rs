@@ -120,7 +120,7 @@ struct ErrorItem {
 }
 
 /// The registry's own words from an OCI error body (`{"errors":[{"code","message"}]}`), or the raw body.
-fn error_detail(body: &str) -> String {
+pub(super) fn error_detail(body: &str) -> String {
     match serde_json::from_str::<ErrorBody>(body) {
         Ok(b) if !b.errors.is_empty() => b
             .errors
@@ -429,7 +429,7 @@ fn basic(c: &Credential) -> String {
 }
 
 /// Harbor answers a push into a missing project with `401 UNAUTHORIZED project X not found`.
-fn harbor_missing_project(detail: &str) -> Option<String> {
+pub(super) fn harbor_missing_project(detail: &str) -> Option<String> {
     let i = detail.find("project ")?;
     let rest = &detail[i + "project ".len()..];
     let (name, tail) = rest.split_once(' ')?;

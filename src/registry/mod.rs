@@ -6,6 +6,7 @@ mod auth;
 pub mod blobs;
 mod client;
 pub mod credentials;
+pub mod harbor;
 pub mod push;
 mod reference;
 pub mod session;

@@ -79,6 +79,10 @@ impl Session {
         })
     }
 
+    pub fn user(&self) -> Option<&str> {
+        self.credential.as_ref().map(|c| c.username.value.as_str())
+    }
+
     pub fn host(&self) -> &str {
         &self.host
     }

@@ -4,6 +4,7 @@
 mod bump;
 mod cli;
 mod doctor;
+mod harbor;
 mod harness;
 mod images;
 mod proxy;

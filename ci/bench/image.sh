@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Images, measured in one run against the local plain registry:
+#   flowship push vs `skopeo copy` of the same OCI layouts (one 64 MiB layer; 2,000 small files), first push
+#   into a new repository and repeat push; a code-only rebuild + push (`flowship build`, dependencies cached)
+#   vs `buildah bud` + `buildah push`; peak RSS of flowship pushing a 1 GiB layer.
+# Targets: first push <= 0.7x skopeo; repeat <= 1.0x skopeo; code-only rebuild <= 0.1x buildah; RSS <= 64 MiB.
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+cd "$ROOT"
+bash ci/install >/dev/null
+command -v buildah >/dev/null || { apt-get install -y -qq buildah >/dev/null; }
+cargo build --release --locked -q
+FLOWSHIP=$CARGO_TARGET_DIR/release/flowship
+started_here=false
+if [ ! -f "$SERVICES/env" ]; then bash ci/services start >/dev/null; started_here=true; fi
+W=$(mktemp -d)
+trap 'rm -rf "$W"; $started_here && bash "$ROOT/ci/services" stop' EXIT
+. "$SERVICES/env"
+REG=$FLOWSHIP_IT_REGISTRY_PLAIN
+N=${N:-5}
+now() { date +%s.%N; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+fs() { env -i PATH="$PATH" HOME="$W" "$FLOWSHIP" -q --plain-http "$REG" "$@" >/dev/null; }
+
+say "making layouts (umoci)"
+umoci init --layout "$W/l" >/dev/null
+mkdir -p "$W/rand64" "$W/small"
+head -c $((64 << 20)) /dev/urandom > "$W/rand64/blob"
+python3 - "$W/small" <<'PY'
+import os, sys
+root = sys.argv[1]
+for i in range(2000):
+    d = os.path.join(root, f"d{i // 50:02d}", f"e{i % 7}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i:04d}"), "wb") as f:
+        f.write(os.urandom(15 * 1024))
+PY
+for n in rand64 small; do
+  umoci new --image "$W/l:$n" >/dev/null
+  umoci insert --image "$W/l:$n" "$W/$n" "/$n" >/dev/null
+done
+
+for n in rand64 small; do
+  sf=() ff=() sr=() fr=()
+  for i in $(seq 1 "$N"); do
+    # skopeo remembers where blobs are (blob-info cache) and would mount instead of upload: a first push
+    # starts without that memory, as flowship's does.
+    rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb "$HOME/.local/share/containers/cache/blob-info-cache-v1.boltdb"
+    t0=$(now); skopeo copy -q --dest-tls-verify=false "oci:$W/l:$n" "docker://$REG/bench/skopeo-$n-$i-$RANDOM:v1"; t1=$(now)
+    repo="$REG/bench/fs-$n-$i-$RANDOM"
+    fs push --from "oci-layout:$W/l:$n" --image "$repo" --tag v1; t2=$(now)
+    skopeo copy -q --dest-tls-verify=false "oci:$W/l:$n" "docker://$REG/bench/skopeo-$n-rep:v1" 2>/dev/null || true
+    t3=$(now); skopeo copy -q --dest-tls-verify=false "oci:$W/l:$n" "docker://$REG/bench/skopeo-$n-rep:v1"; t4=$(now)
+    fs push --from "oci-layout:$W/l:$n" --image "$repo" --tag v1; t5=$(now)
+    sf+=("$(echo "$t1 - $t0" | bc)"); ff+=("$(echo "$t2 - $t1" | bc)"); sr+=("$(echo "$t4 - $t3" | bc)"); fr+=("$(echo "$t5 - $t4" | bc)")
+  done
+  a=$(median "${sf[@]}") b=$(median "${ff[@]}") c=$(median "${sr[@]}") d=$(median "${fr[@]}")
+  printf '%-7s first push: skopeo %.3f s, flowship %.3f s, ratio %.2f (target <= 0.70) | repeat: skopeo %.3f s, flowship %.3f s, ratio %.2f (target <= 1.00)\n' \
+    "$n" "$a" "$b" "$(echo "$b / $a" | bc -l)" "$c" "$d" "$(echo "$d / $c" | bc -l)"
+done
+
+say "code-only rebuild: flowship build vs buildah bud + push"
+fs push --from "oci-layout:$W/l:small" --image "$REG/bench/base" --tag v1
+proj=$W/proj; cp -r fixtures/example-flow "$proj"
+env -i PATH="$PATH" HOME="$W" "$FLOWSHIP" -q --plain-http "$REG" build --image "$REG/bench/flow" --tag warm --base "$REG/bench/base:v1" --python-version 3.11 --context "$proj" >/dev/null
+printf 'FROM %s/bench/base:v1\nCOPY . /opt/prefect/flow\n' "$REG" > "$proj/Containerfile"
+bb=() fb=()
+for i in $(seq 1 "$N"); do
+  echo "# change $i" >> "$proj/flows/etl.py"
+  t0=$(now)
+  buildah --root "$W/br" --runroot "$W/brr" --storage-driver vfs bud -q --isolation chroot --tls-verify=false --layers=false -f "$proj/Containerfile" -t "localhost/bench/flow:b$i" "$proj" >/dev/null 2>&1
+  buildah --root "$W/br" --runroot "$W/brr" --storage-driver vfs push -q --tls-verify=false "localhost/bench/flow:b$i" "docker://$REG/bench/buildah-flow:b$i" >/dev/null 2>&1
+  t1=$(now)
+  env -i PATH="$PATH" HOME="$W" "$FLOWSHIP" -q --plain-http "$REG" build --image "$REG/bench/flow" --tag "f$i" --base "$REG/bench/base:v1" --python-version 3.11 --context "$proj" >/dev/null
+  t2=$(now)
+  bb+=("$(echo "$t1 - $t0" | bc)"); fb+=("$(echo "$t2 - $t1" | bc)")
+done
+a=$(median "${bb[@]}") b=$(median "${fb[@]}")
+printf 'code-only rebuild + push: buildah %.3f s, flowship %.3f s, ratio %.3f (target <= 0.10)\n' "$a" "$b" "$(echo "$b / $a" | bc -l)"
+
+say "peak RSS pushing a 1 GiB layer"
+mkdir -p "$W/gib"; head -c $((1 << 30)) /dev/urandom > "$W/gib/blob"; rm -rf "$W/rand64" "$W/small"
+umoci new --image "$W/l:gib" >/dev/null; umoci insert --image "$W/l:gib" "$W/gib" /gib >/dev/null; rm -rf "$W/gib"
+/usr/bin/time -v -o "$W/time" env -i PATH="$PATH" HOME="$W" "$FLOWSHIP" -q --plain-http "$REG" push --from "oci-layout:$W/l:gib" --image "$REG/bench/gib-$RANDOM" --tag v1 >/dev/null
+rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$W/time"); wall=$(awk -F': ' '/Elapsed/ {print $2}' "$W/time")
+printf '1 GiB layer: peak RSS %.1f MiB (target <= 64), %s wall\n' "$(echo "$rss / 1024" | bc -l)" "$wall"

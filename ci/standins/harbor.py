@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""A stand-in for Harbor's own REST API, in front of the real CNCF distribution registry.
+
+Harbor cannot run on the test machine. The registry protocol is never faked: every /v2/ request is
+forwarded to the real registry of the harness. This only adds what Harbor puts around it, following
+goharbor/harbor api/v2.0/swagger.yaml (shared/harbor/swagger.yaml) and its middleware:
+
+  /v2/...                 basic auth (robot accounts); a repository in a project that does not exist
+                          -> 401 UNAUTHORIZED "project X not found" (v2auth middleware); a manifest PUT
+                          over an existing tag matched by an immutable-tag rule -> 412 PRECONDITION
+  GET  /api/v2.0/systeminfo                              {harbor_version}
+  HEAD /api/v2.0/projects?project_name=P                 200 | 404
+  POST /api/v2.0/projects                                ProjectReq -> 201 | 409 | 400
+  POST /api/v2.0/projects/{p}/immutabletagrules          ImmutableRule (tag_selectors[].pattern) -> 201
+  POST /api/v2.0/projects/{p}/repositories/{r}/artifacts/{ref}/scan   -> 202 | 404
+  GET  /api/v2.0/projects/{p}/repositories/{r}/artifacts/{ref}?with_scan_overview=true
+                          Artifact with scan_overview (NativeReportSummary): Pending, Running, then Success
+  POST /__control/findings  (tests only, not Harbor) what the next scans of a repository find
+"""
+import base64
+import fnmatch
+import http.client
+import json
+import os
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+UPSTREAM = os.environ["HARBOR_STANDIN_UPSTREAM"]  # host:port of the real registry
+USERS = dict(u.rsplit(":", 1) for u in os.environ["HARBOR_STANDIN_USERS"].split(","))
+PROJECT_REQ_KEYS = {"project_name", "public", "metadata", "cve_allowlist", "storage_limit", "registry_id"}
+MIME = "application/vnd.security.vulnerability.report; version=1.1"
+ACCEPT = ", ".join(["application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+                    "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json"])
+LOCK = threading.Lock()
+PROJECTS = {"library"}
+IMMUTABLE = {}    # project -> [tag patterns]
+FINDINGS = {}     # "project/repo" -> {"Critical": n, ...}
+SCANS = {}        # (project/repo, digest) -> polls seen
+
+
+def check_auth(headers):
+    value = headers.get("Authorization", "")
+    if not value.startswith("Basic "):
+        return False
+    try:
+        user, _, password = base64.b64decode(value[6:]).decode().partition(":")
+    except ValueError:
+        return False
+    return USERS.get(user) == password
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def reply(self, status, body=None, headers=None):
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    # ---- registry protocol: forwarded to the real registry -------------------------------------------
+    def registry(self):
+        if not check_auth(self.headers):
+            self.body()
+            return self.reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]},
+                              {"Www-Authenticate": 'Basic realm="harbor"'})
+        path = urllib.parse.urlsplit(self.path).path
+        parts = path.split("/")
+        if len(parts) > 3 and parts[2]:
+            project = parts[2]
+            if project not in PROJECTS:
+                self.body()
+                msg = f"project {project} not found: project {project} not found"
+                return self.reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": msg}]}, {"Www-Authenticate": ""})
+            if self.command == "PUT" and "/manifests/" in path:
+                tag = path.rsplit("/", 1)[1]
+                repo = "/".join(parts[2:parts.index("manifests")])
+                if not tag.startswith("sha256:") and any(fnmatch.fnmatch(tag, p) for p in IMMUTABLE.get(project, [])):
+                    conn = http.client.HTTPConnection(UPSTREAM)
+                    conn.request("HEAD", f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
+                    exists = conn.getresponse().status == 200
+                    conn.close()
+                    if exists:
+                        self.body()
+                        msg = f"Failed to process request due to '{repo}:{tag}' configured as immutable."
+                        return self.reply(412, {"errors": [{"code": "PRECONDITION", "message": msg}]})
+        self.forward()
+
+    def forward(self):
+        data = self.body()
+        headers = {}
+        for k in set(self.headers.keys()):
+            if k.lower() not in ("authorization", "connection"):
+                headers[k] = ", ".join(self.headers.get_all(k))  # repeated headers (Accept) joined, not dropped
+        conn = http.client.HTTPConnection(UPSTREAM)
+        conn.request(self.command, self.path, body=data or None, headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() in ("content-length", "connection", "transfer-encoding"):
+                continue
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        conn.close()
+
+    # ---- Harbor REST API -----------------------------------------------------------------------------
+    def api(self):
+        url = urllib.parse.urlsplit(self.path)
+        q = urllib.parse.parse_qs(url.query)
+        path = url.path[len("/api/v2.0"):]
+        raw = self.body()
+        if path == "/systeminfo" and self.command == "GET":
+            return self.reply(200, {"harbor_version": "v2.15.2-standin", "with_chartmuseum": False})
+        if not check_auth(self.headers):
+            return self.reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": "unauthorized"}]})
+        if path == "/projects" and self.command == "HEAD":
+            return self.reply(200 if q.get("project_name", [""])[0] in PROJECTS else 404)
+        if path == "/projects" and self.command == "POST":
+            req = json.loads(raw or b"{}")
+            if not isinstance(req, dict) or not set(req) <= PROJECT_REQ_KEYS or not req.get("project_name"):
+                return self.reply(400, {"errors": [{"code": "BAD_REQUEST", "message": "invalid ProjectReq"}]})
+            meta = req.get("metadata") or {}
+            if any(not isinstance(v, str) for v in meta.values()):
+                return self.reply(400, {"errors": [{"code": "BAD_REQUEST", "message": "metadata values are strings"}]})
+            with LOCK:
+                if req["project_name"] in PROJECTS:
+                    return self.reply(409, {"errors": [{"code": "CONFLICT", "message": "The project named %s already exists" % req["project_name"]}]})
+                PROJECTS.add(req["project_name"])
+            return self.reply(201, None, {"Location": f"/api/v2.0/projects/{req['project_name']}"})
+        parts = path.split("/")
+        # /projects/{p}/immutabletagrules
+        if len(parts) == 4 and parts[1] == "projects" and parts[3] == "immutabletagrules" and self.command == "POST":
+            rule = json.loads(raw)
+            IMMUTABLE.setdefault(parts[2], []).extend(s["pattern"] for s in rule.get("tag_selectors", []))
+            return self.reply(201)
+        # /projects/{p}/repositories/{r}/artifacts/{ref}[/scan]   (r is URL-encoded twice: a%252Fb)
+        if len(parts) >= 7 and parts[1] == "projects" and parts[3] == "repositories" and parts[5] == "artifacts":
+            project = parts[2]
+            repo = urllib.parse.unquote(urllib.parse.unquote(parts[4]))
+            ref = urllib.parse.unquote(parts[6])
+            conn = http.client.HTTPConnection(UPSTREAM)
+            conn.request("HEAD", f"/v2/{project}/{repo}/manifests/{ref}", headers={"Accept": ACCEPT})
+            r = conn.getresponse()
+            digest = r.getheader("Docker-Content-Digest")
+            conn.close()
+            if r.status != 200:
+                return self.reply(404, {"errors": [{"code": "NOT_FOUND", "message": f"artifact {project}/{repo}@{ref} not found"}]})
+            key = (f"{project}/{repo}", digest)
+            if len(parts) == 8 and parts[7] == "scan" and self.command == "POST":
+                SCANS[key] = 0
+                return self.reply(202)
+            if len(parts) == 7 and self.command == "GET":
+                art = {"digest": digest, "type": "IMAGE", "project_id": 1, "repository_name": f"{project}/{repo}"}
+                if "with_scan_overview" in q and key in SCANS:
+                    polls = SCANS[key]
+                    SCANS[key] = polls + 1
+                    status = ["Pending", "Running"][polls] if polls < 2 else "Success"
+                    found = FINDINGS.get(f"{project}/{repo}", {})
+                    order = ["Critical", "High", "Medium", "Low", "Negligible", "Unknown"]
+                    severity = next((s for s in order if found.get(s)), "None")
+                    art["scan_overview"] = {MIME: {
+                        "report_id": "standin", "scan_status": status, "severity": severity if status == "Success" else "",
+                        "complete_percent": 100 if status == "Success" else 50,
+                        "summary": {"total": sum(found.values()), "fixable": 0, "summary": found} if status == "Success" else None,
+                    }}
+                return self.reply(200, art)
+        return self.reply(404, {"errors": [{"code": "NOT_FOUND", "message": "not in the stand-in"}]})
+
+    def control(self):
+        req = json.loads(self.body() or b"{}")
+        FINDINGS[req["repository"]] = req["summary"]
+        self.reply(200, {})
+
+    def dispatch(self):
+        if self.path.startswith("/v2/") or self.path == "/v2":
+            return self.registry()
+        if self.path.startswith("/api/v2.0/"):
+            return self.api()
+        if self.path.startswith("/__control/findings"):
+            return self.control()
+        self.body()
+        self.reply(404, {"errors": [{"code": "NOT_FOUND", "message": "not found"}]})
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = dispatch
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()

@@ -1,0 +1,221 @@
+//! Harbor behaviour, against the stand-in for Harbor's REST API (ci/standins/harbor.py, following Harbor's
+//! swagger), which forwards the registry protocol itself to the real distribution registry.
+
+use crate::harness::{Flowship, flowship, svc};
+use std::process::Command;
+
+fn layout(dir: &std::path::Path) -> String {
+    let l = dir.join("layout");
+    let run = |c: &mut Command| assert!(c.status().unwrap().success());
+    run(Command::new("umoci").args(["init", "--layout"]).arg(&l));
+    run(Command::new("umoci")
+        .args(["new", "--image"])
+        .arg(format!("{}:v1", l.display())));
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), format!("{}", fastrand::u64(..))).unwrap();
+    run(Command::new("umoci")
+        .args(["insert", "--image"])
+        .arg(format!("{}:v1", l.display()))
+        .arg(&src)
+        .arg("/app"));
+    format!("oci-layout:{}:v1", l.display())
+}
+
+fn robot(f: Flowship) -> Flowship {
+    let user = f.file("robot-user", &svc("ROBOT_USER"));
+    f.env("FLOWSHIP_PLAIN_HTTP", svc("HARBOR"))
+        .env(
+            "FLOWSHIP_REGISTRY_USERNAME_FILE",
+            user.display().to_string(),
+        )
+        .env("FLOWSHIP_REGISTRY_PASSWORD", svc("ROBOT_PASS"))
+}
+
+fn project() -> String {
+    format!("proj{:x}", fastrand::u32(..))
+}
+
+fn control(body: &str) {
+    let ok = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        ])
+        .arg(format!("http://{}/__control/findings", svc("HARBOR")))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn missing_project_is_named_and_created_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = layout(dir.path());
+    let p = project();
+    let image = format!("{}/{p}/etl", svc("HARBOR"));
+    robot(flowship())
+        .args(["push", "--from", &from, "--image", &image, "--tag", "1.0"])
+        .run()
+        .code(1)
+        .stderr_has(&format!("project `{p}` not found"))
+        .stderr_has("--create-project");
+    robot(flowship())
+        .args([
+            "push",
+            "--from",
+            &from,
+            "--image",
+            &image,
+            "--tag",
+            "1.0",
+            "--create-project",
+        ])
+        .run()
+        .success()
+        .stderr_has(&format!("created Harbor project `{p}`"));
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{}:{}", svc("REGISTRY_USER"), svc("REGISTRY_PASS")),
+        ])
+        .arg(format!("docker://{image}:1.0"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn scan_gate_refuses_with_exit_3_and_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = layout(dir.path());
+    let p = project();
+    control(&format!(
+        r#"{{"repository": "{p}/etl", "summary": {{"High": 2, "Low": 5}}}}"#
+    ));
+    let image = format!("{}/{p}/etl", svc("HARBOR"));
+    robot(flowship())
+        .args([
+            "push",
+            "--from",
+            &from,
+            "--image",
+            &image,
+            "--tag",
+            "1.0",
+            "--create-project",
+            "--scan-gate",
+            "high",
+        ])
+        .run()
+        .code(3)
+        .stderr_has("scan gate: Harbor found 2 High, 5 Low")
+        .stderr_has("(gate: high)");
+    robot(flowship())
+        .args([
+            "push",
+            "--from",
+            &from,
+            "--image",
+            &image,
+            "--tag",
+            "1.0",
+            "--scan-gate",
+            "critical",
+        ])
+        .run()
+        .success()
+        .stderr_has("scan gate passed: 2 High, 5 Low (gate: critical)");
+}
+
+#[test]
+fn immutable_tag_rule_refuses_a_second_push_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = project();
+    let image = format!("{}/{p}/etl", svc("HARBOR"));
+    robot(flowship())
+        .args([
+            "push",
+            "--from",
+            &layout(dir.path()),
+            "--image",
+            &image,
+            "--tag",
+            "1.0",
+            "--create-project",
+        ])
+        .run()
+        .success();
+    let rule = r#"{"action":"immutable","template":"immutable_template","priority":0,"tag_selectors":[{"kind":"doublestar","decoration":"matches","pattern":"1.*"}],"scope_selectors":{"repository":[{"kind":"doublestar","decoration":"repoMatches","pattern":"**"}]}}"#;
+    let ok = Command::new("curl")
+        .args([
+            "-sf",
+            "-u",
+            &format!("{}:{}", svc("ROBOT_USER"), svc("ROBOT_PASS")),
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            rule,
+        ])
+        .arg(format!(
+            "http://{}/api/v2.0/projects/{p}/immutabletagrules",
+            svc("HARBOR")
+        ))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let other = tempfile::tempdir().unwrap();
+    robot(flowship())
+        .args([
+            "push",
+            "--from",
+            &layout(other.path()),
+            "--image",
+            &image,
+            "--tag",
+            "1.0",
+        ])
+        .run()
+        .code(3)
+        .stderr_has("is immutable");
+    // A new tag is fine.
+    let third = tempfile::tempdir().unwrap();
+    robot(flowship())
+        .args([
+            "push",
+            "--from",
+            &layout(third.path()),
+            "--image",
+            &image,
+            "--tag",
+            "2.0",
+        ])
+        .run()
+        .success();
+}
+
+#[test]
+fn doctor_reports_harbor_and_its_version() {
+    robot(flowship())
+        .env("FLOWSHIP_IMAGE", format!("{}/library/etl", svc("HARBOR")))
+        .args(["doctor"])
+        .run()
+        .success()
+        .stdout_has("Harbor v2.15.2-standin")
+        .stdout_has("accepted for `robot$ci+prefect`");
+}
