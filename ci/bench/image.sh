@@ -12,7 +12,11 @@ command -v buildah >/dev/null || { apt-get install -y -qq buildah >/dev/null; }
 cargo build --release --locked -q
 FLOWSHIP=$CARGO_TARGET_DIR/release/flowship
 started_here=false
-if [ ! -f "$SERVICES/env" ]; then bash ci/services start >/dev/null; started_here=true; fi
+# Use running services, or start a private set (never in the developer's .services, which may be in use).
+if [ ! -f "$SERVICES/env" ]; then
+  export FLOWSHIP_SERVICES_DIR; FLOWSHIP_SERVICES_DIR=$(mktemp -d); SERVICES=$FLOWSHIP_SERVICES_DIR
+  bash ci/services start >/dev/null; started_here=true
+fi
 W=$(mktemp -d)
 trap 'rm -rf "$W"; $started_here && bash "$ROOT/ci/services" stop' EXIT
 . "$SERVICES/env"

@@ -9,7 +9,11 @@ bash ci/install >/dev/null
 cargo build --release --locked -q
 FLOWSHIP=$CARGO_TARGET_DIR/release/flowship
 started_here=false
-if [ ! -f "$SERVICES/env" ]; then bash ci/services start >/dev/null; started_here=true; fi
+# Use running services, or start a private set (never in the developer's .services, which may be in use).
+if [ ! -f "$SERVICES/env" ]; then
+  export FLOWSHIP_SERVICES_DIR; FLOWSHIP_SERVICES_DIR=$(mktemp -d); SERVICES=$FLOWSHIP_SERVICES_DIR
+  bash ci/services start >/dev/null; started_here=true
+fi
 trap '$started_here && bash "$ROOT/ci/services" stop' EXIT
 . "$SERVICES/env"
 API=$FLOWSHIP_IT_PREFECT_PLAIN

@@ -541,3 +541,76 @@ fn builds_are_reproducible_and_reuse_cached_dependencies() {
         "{o}\n{raw}"
     );
 }
+
+/// The image runs: a real Python base (Debian + python3), the e2e flow project with a real dependency on
+/// top; unpacked and run under chroot with the image's own environment and working directory, the flow
+/// module imports the dependency from the dependency layer.
+#[test]
+fn the_built_image_runs_its_flow_under_chroot() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = format!("{}/it/e2e-{}", svc("REGISTRY_PLAIN"), token());
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/e2e-flow");
+    let doc = plain(flowship())
+        .args([
+            "build",
+            "--image",
+            &repo,
+            "--tag",
+            "1.0",
+            "--base",
+            &svc("PYTHON_BASE"),
+            "--context",
+            project.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .run()
+        .success()
+        .json();
+    let digest = doc["image"]["digest"].as_str().unwrap().to_string();
+    let oci = dir.path().join("oci");
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{repo}@{digest}"))
+        .arg(format!("oci:{}:1.0", oci.display())));
+    let bundle = dir.path().join("bundle");
+    run(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:1.0", oci.display()))
+        .arg(&bundle));
+    let runtime: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+            .unwrap();
+    let env: Vec<String> = runtime["process"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    let cwd = runtime["process"]["cwd"].as_str().unwrap().to_string();
+    assert_eq!(cwd, "/opt/prefect/e2e-flow");
+    let out = Command::new("chroot")
+        .arg(bundle.join("rootfs"))
+        .arg("/usr/bin/env")
+        .arg("-i")
+        .args(&env)
+        .args([
+            "/bin/sh",
+            "-c",
+            &format!("cd {cwd} && exec python3 -m flows.hello"),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the flow did not run:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("hello from flowship"), "{stdout}");
+    assert!(
+        stdout.contains("six 1.16.0 from /opt/flowship/site-packages/six.py"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("python 3.11"), "{stdout}");
+}
