@@ -165,7 +165,7 @@ pub struct BuildArgs {
 pub struct PushArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
-    /// What to push: `oci-layout:DIR[:TAG]`.
+    /// What to push: `oci-layout:DIR[:TAG]` or `docker-archive:FILE[:TAG]` (docker/podman save).
     #[arg(long, value_name = "SOURCE")]
     pub from: String,
     /// Tag to push (repeatable) [default: the tag in the source].

@@ -22,21 +22,26 @@ pub async fn run(args: &PushArgs, settings: &Settings, printer: &Printer) -> Res
             "pass --image REPO or FLOWSHIP_IMAGE",
         )
     })?;
-    let (dir, tag) = match args.from.strip_prefix("oci-layout:") {
-        Some(rest) => match rest.rsplit_once(':') {
-            Some((d, t)) if !t.contains('/') && !d.is_empty() => {
-                (PathBuf::from(d), Some(t.to_string()))
-            }
-            _ => (PathBuf::from(rest), None),
-        },
-        None => {
+    let scratch =
+        tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
+    let (kind, rest) = args.from.split_once(':').unwrap_or(("", ""));
+    // `DIR:TAG` / `FILE:TAG`: a trailing `:tag` that is not part of a path.
+    let (path, tag) = match rest.rsplit_once(':') {
+        Some((p, t)) if !t.contains('/') && !p.is_empty() => {
+            (PathBuf::from(p), Some(t.to_string()))
+        }
+        _ => (PathBuf::from(rest), None),
+    };
+    let img = match kind {
+        "oci-layout" => layout::read(&path, tag.as_deref())?,
+        "docker-archive" => crate::image::archive::read(&path, tag.as_deref(), scratch.path())?,
+        _ => {
             return Err(usage(
                 format!("--from `{}` is not a source flowship reads", args.from),
-                "use oci-layout:DIR[:TAG] (skopeo copy docker-archive:F oci:DIR:T converts a docker save archive)",
+                "use oci-layout:DIR[:TAG] or docker-archive:FILE[:TAG]",
             ));
         }
     };
-    let img = layout::read(&dir, tag.as_deref())?;
     let mut tags = args.tags.clone();
     if tags.is_empty() {
         tags.extend(image.value.tag.clone().or(img.tag.clone()));

@@ -1,6 +1,7 @@
 //! OCI images as files and bytes: digests, manifests, configs, layouts, reproducible layers. Must not talk
 //! to a registry (that is `registry`).
 
+pub mod archive;
 pub mod build;
 pub mod context;
 pub mod deps;

@@ -614,3 +614,43 @@ fn the_built_image_runs_its_flow_under_chroot() {
     );
     assert!(stdout.contains("python 3.11"), "{stdout}");
 }
+
+#[test]
+fn push_from_a_docker_archive_keeps_the_config_and_its_diff_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = umoci_layout(dir.path(), "v1");
+    let archive = dir.path().join("image.tar");
+    run(Command::new("skopeo")
+        .args(["copy", "-q"])
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker-archive:{}:it/app:v1", archive.display())));
+    let repo = format!("{}/it/archive-{}", svc("REGISTRY_PLAIN"), token());
+    plain(flowship())
+        .args([
+            "push",
+            "--from",
+            &format!("docker-archive:{}", archive.display()),
+            "--image",
+            &repo,
+        ])
+        .run()
+        .success();
+    let pushed = skopeo_inspect(&format!("{repo}:v1"), true);
+    let original: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
+        .args(["inspect", "--config"])
+        .arg(format!("oci:{}:v1", layout.display()))))
+    .unwrap();
+    assert_eq!(pushed["rootfs"]["diff_ids"], original["rootfs"]["diff_ids"]);
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{repo}:v1"))
+        .arg(format!("oci:{}/back:v1", dir.path().display())));
+    run(Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}/back:v1", dir.path().display()))
+        .arg(dir.path().join("bundle")));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("bundle/rootfs/app/x")).unwrap(),
+        "hi"
+    );
+}
