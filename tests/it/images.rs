@@ -654,3 +654,115 @@ fn push_from_a_docker_archive_keeps_the_config_and_its_diff_ids() {
         "hi"
     );
 }
+
+#[test]
+fn several_platforms_build_one_image_each_under_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    // A two-platform base: two umoci images and an OCI index naming both.
+    let layout = dir.path().join("multi");
+    run(Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&layout));
+    for (tag, arch) in [("amd64", "amd64"), ("arm64", "arm64")] {
+        let r = format!("{}:{tag}", layout.display());
+        run(Command::new("umoci").args(["new", "--image", &r]));
+        run(Command::new("umoci").args([
+            "config",
+            "--image",
+            &r,
+            "--os",
+            "linux",
+            "--architecture",
+            arch,
+            "--config.env",
+            "PYTHON_VERSION=3.11.7",
+        ]));
+    }
+    let index_path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap()).unwrap();
+    let manifests: Vec<serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let arch = m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string();
+            serde_json::json!({"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"], "platform": {"os": "linux", "architecture": arch}})
+        })
+        .collect();
+    let multi = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})).unwrap();
+    let digest = {
+        use sha2::Digest;
+        format!(
+            "sha256:{}",
+            sha2::Sha256::digest(&multi)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    };
+    std::fs::write(layout.join("blobs/sha256").join(&digest[7..]), &multi).unwrap();
+    index["manifests"].as_array_mut().unwrap().push(serde_json::json!({
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": multi.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "multi"}
+    }));
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let base = format!("{}/it/multibase-{}", svc("REGISTRY_PLAIN"), token());
+    plain(flowship())
+        .args([
+            "push",
+            "--from",
+            &format!("oci-layout:{}:multi", layout.display()),
+            "--image",
+            &base,
+            "--tag",
+            "3.11",
+        ])
+        .run()
+        .success();
+
+    let repo = format!("{}/it/multi-{}", svc("REGISTRY_PLAIN"), token());
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/e2e-flow");
+    plain(flowship())
+        .args([
+            "build",
+            "--image",
+            &repo,
+            "--tag",
+            "1.0",
+            "--base",
+            &format!("{base}:3.11"),
+            "--context",
+            project.to_str().unwrap(),
+        ])
+        .args(["--platform", "linux/amd64,linux/arm64"])
+        .run()
+        .success()
+        .stderr_has("dependencies for linux/arm64");
+    let raw: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:1.0"))))
+    .unwrap();
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let archs: Vec<&str> = raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    for arch in ["amd64", "arm64"] {
+        let out = run(Command::new("skopeo")
+            .args([
+                "inspect",
+                "--config",
+                "--tls-verify=false",
+                "--override-arch",
+                arch,
+            ])
+            .arg(format!("docker://{repo}:1.0")));
+        let config: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(config["config"]["WorkingDir"], "/opt/prefect/e2e-flow");
+    }
+}
