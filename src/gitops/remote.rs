@@ -27,6 +27,8 @@ pub enum GitError {
     Untrusted { url: String, detail: String },
     #[error("git remote {url} cannot be reached: {detail}")]
     Connect { url: String, detail: String },
+    #[error("git remote {url}: {detail}")]
+    HostKey { url: String, detail: String },
     #[error("git remote {url} refuses pushes: {detail}")]
     PushDenied { url: String, detail: String },
     #[error("git remote {url}: {detail}")]
@@ -49,10 +51,16 @@ impl GitError {
             }
             GitError::Connect { .. } => Some("check the repository URL and that the git server is reachable".into()),
             GitError::PushDenied { .. } => Some("the token or deploy key needs write access (write_repository)".into()),
+            GitError::HostKey { .. } => Some(
+                "add the server's key to FLOWSHIP_GIT_SSH_KNOWN_HOSTS (`ssh-keyscan -p PORT HOST`), after checking it out of band".into(),
+            ),
             GitError::Other { .. } => None,
         }
     }
 }
+
+/// `(host, raw public key)` pairs from a known_hosts file.
+type KnownHosts = Vec<(String, Vec<u8>)>;
 
 /// How to authenticate and whom to trust, for every libgit2 network operation.
 #[derive(Clone)]
@@ -62,6 +70,8 @@ pub struct Access {
     token: Option<Secret>,
     ssh_key: Option<Secret>,
     roots: Arc<RootCertStore>,
+    /// Host keys from `FLOWSHIP_GIT_SSH_KNOWN_HOSTS`: `(host, key bytes)`. `None`: libgit2's own check.
+    known_hosts: Option<Arc<KnownHosts>>,
 }
 
 impl Access {
@@ -72,6 +82,11 @@ impl Access {
             token: settings.gitops.token.as_ref().map(|t| t.value.clone()),
             ssh_key: settings.gitops.ssh_key.as_ref().map(|t| t.value.clone()),
             roots: Arc::new(crate::http::root_store(&settings.trust)?),
+            known_hosts: settings
+                .gitops
+                .known_hosts
+                .as_ref()
+                .map(|p| Arc::new(read_known_hosts(&p.value))),
         })
     }
 
@@ -107,7 +122,28 @@ impl Access {
             Err(git2::Error::from_str("flowship: no credentials"))
         });
         let roots = self.roots.clone();
+        let known = self.known_hosts.clone();
         cb.certificate_check(move |cert, host| {
+            // SSH: with a known_hosts file, the server's key must be in it; without, libgit2 decides.
+            if let (Some(hk), Some(known)) = (cert.as_hostkey(), &known) {
+                let key = hk.hostkey().unwrap_or_default();
+                let for_host: Vec<&Vec<u8>> = known
+                    .iter()
+                    .filter(|(h, _)| h == host)
+                    .map(|(_, k)| k)
+                    .collect();
+                return if for_host.iter().any(|k| k.as_slice() == key) {
+                    Ok(CertificateCheckStatus::CertificateOk)
+                } else if for_host.is_empty() {
+                    Err(git2::Error::from_str(&format!(
+                        "flowship: SSH host {host} is not in the known_hosts file"
+                    )))
+                } else {
+                    Err(git2::Error::from_str(&format!(
+                        "flowship: SSH host key of {host} does not match the known_hosts file"
+                    )))
+                };
+            }
             let Some(x509) = cert.as_x509() else {
                 return Ok(CertificateCheckStatus::CertificatePassthrough);
             };
@@ -138,6 +174,15 @@ impl Access {
         let url = self.display_url();
         let msg = e.message().to_string();
         let asked = attempts.load(Ordering::SeqCst);
+        // libgit2 replaces the certificate callback's message with its own for SSH.
+        if msg.contains("flowship: SSH host") || msg.contains("ssh hostkey") {
+            return GitError::HostKey {
+                url,
+                detail:
+                    "the SSH server's host key is not in, or does not match, the known_hosts file"
+                        .into(),
+            };
+        }
         if msg.contains("flowship: no credentials") {
             return GitError::NeedsCredentials { url };
         }
@@ -183,4 +228,36 @@ fn verify_leaf(roots: &Arc<RootCertStore>, der: &[u8], host: &str) -> bool {
     verifier
         .verify_server_cert(&cert, &[], &name, &[], UnixTime::now())
         .is_ok()
+}
+
+/// `known_hosts` lines (`host[,host2] keytype base64`, `[host]:port ...`) as `(host, raw key)`; hashed
+/// entries (`|1|...`) and comments are skipped.
+fn read_known_hosts(path: &std::path::Path) -> KnownHosts {
+    use base64::Engine;
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('|'))
+    {
+        let mut parts = line.split_whitespace();
+        let (Some(hosts), Some(_kind), Some(key)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(key) else {
+            continue;
+        };
+        for h in hosts.split(',') {
+            // libgit2 names the host without the port.
+            let host = h
+                .strip_prefix('[')
+                .and_then(|x| x.split_once(']'))
+                .map(|(h, _)| h)
+                .unwrap_or(h);
+            out.push((host.to_string(), raw.clone()));
+        }
+    }
+    out
 }

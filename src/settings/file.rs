@@ -54,6 +54,8 @@ pub struct GitopsSection {
     pub username: Option<String>,
     pub author_name: Option<String>,
     pub author_email: Option<String>,
+    /// `known_hosts` file for SSH remotes.
+    pub known_hosts: Option<String>,
     /// Globs (relative to the repository root) of the files `bump` may edit.
     #[serde(default)]
     pub paths: Vec<String>,

@@ -115,6 +115,8 @@ pub struct GitopsSettings {
     pub token: Option<Sourced<Secret>>,
     /// Private key (OpenSSH PEM) for ssh:// and scp-like remotes.
     pub ssh_key: Option<Sourced<Secret>>,
+    /// `known_hosts` file the SSH server's host key must be in (else libgit2's own `~/.ssh/known_hosts` check).
+    pub known_hosts: Option<Sourced<PathBuf>>,
     pub author_name: Sourced<String>,
     pub author_email: Sourced<String>,
     pub paths: Vec<Sourced<String>>,

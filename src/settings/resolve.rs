@@ -314,6 +314,14 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
             .unwrap_or_else(|| Sourced::default_value("oauth2".into())),
         token: r.secret(&["FLOWSHIP_GIT_TOKEN"], &[])?,
         ssh_key: r.secret(&["FLOWSHIP_GIT_SSH_KEY"], &[])?,
+        known_hosts: r
+            .pick(
+                None,
+                "FLOWSHIP_GIT_SSH_KNOWN_HOSTS",
+                ("gitops.known_hosts", r.file.gitops.known_hosts.as_ref()),
+                &[],
+            )?
+            .map(|s| s.map(PathBuf::from)),
         author_name: r
             .pick(
                 None,

@@ -103,6 +103,15 @@ impl Settings {
             entry("gitops.username", Some(&self.gitops.username), false),
             entry("gitops.token", self.gitops.token.as_ref(), true),
             entry("gitops.ssh_key", self.gitops.ssh_key.as_ref(), true),
+            entry(
+                "gitops.known_hosts",
+                self.gitops
+                    .known_hosts
+                    .as_ref()
+                    .map(|p| p.as_ref_display())
+                    .as_ref(),
+                false,
+            ),
             entry("gitops.author_name", Some(&self.gitops.author_name), false),
             entry(
                 "gitops.author_email",

@@ -571,3 +571,42 @@ fn commit_message_template_and_local_path_repository() {
         "the template placed the job link itself: {body}"
     );
 }
+
+#[test]
+fn ssh_deploy_key_with_known_hosts() {
+    let (name, bare) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+    let repo = format!("{}/{name}", svc("GIT_SSH"));
+    let bump = |known_hosts: &str, tag: &str| {
+        flowship()
+            .env("FLOWSHIP_GIT_SSH_KEY_FILE", svc("SSH_KEY"))
+            .env("FLOWSHIP_GIT_SSH_KNOWN_HOSTS", known_hosts)
+            .args([
+                "bump",
+                "--repo",
+                &repo,
+                "--image",
+                "harbor.example.com/flows/etl",
+                "--tag",
+                tag,
+            ])
+            .run()
+    };
+    bump(&svc("SSH_KNOWN_HOSTS"), "1.3.0").success();
+    assert!(file_at_head(&bare, "a.yaml").contains("tag: \"1.3.0\""));
+    // A server whose key is not the one on file is refused, with the fix.
+    let head = git(&bare, &["rev-parse", "main"]);
+    bump(&svc("SSH_WRONG_KNOWN_HOSTS"), "1.4.0")
+        .code(1)
+        .stderr_has("does not match, the known_hosts file")
+        .stderr_has("ssh-keyscan");
+    assert_eq!(git(&bare, &["rev-parse", "main"]), head);
+    // And doctor sees the same.
+    flowship()
+        .env("FLOWSHIP_GIT_SSH_KEY_FILE", svc("SSH_KEY"))
+        .env("FLOWSHIP_GIT_SSH_KNOWN_HOSTS", svc("SSH_KNOWN_HOSTS"))
+        .env("FLOWSHIP_GITOPS_REPO", &repo)
+        .args(["doctor"])
+        .run()
+        .success()
+        .stdout_has("receive-pack granted");
+}

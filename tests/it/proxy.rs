@@ -23,19 +23,17 @@ impl Drop for FaultProxy {
 /// What goes wrong.
 #[derive(Clone, Copy)]
 pub enum Fault {
-    /// After this many requests the "server" stops answering.
-    StopAfter(usize),
     /// Every `n`th request fails: alternately a `503` and a dropped connection.
     Flaky(usize),
     /// Manifest `PUT`s answer Harbor's `412 PRECONDITION` for an immutable tag.
     ImmutableTags,
+    /// After this many successful answers to requests whose first line starts with the prefix (e.g.
+    /// `POST /api/deployments/`), the "server" stops answering. Deterministic under load, unlike a count of
+    /// all requests: a busy answer retried does not move the point of failure.
+    StopAfterSuccess(&'static str, usize),
 }
 
 /// `upstream`: `host:port`.
-pub fn start(upstream: &str, fail_after: usize) -> FaultProxy {
-    start_with(upstream, Fault::StopAfter(fail_after))
-}
-
 pub fn start_with(upstream: &str, fault: Fault) -> FaultProxy {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -84,14 +82,22 @@ fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fault: Fault) {
     if reader.read_exact(&mut body).is_err() {
         return;
     }
-    let n = count.fetch_add(1, Ordering::SeqCst);
+    if let Fault::StopAfterSuccess(_, limit) = fault
+        && count.load(Ordering::SeqCst) >= limit
+    {
+        return;
+    }
+    let n = if matches!(fault, Fault::StopAfterSuccess(..)) {
+        0
+    } else {
+        count.fetch_add(1, Ordering::SeqCst)
+    };
     let first_line = String::from_utf8_lossy(&head)
         .lines()
         .next()
         .unwrap_or_default()
         .to_string();
     match fault {
-        Fault::StopAfter(limit) if n >= limit => return, // the "server" is gone: no answer at all
         Fault::Flaky(every) if n % every == every - 1 => {
             if (n / every) % 2 == 0 {
                 let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -124,5 +130,11 @@ fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fault: Fault) {
     }
     let mut response = Vec::new();
     let _ = up.read_to_end(&mut response);
+    if let Fault::StopAfterSuccess(prefix, _) = fault
+        && first_line.starts_with(prefix)
+        && response.starts_with(b"HTTP/1.1 2")
+    {
+        count.fetch_add(1, Ordering::SeqCst);
+    }
     let _ = client.write_all(&response);
 }
