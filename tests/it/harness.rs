@@ -140,3 +140,24 @@ impl Outcome {
             .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e})\n{self}"))
     }
 }
+
+/// Requests the git smart-HTTP server (nginx) received for a repository path, as `(user, status)`: what a
+/// client really sent, for asserting how often credentials were tried.
+pub fn git_http_requests(repo: &str) -> Vec<(String, u16)> {
+    let log = std::fs::read_to_string(format!("{}/logs/nginx-access.log", svc("SERVICES")))
+        .unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains(&format!("/git/{repo}/")))
+        .filter_map(|l| {
+            let user = l.split_whitespace().nth(2)?.to_string();
+            let status = l
+                .split('"')
+                .nth(2)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            Some((user, status))
+        })
+        .collect()
+}
