@@ -162,76 +162,70 @@ impl Module<'_> {
     }
 
     fn parameters(&self, p: &ast::Parameters, docs: &HashMap<String, String>) -> Value {
-        let mut properties = Map::new();
-        let mut required = Vec::new();
-        let mut definitions = Map::new();
-        let mut position = 0;
-        let regular = p
+        /// A parameter in Python's order: positional-only, regular, `*args`, keyword-only, `**kwargs`.
+        enum Param<'p> {
+            Named(&'p ast::ParameterWithDefault),
+            VarArgs(&'p ast::Parameter),
+            KwArgs(&'p ast::Parameter),
+        }
+        let ordered = p
             .posonlyargs
             .iter()
             .chain(p.args.iter())
-            .chain(p.kwonlyargs.iter());
-        let mut add = |name: &str, mut prop: Map<String, Value>, position: usize| {
+            .map(Param::Named)
+            .chain(p.vararg.as_deref().map(Param::VarArgs))
+            .chain(p.kwonlyargs.iter().map(Param::Named))
+            .chain(p.kwarg.as_deref().map(Param::KwArgs));
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        let mut definitions = Map::new();
+        for (position, param) in ordered.enumerate() {
+            let (name, mut prop) = match param {
+                Param::Named(a) => {
+                    let mut prop =
+                        self.annotation(a.parameter.annotation.as_deref(), &mut definitions);
+                    match a.default.as_deref() {
+                        // A default we cannot evaluate still makes the parameter optional.
+                        Some(d) => {
+                            if let Some(v) = self.default_value(d) {
+                                prop.insert("default".into(), v);
+                            }
+                        }
+                        None => required.push(Value::String(a.parameter.name.to_string())),
+                    }
+                    (a.parameter.name.as_str(), prop)
+                }
+                Param::VarArgs(v) => {
+                    let items =
+                        Value::Object(self.annotation(v.annotation.as_deref(), &mut definitions));
+                    (
+                        v.name.as_str(),
+                        json!({"type": "array", "items": items, "default": []})
+                            .as_object()
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                }
+                Param::KwArgs(k) => {
+                    let values = match k.annotation.as_deref() {
+                        Some(a) => additional(self.annotation(Some(a), &mut definitions)),
+                        None => Value::Bool(true),
+                    };
+                    (
+                        k.name.as_str(),
+                        json!({"type": "object", "additionalProperties": values, "default": {}})
+                            .as_object()
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                }
+            };
             prop.insert("title".into(), Value::String(name.into()));
             prop.insert("position".into(), json!(position));
             if let Some(d) = docs.get(name) {
                 prop.insert("description".into(), Value::String(d.clone()));
             }
             properties.insert(name.into(), Value::Object(prop));
-        };
-        let mut entries: Vec<(&ast::ParameterWithDefault, bool)> = Vec::new();
-        for a in p.posonlyargs.iter().chain(p.args.iter()) {
-            entries.push((a, false));
-        }
-        let _ = regular;
-        for a in &entries {
-            let (param, _) = a;
-            let mut prop = self.annotation(param.parameter.annotation.as_deref(), &mut definitions);
-            match param.default.as_deref() {
-                Some(d) => {
-                    if let Some(v) = self.default_value(d) {
-                        prop.insert("default".into(), v);
-                    }
-                }
-                None => required.push(Value::String(param.parameter.name.to_string())),
-            }
-            add(param.parameter.name.as_str(), prop, position);
-            position += 1;
-        }
-        if let Some(v) = &p.vararg {
-            let items = Value::Object(self.annotation(v.annotation.as_deref(), &mut definitions));
-            let prop = json!({"type": "array", "items": items, "default": []});
-            add(
-                v.name.as_str(),
-                prop.as_object().cloned().unwrap_or_default(),
-                position,
-            );
-            position += 1;
-        }
-        for param in &p.kwonlyargs {
-            let mut prop = self.annotation(param.parameter.annotation.as_deref(), &mut definitions);
-            match param.default.as_deref() {
-                Some(d) => {
-                    if let Some(v) = self.default_value(d) {
-                        prop.insert("default".into(), v);
-                    }
-                }
-                None => required.push(Value::String(param.parameter.name.to_string())),
-            }
-            add(param.parameter.name.as_str(), prop, position);
-            position += 1;
-        }
-        if let Some(k) = &p.kwarg {
-            let values = match k.annotation.as_deref() {
-                Some(a) => additional(self.annotation(Some(a), &mut definitions)),
-                None => Value::Bool(true),
-            };
-            let prop = json!({"type": "object", "additionalProperties": values, "default": {}});
-            add(
-                k.name.as_str(),
-                prop.as_object().cloned().unwrap_or_default(),
-                position,
-            );
         }
         let mut schema = json!({"title": "Parameters", "type": "object", "properties": properties});
         if !required.is_empty() {

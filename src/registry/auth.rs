@@ -64,6 +64,90 @@ impl TokenResponse {
     }
 }
 
+/// Fetch a bearer token for `scopes` (space-separated `repository:name:actions`) from the challenge's realm,
+/// with Basic credentials when there are any. Used by every registry conversation.
+pub async fn fetch_token(
+    http: &crate::http::Http,
+    host: &str,
+    realm: &str,
+    service: Option<&str>,
+    scopes: &str,
+    credential: Option<&super::Credential>,
+) -> Result<String, super::RegistryError> {
+    use super::RegistryError;
+    use reqwest::StatusCode;
+    use reqwest::header::AUTHORIZATION;
+    let protocol = |status: u16, detail: String| RegistryError::Protocol {
+        registry: host.into(),
+        what: "the token request".into(),
+        status,
+        detail,
+    };
+    let mut url = url::Url::parse(realm)
+        .map_err(|e| protocol(0, format!("realm `{realm}` is not a URL: {e}")))?;
+    {
+        let mut q = url.query_pairs_mut();
+        if let Some(s) = service {
+            q.append_pair("service", s);
+        }
+        for s in scopes.split(' ') {
+            q.append_pair("scope", s);
+        }
+    }
+    let basic = credential.map(|c| {
+        let raw = format!("{}:{}", c.username.value, c.password.value.expose());
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    });
+    let resp = http
+        .send(|| {
+            let r = http.client().get(url.clone());
+            match &basic {
+                Some(b) => r.header(AUTHORIZATION, b),
+                None => r,
+            }
+        })
+        .await
+        .map_err(|source| RegistryError::Transport {
+            registry: host.into(),
+            source,
+        })?;
+    let status = resp.status();
+    if status == StatusCode::UNAUTHORIZED {
+        let detail = resp.text().await.unwrap_or_default();
+        return Err(match credential {
+            Some(c) => RegistryError::BadCredentials {
+                registry: host.into(),
+                user: c.username.value.clone(),
+                detail: detail.trim().chars().take(300).collect(),
+            },
+            None => RegistryError::NeedsCredentials {
+                registry: host.into(),
+            },
+        });
+    }
+    if !status.is_success() {
+        return Err(protocol(
+            status.as_u16(),
+            resp.text()
+                .await
+                .unwrap_or_default()
+                .trim()
+                .chars()
+                .take(300)
+                .collect(),
+        ));
+    }
+    let body: TokenResponse = resp
+        .json()
+        .await
+        .map_err(|e| protocol(status.as_u16(), format!("answer is not a token: {e}")))?;
+    body.into_token()
+        .ok_or_else(|| protocol(status.as_u16(), "answer holds no token".into()))
+}
+
 #[derive(Debug, Deserialize)]
 struct Claims {
     #[serde(default)]

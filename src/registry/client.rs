@@ -1,7 +1,7 @@
 //! A registry endpoint with its credentials, and the operations `doctor` needs. Authentication follows the
 //! server's challenge: Basic on every request, or a bearer token fetched from the realm for the scope needed.
 
-use super::auth::{Challenge, TokenResponse, granted_actions, parse_challenge};
+use super::auth::{Challenge, granted_actions, parse_challenge};
 use super::credentials::Credential;
 use crate::http::{Http, TransportError};
 use reqwest::StatusCode;
@@ -236,54 +236,16 @@ impl Registry {
         repository: &str,
         actions: &str,
     ) -> Result<String, RegistryError> {
-        let mut url = url::Url::parse(realm).map_err(|e| RegistryError::Protocol {
-            registry: self.host.clone(),
-            what: "token realm".into(),
-            status: 0,
-            detail: format!("`{realm}` is not a URL: {e}"),
-        })?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = service {
-                q.append_pair("service", s);
-            }
-            q.append_pair("scope", &format!("repository:{repository}:{actions}"));
-        }
-        let resp = self
-            .http
-            .send(|| {
-                let req = self.http.client().get(url.clone());
-                match &self.credential {
-                    Some(c) => req.header(AUTHORIZATION, basic(c)),
-                    None => req,
-                }
-            })
-            .await
-            .map_err(|e| self.transport(e))?;
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED {
-            return Err(match &self.credential {
-                Some(c) => self.bad_credentials(c, resp).await,
-                None => RegistryError::NeedsCredentials {
-                    registry: self.host.clone(),
-                },
-            });
-        }
-        if !status.is_success() {
-            return Err(self.protocol("the token request", status, resp).await);
-        }
-        let body: TokenResponse = resp.json().await.map_err(|e| RegistryError::Protocol {
-            registry: self.host.clone(),
-            what: "the token request".into(),
-            status: status.as_u16(),
-            detail: format!("answer is not a token: {e}"),
-        })?;
-        body.into_token().ok_or_else(|| RegistryError::Protocol {
-            registry: self.host.clone(),
-            what: "the token request".into(),
-            status: status.as_u16(),
-            detail: "answer holds no token".into(),
-        })
+        let scopes = super::session::scope(repository, actions);
+        super::auth::fetch_token(
+            &self.http,
+            &self.host,
+            realm,
+            service,
+            &scopes,
+            self.credential.as_ref(),
+        )
+        .await
     }
 
     /// Is the account allowed to push to `repository`? Decided from the token's `access` claim when it has one;

@@ -4,7 +4,7 @@
 //! Scopes may name several repositories: a cross-repository mount needs `pull` on the source as well
 //! (oci-client asks only for the target's, its issue #235, so Harbor declines every cross-project mount).
 
-use super::auth::{Challenge, TokenResponse, parse_challenge};
+use super::auth::{Challenge, parse_challenge};
 use super::client::RegistryError;
 use super::credentials::Credential;
 use crate::http::Http;
@@ -138,70 +138,15 @@ impl Session {
         service: Option<&str>,
         scopes: &str,
     ) -> Result<String, RegistryError> {
-        let mut url = url::Url::parse(realm).map_err(|e| RegistryError::Protocol {
-            registry: self.host.clone(),
-            what: "token realm".into(),
-            status: 0,
-            detail: format!("`{realm}` is not a URL: {e}"),
-        })?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = service {
-                q.append_pair("service", s);
-            }
-            for s in scopes.split(' ') {
-                q.append_pair("scope", s);
-            }
-        }
-        let resp = self
-            .http
-            .send(|| {
-                let r = self.http.client().get(url.clone());
-                match self.basic() {
-                    Some(b) => r.header(AUTHORIZATION, b),
-                    None => r,
-                }
-            })
-            .await
-            .map_err(|source| RegistryError::Transport {
-                registry: self.host.clone(),
-                source,
-            })?;
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED {
-            return Err(match &self.credential {
-                Some(c) => RegistryError::BadCredentials {
-                    registry: self.host.clone(),
-                    user: c.username.value.clone(),
-                    detail: String::new(),
-                },
-                None => RegistryError::NeedsCredentials {
-                    registry: self.host.clone(),
-                },
-            });
-        }
-        let body: TokenResponse = match status.is_success() {
-            true => resp.json().await.map_err(|e| RegistryError::Protocol {
-                registry: self.host.clone(),
-                what: "the token request".into(),
-                status: status.as_u16(),
-                detail: e.to_string(),
-            })?,
-            false => {
-                return Err(RegistryError::Protocol {
-                    registry: self.host.clone(),
-                    what: "the token request".into(),
-                    status: status.as_u16(),
-                    detail: String::new(),
-                });
-            }
-        };
-        body.into_token().ok_or_else(|| RegistryError::Protocol {
-            registry: self.host.clone(),
-            what: "the token request".into(),
-            status: status.as_u16(),
-            detail: "answer holds no token".into(),
-        })
+        super::auth::fetch_token(
+            &self.http,
+            &self.host,
+            realm,
+            service,
+            scopes,
+            self.credential.as_ref(),
+        )
+        .await
     }
 
     pub(super) async fn authorization_for(
