@@ -45,6 +45,8 @@ impl Scrubber {
 pub struct Printer {
     format: OutputFormat,
     quiet: bool,
+    /// stderr is a terminal: progress bars make sense.
+    terminal: bool,
     color: bool,
     gitlab: bool,
     scrubber: Scrubber,
@@ -64,6 +66,7 @@ impl Printer {
         Self {
             format: settings.output.value,
             quiet: settings.verbosity < 0,
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             color: settings.color,
             gitlab: settings.gitlab_ci,
             scrubber: Scrubber::new(settings.secret_values()),
@@ -75,6 +78,7 @@ impl Printer {
         Self {
             format: OutputFormat::Human,
             quiet: false,
+            terminal: false,
             color: false,
             gitlab: false,
             scrubber: Scrubber::default(),
@@ -101,6 +105,13 @@ impl Printer {
             Style::Bold => "1",
         };
         format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    /// Progress bars, only for a person at a terminal: never in CI logs, under `-q`, or with JSON output.
+    pub fn progress(&self) -> Option<indicatif::MultiProgress> {
+        (self.terminal && !self.quiet && !self.gitlab && !self.is_json()).then(|| {
+            indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
+        })
     }
 
     /// Narration on stderr; silent under `-q`.

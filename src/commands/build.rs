@@ -212,14 +212,14 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         return Ok(());
     };
     images::prepare(&args.upload, settings, repo, printer).await?;
-    let opts = images::options(&args.upload, settings);
+    let opts = images::options(&args.upload, settings, printer);
     let stats = crate::registry::push::push(
         session.clone(),
         &repository,
         built.blobs,
         &built.manifests,
         &tags,
-        opts,
+        opts.clone(),
     )
     .await?;
     // Record fresh dependency layers so the next build on any runner skips the installer.
@@ -230,8 +230,15 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
             mount_from: None,
         };
         let m: Vec<Manifest> = vec![manifest];
-        crate::registry::push::push(session.clone(), &repository, vec![blob], &m, &[tag], opts)
-            .await?;
+        crate::registry::push::push(
+            session.clone(),
+            &repository,
+            vec![blob],
+            &m,
+            &[tag],
+            opts.clone(),
+        )
+        .await?;
     }
     images::gate(&args.upload, settings, repo, &digest, printer).await?;
     images::report(

@@ -88,8 +88,9 @@ pub async fn gate(
     Ok(())
 }
 
-pub fn options(upload: &UploadArgs, settings: &Settings) -> Options {
+pub fn options(upload: &UploadArgs, settings: &Settings, printer: &Printer) -> Options {
     Options {
+        progress: printer.progress(),
         parallel: upload.parallel.max(1),
         mode: match upload.chunk_size {
             Some(n) if n > 0 => UploadMode::Chunked(n),

@@ -119,7 +119,7 @@ pub async fn run(args: &PromoteArgs, settings: &Settings, printer: &Printer) -> 
         blobs,
         &manifests,
         &tags,
-        images::options(&args.upload, settings),
+        images::options(&args.upload, settings, printer),
     )
     .await?;
     images::gate(&args.upload, settings, &dst, &digest, printer).await?;

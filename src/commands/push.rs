@@ -91,7 +91,7 @@ pub async fn run(args: &PushArgs, settings: &Settings, printer: &Printer) -> Res
         img.blobs,
         &img.manifests,
         &tags,
-        images::options(&args.upload, settings),
+        images::options(&args.upload, settings, printer),
     )
     .await?;
     images::gate(&args.upload, settings, repo, &digest, printer).await?;

@@ -140,6 +140,7 @@ impl Session {
         size: u64,
         source: &Source,
         mode: UploadMode,
+        progress: Option<&indicatif::ProgressBar>,
     ) -> Result<(), RegistryError> {
         let scopes = Self::push_scope(repository);
         let start = self.url(&format!("/v2/{repository}/blobs/uploads/"));
@@ -157,7 +158,7 @@ impl Session {
         let mut location = self.location(&resp)?;
         match mode {
             UploadMode::Monolithic => {
-                let body = self.body(source, digest, 0, size).await?;
+                let body = self.body(source, digest, 0, size, progress).await?;
                 let url = with_digest(&location, digest);
                 let resp = self
                     .send_body(&scopes, Method::PUT, &url, body, size, None)
@@ -169,7 +170,7 @@ impl Session {
                 let mut failures = 0;
                 while offset < size {
                     let len = chunk.min(size - offset);
-                    let body = self.body(source, digest, offset, len).await?;
+                    let body = self.body(source, digest, offset, len, progress).await?;
                     let range = format!("{}-{}", offset, offset + len - 1);
                     let sent = self
                         .send_body(&scopes, Method::PATCH, &location, body, len, Some(&range))
@@ -287,7 +288,16 @@ impl Session {
         digest: &str,
         offset: u64,
         len: u64,
+        progress: Option<&indicatif::ProgressBar>,
     ) -> Result<reqwest::Body, RegistryError> {
+        use futures_util::StreamExt;
+        let bar = progress.cloned();
+        // Counts the bytes as the body is sent (a no-op without a terminal).
+        let count = move |n: usize| {
+            if let Some(b) = &bar {
+                b.inc(n as u64);
+            }
+        };
         match source {
             Source::File(path) => {
                 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -299,9 +309,13 @@ impl Session {
                 };
                 let mut f = tokio::fs::File::open(path).await.map_err(io)?;
                 f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
-                Ok(reqwest::Body::wrap_stream(
-                    tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 * 1024),
-                ))
+                let stream = tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 * 1024)
+                    .inspect(move |r| {
+                        if let Ok(b) = r {
+                            count(b.len());
+                        }
+                    });
+                Ok(reqwest::Body::wrap_stream(stream))
             }
             Source::Remote {
                 session,
@@ -314,7 +328,12 @@ impl Session {
                         (offset > 0 || len > 0).then_some((offset, len)),
                     )
                     .await?;
-                Ok(reqwest::Body::wrap_stream(resp.bytes_stream()))
+                let stream = resp.bytes_stream().inspect(move |r| {
+                    if let Ok(b) = r {
+                        count(b.len());
+                    }
+                });
+                Ok(reqwest::Body::wrap_stream(stream))
             }
         }
     }

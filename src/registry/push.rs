@@ -25,12 +25,14 @@ pub struct Manifest {
     pub digest: String,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub parallel: usize,
     pub mode: UploadMode,
     /// Upload attempts after the first, per blob.
     pub retries: u32,
+    /// Per-blob progress bars (on a terminal only; see `output::Printer::progress`).
+    pub progress: Option<indicatif::MultiProgress>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -59,14 +61,18 @@ pub async fn push(
         if !seen.insert(blob.descriptor.digest.clone()) {
             continue; // the same layer twice (or shared by two platforms): once is enough
         }
-        let (session, permits, repository) =
-            (session.clone(), permits.clone(), repository.to_string());
+        let (session, permits, repository, opts) = (
+            session.clone(),
+            permits.clone(),
+            repository.to_string(),
+            opts.clone(),
+        );
         tasks.spawn(async move {
             let _p = permits
                 .acquire_owned()
                 .await
                 .expect("semaphore never closes");
-            one_blob(&session, &repository, &blob, opts).await
+            one_blob(&session, &repository, &blob, &opts).await
         });
     }
     let mut stats = Stats::default();
@@ -126,7 +132,7 @@ async fn one_blob(
     session: &Session,
     repository: &str,
     blob: &Blob,
-    opts: Options,
+    opts: &Options,
 ) -> Result<Outcome, RegistryError> {
     let d = &blob.descriptor;
     if session.blob_exists(repository, &d.digest).await? {
@@ -139,19 +145,51 @@ async fn one_blob(
         return Ok(Outcome::Mounted);
     }
     let policy = crate::http::Policy::new(opts.retries);
+    let bar = opts.progress.as_ref().map(|m| {
+        let bar = m.add(indicatif::ProgressBar::new(d.size));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(d.digest.chars().take(19).collect::<String>());
+        bar
+    });
     let mut attempt = 0;
     loop {
+        if let Some(b) = &bar {
+            b.set_position(0);
+        }
         match session
-            .upload_once(repository, &d.digest, d.size, &blob.source, opts.mode)
+            .upload_once(
+                repository,
+                &d.digest,
+                d.size,
+                &blob.source,
+                opts.mode,
+                bar.as_ref(),
+            )
             .await
         {
-            Ok(()) => return Ok(Outcome::Uploaded(d.size)),
+            Ok(()) => {
+                if let Some(b) = &bar {
+                    b.finish();
+                }
+                return Ok(Outcome::Uploaded(d.size));
+            }
             Err(e) if attempt < opts.retries && retryable(&e) => {
                 tracing::debug!(digest = %d.digest, attempt, error = %e, "blob upload failed; retrying in a fresh session");
                 tokio::time::sleep(policy.backoff(attempt).max(Duration::from_millis(50))).await;
                 attempt += 1;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                return Err(e);
+            }
         }
     }
 }
