@@ -272,13 +272,23 @@ impl Session {
         if let Some(a) = self.auth_header(scopes).await? {
             req = req.header(reqwest::header::AUTHORIZATION, a);
         }
-        self.http
+        let resp = self
+            .http
             .send_once(req.body(body))
             .await
             .map_err(|source| RegistryError::Transport {
                 registry: self.host.clone(),
                 source,
-            })
+            })?;
+        // A token can expire in the middle of a long upload (Harbor's last 30 minutes): the body is gone, so
+        // drop the token and let the upload start again in a fresh session, with a fresh token.
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            self.forget_token(scopes).await;
+            return Err(RegistryError::TokenExpired {
+                registry: self.host.clone(),
+            });
+        }
+        Ok(resp)
     }
 
     /// `len` bytes of the blob from `offset`.

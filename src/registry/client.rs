@@ -32,6 +32,8 @@ pub enum RegistryError {
         user: String,
         detail: String,
     },
+    #[error("registry {registry} refused the token in the middle of an upload (expired)")]
+    TokenExpired { registry: String },
     #[error("registry {registry}: `{reference}` is immutable; refusing to move it{}", detail_suffix(.detail))]
     Immutable {
         registry: String,
@@ -75,6 +77,7 @@ impl RegistryError {
                 Some("give the account push permission on the project (Harbor robot: repository push + artifact read)".into())
             }
             RegistryError::Immutable { .. } => Some("push a new tag (Harbor's immutable-tag rule protects this one), or promote by digest".into()),
+            RegistryError::TokenExpired { .. } => None,
             RegistryError::Protocol { .. } => None,
         }
     }

@@ -204,6 +204,8 @@ fn retryable(e: &RegistryError) -> bool {
         RegistryError::Protocol { status, .. } => {
             *status >= 500 || *status == 408 || *status == 429 || *status == 0
         }
+        // The session already forgot the token; the next attempt fetches a new one.
+        RegistryError::TokenExpired { .. } => true,
         _ => false,
     }
 }

@@ -149,6 +149,11 @@ impl Session {
         .await
     }
 
+    /// Drop a cached token (it was refused); the next request fetches a new one.
+    pub(super) async fn forget_token(&self, scopes: &str) {
+        self.tokens.lock().await.remove(scopes);
+    }
+
     pub(super) async fn authorization_for(
         &self,
         scopes: &str,

@@ -10,3 +10,4 @@ mod images;
 mod proxy;
 mod register;
 mod settings;
+mod tokens;

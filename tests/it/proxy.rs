@@ -31,6 +31,8 @@ pub enum Fault {
     /// `POST /api/deployments/`), the "server" stops answering. Deterministic under load, unlike a count of
     /// all requests: a busy answer retried does not move the point of failure.
     StopAfterSuccess(&'static str, usize),
+    /// The first blob upload `PUT` answers 401, as a registry does when the token expired mid-upload.
+    ExpireTokenOnce,
 }
 
 /// `upstream`: `host:port`.
@@ -87,10 +89,22 @@ fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fault: Fault) {
     {
         return;
     }
-    let n = if matches!(fault, Fault::StopAfterSuccess(..)) {
-        0
-    } else {
-        count.fetch_add(1, Ordering::SeqCst)
+    let n = match fault {
+        Fault::StopAfterSuccess(..) => 0,
+        // Counts blob-upload PUTs only: the first one is refused.
+        Fault::ExpireTokenOnce => {
+            let first = String::from_utf8_lossy(&head)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if first.starts_with("PUT ") && first.contains("/blobs/uploads/") {
+                count.fetch_add(1, Ordering::SeqCst)
+            } else {
+                usize::MAX
+            }
+        }
+        _ => count.fetch_add(1, Ordering::SeqCst),
     };
     let first_line = String::from_utf8_lossy(&head)
         .lines()
@@ -98,6 +112,15 @@ fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fault: Fault) {
         .unwrap_or_default()
         .to_string();
     match fault {
+        Fault::ExpireTokenOnce if n == 0 => {
+            let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#;
+            let _ = write!(
+                client,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            return;
+        }
         Fault::Flaky(every) if n % every == every - 1 => {
             if (n / every) % 2 == 0 {
                 let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
