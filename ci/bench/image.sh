@@ -63,6 +63,20 @@ for n in rand64 small; do
     "$n" "$a" "$b" "$(echo "$b / $a" | bc -l)" "$c" "$d" "$(echo "$d / $c" | bc -l)"
 done
 
+say "the protocol floor: curl POST + one streamed PUT of the 64 MiB layer (no config, no manifest)"
+layer=$(python3 -c "
+import json; m=json.load(open('$W/l/index.json'))['manifests']
+d=[x['digest'][7:] for x in m if x.get('annotations',{}).get('org.opencontainers.image.ref.name')=='rand64'][0]
+print(json.load(open('$W/l/blobs/sha256/'+d))['layers'][0]['digest'])")
+cf=()
+for i in $(seq 1 "$N"); do
+  t0=$(now)
+  loc=$(curl -s -D - -o /dev/null -X POST "http://$REG/v2/bench/curl-$i-$RANDOM/blobs/uploads/" | awk -F': ' 'tolower($1)=="location" {print $2}' | tr -d '\r')
+  curl -s -o /dev/null -T "$W/l/blobs/sha256/${layer#sha256:}" -H 'Content-Type: application/octet-stream' "$loc&digest=$layer"
+  t1=$(now); cf+=("$(echo "$t1 - $t0" | bc)")
+done
+printf 'rand64  protocol floor (curl, layer only): %.3f s\n' "$(median "${cf[@]}")"
+
 say "code-only rebuild: flowship build vs buildah bud + push"
 fs push --from "oci-layout:$W/l:small" --image "$REG/bench/base" --tag v1
 proj=$W/proj; cp -r fixtures/example-flow "$proj"
