@@ -59,7 +59,6 @@ pub struct CiContext {
     pub pipeline_url: Option<String>,
     pub job_url: Option<String>,
     pub commit_sha: Option<String>,
-    pub project_path: Option<String>,
     pub ref_name: Option<String>,
     pub project_url: Option<String>,
     pub project_name: Option<String>,

@@ -558,7 +558,6 @@ pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, C
             project_url: env.raw("CI_PROJECT_URL").map(str::to_string),
             project_name: env.raw("CI_PROJECT_NAME").map(str::to_string),
             short_sha: env.raw("CI_COMMIT_SHORT_SHA").map(str::to_string),
-            project_path: env.raw("CI_PROJECT_PATH").map(str::to_string),
         },
     })
 }
