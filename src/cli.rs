@@ -73,20 +73,21 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check config, credentials and reachability of the registry, the GitOps repo and the Prefect API.
-    Doctor(DoctorArgs),
-    /// Print the resolved settings and where each value came from (secrets redacted).
-    Settings(SettingsArgs),
-    /// Set an image's tag and/or digest in the GitOps repo, byte-exact; commit and push safely.
-    Bump(Box<BumpArgs>),
-    /// Create or update Prefect deployments from prefect.yaml through the REST API, without Python.
-    Register(Box<RegisterArgs>),
     /// Build a flow image without a daemon (base image + dependency layer + code layer) and push it.
     Build(Box<BuildArgs>),
     /// Push an image built elsewhere (an OCI layout from buildah/podman/skopeo/umoci) to the registry.
     Push(Box<PushArgs>),
     /// Copy or retag an image by digest, without rebuilding: same repository, another project or registry.
     Promote(Box<PromoteArgs>),
+    /// Set an image's tag and/or digest in the GitOps repo, byte-exact; commit and push safely.
+    Bump(Box<BumpArgs>),
+    /// Create or update Prefect deployments from prefect.yaml through the REST API, without Python.
+    Register(Box<RegisterArgs>),
+
+    /// Check config, credentials and reachability of the registry, the GitOps repo and the Prefect API.
+    Doctor(DoctorArgs),
+    /// Print the resolved settings and where each value came from (secrets redacted).
+    Settings(SettingsArgs),
 }
 
 /// How blobs go over the wire.
