@@ -8,14 +8,17 @@
 
 use crate::cli::RegisterArgs;
 use crate::error::Error;
+use crate::http::gate::Gate;
 use crate::output::Printer;
+use crate::prefect::compare::{FieldChange, diff};
 use crate::prefect::project::{GitlabVersion, Inputs, Plan, Project, StepImage};
 use crate::prefect::template::References;
+use crate::prefect::triggers::{automations, same_automations};
 use crate::prefect::{Prefect, PrefectError};
 use crate::settings::Settings;
 use globset::Glob;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -30,13 +33,6 @@ struct Outcome {
     changes: Vec<FieldChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
-}
-
-#[derive(Debug, Serialize, Clone)]
-struct FieldChange {
-    field: String,
-    old: Value,
-    new: Value,
 }
 
 pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
@@ -238,73 +234,6 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
     Ok(())
 }
 
-/// Adaptive concurrency (additive increase, multiplicative decrease): starts with one deployment at a time (a
-/// burst into a busy server costs more in backoff than it saves), grows towards `max`, is halved
-/// whenever the server answered "busy" during one (Prefect on SQLite has one writer and answers 503), grown
-/// by one after a whole window of clean completions (TCP's congestion avoidance), but never again to a width
-/// at which the server was busy. A Postgres-backed server reaches the full width; SQLite pays one busy answer
-/// and settles at one writer, where it is fastest (measured: ci/bench/register.sh).
-struct Gate {
-    max: usize,
-    state: std::sync::Mutex<GateState>,
-    wake: tokio::sync::Notify,
-}
-
-struct GateState {
-    limit: usize,
-    /// Below the width at which the server last said "busy": never tried again in this run.
-    ceiling: usize,
-    in_flight: usize,
-    clean_streak: usize,
-}
-
-impl Gate {
-    fn new(max: usize) -> Self {
-        Self {
-            max,
-            state: std::sync::Mutex::new(GateState {
-                limit: 1,
-                ceiling: max,
-                in_flight: 0,
-                clean_streak: 0,
-            }),
-            wake: tokio::sync::Notify::new(),
-        }
-    }
-
-    async fn enter(&self) {
-        loop {
-            let waiting = self.wake.notified();
-            {
-                let mut s = self.state.lock().expect("not poisoned");
-                if s.in_flight < s.limit {
-                    s.in_flight += 1;
-                    return;
-                }
-            }
-            waiting.await;
-        }
-    }
-
-    fn leave(&self, congested: bool) {
-        let mut s = self.state.lock().expect("not poisoned");
-        s.in_flight -= 1;
-        if congested {
-            s.ceiling = (s.limit - 1).max(1);
-            s.limit = (s.limit / 2).max(1);
-            s.clean_streak = 0;
-        } else {
-            s.clean_streak += 1;
-            if s.clean_streak >= s.limit {
-                s.limit = (s.limit + 1).min(s.ceiling).min(self.max);
-                s.clean_streak = 0;
-            }
-        }
-        drop(s);
-        self.wake.notify_waiters();
-    }
-}
-
 type Fetched = (
     HashMap<String, Option<Value>>,
     HashMap<(String, String), Option<Value>>,
@@ -458,164 +387,6 @@ fn partial(id: &str, done: &str, e: PrefectError) -> PrefectError {
         what: format!("triggers of deployment {id} ({done}; its triggers were not)"),
         status: 0,
         detail: e.to_string(),
-    }
-}
-
-/// Deployment triggers as automations owned by the deployment (`DeploymentEventTrigger.as_automation`).
-fn automations(triggers: &[Value], deployment: &str, id: &str) -> Vec<Value> {
-    triggers
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let mut trigger: Map<String, Value> = t.as_object().cloned().unwrap_or_default();
-            let mut take = |k: &str| trigger.remove(k).filter(|v| !v.is_null());
-            let name = take("name").unwrap_or_else(|| json!(format!("{deployment}__automation_{}", i + 1)));
-            let description = take("description").unwrap_or(json!(""));
-            let enabled = take("enabled").unwrap_or(json!(true));
-            let parameters = take("parameters").unwrap_or(Value::Null);
-            let job_variables = take("job_variables").unwrap_or(Value::Null);
-            let schedule_after = take("schedule_after").unwrap_or(json!(0.0));
-            // The defaults Prefect's client model fills in (`events/schemas/automations.py::EventTrigger`); the
-            // server requires them.
-            let kind = trigger.entry("type").or_insert(json!("event")).clone();
-            if kind == "event" {
-                for (k, v) in [("match", json!({})), ("match_related", json!({})), ("after", json!([])), ("expect", json!([])), ("for_each", json!([]))] {
-                    trigger.entry(k).or_insert(v);
-                }
-                let posture = trigger.entry("posture").or_insert(json!("Reactive")).clone();
-                trigger.entry("threshold").or_insert(json!(1));
-                let within = trigger.get("within").and_then(Value::as_f64).unwrap_or(0.0);
-                let within = if posture == "Proactive" && within == 0.0 { 10.0 } else { within };
-                trigger.insert("within".into(), json!(within));
-            }
-            json!({
-                "name": name, "description": description, "enabled": enabled, "trigger": trigger,
-                "actions": [{"type": "run-deployment", "source": "selected", "deployment_id": id,
-                             "parameters": parameters, "job_variables": job_variables, "schedule_after": schedule_after}],
-                "owner_resource": format!("prefect.deployment.{id}"),
-            })
-        })
-        .collect()
-}
-
-fn same_automations(have: &[Value], want: &[Value]) -> bool {
-    have.len() == want.len()
-        && want.iter().all(|w| {
-            have.iter().any(|h| {
-                h["name"] == w["name"]
-                    && h["enabled"] == w["enabled"]
-                    && subset(&w["trigger"], &h["trigger"])
-                    && same(
-                        &h["actions"][0]["parameters"],
-                        &w["actions"][0]["parameters"],
-                    )
-            })
-        })
-}
-
-/// Field-level differences between the server's deployment and what the file wants.
-fn diff(existing: &Value, wanted: &Map<String, Value>) -> Vec<FieldChange> {
-    let mut out = Vec::new();
-    for (field, want) in wanted {
-        let have = match field.as_str() {
-            // `concurrency_limit: 1` comes back as a global concurrency limit object.
-            "concurrency_limit" => existing["global_concurrency_limit"]["limit"].clone(),
-            // Not part of the read model: the server keeps it, nothing to compare.
-            "version_info" if existing.get("version_info").is_none() => continue,
-            // No queue named: the server puts the deployment in the pool's default queue.
-            "work_queue_name" if want.is_null() => continue,
-            _ => existing.get(field).cloned().unwrap_or(Value::Null),
-        };
-        let equal = match field.as_str() {
-            "schedules" => same_schedules(&have, want),
-            _ => same(&have, want),
-        };
-        if !equal {
-            let old = if field == "schedules" {
-                shown_schedules(&have)
-            } else {
-                have
-            };
-            out.push(FieldChange {
-                field: field.clone(),
-                old,
-                new: want.clone(),
-            });
-        }
-    }
-    out
-}
-
-/// Schedules as the server stores them: it fills defaults (`day_or`, `anchor_date`, `timezone`), injects
-/// `DTSTART` into rrules and writes intervals as floats. Compare what the file says.
-fn same_schedules(have: &Value, want: &Value) -> bool {
-    let (Some(h), Some(w)) = (have.as_array(), want.as_array()) else {
-        return same(have, want);
-    };
-    h.len() == w.len()
-        && h.iter().zip(w).all(|(h, w)| {
-            let hs = &h["schedule"];
-            w["schedule"].as_object().is_some_and(|ws| {
-                ws.iter().all(|(k, v)| match k.as_str() {
-                    "rrule" => hs[k]
-                        .as_str()
-                        .zip(v.as_str())
-                        .is_some_and(|(a, b)| a == b || a.ends_with(&format!("\n{b}"))),
-                    "anchor_date" => hs[k]
-                        .as_str()
-                        .zip(v.as_str())
-                        .is_some_and(|(a, b)| norm_date(a) == norm_date(b)),
-                    _ => same(&hs[k], v),
-                })
-            }) && same(&h["active"], &w["active"])
-                && same(&h["parameters"], &w["parameters"])
-                && (w.get("slug").is_none() || same(&h["slug"], &w["slug"]))
-        })
-}
-
-/// The server's schedules as the file would write them (no ids, timestamps or owner), for diffs.
-fn shown_schedules(have: &Value) -> Value {
-    let Some(list) = have.as_array() else {
-        return have.clone();
-    };
-    Value::Array(
-        list.iter()
-            .map(|s| {
-                let mut o = json!({"schedule": s["schedule"], "active": s["active"], "parameters": s["parameters"]});
-                if !s["slug"].is_null() {
-                    o["slug"] = s["slug"].clone();
-                }
-                o
-            })
-            .collect(),
-    )
-}
-
-fn norm_date(s: &str) -> &str {
-    s.trim_end_matches('Z').trim_end_matches("+00:00")
-}
-
-/// JSON equality with numbers compared by value (`3600` == `3600.0`).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-/// Every key of `want` is in `have` with the same value (the server adds defaults).
-fn subset(want: &Value, have: &Value) -> bool {
-    match (want, have) {
-        (Value::Object(w), Value::Object(h)) => w
-            .iter()
-            .all(|(k, v)| h.get(k).is_some_and(|x| subset(v, x))),
-        _ => same(want, have),
     }
 }
 

@@ -2,6 +2,7 @@
 //! extra CAs), plain-HTTP permission (only for hosts named by `--plain-http`), timeouts, retry/backoff, and
 //! turning transport failures into errors a user can act on. Must not know any service's API.
 
+pub mod gate;
 mod retry;
 mod tls;
 

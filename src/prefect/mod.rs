@@ -2,9 +2,13 @@
 //! source, and the REST API (auth, CSRF, deployments). Must not import Python or shell out to `prefect`.
 
 mod client;
+pub mod compare;
+mod docstring;
 pub mod project;
+mod schedules;
 pub mod schema;
 pub mod template;
+pub mod triggers;
 pub mod yaml11;
 
 pub use client::{Prefect, PrefectError, WorkPool};

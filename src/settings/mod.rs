@@ -10,6 +10,7 @@ mod resolve;
 pub use resolve::resolve;
 mod show;
 mod source;
+mod values;
 
 pub use env::Env;
 pub use file::{ConfigFile, ImageSection, Monotonic};

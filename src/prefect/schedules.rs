@@ -1,0 +1,130 @@
+//! `schedules:` entries of prefect.yaml → the API's `DeploymentScheduleCreate` (`cli/deploy/_schedules.py`):
+//! cron, interval (seconds, ISO 8601 durations, `HH:MM:SS`), rrule (string or JSON), with timezone, anchor date,
+//! active, parameters, slug.
+
+use serde_json::{Map, Value, json};
+
+/// A `schedules:` entry → `DeploymentScheduleCreate` (`cli/deploy/_schedules.py`).
+pub fn schedule(c: &Value) -> Result<Value, String> {
+    let Some(m) = c.as_object() else {
+        return Err("a schedule must be a mapping".into());
+    };
+    let tz = m.get("timezone").filter(|v| !v.is_null());
+    let mut sched = Map::new();
+    if let Some(cron) = m.get("cron").filter(|v| !v.is_null()) {
+        sched.insert("cron".into(), cron.clone());
+        if let Some(t) = tz {
+            sched.insert("timezone".into(), t.clone());
+        }
+        if let Some(d) = m.get("day_or").filter(|v| !v.is_null()) {
+            sched.insert("day_or".into(), d.clone());
+        }
+    } else if let Some(interval) = m.get("interval").filter(|v| !v.is_null()) {
+        let secs = interval_seconds(interval)
+            .ok_or_else(|| format!("interval `{interval}` is not seconds, PT…, or HH:MM:SS"))?;
+        sched.insert("interval".into(), json!(secs));
+        if let Some(a) = m.get("anchor_date").filter(|v| !v.is_null()) {
+            sched.insert("anchor_date".into(), a.clone());
+        }
+        if let Some(t) = tz {
+            sched.insert("timezone".into(), t.clone());
+        }
+    } else if let Some(rrule) = m.get("rrule").filter(|v| !v.is_null()) {
+        match rrule
+            .as_str()
+            .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
+        {
+            Some(obj) => sched.extend(obj),
+            None => {
+                sched.insert("rrule".into(), rrule.clone());
+            }
+        }
+        if let Some(t) = tz {
+            sched.insert("timezone".into(), t.clone());
+        }
+    } else {
+        return Err(format!(
+            "unknown schedule type in {c}: give cron, interval or rrule"
+        ));
+    }
+    let mut out = json!({"schedule": sched, "active": m.get("active").filter(|v| !v.is_null()).cloned().unwrap_or(json!(true))});
+    out["parameters"] = m
+        .get("parameters")
+        .filter(|v| !v.is_null())
+        .cloned()
+        .unwrap_or(json!({}));
+    for k in ["slug", "replaces", "max_scheduled_runs"] {
+        if let Some(v) = m.get(k).filter(|v| !v.is_null()) {
+            out[k] = v.clone();
+        }
+    }
+    Ok(out)
+}
+
+/// Seconds from `3600`, `1.5`, `PT1H30M`, `P1DT2H`, or `[D day[s], ]HH:MM:SS`.
+fn interval_seconds(v: &Value) -> Option<f64> {
+    if let Some(n) = v.as_f64() {
+        return Some(n);
+    }
+    let s = v.as_str()?.trim();
+    if let Some(iso) = s.strip_prefix('P') {
+        let (date, time) = iso.split_once('T').unwrap_or((iso, ""));
+        let mut total = 0.0;
+        for (part, units) in [
+            (date, &[('W', 604800.0), ('D', 86400.0)][..]),
+            (time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)][..]),
+        ] {
+            let mut num = String::new();
+            for ch in part.chars() {
+                if ch.is_ascii_digit() || ch == '.' {
+                    num.push(ch);
+                } else {
+                    let mult = units.iter().find(|(u, _)| *u == ch)?.1;
+                    total += num.parse::<f64>().ok()? * mult;
+                    num.clear();
+                }
+            }
+            if !num.is_empty() {
+                return None;
+            }
+        }
+        return Some(total);
+    }
+    let (days, hms) = match s.split_once(',') {
+        Some((d, rest)) => (
+            d.split_whitespace().next()?.parse::<f64>().ok()?,
+            rest.trim(),
+        ),
+        None => (0.0, s),
+    };
+    let parts: Vec<f64> = hms
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let secs = match parts.as_slice() {
+        [h, m, s] => h * 3600.0 + m * 60.0 + s,
+        [m, s] => m * 60.0 + s,
+        _ => return None,
+    };
+    Some(days * 86400.0 + secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_and_intervals() {
+        assert_eq!(
+            schedule(&json!({"cron": "0 3 * * *", "timezone": "Europe/Berlin"})).unwrap(),
+            json!({"schedule": {"cron": "0 3 * * *", "timezone": "Europe/Berlin"}, "active": true, "parameters": {}})
+        );
+        assert_eq!(
+            schedule(&json!({"interval": "PT1H30M", "active": false, "slug": "s"})).unwrap(),
+            json!({"schedule": {"interval": 5400.0}, "active": false, "parameters": {}, "slug": "s"})
+        );
+        assert_eq!(interval_seconds(&json!("01:00:00")), Some(3600.0));
+        assert_eq!(interval_seconds(&json!("1 day, 0:00:10")), Some(86410.0));
+        assert!(schedule(&json!({"every": 1})).is_err());
+    }
+}

@@ -1,0 +1,57 @@
+//! Deployment triggers from prefect.yaml as the automations Prefect's client creates for them
+//! (`events/schemas/deployment_triggers.py`), and whether the server's automations already match.
+
+use super::compare::same;
+use serde_json::{Map, Value, json};
+
+/// Deployment triggers as automations owned by the deployment (`DeploymentEventTrigger.as_automation`).
+pub fn automations(triggers: &[Value], deployment: &str, id: &str) -> Vec<Value> {
+    triggers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut trigger: Map<String, Value> = t.as_object().cloned().unwrap_or_default();
+            let mut take = |k: &str| trigger.remove(k).filter(|v| !v.is_null());
+            let name = take("name").unwrap_or_else(|| json!(format!("{deployment}__automation_{}", i + 1)));
+            let description = take("description").unwrap_or(json!(""));
+            let enabled = take("enabled").unwrap_or(json!(true));
+            let parameters = take("parameters").unwrap_or(Value::Null);
+            let job_variables = take("job_variables").unwrap_or(Value::Null);
+            let schedule_after = take("schedule_after").unwrap_or(json!(0.0));
+            // The defaults Prefect's client model fills in (`events/schemas/automations.py::EventTrigger`); the
+            // server requires them.
+            let kind = trigger.entry("type").or_insert(json!("event")).clone();
+            if kind == "event" {
+                for (k, v) in [("match", json!({})), ("match_related", json!({})), ("after", json!([])), ("expect", json!([])), ("for_each", json!([]))] {
+                    trigger.entry(k).or_insert(v);
+                }
+                let posture = trigger.entry("posture").or_insert(json!("Reactive")).clone();
+                trigger.entry("threshold").or_insert(json!(1));
+                let within = trigger.get("within").and_then(Value::as_f64).unwrap_or(0.0);
+                let within = if posture == "Proactive" && within == 0.0 { 10.0 } else { within };
+                trigger.insert("within".into(), json!(within));
+            }
+            json!({
+                "name": name, "description": description, "enabled": enabled, "trigger": trigger,
+                "actions": [{"type": "run-deployment", "source": "selected", "deployment_id": id,
+                             "parameters": parameters, "job_variables": job_variables, "schedule_after": schedule_after}],
+                "owner_resource": format!("prefect.deployment.{id}"),
+            })
+        })
+        .collect()
+}
+
+pub fn same_automations(have: &[Value], want: &[Value]) -> bool {
+    have.len() == want.len()
+        && want.iter().all(|w| {
+            have.iter().any(|h| {
+                h["name"] == w["name"]
+                    && h["enabled"] == w["enabled"]
+                    && super::compare::subset(&w["trigger"], &h["trigger"])
+                    && same(
+                        &h["actions"][0]["parameters"],
+                        &w["actions"][0]["parameters"],
+                    )
+            })
+        })
+}
