@@ -1,5 +1,5 @@
 //! Single settings that need more than "first source wins": trust (every source adds), numbers, image
-//! references, URLs, lists, and the environment a bump's target set comes from.
+//! references, URLs, and the environment a bump's target set comes from.
 
 use super::resolve::{Flags, Resolver};
 use super::{ConfigError, Source, Sourced, TrustSettings};
