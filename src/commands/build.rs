@@ -240,13 +240,14 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         )
         .await?;
     }
-    images::gate(&args.upload, settings, repo, &digest, printer).await?;
-    images::report(
-        &repo.repository_ref(),
+    images::finish(
+        &args.upload,
+        settings,
+        repo,
         &digest,
         &tags,
         &stats,
-        settings,
         printer,
     )
+    .await
 }

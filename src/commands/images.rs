@@ -37,7 +37,7 @@ pub async fn prepare(
 
 /// After a push: with `--scan-gate`, Harbor scans the image, and a finding at or over the gate refuses the
 /// release (exit 3) with the summary.
-pub async fn gate(
+async fn gate(
     upload: &UploadArgs,
     settings: &Settings,
     repo: &crate::registry::Reference,
@@ -100,8 +100,30 @@ pub fn options(upload: &UploadArgs, settings: &Settings, printer: &Printer) -> O
     }
 }
 
+/// After a push: the scan gate, then the report. In that order: an image the gate refuses is never handed to
+/// later jobs through the dotenv report.
+pub async fn finish(
+    upload: &UploadArgs,
+    settings: &Settings,
+    repo: &crate::registry::Reference,
+    digest: &str,
+    tags: &[String],
+    stats: &Stats,
+    printer: &Printer,
+) -> Result<(), Error> {
+    gate(upload, settings, repo, digest, printer).await?;
+    report(
+        &repo.repository_ref(),
+        digest,
+        tags,
+        stats,
+        settings,
+        printer,
+    )
+}
+
 /// `repository` is `registry/repo`; `digest` the top manifest's.
-pub fn report(
+fn report(
     repository: &str,
     digest: &str,
     tags: &[String],

@@ -122,15 +122,16 @@ pub async fn run(args: &PromoteArgs, settings: &Settings, printer: &Printer) -> 
         images::options(&args.upload, settings, printer),
     )
     .await?;
-    images::gate(&args.upload, settings, &dst, &digest, printer).await?;
-    images::report(
-        &dst.repository_ref(),
+    images::finish(
+        &args.upload,
+        settings,
+        &dst,
         &digest,
         &tags,
         &stats,
-        settings,
         printer,
     )
+    .await
 }
 
 async fn fetch(session: &Session, repository: &str, reference: &str) -> Result<Manifest, Error> {

@@ -94,13 +94,14 @@ pub async fn run(args: &PushArgs, settings: &Settings, printer: &Printer) -> Res
         images::options(&args.upload, settings, printer),
     )
     .await?;
-    images::gate(&args.upload, settings, repo, &digest, printer).await?;
-    images::report(
-        &repo.repository_ref(),
+    images::finish(
+        &args.upload,
+        settings,
+        repo,
         &digest,
         &tags,
         &stats,
-        settings,
         printer,
     )
+    .await
 }

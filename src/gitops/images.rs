@@ -420,40 +420,56 @@ impl Planner<'_> {
 
 /// The changes that set `target` in one file's text, verified by re-parsing the result.
 pub fn plan(file: &str, text: &str, target: &Target) -> Result<Vec<Change>, EditError> {
+    planned(file, text, target, |p| {
+        let scanned = p.scanned;
+        for s in &scanned.scalars {
+            let key = match s.path.last() {
+                Some(Seg::Key(k)) => k.as_str(),
+                _ => "",
+            };
+            let in_images_list = s.path.len() >= 3
+                && matches!(s.path[s.path.len() - 2], Seg::Index(_))
+                && s.path[s.path.len() - 3] == Seg::Key("images".into());
+            if in_images_list && key == "name" {
+                p.kustomize_item(s)?;
+            } else if (key == "image" || key.ends_with("Image"))
+                && s.style != Style::Block
+                && same_repo(&s.value, &p.target.repository)
+            {
+                p.image_string(s)?;
+            } else if key == "repository" {
+                p.repository_block(s)?;
+            }
+            if !p.target.policies.is_empty() {
+                p.marker(s)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Scan `text`, let `find` plan changes on it, and verify them by re-parsing the result.
+fn planned(
+    file: &str,
+    text: &str,
+    target: &Target,
+    find: impl for<'p> FnOnce(&mut Planner<'p>) -> Result<(), EditError>,
+) -> Result<Vec<Change>, EditError> {
     let scanned = yaml::scan(text).map_err(|source| EditError::Yaml {
         file: file.into(),
         source,
     })?;
-    let mut p = Planner {
-        file,
-        text,
-        scanned: &scanned,
-        target,
-        changes: Vec::new(),
-    };
-    for s in &scanned.scalars {
-        let key = match s.path.last() {
-            Some(Seg::Key(k)) => k.as_str(),
-            _ => "",
+    let changes = {
+        let mut p = Planner {
+            file,
+            text,
+            scanned: &scanned,
+            target,
+            changes: Vec::new(),
         };
-        let in_images_list = s.path.len() >= 3
-            && matches!(s.path[s.path.len() - 2], Seg::Index(_))
-            && s.path[s.path.len() - 3] == Seg::Key("images".into());
-        if in_images_list && key == "name" {
-            p.kustomize_item(s)?;
-        } else if (key == "image" || key.ends_with("Image"))
-            && s.style != Style::Block
-            && same_repo(&s.value, &target.repository)
-        {
-            p.image_string(s)?;
-        } else if key == "repository" {
-            p.repository_block(s)?;
-        }
-        if !target.policies.is_empty() {
-            p.marker(s)?;
-        }
-    }
-    let changes = p.changes;
+        find(&mut p)?;
+        p.changes
+    };
     verify(file, text, &scanned, &changes)?;
     Ok(changes)
 }
@@ -467,67 +483,57 @@ pub fn plan_path(
     path: &str,
     target: &Target,
 ) -> Result<Vec<Change>, EditError> {
-    let scanned = yaml::scan(text).map_err(|source| EditError::Yaml {
-        file: file.into(),
-        source,
-    })?;
-    let mut p = Planner {
-        file,
-        text,
-        scanned: &scanned,
-        target,
-        changes: Vec::new(),
-    };
-    if let Some((_, ap, line)) = scanned
-        .aliases
-        .iter()
-        .find(|(_, ap, _)| path_string(ap) == path)
-    {
-        return Err(EditError::Alias {
-            file: file.into(),
-            line: *line,
-            path: path_string(ap),
-        });
-    }
-    let hits: Vec<&Scalar> = scanned
-        .scalars
-        .iter()
-        .filter(|s| path_string(&s.path) == path)
-        .collect();
-    if hits.is_empty() {
-        return Err(EditError::NoSuchPath {
-            file: file.into(),
-            path: path.into(),
-        });
-    }
-    for s in hits {
-        let key = match s.path.last() {
-            Some(Seg::Key(k)) => k.as_str(),
-            _ => "",
-        };
-        if key == "digest" {
-            if let Some(d) = &target.digest {
-                p.set(s, d.clone())?;
-            }
-        } else if key.ends_with("tag") || key.ends_with("Tag") {
-            if let Some(v) = p.tag_field_value(s, None)? {
-                p.set(s, v)?;
-            }
-        } else if same_repo(&s.value, &target.repository) {
-            p.image_string(s)?;
-        } else {
-            return Err(EditError::OtherRepository {
+    planned(file, text, target, |p| {
+        let scanned = p.scanned;
+        if let Some((_, ap, line)) = scanned
+            .aliases
+            .iter()
+            .find(|(_, ap, _)| path_string(ap) == path)
+        {
+            return Err(EditError::Alias {
                 file: file.into(),
-                line: s.line,
-                path: path.into(),
-                value: s.value.clone(),
-                repository: target.repository.clone(),
+                line: *line,
+                path: path_string(ap),
             });
         }
-    }
-    let changes = p.changes;
-    verify(file, text, &scanned, &changes)?;
-    Ok(changes)
+        let hits: Vec<&Scalar> = scanned
+            .scalars
+            .iter()
+            .filter(|s| path_string(&s.path) == path)
+            .collect();
+        if hits.is_empty() {
+            return Err(EditError::NoSuchPath {
+                file: file.into(),
+                path: path.into(),
+            });
+        }
+        for s in hits {
+            let key = match s.path.last() {
+                Some(Seg::Key(k)) => k.as_str(),
+                _ => "",
+            };
+            if key == "digest" {
+                if let Some(d) = &target.digest {
+                    p.set(s, d.clone())?;
+                }
+            } else if key.ends_with("tag") || key.ends_with("Tag") {
+                if let Some(v) = p.tag_field_value(s, None)? {
+                    p.set(s, v)?;
+                }
+            } else if same_repo(&s.value, &target.repository) {
+                p.image_string(s)?;
+            } else {
+                return Err(EditError::OtherRepository {
+                    file: file.into(),
+                    line: s.line,
+                    path: path.into(),
+                    value: s.value.clone(),
+                    repository: target.repository.clone(),
+                });
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Apply changes (non-overlapping byte ranges) to the text.
