@@ -8,6 +8,7 @@
 use crate::cli::BumpArgs;
 use crate::error::Error;
 use crate::gitlab::dotenv::Dotenv;
+use crate::gitops::commit::{DEFAULT_MESSAGE, commit_message, diff};
 use crate::gitops::images::{self, Change, Target};
 use crate::gitops::order;
 use crate::gitops::remote::Access;
@@ -317,7 +318,14 @@ impl Job {
                 attempts: attempt,
                 merge_request: None,
                 mr_branch_has_change: mr_branch_existed,
-                diff: diff(&plans),
+                diff: diff(plans.iter().map(|p| {
+                    (
+                        p.rel.as_str(),
+                        p.old.as_str(),
+                        p.new.as_str(),
+                        p.changes.as_slice(),
+                    )
+                })),
             };
             if plans.is_empty() || self.dry_run {
                 return Ok(outcome);
@@ -480,83 +488,6 @@ fn project_from_url(url: &str) -> Option<String> {
     };
     let p = path.trim_matches('/').trim_end_matches(".git").to_string();
     (!p.is_empty()).then_some(p)
-}
-
-fn new_ref(t: &Target) -> String {
-    let mut s = t.repository.clone();
-    if let Some(tag) = &t.tag {
-        s.push_str(&format!(":{tag}"));
-    }
-    if let Some(d) = &t.digest {
-        s.push_str(&format!("@{d}"));
-    }
-    s
-}
-
-const DEFAULT_MESSAGE: &str = "bump {image}\n\n{changes}";
-
-/// The commit message: the template (`--message`, `gitops.commit_message`) with `{image}`, `{repository}`,
-/// `{tag}`, `{digest}`, `{changes}` (one `file: path old -> new` line each), `{pipeline_url}` and `{job_url}`
-/// filled in; then links to the pipeline and job, and trailers that tools can grep for.
-fn commit_message(
-    template: &str,
-    t: &Target,
-    ci: &crate::settings::CiContext,
-    changes: &[Change],
-) -> String {
-    let list: Vec<String> = changes
-        .iter()
-        .map(|c| format!("{}: {} {} -> {}", c.file, c.path, c.old, c.new))
-        .collect();
-    let mut m = template
-        .replace("{image}", &new_ref(t))
-        .replace("{repository}", &t.repository)
-        .replace("{tag}", t.tag.as_deref().unwrap_or(""))
-        .replace("{digest}", t.digest.as_deref().unwrap_or(""))
-        .replace("{changes}", &list.join("\n"))
-        .replace("{pipeline_url}", ci.pipeline_url.as_deref().unwrap_or(""))
-        .replace("{job_url}", ci.job_url.as_deref().unwrap_or(""));
-    m = m.trim_end().to_string();
-    m.push_str("\n\n");
-    if !template.contains("{pipeline_url}")
-        && let Some(u) = &ci.pipeline_url
-    {
-        m.push_str(&format!("Pipeline: {u}\n"));
-    }
-    if !template.contains("{job_url}")
-        && let Some(u) = &ci.job_url
-    {
-        m.push_str(&format!("Job: {u}\n"));
-    }
-    m.push_str(&format!("\nFlowship-Image: {}\n", new_ref(t)));
-    if let Some(sha) = &ci.commit_sha {
-        m.push_str(&format!("Flowship-Source-Commit: {sha}\n"));
-    }
-    m.replace("\n\n\n", "\n\n")
-}
-
-/// A unified diff of the changed lines (one line of each side per change; edits never add or remove lines).
-fn diff(plans: &[FilePlan]) -> String {
-    let mut out = String::new();
-    for p in plans {
-        out.push_str(&format!("--- a/{0}\n+++ b/{0}\n", p.rel));
-        let old: Vec<&str> = p.old.split_inclusive('\n').collect();
-        let new: Vec<&str> = p.new.split_inclusive('\n').collect();
-        let mut lines: Vec<usize> = p.changes.iter().map(|c| c.line).collect();
-        lines.dedup();
-        for l in lines {
-            let (o, n) = (
-                old.get(l - 1).copied().unwrap_or(""),
-                new.get(l - 1).copied().unwrap_or(""),
-            );
-            out.push_str(&format!(
-                "@@ -{l} +{l} @@\n-{}\n+{}\n",
-                o.trim_end_matches(['\n', '\r']),
-                n.trim_end_matches(['\n', '\r'])
-            ));
-        }
-    }
-    out
 }
 
 fn report(

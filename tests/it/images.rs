@@ -6,7 +6,7 @@ use crate::proxy::{self, Fault};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -16,7 +16,7 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn skopeo_inspect(reference: &str, config: bool) -> serde_json::Value {
+pub(crate) fn skopeo_inspect(reference: &str, config: bool) -> serde_json::Value {
     let mut c = Command::new("skopeo");
     c.args(["inspect", "--tls-verify=false"]);
     if config {
@@ -25,12 +25,12 @@ fn skopeo_inspect(reference: &str, config: bool) -> serde_json::Value {
     serde_json::from_str(&run(c.arg(format!("docker://{reference}")))).unwrap()
 }
 
-fn token() -> String {
+pub(crate) fn token() -> String {
     format!("{:x}", fastrand::u32(..))
 }
 
 /// An OCI layout with one image (a random 1 MiB file and a small one), made by umoci.
-fn umoci_layout(dir: &Path, tag: &str) -> PathBuf {
+pub(crate) fn umoci_layout(dir: &Path, tag: &str) -> PathBuf {
     let layout = dir.join("layout");
     run(Command::new("umoci")
         .args(["init", "--layout"])
@@ -51,7 +51,7 @@ fn umoci_layout(dir: &Path, tag: &str) -> PathBuf {
     layout
 }
 
-fn plain(f: Flowship) -> Flowship {
+pub(crate) fn plain(f: Flowship) -> Flowship {
     f.env(
         "FLOWSHIP_PLAIN_HTTP",
         format!("{},{}", svc("REGISTRY_PLAIN"), svc("REGISTRY_AUTH")),
@@ -309,312 +309,6 @@ fn immutable_tag_is_a_policy_refusal_exit_3() {
         .stderr_has("hint: push a new tag");
 }
 
-/// A small base image in the plain registry: an umoci image with `PYTHON_VERSION` set, the way official
-/// python images declare theirs.
-fn base_image(dir: &Path) -> String {
-    let layout = dir.join("base");
-    run(Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&layout));
-    let r = format!("{}:3.11", layout.display());
-    run(Command::new("umoci").args(["new", "--image", &r]));
-    run(Command::new("umoci").args([
-        "config",
-        "--image",
-        &r,
-        "--config.env",
-        "PYTHON_VERSION=3.11.7",
-        "--config.env",
-        "PATH=/usr/local/bin:/usr/bin:/bin",
-        "--os",
-        "linux",
-        "--architecture",
-        "amd64",
-    ]));
-    let src = dir.join("basesrc/etc");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("os-release"), "ID=test\n").unwrap();
-    run(Command::new("umoci")
-        .args(["insert", "--image", &r])
-        .arg(dir.join("basesrc"))
-        .arg("/"));
-    let repo = format!("{}/it/base-{}", svc("REGISTRY_PLAIN"), token());
-    plain(flowship())
-        .args([
-            "push",
-            "--from",
-            &format!("oci-layout:{}:3.11", layout.display()),
-            "--image",
-            &repo,
-            "--tag",
-            "3.11",
-        ])
-        .run()
-        .success();
-    format!("{repo}:3.11")
-}
-
-/// A copy of the example flow project, with a fresh mtime on every file.
-fn flow_project(dir: &Path) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let p = dir.join("example-flow");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example-flow");
-    run(Command::new("cp").arg("-r").arg(&src).arg(&p));
-    run(Command::new("touch")
-        .arg("-d")
-        .arg(format!("@{}", 1_600_000_000 + fastrand::u32(..1_000_000)))
-        .arg(p.join("flows/etl.py")));
-    std::fs::set_permissions(
-        p.join("flows/etl.py"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    p
-}
-
-#[test]
-fn build_pushes_an_image_umoci_unpacks_with_code_deps_env_labels() {
-    let dir = tempfile::tempdir().unwrap();
-    let base = base_image(dir.path());
-    let project = flow_project(dir.path());
-    let repo = format!("{}/it/etl-{}", svc("REGISTRY_PLAIN"), token());
-    let o = plain(flowship())
-        .env("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567")
-        .env("CI_PROJECT_URL", "https://gitlab.example.com/data/etl")
-        .env("CI_COMMIT_TIMESTAMP", "2026-11-27T03:00:00+00:00")
-        .args([
-            "build",
-            "--image",
-            &repo,
-            "--tag",
-            "1.0",
-            "--base",
-            &base,
-            "--context",
-            project.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .run();
-    let doc = o.success().json();
-    let digest = doc["image"]["digest"].as_str().unwrap().to_string();
-    let config = skopeo_inspect(&format!("{repo}:1.0"), true);
-    let env: Vec<&str> = config["config"]["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
-    assert!(
-        env.contains(&"PYTHONPATH=/opt/flowship/site-packages"),
-        "{env:?}"
-    );
-    assert!(
-        env.contains(&"PATH=/opt/flowship/site-packages/bin:/usr/local/bin:/usr/bin:/bin"),
-        "{env:?}"
-    );
-    assert_eq!(config["config"]["WorkingDir"], "/opt/prefect/example-flow");
-    let labels = &config["config"]["Labels"];
-    assert_eq!(
-        labels["org.opencontainers.image.revision"],
-        "0123456789abcdef0123456789abcdef01234567"
-    );
-    assert_eq!(
-        labels["org.opencontainers.image.source"],
-        "https://gitlab.example.com/data/etl"
-    );
-    assert_eq!(
-        labels["org.opencontainers.image.created"],
-        "2026-11-27T03:00:00Z"
-    );
-    assert_eq!(labels["org.opencontainers.image.version"], "1.0");
-    assert_eq!(config["created"], "2026-11-27T03:00:00Z");
-    assert_eq!(config["architecture"], "amd64");
-    // Unpack with umoci and look at the files.
-    let oci = dir.path().join("oci");
-    run(Command::new("skopeo")
-        .args(["copy", "--src-tls-verify=false"])
-        .arg(format!("docker://{repo}@{digest}"))
-        .arg(format!("oci:{}:1.0", oci.display())));
-    let bundle = dir.path().join("bundle");
-    run(Command::new("umoci")
-        .args(["unpack", "--rootless", "--image"])
-        .arg(format!("{}:1.0", oci.display()))
-        .arg(&bundle));
-    let root = bundle.join("rootfs");
-    assert!(root.join("etc/os-release").is_file(), "base layer present");
-    let etl = root.join("opt/prefect/example-flow/flows/etl.py");
-    assert!(etl.is_file());
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(&etl).unwrap().permissions().mode() & 0o777,
-        0o644,
-        "modes are normalised, not taken from disk (0600)"
-    );
-    assert!(
-        root.join("opt/flowship/site-packages/six.py").is_file(),
-        "the dependency is installed in the layer"
-    );
-    assert!(!root.join("opt/prefect/example-flow/.git").exists());
-    // Manifest annotations name the base.
-    let raw: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{repo}:1.0"))))
-    .unwrap();
-    assert_eq!(
-        raw["annotations"]["org.opencontainers.image.base.name"],
-        base.as_str()
-    );
-}
-
-#[test]
-fn builds_are_reproducible_and_reuse_cached_dependencies() {
-    let dir = tempfile::tempdir().unwrap();
-    let base = base_image(dir.path());
-    let repo = format!("{}/it/repro-{}", svc("REGISTRY_PLAIN"), token());
-    let build = |project: &Path| {
-        plain(flowship())
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .args([
-                "build",
-                "--image",
-                &repo,
-                "--tag",
-                "1.0",
-                "--base",
-                &base,
-                "--context",
-                project.to_str().unwrap(),
-                "--output",
-                "json",
-                "-v",
-            ])
-            .run()
-    };
-    let a = dir.path().join("a");
-    let b = dir.path().join("b");
-    std::fs::create_dir_all(&a).unwrap();
-    std::fs::create_dir_all(&b).unwrap();
-    let first = build(&flow_project(&a));
-    let second = build(&flow_project(&b)); // separate copy, other mtimes and modes on disk
-    first.success();
-    second.success();
-    assert_eq!(
-        first.json()["image"]["digest"],
-        second.json()["image"]["digest"],
-        "same inputs, same digest"
-    );
-    assert!(first.stderr.contains("installed"), "{}", first.stderr);
-    assert!(
-        second.stderr.contains("reused"),
-        "the second build must not run the installer:\n{}",
-        second.stderr
-    );
-    // And written as an OCI layout instead, the same digest.
-    let layout = dir.path().join("layout");
-    let o = plain(flowship())
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .args([
-            "build",
-            "--no-push",
-            "--oci-layout",
-            layout.to_str().unwrap(),
-            "--image",
-            &repo,
-            "--tag",
-            "1.0",
-            "--base",
-            &base,
-        ])
-        .args([
-            "--context",
-            flow_project(&dir.path().join("c")).to_str().unwrap(),
-        ])
-        .run();
-    o.success();
-    let raw = run(Command::new("skopeo")
-        .args(["inspect", "--raw"])
-        .arg(format!("oci:{}:1.0", layout.display())));
-    assert!(
-        o.stdout
-            .contains(first.json()["image"]["digest"].as_str().unwrap()),
-        "{o}\n{raw}"
-    );
-}
-
-/// The image runs: a real Python base (Debian + python3), the e2e flow project with a real dependency on
-/// top; unpacked and run under chroot with the image's own environment and working directory, the flow
-/// module imports the dependency from the dependency layer.
-#[test]
-fn the_built_image_runs_its_flow_under_chroot() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = format!("{}/it/e2e-{}", svc("REGISTRY_PLAIN"), token());
-    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/e2e-flow");
-    let doc = plain(flowship())
-        .args([
-            "build",
-            "--image",
-            &repo,
-            "--tag",
-            "1.0",
-            "--base",
-            &svc("PYTHON_BASE"),
-            "--context",
-            project.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .run()
-        .success()
-        .json();
-    let digest = doc["image"]["digest"].as_str().unwrap().to_string();
-    let oci = dir.path().join("oci");
-    run(Command::new("skopeo")
-        .args(["copy", "-q", "--src-tls-verify=false"])
-        .arg(format!("docker://{repo}@{digest}"))
-        .arg(format!("oci:{}:1.0", oci.display())));
-    let bundle = dir.path().join("bundle");
-    run(Command::new("umoci")
-        .args(["unpack", "--image"])
-        .arg(format!("{}:1.0", oci.display()))
-        .arg(&bundle));
-    let runtime: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
-            .unwrap();
-    let env: Vec<String> = runtime["process"]["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap().to_string())
-        .collect();
-    let cwd = runtime["process"]["cwd"].as_str().unwrap().to_string();
-    assert_eq!(cwd, "/opt/prefect/e2e-flow");
-    let out = Command::new("chroot")
-        .arg(bundle.join("rootfs"))
-        .arg("/usr/bin/env")
-        .arg("-i")
-        .args(&env)
-        .args([
-            "/bin/sh",
-            "-c",
-            &format!("cd {cwd} && exec python3 -m flows.hello"),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the flow did not run:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("hello from flowship"), "{stdout}");
-    assert!(
-        stdout.contains("six 1.16.0 from /opt/flowship/site-packages/six.py"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("python 3.11"), "{stdout}");
-}
-
 #[test]
 fn push_from_a_docker_archive_keeps_the_config_and_its_diff_ids() {
     let dir = tempfile::tempdir().unwrap();
@@ -653,116 +347,4 @@ fn push_from_a_docker_archive_keeps_the_config_and_its_diff_ids() {
         std::fs::read_to_string(dir.path().join("bundle/rootfs/app/x")).unwrap(),
         "hi"
     );
-}
-
-#[test]
-fn several_platforms_build_one_image_each_under_an_index() {
-    let dir = tempfile::tempdir().unwrap();
-    // A two-platform base: two umoci images and an OCI index naming both.
-    let layout = dir.path().join("multi");
-    run(Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&layout));
-    for (tag, arch) in [("amd64", "amd64"), ("arm64", "arm64")] {
-        let r = format!("{}:{tag}", layout.display());
-        run(Command::new("umoci").args(["new", "--image", &r]));
-        run(Command::new("umoci").args([
-            "config",
-            "--image",
-            &r,
-            "--os",
-            "linux",
-            "--architecture",
-            arch,
-            "--config.env",
-            "PYTHON_VERSION=3.11.7",
-        ]));
-    }
-    let index_path = layout.join("index.json");
-    let mut index: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&index_path).unwrap()).unwrap();
-    let manifests: Vec<serde_json::Value> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            let arch = m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string();
-            serde_json::json!({"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"], "platform": {"os": "linux", "architecture": arch}})
-        })
-        .collect();
-    let multi = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})).unwrap();
-    let digest = {
-        use sha2::Digest;
-        format!(
-            "sha256:{}",
-            sha2::Sha256::digest(&multi)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        )
-    };
-    std::fs::write(layout.join("blobs/sha256").join(&digest[7..]), &multi).unwrap();
-    index["manifests"].as_array_mut().unwrap().push(serde_json::json!({
-        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": multi.len(),
-        "annotations": {"org.opencontainers.image.ref.name": "multi"}
-    }));
-    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
-    let base = format!("{}/it/multibase-{}", svc("REGISTRY_PLAIN"), token());
-    plain(flowship())
-        .args([
-            "push",
-            "--from",
-            &format!("oci-layout:{}:multi", layout.display()),
-            "--image",
-            &base,
-            "--tag",
-            "3.11",
-        ])
-        .run()
-        .success();
-
-    let repo = format!("{}/it/multi-{}", svc("REGISTRY_PLAIN"), token());
-    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/e2e-flow");
-    plain(flowship())
-        .args([
-            "build",
-            "--image",
-            &repo,
-            "--tag",
-            "1.0",
-            "--base",
-            &format!("{base}:3.11"),
-            "--context",
-            project.to_str().unwrap(),
-        ])
-        .args(["--platform", "linux/amd64,linux/arm64"])
-        .run()
-        .success()
-        .stderr_has("dependencies for linux/arm64");
-    let raw: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{repo}:1.0"))))
-    .unwrap();
-    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
-    let archs: Vec<&str> = raw["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["platform"]["architecture"].as_str().unwrap())
-        .collect();
-    assert_eq!(archs, ["amd64", "arm64"]);
-    for arch in ["amd64", "arm64"] {
-        let out = run(Command::new("skopeo")
-            .args([
-                "inspect",
-                "--config",
-                "--tls-verify=false",
-                "--override-arch",
-                arch,
-            ])
-            .arg(format!("docker://{repo}:1.0")));
-        let config: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(config["architecture"], arch);
-        assert_eq!(config["config"]["WorkingDir"], "/opt/prefect/e2e-flow");
-    }
 }
