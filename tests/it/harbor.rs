@@ -4,22 +4,13 @@
 use crate::harness::{Flowship, flowship, svc};
 use std::process::Command;
 
+/// An OCI layout with one image of random content (a new digest each time), as `push --from` takes it.
 fn layout(dir: &std::path::Path) -> String {
-    let l = dir.join("layout");
-    let run = |c: &mut Command| assert!(c.status().unwrap().success());
-    run(Command::new("umoci").args(["init", "--layout"]).arg(&l));
-    run(Command::new("umoci")
-        .args(["new", "--image"])
-        .arg(format!("{}:v1", l.display())));
-    let src = dir.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("f"), format!("{}", fastrand::u64(..))).unwrap();
-    run(Command::new("umoci")
-        .args(["insert", "--image"])
-        .arg(format!("{}:v1", l.display()))
-        .arg(&src)
-        .arg("/app"));
-    format!("oci-layout:{}:v1", l.display())
+    std::fs::create_dir_all(dir).unwrap();
+    format!(
+        "oci-layout:{}:v1",
+        crate::images::umoci_layout(dir, "v1").display()
+    )
 }
 
 fn robot(f: Flowship) -> Flowship {
