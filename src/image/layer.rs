@@ -145,8 +145,15 @@ mod tests {
             },
         )]);
         let one = write(&entries, 0, &dir.path().join("1.tgz")).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        std::fs::write(&f, "print(1)\n").unwrap(); // new mtime on disk
+        // Another mtime on disk, set explicitly (no sleeping to let the clock move).
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_234_567),
+            )
+            .unwrap();
         let two = write(&entries, 0, &dir.path().join("2.tgz")).unwrap();
         assert_eq!(one.digest, two.digest);
         assert_eq!(one.diff_id, two.diff_id);
