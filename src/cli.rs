@@ -32,22 +32,16 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Configuration file [default: ./flowship.yaml when present].
-    #[arg(long, global = true, env = "FLOWSHIP_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Plan only: nothing is written anywhere.
-    #[arg(long, global = true, env = "FLOWSHIP_DRY_RUN")]
+    #[arg(long, global = true)]
     pub dry_run: bool,
     /// `json` prints one JSON document on stdout.
-    #[arg(
-        long,
-        global = true,
-        env = "FLOWSHIP_OUTPUT",
-        value_enum,
-        value_name = "FORMAT"
-    )]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     pub output: Option<OutputFormat>,
     /// Write a GitLab dotenv report (FLOWSHIP_IMAGE*, FLOWSHIP_GITOPS_COMMIT) for later jobs.
-    #[arg(long, global = true, env = "FLOWSHIP_DOTENV", value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub dotenv: Option<PathBuf>,
     /// More narration on stderr (-v debug, -vv trace; RUST_LOG overrides).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
@@ -62,6 +56,10 @@ pub struct GlobalArgs {
     /// Plain HTTP is never used for any other host.
     #[arg(long = "plain-http", global = true, value_name = "HOST:PORT")]
     pub plain_http: Vec<String>,
+    /// The environment of flowship.yaml (`environments.ENV`) whose settings apply (also FLOWSHIP_ENV)
+    /// [default: CI_ENVIRONMENT_NAME when the file defines it].
+    #[arg(long = "env", global = true, value_name = "ENV")]
+    pub environment: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -95,20 +93,20 @@ pub enum Command {
 pub struct UploadArgs {
     /// Upload in chunks of this size (e.g. `8MiB`) for proxies that cap request bodies (Harbor behind
     /// nginx/ingress); default one streamed request per blob.
-    #[arg(long, env = "FLOWSHIP_CHUNK_SIZE", value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub chunk_size: Option<u64>,
     /// Blobs uploaded at once.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub parallel: usize,
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
     /// Harbor: create the project when it does not exist (needs project-creation rights).
-    #[arg(long, env = "FLOWSHIP_CREATE_PROJECT")]
+    #[arg(long)]
     pub create_project: bool,
     /// Harbor: scan the pushed image and refuse the release (exit 3) at this severity or above.
-    #[arg(long, env = "FLOWSHIP_SCAN_GATE", value_name = "SEVERITY", value_parser = ["critical", "high", "medium", "low"])]
+    #[arg(long, value_name = "SEVERITY", value_parser = ["critical", "high", "medium", "low"])]
     pub scan_gate: Option<String>,
     /// Harbor: how long to wait for the scan.
-    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
-    pub scan_timeout: u64,
+    #[arg(long, value_name = "SECONDS")]
+    pub scan_timeout: Option<u64>,
 }
 
 /// `1048576`, `512KiB`, `8MiB`, `1GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB` as powers of 1024).
@@ -117,14 +115,15 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size"))?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit `{other}`")),
+        other => return Err(format!("has an unknown size unit `{other}`")),
     };
-    Ok(n * mult)
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 #[derive(Debug, Args)]
@@ -135,7 +134,7 @@ pub struct BuildArgs {
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     /// Base image with Python, e.g. `python:3.12-slim` or `harbor.example.com/base/python:3.12`.
-    #[arg(long, env = "FLOWSHIP_BASE_IMAGE", value_name = "REF")]
+    #[arg(long, value_name = "REF")]
     pub base: Option<String>,
     /// The flow project's directory [default: image.context, else .].
     #[arg(long, value_name = "DIR")]
@@ -194,38 +193,28 @@ pub struct PromoteArgs {
 #[derive(Debug, Args, Default)]
 pub struct TargetArgs {
     /// Image repository, `registry/project/name` without tag (Harbor: `harbor.example.com/flows/etl`).
-    #[arg(long, env = "FLOWSHIP_IMAGE", value_name = "REPO")]
+    #[arg(long, value_name = "REPO")]
     pub image: Option<String>,
     /// Registry user name (Harbor robot accounts: `robot$project+name`; prefer FLOWSHIP_REGISTRY_USERNAME_FILE).
-    #[arg(long, env = "FLOWSHIP_REGISTRY_USERNAME", value_name = "USER")]
+    #[arg(long, value_name = "USER")]
     pub registry_username: Option<String>,
     /// GitOps repository URL (https://, ssh://, git@host:path, git://, or a local path).
-    #[arg(
-        long,
-        visible_alias = "repo",
-        env = "FLOWSHIP_GITOPS_REPO",
-        value_name = "URL"
-    )]
+    #[arg(long, visible_alias = "repo", value_name = "URL")]
     pub gitops_repo: Option<String>,
     /// GitOps branch [default: main].
-    #[arg(
-        long,
-        visible_alias = "branch",
-        env = "FLOWSHIP_GITOPS_BRANCH",
-        value_name = "BRANCH"
-    )]
+    #[arg(long, visible_alias = "branch", value_name = "BRANCH")]
     pub gitops_branch: Option<String>,
     /// User name sent with FLOWSHIP_GIT_TOKEN over HTTPS [default: oauth2].
-    #[arg(long, env = "FLOWSHIP_GIT_USERNAME", value_name = "USER")]
+    #[arg(long, value_name = "USER")]
     pub git_username: Option<String>,
     /// Prefect API URL (self-hosted `http://host:4200/api`, or a Prefect Cloud workspace URL).
-    #[arg(long, env = "FLOWSHIP_PREFECT_API_URL", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub prefect_api_url: Option<String>,
     /// Prefect work pool the deployments run in.
-    #[arg(long, env = "FLOWSHIP_WORK_POOL", value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub work_pool: Option<String>,
     /// GitLab API base URL [default: CI_API_V4_URL].
-    #[arg(long, env = "FLOWSHIP_GITLAB_URL", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 }
 
@@ -262,29 +251,25 @@ pub struct BumpArgs {
     /// `apps/prod/worker.yaml:spec.values.worker.image.prefectTag`. Only these are edited.
     #[arg(long = "target", value_name = "FILE:PATH")]
     pub target_paths: Vec<String>,
-    /// Use the target set `gitops.environments.<ENV>` of flowship.yaml [default: CI_ENVIRONMENT_NAME when the
-    /// file defines it].
-    #[arg(long = "env", env = "FLOWSHIP_ENV", value_name = "ENV")]
-    pub environment: Option<String>,
     /// Refuse (exit 3) to move a tag backwards relative to what the branch has now.
-    #[arg(long, env = "FLOWSHIP_MONOTONIC", value_enum, value_name = "ORDER")]
-    pub monotonic: Option<crate::settings::Monotonic>,
+    #[arg(long, value_enum, value_name = "ORDER")]
+    pub monotonic: Option<crate::gitops::order::Monotonic>,
     /// Push to a work branch and open a merge request into the branch instead of pushing to it: through the
     /// GitLab API when FLOWSHIP_GITLAB_TOKEN is set (an open one is reused), else with GitLab push options.
-    #[arg(long, env = "FLOWSHIP_MERGE_REQUEST")]
+    #[arg(long)]
     pub merge_request: bool,
     /// Work branch for --merge-request [default: flowship/<image name>-<tag>].
-    #[arg(long, value_name = "BRANCH", requires = "merge_request")]
+    #[arg(long, value_name = "BRANCH")]
     pub mr_branch: Option<String>,
     /// Commit message template: {image} {repository} {tag} {digest} {changes} {pipeline_url} {job_url}.
-    #[arg(long, env = "FLOWSHIP_COMMIT_MESSAGE", value_name = "TEMPLATE")]
+    #[arg(long, value_name = "TEMPLATE")]
     pub message: Option<String>,
     /// Git push option sent with the push (repeatable), e.g. `ci.skip`.
     #[arg(long = "push-option", value_name = "OPTION")]
     pub push_options: Vec<String>,
     /// Rejected pushes (someone else pushed first) retried after fetching and re-applying the edit.
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub max_attempts: u32,
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -292,7 +277,7 @@ pub struct RegisterArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
     /// Prefect's project file [default: prefect.file, else ./prefect.yaml].
-    #[arg(long, env = "FLOWSHIP_PREFECT_FILE", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub file: Option<std::path::PathBuf>,
     /// Register every deployment of the file.
     #[arg(long, conflicts_with = "names")]
@@ -309,11 +294,19 @@ pub struct RegisterArgs {
     #[arg(long, value_name = "TYPE")]
     pub create_work_pool: Option<String>,
     /// Deployments registered at once.
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub concurrency: usize,
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
 }
 
 impl Command {
+    /// `promote SRC DST`: the two references, whose registries need credentials of their own.
+    pub fn promote_refs(&self) -> Option<(&str, &str)> {
+        match self {
+            Command::Promote(p) => Some((&p.source, &p.destination)),
+            _ => None,
+        }
+    }
+
     pub fn targets(&self) -> &TargetArgs {
         match self {
             Command::Doctor(a) => &a.targets,

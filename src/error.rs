@@ -53,6 +53,24 @@ pub enum Error {
     Internal(String),
 }
 
+/// A request flowship refused to send (plain HTTP to an unlisted host) is a configuration problem, wherever
+/// in the chain of causes it sits. (`transparent` variants forward `source()` past themselves, so callers
+/// holding one check it first.)
+pub fn is_refusal(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<TransportError>()
+            .is_some_and(TransportError::is_config)
+            || c.downcast_ref::<GitError>()
+                .is_some_and(GitError::is_config)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Self {
         Error::Config(Box::new(e))
@@ -61,6 +79,14 @@ impl From<ConfigError> for Error {
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
+        let refused = match self {
+            Error::Git(g) => g.is_config(),
+            Error::Transport(t) => t.is_config(),
+            e => is_refusal(e),
+        };
+        if refused {
+            return 2;
+        }
         match self {
             Error::Config(_) | Error::CaFile(_) | Error::Usage { .. } => 2,
             Error::Edit(EditError::Verify { .. }) => 1,

@@ -16,6 +16,7 @@ pub mod prefect;
 pub mod registry;
 pub mod secret;
 pub mod settings;
+pub mod source;
 
 use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;

@@ -18,13 +18,9 @@ pub struct Scrubber {
 }
 
 impl Scrubber {
-    pub fn new(secrets: Vec<&str>) -> Self {
+    pub fn new(secrets: Vec<String>) -> Self {
         // Very short values would blank out ordinary words; GitLab refuses to mask under 8 characters too.
-        let mut s: Vec<String> = secrets
-            .into_iter()
-            .filter(|s| s.len() >= 4)
-            .map(str::to_string)
-            .collect();
+        let mut s: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
         s.sort_by_key(|v| std::cmp::Reverse(v.len()));
         Self {
             secrets: Arc::new(s),
@@ -208,7 +204,11 @@ mod tests {
 
     #[test]
     fn scrubber_removes_secrets_longest_first() {
-        let s = Scrubber::new(vec!["abc", "token-123", "token-123456"]);
+        let s = Scrubber::new(vec![
+            "abc".into(),
+            "token-123".into(),
+            "token-123456".into(),
+        ]);
         assert_eq!(
             s.scrub("a token-123456 and token-123 and abc"),
             "a <redacted> and <redacted> and abc"

@@ -63,7 +63,7 @@ shell_way() { # tag
   rm -rf "$d"
 }
 flowship_way() { # tag
-  "$FLOWSHIP" -q bump --repo "$URL" --image harbor.example.com/flows/app0042 --tag "$1"
+  "$FLOWSHIP" -q --plain-http "127.0.0.1:$port" bump --repo "$URL" --image harbor.example.com/flows/app0042 --tag "$1"
 }
 
 shell=() fs=()

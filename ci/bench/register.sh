@@ -17,6 +17,7 @@ fi
 trap '$started_here && bash "$ROOT/ci/services" stop' EXIT
 . "$SERVICES/env"
 API=$FLOWSHIP_IT_PREFECT_PLAIN
+PLAIN=${API#http://}; PLAIN=${PLAIN%%/*}   # the local Prefect speaks plain HTTP: list it, as a user must
 now() { date +%s.%N; }
 
 project() { # dir count token: a flow file and a prefect.yaml with COUNT deployments
@@ -53,9 +54,9 @@ for n in 1 50; do
   t1=$(now)
   curl_floor "$n" "$tok"
   t2=$(now)
-  (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q register --all >/dev/null)
+  (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q --plain-http "$PLAIN" register --all >/dev/null)
   t3=$(now)
-  (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q register --all >/dev/null)
+  (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q --plain-http "$PLAIN" register --all >/dev/null)
   t4=$(now)
   p=$(echo "$t1 - $t0" | bc) c=$(echo "$t2 - $t1" | bc) f=$(echo "$t3 - $t2" | bc) r=$(echo "$t4 - $t3" | bc)
   printf '  %2d deployments: prefect deploy %6.2f s | curl floor %5.2f s | flowship %5.2f s (re-run, unchanged: %5.2f s) | prefect/flowship %5.1fx (target >= 10) | flowship/floor %4.2f (target <= 1.0)\n' \

@@ -9,11 +9,9 @@ use crate::image::build::{self, BuildError, Input, Platform};
 use crate::image::layout;
 use crate::output::Printer;
 use crate::registry::Reference;
-use crate::registry::push::Manifest;
 use crate::registry::session::Session;
 use crate::settings::Settings;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 fn build_error(e: BuildError) -> Error {
@@ -32,53 +30,55 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         message: m,
         hint: Some(h.into()),
     };
-    let file = &settings.file_image;
+    let b = &settings.build;
     let image = settings.image.as_ref().ok_or_else(|| {
         usage(
             "build needs the image repository".into(),
             "pass --image REPO, FLOWSHIP_IMAGE or image.repository",
         )
     })?;
-    let base_ref = args.base.clone().or(file.base.clone()).ok_or_else(|| {
+    let base_ref = b.base.as_ref().ok_or_else(|| {
         usage(
             "build needs a base image".into(),
             "pass --base REF, FLOWSHIP_BASE_IMAGE or image.base (a Python image)",
         )
     })?;
-    let base = Reference::parse(&base_ref)
-        .map_err(|e| usage(format!("--base `{base_ref}`: {e}"), "e.g. python:3.12-slim"))?;
-    let context = args
-        .context
-        .clone()
-        .or(file.context.clone())
-        .unwrap_or_else(|| PathBuf::from("."));
+    let base = Reference::parse(&base_ref.value).map_err(|e| {
+        usage(
+            format!("{}: `{}`: {e}", base_ref.source, base_ref.value),
+            "e.g. python:3.12-slim",
+        )
+    })?;
+    let context = b.context.value.clone();
     if !context.is_dir() {
         return Err(usage(
-            format!("build context `{}` is not a directory", context.display()),
+            format!(
+                "{}: build context `{}` is not a directory",
+                b.context.source,
+                context.display()
+            ),
             "pass --context DIR",
         ));
     }
-    let requirements = args
-        .requirements
-        .clone()
-        .or(file.requirements.clone())
-        .or_else(|| {
-            let default = context.join("requirements.txt");
-            default.is_file().then_some(default)
-        });
-    let platform_names = if !args.platforms.is_empty() {
-        args.platforms.clone()
-    } else if !file.platforms.is_empty() {
-        file.platforms.clone()
-    } else {
-        vec!["linux/amd64".into()]
-    };
-    let platforms = platform_names
+    if let Some(r) = &b.requirements
+        && !r.value.is_file()
+    {
+        return Err(usage(
+            format!(
+                "{}: requirements file `{}` does not exist",
+                r.source,
+                r.value.display()
+            ),
+            "pass --requirements FILE, or leave it out to build without dependencies",
+        ));
+    }
+    let platforms = b
+        .platforms
         .iter()
         .map(|p| {
-            Platform::parse(p).ok_or_else(|| {
+            Platform::parse(&p.value).ok_or_else(|| {
                 usage(
-                    format!("--platform `{p}` is not OS/ARCH"),
+                    format!("{}: `{}` is not OS/ARCH", p.source, p.value),
                     "e.g. linux/amd64,linux/arm64",
                 )
             })
@@ -88,10 +88,10 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "flow".into());
-    let workdir = args
+    let workdir = b
         .workdir
-        .clone()
-        .or(file.workdir.clone())
+        .as_ref()
+        .map(|w| w.value.clone())
         .unwrap_or_else(|| format!("/opt/prefect/{name}"));
     let mut tags = args.tags.clone();
     if tags.is_empty() {
@@ -102,6 +102,14 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
             "no tag to push".into(),
             "pass --tag (in GitLab CI it defaults to CI_COMMIT_SHORT_SHA)",
         ));
+    }
+    for t in &tags {
+        if !crate::registry::is_tag(t) {
+            return Err(usage(
+                format!("--tag `{t}` is not a valid tag"),
+                "up to 128 of A-Za-z0-9_.-, not starting with `.` or `-`",
+            ));
+        }
     }
     let mut labels = BTreeMap::new();
     if let Some(u) = &settings.ci.project_url {
@@ -121,31 +129,31 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         base: base.clone(),
         platforms,
         context,
-        requirements,
-        python: args.python_version.clone().or(file.python_version.clone()),
+        requirements: b.requirements.as_ref().map(|r| r.value.clone()),
+        python: b.python_version.as_ref().map(|p| p.value.clone()),
         workdir,
         mtime: settings.source_date.value,
         labels,
         path: settings.template_env.get("PATH").cloned(),
     };
     let repo = &image.value;
-    let http = crate::http::Http::new(settings)?;
-    let image_ref = settings.image.as_ref().map(|i| &i.value);
+    let http = crate::http::Http::new(&settings.http_config())?;
     let base_session = Arc::new(
         Session::open(
             http.clone(),
             base.api_host(),
-            settings.registry.credential_for(image_ref, &base.registry),
+            settings.credential(&base.registry),
         )
         .await?,
     );
+    // The target is read (dependency cache) unless the image only goes into a layout.
     let push = !args.no_push && !settings.dry_run.value;
-    let target = if push || (!args.no_push && settings.dry_run.value) {
+    let target = if !args.no_push {
         let s = if base.registry == repo.registry {
             base_session.clone()
         } else {
             Arc::new(
-                Session::open(http, repo.api_host(), settings.registry.credential.clone()).await?,
+                Session::open(http, repo.api_host(), settings.credential(&repo.registry)).await?,
             )
         };
         Some((s, repo.repository.clone()))
@@ -156,6 +164,10 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         "flowship_build",
         &format!("flowship build {}", repo.repository_ref()),
     );
+    // A new Harbor project before the build reads its dependency cache from it.
+    if target.is_some() {
+        images::prepare(settings, repo, printer).await?;
+    }
     let scratch =
         tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
     let built = build::build(&input, base_session.clone(), target.clone(), scratch.path())
@@ -167,37 +179,42 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
     for n in &built.notes {
         printer.info(n);
     }
-    let digest = built
-        .manifests
-        .last()
-        .expect("built an image")
-        .digest
-        .clone();
+    let top = built.manifests.last().expect("built an image").clone();
+    let digest = top.digest.clone();
 
     if let Some(dir) = &args.oci_layout {
-        let mut files = built.files.clone();
-        for (i, d) in built.base_layers.iter().enumerate() {
-            let path = scratch.path().join(format!("base-{i}"));
-            build::download(&base_session, &base.repository, d, &path)
-                .await
-                .map_err(build_error)?;
-            files.push((d.clone(), path));
-        }
         let names = if tags.is_empty() {
             vec!["latest".to_string()]
         } else {
             tags.clone()
         };
-        layout::write(dir, &files, &built.manifests, &names)?;
-        printer.info(&format!(
-            "wrote {}@{digest} to {} ({})",
-            repo.repository_ref(),
-            dir.display(),
-            names.join(", ")
-        ));
+        if settings.dry_run.value {
+            printer.info(&format!(
+                "dry run: would write {}@{digest} to {} ({})",
+                repo.repository_ref(),
+                dir.display(),
+                names.join(", ")
+            ));
+        } else {
+            let mut files = built.files.clone();
+            for (i, d) in built.base_layers.iter().enumerate() {
+                let path = scratch.path().join(format!("base-{i}"));
+                build::download(&base_session, &base.repository, d, &path)
+                    .await
+                    .map_err(build_error)?;
+                files.push((d.clone(), path));
+            }
+            layout::write(dir, &files, &built.manifests, &names)?;
+            printer.info(&format!(
+                "wrote {}@{digest} to {} ({})",
+                repo.repository_ref(),
+                dir.display(),
+                names.join(", ")
+            ));
+        }
     }
     let Some((session, repository)) = target.filter(|_| push) else {
-        if settings.dry_run.value {
+        if settings.dry_run.value && !args.no_push {
             printer.info(&format!(
                 "dry run: built {digest}; would push {} blob(s) to {}",
                 built.blobs.len(),
@@ -211,43 +228,40 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         }
         return Ok(());
     };
-    images::prepare(&args.upload, settings, repo, printer).await?;
-    let opts = images::options(&args.upload, settings, printer);
+    let opts = images::options(settings, printer);
     let stats = crate::registry::push::push(
         session.clone(),
         &repository,
         built.blobs,
         &built.manifests,
-        &tags,
         opts.clone(),
     )
     .await?;
-    // Record fresh dependency layers so the next build on any runner skips the installer.
+    // Record fresh dependency layers so the next build on any runner skips the installer. Best effort: the
+    // image is complete without the record, and a failure here must not fail a pushed build.
     for (tag, manifest, config, path) in built.cache_records {
         let blob = crate::registry::push::Blob {
             descriptor: config,
             source: crate::registry::blobs::Source::File(path),
             mount_from: None,
         };
-        let m: Vec<Manifest> = vec![manifest];
-        crate::registry::push::push(
-            session.clone(),
-            &repository,
-            vec![blob],
-            &m,
-            &[tag],
-            opts.clone(),
-        )
-        .await?;
+        let recorded = async {
+            crate::registry::push::push(
+                session.clone(),
+                &repository,
+                vec![blob],
+                std::slice::from_ref(&manifest),
+                opts.clone(),
+            )
+            .await?;
+            crate::registry::push::tag(&session, &repository, &manifest, std::slice::from_ref(&tag))
+                .await
+        };
+        if let Err(e) = recorded.await {
+            printer.warn(&format!(
+                "the dependency cache record {tag} was not written ({e}); the next build installs the dependencies again"
+            ));
+        }
     }
-    images::finish(
-        &args.upload,
-        settings,
-        repo,
-        &digest,
-        &tags,
-        &stats,
-        printer,
-    )
-    .await
+    images::finish(&session, settings, repo, &top, &tags, &stats, printer).await
 }

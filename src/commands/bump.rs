@@ -11,12 +11,13 @@ use crate::gitlab::dotenv::Dotenv;
 use crate::gitops::commit::{DEFAULT_MESSAGE, commit_message, diff};
 use crate::gitops::images::{self, Change, Target};
 use crate::gitops::order;
+use crate::gitops::order::Monotonic;
 use crate::gitops::remote::Access;
 use crate::gitops::repo::{Checkout, PushResult};
 use crate::output::Printer;
 use crate::registry::{is_digest, is_tag};
 use crate::settings::Settings;
-use crate::settings::{Monotonic, Sourced};
+use crate::settings::Sourced;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -114,7 +115,7 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
     let globs = builder
         .build()
         .map_err(|e| Error::Internal(e.to_string()))?;
-    let access = Access::from_settings(settings, &repo.value)?;
+    let access = settings.git_access(&repo.value)?;
     let mut explicit: Vec<(String, String)> = Vec::new();
     for t in &settings.gitops.targets {
         match t.value.split_once(':') {
@@ -140,7 +141,8 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         .map(|m| m.value.clone())
         .unwrap_or_else(|| DEFAULT_MESSAGE.into());
     let message = commit_message(&template, &target, &settings.ci, &[]);
-    let mr_branch = args.merge_request.then(|| {
+    let merge_request = settings.gitops.merge_request.value;
+    let mr_branch = merge_request.then(|| {
         args.mr_branch.clone().unwrap_or_else(|| {
             let name = target.repository.rsplit('/').next().unwrap_or("image");
             let version = target.tag.clone().unwrap_or_else(|| {
@@ -157,8 +159,8 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         })
     });
     let gitlab_api = match (&settings.gitlab.api_url, &settings.gitlab.token) {
-        (Some(url), Some(token)) if args.merge_request => Some(crate::gitlab::api::Gitlab::new(
-            crate::http::Http::new(settings)?,
+        (Some(url), Some(token)) if merge_request => Some(crate::gitlab::api::Gitlab::new(
+            crate::http::Http::new(&settings.http_config())?,
             &url.value,
             token.value.clone(),
         )),
@@ -189,7 +191,7 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         dry_run: settings.dry_run.value,
         push_options,
         mr_branch: mr_branch.clone(),
-        max_attempts: args.max_attempts.max(1),
+        max_attempts: settings.gitops.max_attempts.value,
         explicit,
         monotonic: settings.gitops.monotonic.clone(),
     };

@@ -28,6 +28,9 @@ pub struct Check {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Failed because the configuration forbids it (plain HTTP to an unlisted host): exit 2, not 1.
+    #[serde(skip)]
+    pub refused: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,6 +47,7 @@ fn check(check: &'static str, status: Status, detail: impl Into<String>) -> Chec
         status,
         detail: detail.into(),
         hint: None,
+        refused: false,
     }
 }
 
@@ -53,7 +57,29 @@ fn fail(name: &'static str, detail: impl Into<String>, hint: Option<String>) -> 
         status: Status::Fail,
         detail: detail.into(),
         hint,
+        refused: false,
     }
+}
+
+/// A failed check from an error, remembering whether the configuration forbade the request.
+fn failed<E: std::error::Error + 'static>(
+    name: &'static str,
+    e: &E,
+    hint: Option<String>,
+) -> Check {
+    Check {
+        refused: crate::error::is_refusal(e),
+        ..fail(name, e.to_string(), hint)
+    }
+}
+
+/// A request flowship would not send: plain transport to a host not named by `--plain-http`.
+fn refused(checks: &mut Vec<Check>, detail: String, hint: Option<String>, later: &[&'static str]) {
+    checks.push(Check {
+        refused: true,
+        ..fail("tls", detail, hint)
+    });
+    skip_rest(checks, later, "not contacted: plain transport refused");
 }
 
 fn skip_rest(checks: &mut Vec<Check>, names: &[&'static str], why: &str) {
@@ -71,12 +97,13 @@ fn not_configured(service: &'static str, hint: &str) -> ServiceReport {
             status: Status::Skip,
             detail: "not configured".into(),
             hint: Some(hint.into()),
+            refused: false,
         }],
     }
 }
 
 pub async fn run(settings: &Settings, printer: &Printer) -> Result<(), Error> {
-    let http = Http::new(settings)?;
+    let http = Http::new(&settings.http_config())?;
     let _section = printer.section("flowship_doctor", "flowship doctor");
     let (registry, gitops, prefect) = tokio::join!(
         registry(settings, &http),
@@ -89,11 +116,31 @@ pub async fn run(settings: &Settings, printer: &Printer) -> Result<(), Error> {
         .flat_map(|r| &r.checks)
         .filter(|c| c.status == Status::Fail)
         .count();
+    let refusals = reports
+        .iter()
+        .flat_map(|r| &r.checks)
+        .filter(|c| c.refused)
+        .count();
 
     if printer.is_json() {
         printer.json(&serde_json::json!({ "ok": failed == 0, "services": reports }))?;
     } else {
         printer.data(&render(&reports, printer))?;
+    }
+    if refusals > 0 {
+        let mut hints: Vec<String> = reports
+            .iter()
+            .flat_map(|r| &r.checks)
+            .filter(|c| c.refused)
+            .filter_map(|c| c.hint.clone())
+            .collect();
+        hints.dedup();
+        return Err(Error::Usage {
+            message: format!(
+                "doctor: {failed} check(s) failed, {refusals} because plain transport to an unlisted host was refused"
+            ),
+            hint: Some(hints.join("; ")),
+        });
     }
     if failed > 0 {
         return Err(Error::Reported(format!(
@@ -136,6 +183,10 @@ fn transport_rows(
     hint: Option<String>,
 ) {
     match e {
+        TransportError::PlainHttp { .. } => checks.push(Check {
+            refused: true,
+            ..fail("reachable", message, hint)
+        }),
         TransportError::Untrusted { .. } | TransportError::Tls { .. } => {
             checks.push(check("reachable", Status::Ok, "connected"));
             checks.push(fail("tls", message, hint));
@@ -158,7 +209,7 @@ async fn registry(settings: &Settings, http: &Http) -> ServiceReport {
     let reg = Registry::new(
         http.clone(),
         image.api_host(),
-        settings.registry.credential.clone(),
+        settings.credential(&image.registry),
     );
     let mut checks = Vec::new();
     let later = ["credentials", "push", "version"];
@@ -203,7 +254,7 @@ async fn registry(settings: &Settings, http: &Http) -> ServiceReport {
             auth
         }
         Err(e) => {
-            checks.push(fail("credentials", e.to_string(), e.hint()));
+            checks.push(failed("credentials", &e, e.hint()));
             skip_rest(&mut checks, &later[1..], "credentials not accepted");
             return ServiceReport {
                 service: "registry",
@@ -227,7 +278,7 @@ async fn registry(settings: &Settings, http: &Http) -> ServiceReport {
                     image.repository
                 ),
             ),
-            Err(e) => fail("push", e.to_string(), e.hint()),
+            Err(e) => failed("push", &e, e.hint()),
         },
     );
     let version = match reg.harbor_version().await {
@@ -252,7 +303,25 @@ async fn gitops(settings: &Settings) -> Result<ServiceReport, Error> {
             "set --gitops-repo, FLOWSHIP_GITOPS_REPO or gitops.repo in flowship.yaml",
         ));
     };
-    let access = Access::from_settings(settings, &repo.value)?;
+    let access = match settings.git_access(&repo.value) {
+        Ok(a) => a,
+        Err(e) if e.is_config() => {
+            let mut checks = Vec::new();
+            checks.push(check("reachable", Status::Skip, "not contacted"));
+            refused(
+                &mut checks,
+                e.to_string(),
+                e.hint(),
+                &["credentials", "branch", "push", "version"],
+            );
+            return Ok(ServiceReport {
+                service: "gitops",
+                target: Some(crate::secret::redact_url(&repo.value)),
+                checks,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     let branch = settings.gitops.branch.value.clone();
     let target = access.display_url();
     let checks = tokio::task::spawn_blocking(move || gitops_checks(&access, &branch))
@@ -316,7 +385,7 @@ fn gitops_checks(access: &Access, branch: &str) -> Vec<Check> {
     });
     checks.push(match access.list_refs(Direction::Push) {
         Ok(_) => check("push", Status::Ok, "receive-pack granted (no push made)"),
-        Err(e) => fail("push", e.to_string(), e.hint()),
+        Err(e) => failed("push", &e, e.hint()),
     });
     checks.push(check(
         "version",
@@ -347,7 +416,7 @@ async fn prefect(settings: &Settings, http: &Http) -> ServiceReport {
             "set --prefect-api-url, FLOWSHIP_PREFECT_API_URL, prefect.api_url or PREFECT_API_URL",
         );
     };
-    let client = Prefect::new(http.clone(), settings, &api.value);
+    let client = Prefect::new(http.clone(), &api.value, settings.prefect_auth());
     let target = Some(client.base_url().to_string());
     let mut checks = Vec::new();
     let later = ["credentials", "csrf", "work_pool", "deployments", "version"];
@@ -383,7 +452,7 @@ async fn prefect(settings: &Settings, http: &Http) -> ServiceReport {
             v
         }
         Err(e) => {
-            checks.push(fail("credentials", e.to_string(), e.hint()));
+            checks.push(failed("credentials", &e, e.hint()));
             skip_rest(&mut checks, &later[1..], "credentials not accepted");
             return ServiceReport {
                 service: "prefect",
@@ -395,7 +464,7 @@ async fn prefect(settings: &Settings, http: &Http) -> ServiceReport {
     checks.push(match client.csrf_enabled().await {
         Ok(true) => check("csrf", Status::Ok, "protection on; token obtained"),
         Ok(false) => check("csrf", Status::Ok, "protection off"),
-        Err(e) => fail("csrf", e.to_string(), e.hint()),
+        Err(e) => failed("csrf", &e, e.hint()),
     });
     checks.push(match &settings.prefect.work_pool {
         None => Check {
@@ -403,6 +472,7 @@ async fn prefect(settings: &Settings, http: &Http) -> ServiceReport {
             status: Status::Skip,
             detail: "none configured".into(),
             hint: Some("set --work-pool, FLOWSHIP_WORK_POOL or prefect.work_pool".into()),
+            refused: false,
         },
         Some(name) => match client.work_pool(&name.value).await {
             Ok(p) => check(
@@ -410,7 +480,7 @@ async fn prefect(settings: &Settings, http: &Http) -> ServiceReport {
                 Status::Ok,
                 format!("`{}` exists (type {})", p.name, p.kind),
             ),
-            Err(e) => fail("work_pool", e.to_string(), e.hint()),
+            Err(e) => failed("work_pool", &e, e.hint()),
         },
     });
     checks.push(if client.is_cloud() {

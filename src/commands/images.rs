@@ -1,67 +1,64 @@
-//! What push, promote and build share: the push options from the flags, and how a pushed image is reported
-//! (stdout, JSON, the dotenv report later jobs read).
+//! What push, promote and build share: the push options from the settings, the Harbor project before a push,
+//! and the hand-over after it: the image is pushed by digest, the scan gate (when configured) passes or
+//! refuses it, and only then do the tags move and the dotenv report name it. A refused image is never tagged.
 
-use crate::cli::UploadArgs;
 use crate::error::Error;
 use crate::gitlab::dotenv::Dotenv;
 use crate::output::Printer;
+use crate::registry::Reference;
 use crate::registry::blobs::UploadMode;
 use crate::registry::harbor::Harbor;
-use crate::registry::push::{Options, Stats};
+use crate::registry::push::{Manifest, Options, Stats};
+use crate::registry::session::Session;
 use crate::settings::Settings;
 use serde_json::json;
 
-/// Before a push: with `--create-project`, make sure the Harbor project exists.
+fn harbor(settings: &Settings, repo: &Reference) -> Result<Harbor, Error> {
+    Ok(Harbor::new(
+        crate::http::Http::new(&settings.http_config())?,
+        repo.api_host(),
+        // The destination registry's own credentials: never another registry's.
+        settings.credential(&repo.registry),
+    ))
+}
+
+/// Before anything reads or writes the repository: with `--create-project`, make sure the Harbor project
+/// exists (a build reads its dependency cache from the project before it pushes).
 pub async fn prepare(
-    upload: &UploadArgs,
     settings: &Settings,
-    repo: &crate::registry::Reference,
+    repo: &Reference,
     printer: &Printer,
 ) -> Result<(), Error> {
-    if !upload.create_project {
+    if !settings.upload.create_project.value || settings.dry_run.value {
         return Ok(());
     }
-    let harbor = Harbor::new(
-        crate::http::Http::new(settings)?,
-        repo.api_host(),
-        settings.registry.credential.clone(),
-    );
     let Some((project, _)) = repo.repository.split_once('/') else {
         return Ok(());
     };
-    if harbor.ensure_project(project).await? {
+    if harbor(settings, repo)?.ensure_project(project).await? {
         printer.info(&format!("created Harbor project `{project}`"));
     }
     Ok(())
 }
 
-/// After a push: with `--scan-gate`, Harbor scans the image, and a finding at or over the gate refuses the
-/// release (exit 3) with the summary.
+/// With `--scan-gate`, Harbor scans the image (pushed by digest, not yet tagged), and a finding at or over
+/// the gate refuses the release (exit 3) with the summary.
 async fn gate(
-    upload: &UploadArgs,
     settings: &Settings,
-    repo: &crate::registry::Reference,
+    repo: &Reference,
     digest: &str,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let Some(gate) = &upload.scan_gate else {
+    let Some(gate) = &settings.upload.scan_gate else {
         return Ok(());
     };
-    let harbor = Harbor::new(
-        crate::http::Http::new(settings)?,
-        repo.api_host(),
-        settings.registry.credential.clone(),
-    );
+    let gate = &gate.value;
     printer.info(&format!(
         "scanning {}@{digest} in Harbor (gate: {gate})",
         repo.repository_ref()
     ));
-    let result = harbor
-        .scan(
-            &repo.repository,
-            digest,
-            std::time::Duration::from_secs(upload.scan_timeout),
-        )
+    let result = harbor(settings, repo)?
+        .scan(&repo.repository, digest, settings.upload.scan_timeout.value)
         .await?;
     let summary: Vec<String> = crate::registry::harbor::SEVERITIES
         .iter()
@@ -80,7 +77,10 @@ async fn gate(
     };
     if crate::registry::harbor::over_gate(&result, gate) {
         return Err(Error::Policy {
-            message: format!("scan gate: Harbor found {summary} in {}@{digest} (gate: {gate})", repo.repository_ref()),
+            message: format!(
+                "scan gate: Harbor found {summary} in {}@{digest} (gate: {gate}); the image was not tagged",
+                repo.repository_ref()
+            ),
             hint: Some("fix the findings (rebuild on a patched base), or allowlist accepted CVEs in the Harbor project".into()),
         });
     }
@@ -88,33 +88,34 @@ async fn gate(
     Ok(())
 }
 
-pub fn options(upload: &UploadArgs, settings: &Settings, printer: &Printer) -> Options {
+pub fn options(settings: &Settings, printer: &Printer) -> Options {
     Options {
         progress: printer.progress(),
-        parallel: upload.parallel.max(1),
-        mode: match upload.chunk_size {
-            Some(n) if n > 0 => UploadMode::Chunked(n),
-            _ => UploadMode::Monolithic,
+        parallel: settings.upload.parallel.value,
+        mode: match &settings.upload.chunk_size {
+            Some(n) => UploadMode::Chunked(n.value),
+            None => UploadMode::Monolithic,
         },
         retries: settings.http.retries.value,
     }
 }
 
-/// After a push: the scan gate, then the report. In that order: an image the gate refuses is never handed to
-/// later jobs through the dotenv report.
+/// After the blobs and manifests are in (by digest): the scan gate, then the tags, then the report. In that
+/// order: an image the gate refuses is never tagged, and never handed to later jobs through the dotenv report.
 pub async fn finish(
-    upload: &UploadArgs,
+    session: &Session,
     settings: &Settings,
-    repo: &crate::registry::Reference,
-    digest: &str,
+    repo: &Reference,
+    top: &Manifest,
     tags: &[String],
     stats: &Stats,
     printer: &Printer,
 ) -> Result<(), Error> {
-    gate(upload, settings, repo, digest, printer).await?;
+    gate(settings, repo, &top.digest, printer).await?;
+    crate::registry::push::tag(session, &repo.repository, top, tags).await?;
     report(
         &repo.repository_ref(),
-        digest,
+        &top.digest,
         tags,
         stats,
         settings,

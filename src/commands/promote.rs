@@ -42,13 +42,12 @@ pub async fn run(args: &PromoteArgs, settings: &Settings, printer: &Printer) -> 
         .clone()
         .or(src.tag.clone())
         .ok_or_else(|| usage("DST names no tag".into(), "registry/repo:tag"))?;
-    let http = crate::http::Http::new(settings)?;
-    let image = settings.image.as_ref().map(|i| &i.value);
+    let http = crate::http::Http::new(&settings.http_config())?;
     let src_session = Arc::new(
         Session::open(
             http.clone(),
             src.api_host(),
-            settings.registry.credential_for(image, &src.registry),
+            settings.credential(&src.registry),
         )
         .await?,
     );
@@ -56,14 +55,7 @@ pub async fn run(args: &PromoteArgs, settings: &Settings, printer: &Printer) -> 
     let dst_session = if same_registry {
         src_session.clone()
     } else {
-        Arc::new(
-            Session::open(
-                http,
-                dst.api_host(),
-                settings.registry.credential_for(image, &dst.registry),
-            )
-            .await?,
-        )
+        Arc::new(Session::open(http, dst.api_host(), settings.credential(&dst.registry)).await?)
     };
     let _section = printer.section("flowship_promote", &format!("flowship promote {src} {dst}"));
 
@@ -111,27 +103,18 @@ pub async fn run(args: &PromoteArgs, settings: &Settings, printer: &Printer) -> 
         ));
         return Ok(());
     }
-    images::prepare(&args.upload, settings, &dst, printer).await?;
+    images::prepare(settings, &dst, printer).await?;
     let tags = vec![tag];
+    let top = manifests.last().expect("the top manifest").clone();
     let stats = crate::registry::push::push(
-        dst_session,
+        dst_session.clone(),
         &dst.repository,
         blobs,
         &manifests,
-        &tags,
-        images::options(&args.upload, settings, printer),
+        images::options(settings, printer),
     )
     .await?;
-    images::finish(
-        &args.upload,
-        settings,
-        &dst,
-        &digest,
-        &tags,
-        &stats,
-        printer,
-    )
-    .await
+    images::finish(&dst_session, settings, &dst, &top, &tags, &stats, printer).await
 }
 
 async fn fetch(session: &Session, repository: &str, reference: &str) -> Result<Manifest, Error> {

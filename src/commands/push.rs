@@ -61,11 +61,10 @@ pub async fn run(args: &PushArgs, settings: &Settings, printer: &Printer) -> Res
         }
     }
     let repo = &image.value;
-    let digest = img
+    let top = img
         .manifests
         .last()
         .expect("an image has a manifest")
-        .digest
         .clone();
     if settings.dry_run.value {
         printer.info(&format!(
@@ -81,27 +80,17 @@ pub async fn run(args: &PushArgs, settings: &Settings, printer: &Printer) -> Res
         "flowship_push",
         &format!("flowship push {}", repo.repository_ref()),
     );
-    images::prepare(&args.upload, settings, repo, printer).await?;
-    let http = crate::http::Http::new(settings)?;
+    images::prepare(settings, repo, printer).await?;
+    let http = crate::http::Http::new(&settings.http_config())?;
     let session =
-        Arc::new(Session::open(http, repo.api_host(), settings.registry.credential.clone()).await?);
+        Arc::new(Session::open(http, repo.api_host(), settings.credential(&repo.registry)).await?);
     let stats = crate::registry::push::push(
-        session,
+        session.clone(),
         &repo.repository,
         img.blobs,
         &img.manifests,
-        &tags,
-        images::options(&args.upload, settings, printer),
+        images::options(settings, printer),
     )
     .await?;
-    images::finish(
-        &args.upload,
-        settings,
-        repo,
-        &digest,
-        &tags,
-        &stats,
-        printer,
-    )
-    .await
+    images::finish(&session, settings, repo, &top, &tags, &stats, printer).await
 }

@@ -49,9 +49,9 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
     let file = settings.prefect.file.value.clone();
     let project = Project::load(&file)?;
     let client = Arc::new(Prefect::new(
-        crate::http::Http::new(settings)?,
-        settings,
+        crate::http::Http::new(&settings.http_config())?,
         &api_url.value,
+        settings.prefect_auth(),
     ));
     let _section = printer.section(
         "flowship_register",
@@ -113,29 +113,32 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
     for pool in &pools {
         match client.work_pool(pool).await {
             Ok(_) => {}
-            Err(PrefectError::WorkPoolMissing { .. }) => match (&args.create_work_pool, dry_run) {
-                (Some(kind), false) => {
-                    printer.info(&format!("creating work pool `{pool}` (type {kind})"));
-                    client.create_work_pool(pool, kind).await?;
+            Err(PrefectError::WorkPoolMissing { .. }) => {
+                match (&settings.prefect.create_work_pool, dry_run) {
+                    (Some(kind), false) => {
+                        let kind = &kind.value;
+                        printer.info(&format!("creating work pool `{pool}` (type {kind})"));
+                        client.create_work_pool(pool, kind).await?;
+                    }
+                    (Some(_), true) => {
+                        printer.info(&format!("dry run: would create work pool `{pool}`"))
+                    }
+                    (None, _) => {
+                        let users: Vec<String> = plans
+                            .iter()
+                            .filter(|p| p.work_pool.as_deref() == Some(pool))
+                            .map(Plan::full_name)
+                            .collect();
+                        return Err(usage(
+                            format!(
+                                "work pool `{pool}` does not exist (used by {})",
+                                users.join(", ")
+                            ),
+                            "create it (`prefect work-pool create NAME --type kubernetes`), or pass --create-work-pool TYPE",
+                        ));
+                    }
                 }
-                (Some(_), true) => {
-                    printer.info(&format!("dry run: would create work pool `{pool}`"))
-                }
-                (None, _) => {
-                    let users: Vec<String> = plans
-                        .iter()
-                        .filter(|p| p.work_pool.as_deref() == Some(pool))
-                        .map(Plan::full_name)
-                        .collect();
-                    return Err(usage(
-                        format!(
-                            "work pool `{pool}` does not exist (used by {})",
-                            users.join(", ")
-                        ),
-                        "create it (`prefect work-pool create NAME --type kubernetes`), or pass --create-work-pool TYPE",
-                    ));
-                }
-            },
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -180,7 +183,7 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
     }
     let existing = Arc::new(existing);
 
-    let gate = Arc::new(Gate::new(args.concurrency.max(1)));
+    let gate = Arc::new(Gate::new(settings.prefect.concurrency.value));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, plan) in plans.iter().cloned().enumerate() {
         let (client, gate, flow_ids, existing) = (

@@ -37,7 +37,7 @@ impl Dotenv {
     }
 
     /// The file's content, after checking every rule.
-    pub fn render(&self, secrets: &[&str]) -> Result<String, DotenvError> {
+    pub fn render<S: AsRef<str>>(&self, secrets: &[S]) -> Result<String, DotenvError> {
         if self.entries.len() > MAX_VARIABLES {
             return Err(DotenvError::TooMany(self.entries.len()));
         }
@@ -50,7 +50,11 @@ impl Dotenv {
             if bad {
                 return Err(DotenvError::Value(k.clone()));
             }
-            if secrets.iter().any(|s| !s.is_empty() && v.contains(s)) {
+            if secrets
+                .iter()
+                .map(AsRef::as_ref)
+                .any(|s: &str| !s.is_empty() && v.contains(s))
+            {
                 return Err(DotenvError::Secret(k.clone()));
             }
             out.push_str(&format!("{k}={v}\n"));
@@ -62,7 +66,7 @@ impl Dotenv {
     }
 
     /// Write atomically (temp file + rename): a later job never sees half a report.
-    pub fn write(&self, path: &Path, secrets: &[&str]) -> Result<(), crate::error::Error> {
+    pub fn write(&self, path: &Path, secrets: &[String]) -> Result<(), crate::error::Error> {
         let text = self
             .render(secrets)
             .map_err(|e| crate::error::Error::Output {
@@ -90,7 +94,7 @@ mod tests {
         d.set("FLOWSHIP_IMAGE_TAG", "1");
         d.set("FLOWSHIP_IMAGE_TAG", "2");
         assert_eq!(
-            d.render(&[]).unwrap(),
+            d.render::<&str>(&[]).unwrap(),
             "FLOWSHIP_IMAGE=h.example.com/f/etl:1@sha256:ab\nFLOWSHIP_IMAGE_TAG=2\n"
         );
     }
@@ -114,9 +118,12 @@ mod tests {
         for i in 0..21 {
             d.set(&format!("K{i}"), "v");
         }
-        assert_eq!(d.render(&[]), Err(DotenvError::TooMany(21)));
+        assert_eq!(d.render::<&str>(&[]), Err(DotenvError::TooMany(21)));
         let mut d = Dotenv::default();
         d.set("BIG", &"x".repeat(MAX_BYTES));
-        assert!(matches!(d.render(&[]), Err(DotenvError::TooLarge(_))));
+        assert!(matches!(
+            d.render::<&str>(&[]),
+            Err(DotenvError::TooLarge(_))
+        ));
     }
 }

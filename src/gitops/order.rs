@@ -1,7 +1,25 @@
 //! Which of two tags is newer, for `--monotonic`: semver (`v1.2.3`, `1.2.3-rc.1`) or numeric (the last run
 //! of digits, e.g. `main-1234` from a pipeline IID). `None` when a tag does not fit the order.
 
-use crate::settings::Monotonic;
+/// How tags are ordered for `--monotonic`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Monotonic {
+    Semver,
+    Numeric,
+}
+
+impl std::fmt::Display for Monotonic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Monotonic::Semver => "semver",
+            Monotonic::Numeric => "numeric",
+        })
+    }
+}
+
 use std::cmp::Ordering;
 
 pub fn compare(order: Monotonic, old: &str, new: &str) -> Option<Ordering> {

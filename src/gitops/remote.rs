@@ -8,7 +8,6 @@
 //!   and otherwise leaves the decision to libgit2's own verification.
 
 use crate::secret::{Secret, redact_url};
-use crate::settings::Settings;
 use git2::{CertificateCheckStatus, Cred, CredentialType, Direction, RemoteCallbacks};
 use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
@@ -31,6 +30,12 @@ pub enum GitError {
     HostKey { url: String, detail: String },
     #[error("git remote {url} refuses pushes: {detail}")]
     PushDenied { url: String, detail: String },
+    #[error(
+        "refusing unencrypted git transport to {host_port} ({url}): only hosts named by --plain-http are spoken to in plain"
+    )]
+    PlainTransport { url: String, host_port: String },
+    #[error(transparent)]
+    Trust(#[from] crate::http::CaFileError),
     #[error("git remote {url}: {detail}")]
     Other { url: String, detail: String },
 }
@@ -54,9 +59,28 @@ impl GitError {
             GitError::HostKey { .. } => Some(
                 "add the server's key to FLOWSHIP_GIT_SSH_KNOWN_HOSTS (`ssh-keyscan -p PORT HOST`), after checking it out of band".into(),
             ),
+            GitError::PlainTransport { host_port, .. } => Some(format!(
+                "use https:// or ssh://, or allow this exact host with --plain-http {host_port} (or FLOWSHIP_PLAIN_HTTP={host_port})"
+            )),
+            GitError::Trust(_) => Some("give a PEM file with one or more `-----BEGIN CERTIFICATE-----` blocks".into()),
             GitError::Other { .. } => None,
         }
     }
+
+    /// Refused by configuration before anything was sent: bad usage (exit 2), not a failed operation.
+    pub fn is_config(&self) -> bool {
+        matches!(self, GitError::PlainTransport { .. } | GitError::Trust(_))
+    }
+}
+
+/// What an [`Access`] is made from (resolved by `settings`).
+pub struct AccessConfig {
+    pub url: String,
+    pub username: String,
+    pub token: Option<Secret>,
+    pub ssh_key: Option<Secret>,
+    pub known_hosts: Option<std::path::PathBuf>,
+    pub http: crate::http::Config,
 }
 
 /// `(host, raw public key)` pairs from a known_hosts file.
@@ -75,18 +99,30 @@ pub struct Access {
 }
 
 impl Access {
-    pub fn from_settings(settings: &Settings, url: &str) -> Result<Self, crate::http::CaFileError> {
+    /// Refuses (before any connection) a plain `http://` or `git://` remote whose `host:port` is not listed
+    /// with `--plain-http`: the same rule the HTTP layer applies to every other service.
+    pub fn new(c: AccessConfig) -> Result<Self, GitError> {
+        if let Ok(u) = url::Url::parse(&c.url)
+            && matches!(u.scheme(), "http" | "git")
+        {
+            let hp = crate::http::host_port(&u).unwrap_or_default();
+            if !c.http.allows_plain(&hp) {
+                return Err(GitError::PlainTransport {
+                    url: redact_url(&c.url),
+                    host_port: hp,
+                });
+            }
+        }
         Ok(Self {
-            url: url.to_string(),
-            username: settings.gitops.username.value.clone(),
-            token: settings.gitops.token.as_ref().map(|t| t.value.clone()),
-            ssh_key: settings.gitops.ssh_key.as_ref().map(|t| t.value.clone()),
-            roots: Arc::new(crate::http::root_store(&settings.trust)?),
-            known_hosts: settings
-                .gitops
+            roots: Arc::new(crate::http::root_store(&c.http.ca_files)?),
+            known_hosts: c
                 .known_hosts
-                .as_ref()
-                .map(|p| Arc::new(read_known_hosts(&p.value))),
+                .as_deref()
+                .map(|p| Arc::new(read_known_hosts(p))),
+            url: c.url,
+            username: c.username,
+            token: c.token,
+            ssh_key: c.ssh_key,
         })
     }
 

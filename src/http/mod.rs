@@ -9,13 +9,48 @@ mod tls;
 pub use retry::{Policy, is_transient, retry_after};
 pub use tls::{CaFileError, root_store};
 
-use crate::settings::Settings;
+use crate::source::Sourced;
 use reqwest::{RequestBuilder, Response};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub const USER_AGENT: &str = concat!("flowship/", env!("CARGO_PKG_VERSION"));
+
+/// What every client is built from (resolved by `settings`).
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Extra CA bundles, with where each was configured (for errors).
+    pub ca_files: Vec<Sourced<PathBuf>>,
+    /// `host:port` pairs that may be spoken to over plain HTTP (and `git://`). Nothing else ever is.
+    pub plain_http: Vec<String>,
+    pub retries: u32,
+    pub timeout: Duration,
+}
+
+impl Config {
+    /// Is plain (unencrypted) transport to `host:port` allowed?
+    pub fn allows_plain(&self, host_port: &str) -> bool {
+        self.plain_http
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(host_port))
+    }
+}
+
+/// `host:port` of a URL, with the scheme's default port when it names none.
+pub fn host_port(url: &url::Url) -> Option<String> {
+    let host = url.host_str()?;
+    let port = url.port_or_known_default().or(match url.scheme() {
+        "git" => Some(9418),
+        _ => None,
+    })?;
+    Some(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
 
 #[derive(Debug, Clone)]
 pub struct Http {
@@ -38,6 +73,10 @@ pub enum TransportError {
     Connect { url: String, detail: String },
     #[error("{url} did not answer within {secs} s")]
     Timeout { url: String, secs: u64 },
+    #[error(
+        "refusing plain HTTP to {host_port} ({url}): only hosts named by --plain-http are spoken to unencrypted"
+    )]
+    PlainHttp { url: String, host_port: String },
     #[error("request to {url} failed: {detail}")]
     Other { url: String, detail: String },
 }
@@ -58,16 +97,26 @@ impl TransportError {
             ),
             TransportError::Connect { .. } => Some("check the URL, that the service is running, and the network path to it".into()),
             TransportError::Timeout { .. } => Some("raise FLOWSHIP_HTTP_TIMEOUT_SECS if the server is just slow".into()),
+            TransportError::PlainHttp { host_port, .. } => Some(format!(
+                "use https://, or allow this exact host with --plain-http {host_port} (or FLOWSHIP_PLAIN_HTTP={host_port}, tls.plain_http)"
+            )),
             _ => None,
         }
     }
 }
 
+impl TransportError {
+    /// A refusal by configuration (plain HTTP to an unlisted host): bad usage, not a service failure.
+    pub fn is_config(&self) -> bool {
+        matches!(self, TransportError::PlainHttp { .. })
+    }
+}
+
 impl Http {
-    pub fn new(settings: &Settings) -> Result<Self, CaFileError> {
-        let timeout = settings.http.timeout.value;
+    pub fn new(config: &Config) -> Result<Self, CaFileError> {
+        let timeout = config.timeout;
         let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls::client_config(&settings.trust)?)
+            .tls_backend_preconfigured(tls::client_config(&config.ca_files)?)
             .user_agent(USER_AGENT)
             .connect_timeout(timeout)
             .read_timeout(timeout)
@@ -79,19 +128,35 @@ impl Http {
             .expect("a client from a valid rustls config always builds");
         Ok(Self {
             client,
-            policy: Policy::new(settings.http.retries.value),
-            plain_http: settings
-                .trust
+            policy: Policy::new(config.retries),
+            plain_http: config
                 .plain_http
                 .iter()
-                .map(|p| p.value.to_ascii_lowercase())
+                .map(|p| p.to_ascii_lowercase())
                 .collect(),
             transient: Arc::default(),
         })
     }
 
+    /// For building requests; they are sent through [`Http::send`] or [`Http::send_once`], which apply the
+    /// plain-HTTP rule to every URL (tokens realms, upload locations and storage redirects included).
     pub fn client(&self) -> &reqwest::Client {
         &self.client
+    }
+
+    /// The one rule for unencrypted transport: `http://` only to a listed `host:port`.
+    pub fn check_url(&self, url: &url::Url) -> Result<(), TransportError> {
+        if url.scheme() != "http" {
+            return Ok(());
+        }
+        let hp = host_port(url).unwrap_or_default();
+        if self.plain_http.iter().any(|p| p.eq_ignore_ascii_case(&hp)) {
+            return Ok(());
+        }
+        Err(TransportError::PlainHttp {
+            url: crate::secret::redact_url(url.as_str()),
+            host_port: hp,
+        })
     }
 
     pub fn transient_count(&self) -> u64 {
@@ -122,6 +187,7 @@ impl Http {
             url: String::new(),
             detail: e.to_string(),
         })?;
+        self.check_url(req.url())?;
         let url = req.url().to_string();
         self.client
             .execute(req)
@@ -149,6 +215,7 @@ impl Http {
                 detail: e.to_string(),
             })?;
             let url = req.url().clone();
+            self.check_url(&url)?;
             let result = self.client.execute(req).await;
             let last = attempt >= self.policy.retries || start.elapsed() >= self.policy.budget;
             let (wait, status) = match result {

@@ -2,7 +2,7 @@
 //! settings name. rustls with the ring provider: pure Rust except ring's small C/asm core, so the static musl
 //! build needs no C toolchain beyond what ring ships.
 
-use crate::settings::{Sourced, TrustSettings};
+use crate::source::Sourced;
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -17,14 +17,14 @@ pub struct CaFileError {
     pub reason: String,
 }
 
-pub fn root_store(trust: &TrustSettings) -> Result<RootCertStore, CaFileError> {
+pub fn root_store(ca_files: &[Sourced<PathBuf>]) -> Result<RootCertStore, CaFileError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
     if roots.is_empty() {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
-    for ca in &trust.ca_files {
+    for ca in ca_files {
         add_ca_file(&mut roots, ca)?;
     }
     Ok(roots)
@@ -50,12 +50,12 @@ fn add_ca_file(roots: &mut RootCertStore, ca: &Sourced<PathBuf>) -> Result<(), C
     Ok(())
 }
 
-pub fn client_config(trust: &TrustSettings) -> Result<rustls::ClientConfig, CaFileError> {
+pub fn client_config(ca_files: &[Sourced<PathBuf>]) -> Result<rustls::ClientConfig, CaFileError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")
-        .with_root_certificates(root_store(trust)?)
+        .with_root_certificates(root_store(ca_files)?)
         .with_no_client_auth();
     Ok(config)
 }

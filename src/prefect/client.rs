@@ -2,7 +2,6 @@
 
 use crate::http::{Http, TransportError};
 use crate::secret::Secret;
-use crate::settings::Settings;
 use base64::Engine;
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -46,8 +45,9 @@ impl PrefectError {
     }
 }
 
+/// How the client proves who it is.
 #[derive(Debug, Clone)]
-enum Auth {
+pub enum Auth {
     Basic(Secret),
     Bearer(Secret),
 }
@@ -68,13 +68,9 @@ pub struct Prefect {
 }
 
 impl Prefect {
-    pub fn new(http: Http, settings: &Settings, api_url: &str) -> Self {
-        // Prefect 3.9 prefers the auth string when both are set (client/orchestration/__init__.py); so do we.
-        let auth = match (&settings.prefect.auth_string, &settings.prefect.api_key) {
-            (Some(s), _) => Some(Auth::Basic(s.value.clone())),
-            (None, Some(k)) => Some(Auth::Bearer(k.value.clone())),
-            (None, None) => None,
-        };
+    /// `auth`: Prefect 3.9 prefers the auth string when both are set (client/orchestration/__init__.py), and
+    /// so does `Settings::prefect_auth`.
+    pub fn new(http: Http, api_url: &str, auth: Option<Auth>) -> Self {
         Self {
             http,
             base: api_url.trim_end_matches('/').to_string(),

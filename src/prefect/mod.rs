@@ -11,4 +11,4 @@ pub mod template;
 pub mod triggers;
 pub mod yaml11;
 
-pub use client::{Prefect, PrefectError, WorkPool};
+pub use client::{Auth, Prefect, PrefectError, WorkPool};

@@ -1,8 +1,8 @@
 //! A registry endpoint with its credentials, and the operations `doctor` needs. Authentication follows the
 //! server's challenge: Basic on every request, or a bearer token fetched from the realm for the scope needed.
 
+use super::Credential;
 use super::auth::{Challenge, granted_actions, parse_challenge};
-use super::credentials::Credential;
 use crate::http::{Http, TransportError};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};

@@ -2,8 +2,8 @@
 //! gate a release on Harbor's vulnerability scan. Basic auth with the same (robot) account as the pushes.
 //! Repository names inside a project are URL-encoded twice in these paths (`a/b` → `a%252Fb`).
 
+use super::Credential;
 use super::client::RegistryError;
-use super::credentials::Credential;
 use crate::http::Http;
 use base64::Engine;
 use reqwest::header::AUTHORIZATION;

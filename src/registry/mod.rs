@@ -5,12 +5,17 @@
 mod auth;
 pub mod blobs;
 mod client;
-pub mod credentials;
 pub mod harbor;
 pub mod push;
 mod reference;
 pub mod session;
 
 pub use client::{PushCheck, Registry, RegistryError};
-pub use credentials::Credential;
+
+/// Credentials for one registry host, with where they were found.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub username: crate::source::Sourced<String>,
+    pub password: crate::source::Sourced<crate::secret::Secret>,
+}
 pub use reference::{Reference, ReferenceError, is_digest, is_tag};

@@ -44,13 +44,13 @@ pub struct Stats {
     pub seconds: f64,
 }
 
-/// Push `blobs`, then `manifests` in order (children first), the last one under every tag in `tags`.
+/// Push `blobs`, then `manifests` in order (children first), every one by its digest. Tags are a separate
+/// step ([`tag`]), so that a gate can look at the image before anyone can pull it by tag.
 pub async fn push(
     session: Arc<Session>,
     repository: &str,
     blobs: Vec<Blob>,
     manifests: &[Manifest],
-    tags: &[String],
     opts: Options,
 ) -> Result<Stats, RegistryError> {
     let started = Instant::now();
@@ -102,24 +102,28 @@ pub async fn push(
     if let Some(e) = first_error {
         return Err(e);
     }
-    let (last, children) = manifests.split_last().expect("at least one manifest");
-    for m in children {
+    for m in manifests {
         session
             .manifest_put(repository, &m.digest, &m.bytes, &m.media_type)
             .await?;
     }
-    if tags.is_empty() {
-        session
-            .manifest_put(repository, &last.digest, &last.bytes, &last.media_type)
-            .await?;
-    }
-    for t in tags {
-        session
-            .manifest_put(repository, t, &last.bytes, &last.media_type)
-            .await?;
-    }
     stats.seconds = started.elapsed().as_secs_f64();
     Ok(stats)
+}
+
+/// Point `tags` at `top` (already pushed by digest): the same exact bytes under each tag.
+pub async fn tag(
+    session: &Session,
+    repository: &str,
+    top: &Manifest,
+    tags: &[String],
+) -> Result<(), RegistryError> {
+    for t in tags {
+        session
+            .manifest_put(repository, t, &top.bytes, &top.media_type)
+            .await?;
+    }
+    Ok(())
 }
 
 enum Outcome {

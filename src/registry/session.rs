@@ -4,9 +4,9 @@
 //! Scopes may name several repositories: a cross-repository mount needs `pull` on the source as well
 //! (oci-client asks only for the target's, its issue #235, so Harbor declines every cross-project mount).
 
+use super::Credential;
 use super::auth::{Challenge, parse_challenge};
 use super::client::RegistryError;
-use super::credentials::Credential;
 use crate::http::Http;
 use base64::Engine;
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};

@@ -3,7 +3,7 @@
 //! (robot account names contain `$`, which shells and GitLab expand; secrets belong in files).
 
 use super::ConfigError;
-use super::source::{Source, Sourced};
+use crate::source::{Source, Sourced};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

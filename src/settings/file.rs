@@ -1,11 +1,15 @@
-//! `flowship.yaml`: the project's checked-in configuration. Parsed strictly: an unknown key is an error with a
-//! did-you-mean, and secrets are refused outright (they belong in CI variables or `*_FILE` files, never in a
-//! file that gets committed).
+//! `flowship.yaml`: the project's checked-in configuration. Parsed twice from the same text: into typed
+//! sections, strictly (an unknown key is an error with file, line and a did-you-mean; secrets are refused
+//! outright, they belong in CI variables or `*_FILE` files), and into a plain tree that [`super::layers`]
+//! looks keys up in, with the selected environment's overlay (`environments.E.<key>`) first.
 
 use super::ConfigError;
+use crate::gitops::order::Monotonic;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The typed view: it exists to validate the file (every key known, every value of its type).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
@@ -13,6 +17,10 @@ pub struct ConfigFile {
     pub image: ImageSection,
     #[serde(default)]
     pub registry: RegistrySection,
+    #[serde(default)]
+    pub upload: UploadSection,
+    #[serde(default)]
+    pub harbor: HarborSection,
     #[serde(default)]
     pub gitops: GitopsSection,
     #[serde(default)]
@@ -23,6 +31,9 @@ pub struct ConfigFile {
     pub tls: TlsSection,
     #[serde(default)]
     pub http: HttpSection,
+    /// Where a release goes: each environment overrides any of the sections above, and may span clusters.
+    #[serde(default)]
+    pub environments: BTreeMap<String, EnvironmentSection>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -44,6 +55,23 @@ pub struct ImageSection {
 #[serde(deny_unknown_fields)]
 pub struct RegistrySection {
     pub username: Option<String>,
+    /// The name of the variable that holds the password (the password itself never goes in this file).
+    pub password_variable: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSection {
+    pub chunk_size: Option<yaml_serde::Value>,
+    pub parallel: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarborSection {
+    pub create_project: Option<bool>,
+    pub scan_gate: Option<String>,
+    pub scan_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +80,8 @@ pub struct GitopsSection {
     pub repo: Option<String>,
     pub branch: Option<String>,
     pub username: Option<String>,
+    pub token_variable: Option<String>,
+    pub ssh_key_variable: Option<String>,
     pub author_name: Option<String>,
     pub author_email: Option<String>,
     /// `known_hosts` file for SSH remotes.
@@ -59,43 +89,77 @@ pub struct GitopsSection {
     /// Globs (relative to the repository root) of the files `bump` may edit.
     #[serde(default)]
     pub paths: Vec<String>,
+    /// Explicit `FILE:YAML.PATH` targets; when present, only these are edited.
+    #[serde(default)]
+    pub targets: Vec<String>,
     /// Flux image policies (`namespace:name`) that stand for `image.repository` in `$imagepolicy` markers.
     #[serde(default)]
     pub policies: Vec<String>,
     /// Refuse to move a tag backwards: `semver` or `numeric` (the last number in the tag, e.g. a pipeline IID).
     pub monotonic: Option<Monotonic>,
+    pub merge_request: Option<bool>,
+    pub max_attempts: Option<u64>,
     /// Commit message template: {image} {repository} {tag} {digest} {changes} {pipeline_url} {job_url}.
     pub commit_message: Option<String>,
-    /// Named target sets: `bump --env prod` (or a GitLab job with `environment: prod`) uses `environments.prod`.
+    /// The older place for per-environment GitOps keys: `gitops.environments.E.branch` is read as
+    /// `environments.E.gitops.branch`.
     #[serde(default)]
-    pub environments: std::collections::BTreeMap<String, EnvironmentSection>,
+    pub environments: BTreeMap<String, EnvGitopsSection>,
+}
+
+/// GitOps keys an environment may override.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvGitopsSection {
+    pub repo: Option<String>,
+    pub branch: Option<String>,
+    pub username: Option<String>,
+    pub token_variable: Option<String>,
+    pub ssh_key_variable: Option<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub policies: Vec<String>,
+    pub monotonic: Option<Monotonic>,
+    pub merge_request: Option<bool>,
+    pub commit_message: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentSection {
-    pub branch: Option<String>,
+    #[serde(default)]
+    pub image: EnvImageSection,
+    #[serde(default)]
+    pub registry: RegistrySection,
+    #[serde(default)]
+    pub harbor: HarborSection,
+    #[serde(default)]
+    pub gitops: EnvGitopsSection,
+    #[serde(default)]
+    pub prefect: PrefectSection,
+    /// Cluster overlays of this environment: their targets are changed in one commit, and each cluster's
+    /// work pool gets the deployments.
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvImageSection {
+    pub repository: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
     #[serde(default)]
     pub paths: Vec<String>,
-    /// Explicit `FILE:YAML.PATH` targets; when present, only these are edited.
     #[serde(default)]
     pub targets: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Monotonic {
-    Semver,
-    Numeric,
-}
-
-impl std::fmt::Display for Monotonic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Monotonic::Semver => "semver",
-            Monotonic::Numeric => "numeric",
-        })
-    }
+    pub work_pool: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +169,11 @@ pub struct PrefectSection {
     pub work_pool: Option<String>,
     /// Prefect's project file [default: prefect.yaml].
     pub file: Option<PathBuf>,
+    pub concurrency: Option<u64>,
+    pub create_work_pool: Option<String>,
+    /// Names of the variables that hold this server's credentials (defaults: Prefect's own).
+    pub auth_string_variable: Option<String>,
+    pub api_key_variable: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,6 +182,7 @@ pub struct GitlabSection {
     pub url: Option<String>,
     /// The GitOps repository's project path (`group/project`) for API calls [default: from the repo URL].
     pub project: Option<String>,
+    pub token_variable: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,35 +207,69 @@ const SECRET_KEYS: &[(&str, &str)] = &[
     ("token", "FLOWSHIP_GIT_TOKEN or FLOWSHIP_GITLAB_TOKEN"),
     ("api_key", "PREFECT_API_KEY"),
     ("auth_string", "PREFECT_API_AUTH_STRING"),
+    ("ssh_key", "FLOWSHIP_GIT_SSH_KEY_FILE"),
     ("secret", "a CI variable"),
 ];
 
-impl ConfigFile {
+/// The file as loaded: its path, the validated sections, and the tree keys are looked up in.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub path: Option<PathBuf>,
+    pub typed: ConfigFile,
+    pub tree: yaml_serde::Value,
+}
+
+impl Loaded {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
             path: path.to_owned(),
             line: None,
             message: e.to_string(),
-            hint: None,
+            hint: Some(
+                "pass --config with the path of flowship.yaml, or unset FLOWSHIP_CONFIG".into(),
+            ),
         })?;
         Self::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         if text.trim().is_empty() {
-            return Ok(Self::default());
+            return Ok(Self {
+                path: Some(path.to_owned()),
+                ..Self::default()
+            });
         }
-        yaml_serde::from_str(text).map_err(|e| {
+        let err = |e: yaml_serde::Error| {
             let line = e.location().map(|l| l.line());
             let message = e.to_string();
-            let hint = unknown_key_hint(&message);
             ConfigError::File {
                 path: path.to_owned(),
                 line,
+                hint: unknown_key_hint(&message),
                 message: strip_location(&message),
-                hint,
             }
+        };
+        let typed: ConfigFile = yaml_serde::from_str(text).map_err(err)?;
+        let tree: yaml_serde::Value = yaml_serde::from_str(text).map_err(err)?;
+        Ok(Self {
+            path: Some(path.to_owned()),
+            typed,
+            tree,
         })
+    }
+
+    /// Every environment the file defines, in either place.
+    pub fn environments(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .typed
+            .environments
+            .keys()
+            .chain(self.typed.gitops.environments.keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 }
 
@@ -175,7 +279,8 @@ fn unknown_key_hint(message: &str) -> Option<String> {
     let (unknown, expected) = rest.split_once('`')?;
     if let Some((_, var)) = SECRET_KEYS.iter().find(|(k, _)| unknown.contains(k)) {
         return Some(format!(
-            "secrets are never read from flowship.yaml (it is committed); set {var}, or {var}_FILE naming a file"
+            "secrets are never read from flowship.yaml (it is committed); set {var}, or {var}_FILE naming a file \
+             (a `*_variable` key may name the variable)"
         ));
     }
     let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
@@ -203,7 +308,7 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> ConfigError {
-        ConfigFile::parse(Path::new("flowship.yaml"), text).unwrap_err()
+        Loaded::parse(Path::new("flowship.yaml"), text).unwrap_err()
     }
 
     #[test]
@@ -228,11 +333,27 @@ mod tests {
             panic!()
         };
         assert!(hint.unwrap().contains("FLOWSHIP_REGISTRY_PASSWORD"));
+        let ConfigError::File { hint, .. } =
+            err("environments:\n  prod:\n    prefect:\n      auth_string: a:b\n")
+        else {
+            panic!()
+        };
+        assert!(hint.unwrap().contains("PREFECT_API_AUTH_STRING"));
     }
 
     #[test]
     fn empty_file_is_default() {
-        let c = ConfigFile::parse(Path::new("f"), "\n").unwrap();
-        assert!(c.image.repository.is_none());
+        let c = Loaded::parse(Path::new("f"), "\n").unwrap();
+        assert!(c.typed.image.repository.is_none());
+    }
+
+    #[test]
+    fn environments_from_both_places() {
+        let c = Loaded::parse(
+            Path::new("f"),
+            "gitops:\n  environments:\n    prod: {branch: prod}\nenvironments:\n  staging: {}\n",
+        )
+        .unwrap();
+        assert_eq!(c.environments(), vec!["prod", "staging"]);
     }
 }

@@ -1,31 +1,42 @@
-//! Settings: flags, environment, `flowship.yaml` and CI variables resolved once into one typed value.
+//! Settings: flags, environment, `flowship.yaml` and CI variables resolved once into typed sections, one per
+//! capability (`build`, `upload`, `gitops`, `prefect`, ...), each value remembering its [`Source`].
 //!
-//! Precedence per value: flag > `FLOWSHIP_*` env (or `FLOWSHIP_*_FILE`) > `flowship.yaml` > GitLab / Harbor /
-//! Prefect variables > default. Each value remembers its [`Source`]. Commands receive a `&Settings` and never
-//! read the environment themselves. Secrets are [`Secret`]s and never come from the file.
+//! Precedence per value (see [`layers`]): flag > `FLOWSHIP_*` env (or `FLOWSHIP_*_FILE`) > `flowship.yaml`
+//! (the selected environment's overlay first) > GitLab / Harbor / Prefect variables > default. Operations
+//! receive these sections and never read the environment themselves. Secrets are [`Secret`]s, never come
+//! from the file, and are never printed.
 
+mod credentials;
 mod env;
 mod file;
+mod keys;
+mod layers;
 mod resolve;
-pub use resolve::resolve;
 mod show;
-mod source;
 mod values;
 
+pub use crate::source::{Source, Sourced};
 pub use env::Env;
-pub use file::{ConfigFile, ImageSection, Monotonic};
+pub use file::Loaded;
+pub use resolve::resolve;
 pub use show::Entry;
-pub use source::{Source, Sourced};
 
 use crate::cli::OutputFormat;
+use crate::gitops::order::Monotonic;
 use crate::registry::{Credential, Reference};
 use crate::secret::Secret;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug)]
 pub struct Settings {
     pub config_file: Option<Sourced<PathBuf>>,
+    /// The environment (`--env`, `FLOWSHIP_ENV`, or GitLab's `CI_ENVIRONMENT_NAME` when the file defines it)
+    /// whose `environments.E` overlay is in effect.
+    pub environment: Option<Sourced<String>>,
+    /// Every environment the file defines.
+    pub environments: Vec<String>,
     pub output: Sourced<OutputFormat>,
     /// GitLab dotenv report to write (`--dotenv`).
     pub dotenv: Option<Sourced<PathBuf>>,
@@ -41,17 +52,19 @@ pub struct Settings {
     /// The flow image: a repository, or (from flags and variables) a full `repo:tag@digest` reference.
     pub image: Option<Sourced<Reference>>,
     pub registry: RegistrySettings,
+    pub build: BuildSettings,
+    pub upload: UploadSettings,
     pub gitops: GitopsSettings,
     pub prefect: PrefectSettings,
     pub gitlab: GitlabSettings,
+    /// The environment's clusters (`environments.E.clusters`), in name order.
+    pub clusters: Vec<Cluster>,
     pub ci: CiContext,
     /// The environment as `{{ $NAME }}` placeholders in prefect.yaml see it.
-    pub template_env: std::collections::BTreeMap<String, String>,
+    pub template_env: BTreeMap<String, String>,
     /// The fixed timestamp of built layers and configs: `SOURCE_DATE_EPOCH`, else the commit time
     /// (`CI_COMMIT_TIMESTAMP`), else the epoch.
     pub source_date: Sourced<u64>,
-    /// `image:` of flowship.yaml, for `build`'s defaults.
-    pub file_image: ImageSection,
 }
 
 /// The GitLab job this run belongs to, for commit messages and trailers. Empty outside CI.
@@ -64,9 +77,10 @@ pub struct CiContext {
     pub project_url: Option<String>,
     pub project_name: Option<String>,
     pub short_sha: Option<String>,
+    pub user_login: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TrustSettings {
     /// Extra CA bundles, trusted in addition to the system store (every source adds; trust is a union).
     pub ca_files: Vec<Sourced<PathBuf>>,
@@ -74,15 +88,7 @@ pub struct TrustSettings {
     pub plain_http: Vec<Sourced<String>>,
 }
 
-impl TrustSettings {
-    pub fn allows_plain_http(&self, host_port: &str) -> bool {
-        self.plain_http
-            .iter()
-            .any(|p| p.value.eq_ignore_ascii_case(host_port))
-    }
-}
-
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct HttpSettings {
     /// Attempts after the first, for transient failures.
     pub retries: Sourced<u32>,
@@ -90,24 +96,44 @@ pub struct HttpSettings {
     pub timeout: Sourced<Duration>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RegistrySettings {
-    /// Credentials for the registry of `image`, from wherever they were found first.
-    pub credential: Option<Credential>,
-    /// Credentials for other registries a command talks to (`promote` across registries), by host.
-    pub others: std::collections::BTreeMap<String, Credential>,
+    /// Credentials by registry host (`host[:port]`): for the image's registry, the base image's, and the
+    /// registries a command names (promote's SRC and DST). Each credential goes to its own host only.
+    pub credentials: BTreeMap<String, Credential>,
 }
 
 impl RegistrySettings {
-    pub fn credential_for(&self, image: Option<&Reference>, host: &str) -> Option<Credential> {
-        match image {
-            Some(i) if i.registry == host => self.credential.clone(),
-            _ => self.others.get(host).cloned(),
-        }
+    pub fn for_host(&self, host: &str) -> Option<Credential> {
+        self.credentials.get(host).cloned()
     }
 }
 
-#[derive(Debug)]
+/// What goes into a built image.
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    pub base: Option<Sourced<String>>,
+    pub context: Sourced<PathBuf>,
+    /// `None`: no requirements file (none given, and the context has no requirements.txt).
+    pub requirements: Option<Sourced<PathBuf>>,
+    pub platforms: Vec<Sourced<String>>,
+    pub python_version: Option<Sourced<String>>,
+    pub workdir: Option<Sourced<String>>,
+}
+
+/// How images go to the registry, and what Harbor checks on the way.
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    /// `None`: one streamed `PUT` per blob.
+    pub chunk_size: Option<Sourced<u64>>,
+    pub parallel: Sourced<usize>,
+    pub create_project: Sourced<bool>,
+    /// `critical`, `high`, `medium` or `low`.
+    pub scan_gate: Option<Sourced<String>>,
+    pub scan_timeout: Sourced<Duration>,
+}
+
+#[derive(Debug, Clone)]
 pub struct GitopsSettings {
     pub repo: Option<Sourced<String>>,
     pub branch: Sourced<String>,
@@ -121,16 +147,17 @@ pub struct GitopsSettings {
     pub author_email: Sourced<String>,
     pub paths: Vec<Sourced<String>>,
     pub policies: Vec<Sourced<String>>,
-    /// The environment whose target set is in use.
-    pub environment: Option<Sourced<String>>,
-    /// Explicit `FILE:YAML.PATH` targets; empty means "every reference under `paths`".
+    /// Explicit `FILE:YAML.PATH` targets (the environment's and its clusters'); empty means "every reference
+    /// under `paths`".
     pub targets: Vec<Sourced<String>>,
     pub monotonic: Option<Sourced<Monotonic>>,
+    pub merge_request: Sourced<bool>,
+    pub max_attempts: Sourced<u32>,
     /// Commit message template for bumps.
     pub commit_message: Option<Sourced<String>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PrefectSettings {
     pub api_url: Option<Sourced<String>>,
     /// Prefect Cloud API key (Bearer).
@@ -140,19 +167,31 @@ pub struct PrefectSettings {
     pub work_pool: Option<Sourced<String>>,
     /// Prefect's project file for `register`.
     pub file: Sourced<PathBuf>,
+    pub concurrency: Sourced<usize>,
+    /// Create missing work pools of this type.
+    pub create_work_pool: Option<Sourced<String>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct GitlabSettings {
     pub api_url: Option<Sourced<String>>,
     pub project: Option<Sourced<String>>,
     pub token: Option<Sourced<Secret>>,
 }
 
+/// One cluster of the environment: its GitOps targets and its work pool.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub name: String,
+    pub targets: Vec<Sourced<String>>,
+    pub paths: Vec<Sourced<String>>,
+    pub work_pool: Option<Sourced<String>>,
+}
+
 impl Settings {
     /// Every secret value in effect, so that output paths can assert none of them leaks.
-    pub fn secret_values(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = [
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out: Vec<String> = [
             &self.gitops.token,
             &self.gitops.ssh_key,
             &self.prefect.api_key,
@@ -161,14 +200,83 @@ impl Settings {
         ]
         .into_iter()
         .flatten()
-        .map(|s| s.value.expose())
+        .map(|s| s.value.expose().to_string())
         .collect();
-        if let Some(c) = &self.registry.credential {
-            out.push(c.password.value.expose());
+        for c in self.registry.credentials.values() {
+            out.push(c.password.value.expose().to_string());
+        }
+        // Basic auth strings are `user:password`: the password alone must not show either.
+        if let Some(a) = &self.prefect.auth_string
+            && let Some((_, pw)) = a.value.expose().split_once(':')
+        {
+            out.push(pw.to_string());
+        }
+        // A token written into the repository URL (`https://user:token@host/...`).
+        if let Some(r) = &self.gitops.repo
+            && let Ok(u) = url::Url::parse(&r.value)
+            && let Some(pw) = u.password()
+        {
+            out.push(pw.to_string());
+            if let Ok(decoded) = urlencoding_decode(pw) {
+                out.push(decoded);
+            }
         }
         out.retain(|s| !s.is_empty());
         out
     }
+
+    /// What the one HTTP layer needs: trust, the plain-HTTP allowlist, retries and timeouts.
+    pub fn http_config(&self) -> crate::http::Config {
+        crate::http::Config {
+            ca_files: self.trust.ca_files.clone(),
+            plain_http: self
+                .trust
+                .plain_http
+                .iter()
+                .map(|p| p.value.clone())
+                .collect(),
+            retries: self.http.retries.value,
+            timeout: self.http.timeout.value,
+        }
+    }
+
+    /// The credential for a registry host, if any was found for it.
+    pub fn credential(&self, host: &str) -> Option<Credential> {
+        self.registry.for_host(host)
+    }
+
+    /// Prefect's credentials, as the client sends them.
+    pub fn prefect_auth(&self) -> Option<crate::prefect::Auth> {
+        match (&self.prefect.auth_string, &self.prefect.api_key) {
+            (Some(s), _) => Some(crate::prefect::Auth::Basic(s.value.clone())),
+            (None, Some(k)) => Some(crate::prefect::Auth::Bearer(k.value.clone())),
+            (None, None) => None,
+        }
+    }
+
+    /// How to reach the GitOps remote `url`: credentials, trust, known hosts, plain-transport permission.
+    pub fn git_access(
+        &self,
+        url: &str,
+    ) -> Result<crate::gitops::remote::Access, crate::gitops::remote::GitError> {
+        crate::gitops::remote::Access::new(crate::gitops::remote::AccessConfig {
+            url: url.to_string(),
+            username: self.gitops.username.value.clone(),
+            token: self.gitops.token.as_ref().map(|t| t.value.clone()),
+            ssh_key: self.gitops.ssh_key.as_ref().map(|t| t.value.clone()),
+            known_hosts: self.gitops.known_hosts.as_ref().map(|p| p.value.clone()),
+            http: self.http_config(),
+        })
+    }
+}
+
+/// `%40` → `@`: a token in a URL is written percent-encoded, and may show decoded elsewhere.
+fn urlencoding_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes: Vec<u8> = url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned().into_bytes())
+        .unwrap_or_default();
+    String::from_utf8(bytes)
 }
 
 /// Bad configuration: exit code 2, nothing written.

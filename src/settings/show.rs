@@ -1,165 +1,203 @@
-//! The resolved settings as a flat list of `key = value (source)` entries, for `flowship settings`.
-//! Secrets appear as `<redacted>` with their source, so a user can see *that* and *where* a token was found.
+//! The resolved settings as a flat list of `key = value (source)` entries, for `flowship settings`: every
+//! section, exactly as an operation would receive it. Secrets appear as `<redacted>` with their source, so a
+//! user can see *that* and *where* a token was found.
 
 use super::{Settings, Source, Sourced};
 use serde::Serialize;
+use serde_json::Value;
 use std::fmt::Display;
 
 #[derive(Debug, Serialize)]
 pub struct Entry {
-    pub key: &'static str,
+    pub key: String,
     /// `None` when unset. Secrets are `<redacted>`.
-    pub value: Option<serde_json::Value>,
+    pub value: Option<Value>,
     pub source: Option<String>,
     pub secret: bool,
 }
 
-fn entry<T: Display>(key: &'static str, v: Option<&Sourced<T>>, secret: bool) -> Entry {
-    Entry {
-        key,
-        value: v.map(|v| {
-            serde_json::Value::String(if secret {
-                "<redacted>".into()
-            } else {
-                v.value.to_string()
-            })
-        }),
-        source: v.map(|v| v.source.to_string()),
-        secret,
+#[derive(Default)]
+struct Entries(Vec<Entry>);
+
+impl Entries {
+    fn one<T: Display>(&mut self, key: &str, v: Option<&Sourced<T>>) {
+        self.0.push(Entry {
+            key: key.into(),
+            value: v.map(|v| Value::String(v.value.to_string())),
+            source: v.map(|v| v.source.to_string()),
+            secret: false,
+        });
+    }
+
+    fn json<T: Serialize>(&mut self, key: &str, v: &Sourced<T>) {
+        self.0.push(Entry {
+            key: key.into(),
+            value: serde_json::to_value(&v.value).ok(),
+            source: Some(v.source.to_string()),
+            secret: false,
+        });
+    }
+
+    fn secret<T>(&mut self, key: &str, v: Option<&Sourced<T>>) {
+        self.0.push(Entry {
+            key: key.into(),
+            value: v.map(|_| Value::String("<redacted>".into())),
+            source: v.map(|v| v.source.to_string()),
+            secret: true,
+        });
+    }
+
+    fn list<T: Display>(&mut self, key: &str, items: &[Sourced<T>]) {
+        let value = Value::Array(
+            items
+                .iter()
+                .map(|i| Value::String(i.value.to_string()))
+                .collect(),
+        );
+        let mut sources: Vec<String> = items.iter().map(|i| i.source.to_string()).collect();
+        sources.dedup();
+        let source = if sources.is_empty() {
+            Source::Default.to_string()
+        } else {
+            sources.join(", ")
+        };
+        self.0.push(Entry {
+            key: key.into(),
+            value: Some(value),
+            source: Some(source),
+            secret: false,
+        });
     }
 }
 
-fn json_entry<T: Serialize>(key: &'static str, v: &Sourced<T>) -> Entry {
-    Entry {
-        key,
-        value: serde_json::to_value(&v.value).ok(),
-        source: Some(v.source.to_string()),
-        secret: false,
-    }
-}
-
-fn list_entry<T: Display>(key: &'static str, items: &[Sourced<T>]) -> Entry {
-    let value = serde_json::Value::Array(
-        items
-            .iter()
-            .map(|i| serde_json::Value::String(i.value.to_string()))
-            .collect(),
-    );
-    let mut sources: Vec<String> = items.iter().map(|i| i.source.to_string()).collect();
-    sources.dedup();
-    let source = if sources.is_empty() {
-        Source::Default.to_string()
-    } else {
-        sources.join(", ")
-    };
-    Entry {
-        key,
-        value: Some(value),
-        source: Some(source),
-        secret: false,
-    }
+fn display(p: &Sourced<std::path::PathBuf>) -> Sourced<String> {
+    Sourced::new(p.value.display().to_string(), p.source.clone())
 }
 
 impl Settings {
     pub fn entries(&self) -> Vec<Entry> {
-        let path = self.config_file.as_ref().map(|p| p.as_ref_display());
-        let cred = self.registry.credential.as_ref();
-        vec![
-            entry("config", path.as_ref(), false),
-            json_entry("output", &self.output),
-            json_entry("dry_run", &self.dry_run),
-            entry(
-                "dotenv",
-                self.dotenv.as_ref().map(|p| p.as_ref_display()).as_ref(),
-                false,
+        let mut e = Entries::default();
+        e.one("config", self.config_file.as_ref().map(display).as_ref());
+        e.one("environment", self.environment.as_ref());
+        e.json("output", &self.output);
+        e.json("dry_run", &self.dry_run);
+        e.one("dotenv", self.dotenv.as_ref().map(display).as_ref());
+        e.list(
+            "tls.ca_files",
+            &self.trust.ca_files.iter().map(display).collect::<Vec<_>>(),
+        );
+        e.list("tls.plain_http", &self.trust.plain_http);
+        e.json("http.retries", &self.http.retries);
+        e.json(
+            "http.timeout_secs",
+            &Sourced::new(
+                self.http.timeout.value.as_secs(),
+                self.http.timeout.source.clone(),
             ),
-            list_entry(
-                "tls.ca_files",
-                &self
-                    .trust
-                    .ca_files
-                    .iter()
-                    .map(|c| c.as_ref_display())
-                    .collect::<Vec<_>>(),
-            ),
-            list_entry("tls.plain_http", &self.trust.plain_http),
-            json_entry("http.retries", &self.http.retries),
-            json_entry(
-                "http.timeout_secs",
-                &Sourced::new(
-                    self.http.timeout.value.as_secs(),
-                    self.http.timeout.source.clone(),
-                ),
-            ),
-            entry("image", self.image.as_ref(), false),
-            entry("registry.username", cred.map(|c| &c.username), false),
-            entry("registry.password", cred.map(|c| &c.password), true),
-            entry(
-                "gitops.repo",
-                self.gitops.repo.as_ref().map(|r| r.redacted()).as_ref(),
-                false,
-            ),
-            entry("gitops.branch", Some(&self.gitops.branch), false),
-            entry("gitops.username", Some(&self.gitops.username), false),
-            entry("gitops.token", self.gitops.token.as_ref(), true),
-            entry("gitops.ssh_key", self.gitops.ssh_key.as_ref(), true),
-            entry(
-                "gitops.known_hosts",
-                self.gitops
-                    .known_hosts
-                    .as_ref()
-                    .map(|p| p.as_ref_display())
-                    .as_ref(),
-                false,
-            ),
-            entry("gitops.author_name", Some(&self.gitops.author_name), false),
-            entry(
-                "gitops.author_email",
-                Some(&self.gitops.author_email),
-                false,
-            ),
-            list_entry("gitops.paths", &self.gitops.paths),
-            list_entry("gitops.policies", &self.gitops.policies),
-            entry(
-                "gitops.environment",
-                self.gitops.environment.as_ref(),
-                false,
-            ),
-            list_entry("gitops.targets", &self.gitops.targets),
-            entry("gitops.monotonic", self.gitops.monotonic.as_ref(), false),
-            entry(
-                "gitops.commit_message",
-                self.gitops.commit_message.as_ref(),
-                false,
-            ),
-            entry("prefect.api_url", self.prefect.api_url.as_ref(), false),
-            entry("prefect.api_key", self.prefect.api_key.as_ref(), true),
-            entry(
-                "prefect.auth_string",
-                self.prefect.auth_string.as_ref(),
-                true,
-            ),
-            entry("prefect.work_pool", self.prefect.work_pool.as_ref(), false),
-            entry(
-                "prefect.file",
-                Some(&self.prefect.file.as_ref_display()),
-                false,
-            ),
-            entry("gitlab.url", self.gitlab.api_url.as_ref(), false),
-            entry("gitlab.project", self.gitlab.project.as_ref(), false),
-            entry("gitlab.token", self.gitlab.token.as_ref(), true),
-        ]
+        );
+        e.one("image", self.image.as_ref());
+        self.registry_entries(&mut e);
+        self.build_entries(&mut e);
+        self.gitops_entries(&mut e);
+        self.prefect_entries(&mut e);
+        e.one("gitlab.url", self.gitlab.api_url.as_ref());
+        e.one("gitlab.project", self.gitlab.project.as_ref());
+        e.secret("gitlab.token", self.gitlab.token.as_ref());
+        e.json("source_date", &self.source_date);
+        e.0
     }
-}
 
-impl Sourced<std::path::PathBuf> {
-    fn as_ref_display(&self) -> Sourced<String> {
-        Sourced::new(self.value.display().to_string(), self.source.clone())
+    fn registry_entries(&self, e: &mut Entries) {
+        // The image's registry under the plain keys; every other registry by host.
+        let image_host = self.image.as_ref().map(|i| i.value.registry.clone());
+        let main = image_host
+            .as_deref()
+            .and_then(|h| self.registry.credentials.get(h));
+        e.one("registry.username", main.map(|c| &c.username));
+        e.secret("registry.password", main.map(|c| &c.password));
+        for (host, c) in &self.registry.credentials {
+            if Some(host) != image_host.as_ref() {
+                e.one(&format!("registry.{host}.username"), Some(&c.username));
+                e.secret(&format!("registry.{host}.password"), Some(&c.password));
+            }
+        }
     }
-}
 
-impl Sourced<String> {
-    fn redacted(&self) -> Sourced<String> {
-        Sourced::new(crate::secret::redact_url(&self.value), self.source.clone())
+    fn build_entries(&self, e: &mut Entries) {
+        let b = &self.build;
+        e.one("image.base", b.base.as_ref());
+        e.one("image.context", Some(&display(&b.context)));
+        e.one(
+            "image.requirements",
+            b.requirements.as_ref().map(display).as_ref(),
+        );
+        e.list("image.platforms", &b.platforms);
+        e.one("image.python_version", b.python_version.as_ref());
+        e.one("image.workdir", b.workdir.as_ref());
+        let u = &self.upload;
+        match &u.chunk_size {
+            Some(c) => e.json(
+                "upload.mode",
+                &Sourced::new(format!("chunked, {} bytes", c.value), c.source.clone()),
+            ),
+            None => e.json(
+                "upload.mode",
+                &Sourced::default_value("monolithic (one streamed PUT)".to_string()),
+            ),
+        }
+        e.json("upload.parallel", &u.parallel);
+        e.json("harbor.create_project", &u.create_project);
+        e.one("harbor.scan_gate", u.scan_gate.as_ref());
+        e.json(
+            "harbor.scan_timeout_secs",
+            &Sourced::new(
+                u.scan_timeout.value.as_secs(),
+                u.scan_timeout.source.clone(),
+            ),
+        );
+    }
+
+    fn gitops_entries(&self, e: &mut Entries) {
+        let g = &self.gitops;
+        let repo = g
+            .repo
+            .as_ref()
+            .map(|r| Sourced::new(crate::secret::redact_url(&r.value), r.source.clone()));
+        e.one("gitops.repo", repo.as_ref());
+        e.one("gitops.branch", Some(&g.branch));
+        e.one("gitops.username", Some(&g.username));
+        e.secret("gitops.token", g.token.as_ref());
+        e.secret("gitops.ssh_key", g.ssh_key.as_ref());
+        e.one(
+            "gitops.known_hosts",
+            g.known_hosts.as_ref().map(display).as_ref(),
+        );
+        e.one("gitops.author_name", Some(&g.author_name));
+        e.one("gitops.author_email", Some(&g.author_email));
+        e.list("gitops.paths", &g.paths);
+        e.list("gitops.policies", &g.policies);
+        e.list("gitops.targets", &g.targets);
+        e.one("gitops.monotonic", g.monotonic.as_ref());
+        e.json("gitops.merge_request", &g.merge_request);
+        e.json("gitops.max_attempts", &g.max_attempts);
+        e.one("gitops.commit_message", g.commit_message.as_ref());
+        for c in &self.clusters {
+            e.list(&format!("clusters.{}.targets", c.name), &c.targets);
+            e.one(
+                &format!("clusters.{}.work_pool", c.name),
+                c.work_pool.as_ref(),
+            );
+        }
+    }
+
+    fn prefect_entries(&self, e: &mut Entries) {
+        let p = &self.prefect;
+        e.one("prefect.api_url", p.api_url.as_ref());
+        e.secret("prefect.api_key", p.api_key.as_ref());
+        e.secret("prefect.auth_string", p.auth_string.as_ref());
+        e.one("prefect.work_pool", p.work_pool.as_ref());
+        e.one("prefect.file", Some(&display(&p.file)));
+        e.json("prefect.concurrency", &p.concurrency);
+        e.one("prefect.create_work_pool", p.create_work_pool.as_ref());
     }
 }

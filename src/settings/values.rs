@@ -1,47 +1,20 @@
-//! Single settings that need more than "first source wins": trust (every source adds), numbers, image
-//! references, URLs, and the environment a bump's target set comes from.
+//! Single settings that need more than "first layer wins": trust (every layer adds), numbers, sizes, image
+//! references, URLs, secrets (from the variable the file names), registry credentials per host, the
+//! environment, and the one timestamp of built layers.
 
-use super::resolve::{Flags, Resolver};
-use super::{ConfigError, Source, Sourced, TrustSettings};
+use super::layers::{Key, Layers};
+use super::{ConfigError, Env, RegistrySettings, Source, Sourced, TrustSettings, keys as k};
 use crate::registry::Reference;
+use crate::secret::Secret;
 use std::path::PathBuf;
 
-pub(super) fn resolve_trust(
-    r: &Resolver<'_>,
-    g: &crate::cli::GlobalArgs,
-) -> Result<TrustSettings, ConfigError> {
-    let mut trust = TrustSettings::default();
-    for p in &g.ca_files {
-        trust.ca_files.push(Sourced::new(
-            p.clone(),
-            Source::Flag {
-                name: "--ca-file".into(),
-            },
-        ));
-    }
-    if let Some(v) = r.env.get("FLOWSHIP_CA_FILE", false)? {
-        trust.ca_files.push(v.map(PathBuf::from));
-    }
-    if let Some(path) = &r.file_path {
-        for p in &r.file.tls.ca_files {
-            trust.ca_files.push(Sourced::new(
-                p.clone(),
-                Source::File {
-                    path: path.clone(),
-                    key: "tls.ca_files".into(),
-                },
-            ));
-        }
-    }
-    for name in ["CI_SERVER_TLS_CA_FILE", "SSL_CERT_FILE"] {
-        if let Some(v) = r.env.raw(name) {
-            trust.ca_files.push(Sourced::new(
-                PathBuf::from(v),
-                Source::Integration { name: name.into() },
-            ));
-        }
-    }
-    for ca in &trust.ca_files {
+pub(super) fn trust(l: &Layers<'_>) -> Result<TrustSettings, ConfigError> {
+    let ca_files: Vec<Sourced<PathBuf>> = l
+        .union(&k::CA_FILES)?
+        .into_iter()
+        .map(|s| s.map(PathBuf::from))
+        .collect();
+    for ca in &ca_files {
         if !ca.value.is_file() {
             return Err(ConfigError::Invalid {
                 origin: ca.source.clone(),
@@ -51,40 +24,8 @@ pub(super) fn resolve_trust(
             });
         }
     }
-
-    let mut plain: Vec<Sourced<String>> = g
-        .plain_http
-        .iter()
-        .map(|h| {
-            Sourced::new(
-                h.clone(),
-                Source::Flag {
-                    name: "--plain-http".into(),
-                },
-            )
-        })
-        .collect();
-    if let Some(v) = r.env.get("FLOWSHIP_PLAIN_HTTP", false)? {
-        plain.extend(
-            v.value
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|h| Sourced::new(h.to_string(), v.source.clone())),
-        );
-    }
-    if let Some(path) = &r.file_path {
-        plain.extend(r.file.tls.plain_http.iter().map(|h| {
-            Sourced::new(
-                h.clone(),
-                Source::File {
-                    path: path.clone(),
-                    key: "tls.plain_http".into(),
-                },
-            )
-        }));
-    }
-    for p in &plain {
+    let plain_http = l.union(&k::PLAIN_HTTP)?;
+    for p in &plain_http {
         let ok = p
             .value
             .rsplit_once(':')
@@ -98,46 +39,24 @@ pub(super) fn resolve_trust(
             });
         }
     }
-    trust.plain_http = plain;
-    Ok(trust)
+    Ok(TrustSettings {
+        ca_files,
+        plain_http,
+    })
 }
 
-pub(super) fn number(
-    r: &Resolver<'_>,
-    env: &str,
-    key: &str,
-    file: Option<u64>,
-    default: u64,
-) -> Result<Sourced<u64>, ConfigError> {
-    if let Some(v) = r.env.get(env, false)? {
-        let n = v
-            .value
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| ConfigError::Invalid {
-                origin: v.source.clone(),
-                value: v.value.clone(),
-                problem: "is not a whole number".into(),
-                hint: None,
-            })?;
-        return Ok(Sourced::new(n, v.source));
-    }
-    if let (Some(n), Some(path)) = (file, &r.file_path) {
-        return Ok(Sourced::new(
-            n,
-            Source::File {
-                path: path.clone(),
-                key: key.into(),
-            },
-        ));
-    }
-    Ok(Sourced::default_value(default))
+pub(super) fn number(l: &Layers<'_>, key: &Key, default: u64) -> Result<Sourced<u64>, ConfigError> {
+    Ok(l.parsed(
+        key,
+        |s| s.parse::<u64>().map_err(|_| "is not a whole number".into()),
+        &format!("give `{}` as a whole number", key.name),
+    )?
+    .unwrap_or_else(|| Sourced::default_value(default)))
 }
 
-pub(super) fn parse_repository(
-    s: Sourced<String>,
-    _r: &Resolver<'_>,
-) -> Result<Sourced<Reference>, ConfigError> {
+pub(super) use crate::cli::parse_size;
+
+pub(super) fn parse_repository(s: Sourced<String>) -> Result<Sourced<Reference>, ConfigError> {
     let parsed = Reference::parse(&s.value).map_err(|e| ConfigError::Invalid {
         origin: s.source.clone(),
         value: s.value.clone(),
@@ -163,7 +82,7 @@ pub(super) fn parse_repository(
 
 pub(super) fn check_url(u: Sourced<String>, what: &str) -> Result<Sourced<String>, ConfigError> {
     match url::Url::parse(&u.value) {
-        Ok(p) if matches!(p.scheme(), "http" | "https") => Ok(Sourced::new(
+        Ok(p) if matches!(p.scheme(), "http" | "https") && p.has_host() => Ok(Sourced::new(
             u.value.trim_end_matches('/').to_string(),
             u.source,
         )),
@@ -176,32 +95,46 @@ pub(super) fn check_url(u: Sourced<String>, what: &str) -> Result<Sourced<String
     }
 }
 
+/// A secret from the first variable that has it: the one `<key>_variable` names in the file (for the
+/// environment in effect), else the defaults. Never from a flag or the file itself.
+pub(super) fn secret(
+    l: &Layers<'_>,
+    key: &str,
+    defaults: &[&'static str],
+) -> Result<Option<Sourced<Secret>>, ConfigError> {
+    let names = l.secret_variables(key, defaults);
+    let custom = names
+        .iter()
+        .map(String::as_str)
+        .ne(defaults.iter().copied());
+    for n in &names {
+        // Prefect's own variables are "integration" variables; a name the file gives is the user's own.
+        let integration = !custom && !n.starts_with("FLOWSHIP_");
+        if let Some(v) = l.env.get(n, integration)? {
+            return Ok(Some(v.map(Secret::new)));
+        }
+    }
+    Ok(None)
+}
+
 /// `--env`/`FLOWSHIP_ENV` must name an environment of the file; GitLab's `CI_ENVIRONMENT_NAME` is used only
-/// when the file defines it (a job's environment need not have a target set).
-pub(super) fn resolve_environment(
-    r: &Resolver<'_>,
-    flags: &Flags<'_>,
-    bump: Option<&crate::cli::BumpArgs>,
+/// when the file defines it (a job's environment need not be one of flowship's).
+pub(super) fn environment(
+    l: &Layers<'_>,
+    env: &Env,
+    known: &[String],
 ) -> Result<Option<Sourced<String>>, ConfigError> {
-    let known = &r.file.gitops.environments;
-    if let Some(e) = flags.get(
-        bump.and_then(|b| b.environment.as_ref()),
-        "environment",
-        "--env",
-        "FLOWSHIP_ENV",
-    ) {
-        if !known.contains_key(&e.value) {
-            let names: Vec<&str> = known.keys().map(String::as_str).collect();
-            let hint = match names.iter().max_by(|a, b| {
+    if let Some(e) = l.string(&k::ENVIRONMENT)? {
+        if !known.contains(&e.value) {
+            let best = known.iter().max_by(|a, b| {
                 strsim::jaro_winkler(&e.value, a).total_cmp(&strsim::jaro_winkler(&e.value, b))
-            }) {
+            });
+            let hint = match best {
                 Some(best) if strsim::jaro_winkler(&e.value, best) > 0.75 => {
                     format!("did you mean `{best}`?")
                 }
-                _ if names.is_empty() => {
-                    "define gitops.environments.<name> in flowship.yaml".into()
-                }
-                _ => format!("known environments: {}", names.join(", ")),
+                _ if known.is_empty() => "define environments.<name> in flowship.yaml".into(),
+                _ => format!("known environments: {}", known.join(", ")),
             };
             return Err(ConfigError::Invalid {
                 origin: e.source,
@@ -212,7 +145,91 @@ pub(super) fn resolve_environment(
         }
         return Ok(Some(e));
     }
-    Ok(r.env
+    Ok(env
         .get("CI_ENVIRONMENT_NAME", true)?
-        .filter(|e| known.contains_key(&e.value)))
+        .filter(|e| known.contains(&e.value)))
+}
+
+/// `SOURCE_DATE_EPOCH`, else `CI_COMMIT_TIMESTAMP`, else the epoch. A value that does not parse is an error:
+/// silently building with the epoch would give an image that claims to be from 1970.
+pub(super) fn source_date(env: &Env) -> Result<Sourced<u64>, ConfigError> {
+    if let Some(s) = env.get("SOURCE_DATE_EPOCH", true)? {
+        let n = s
+            .value
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| ConfigError::Invalid {
+                origin: s.source.clone(),
+                value: s.value.clone(),
+                problem: "is not seconds since the epoch".into(),
+                hint: Some(
+                    "set SOURCE_DATE_EPOCH to a whole number, e.g. $(git log -1 --format=%ct)"
+                        .into(),
+                ),
+            })?;
+        return Ok(Sourced::new(n, s.source));
+    }
+    if let Some(ts) = env.get("CI_COMMIT_TIMESTAMP", true)? {
+        return match crate::image::time::parse_iso8601(&ts.value) {
+            Some(n) => Ok(Sourced::new(n, ts.source)),
+            None => Err(ConfigError::Invalid {
+                origin: ts.source,
+                value: ts.value,
+                problem: "is not an ISO 8601 time (2024-06-27T10:20:30+02:00)".into(),
+                hint: Some("unset it, or set SOURCE_DATE_EPOCH, which takes precedence".into()),
+            }),
+        };
+    }
+    Ok(Sourced::default_value(0))
+}
+
+/// Credentials for every registry flowship will talk to: the image's, the base image's, the environments'
+/// image registries, and the ones the command names (promote's SRC and DST). The explicit user/password
+/// (`FLOWSHIP_REGISTRY_*`) belong to the target registry only: the image's, or promote's destination.
+pub(super) fn registry_credentials(
+    l: &Layers<'_>,
+    cli: &crate::cli::Cli,
+    image: Option<&Sourced<Reference>>,
+    base: Option<&Sourced<String>>,
+) -> Result<RegistrySettings, ConfigError> {
+    let user = l.string(&k::REGISTRY_USERNAME)?;
+    let password = secret(l, "registry.password", k::REGISTRY_PASSWORD_VARS)?;
+    let (promote_src, promote_dst) = match cli.command.promote_refs() {
+        Some((s, d)) => (
+            Reference::parse(s).ok().map(|r| r.registry),
+            Reference::parse(d).ok().map(|r| r.registry),
+        ),
+        None => (None, None),
+    };
+    let target = promote_dst
+        .clone()
+        .or_else(|| image.map(|i| i.value.registry.clone()));
+    let mut hosts: Vec<String> = target.iter().cloned().collect();
+    hosts.extend(promote_src);
+    hosts.extend(
+        base.and_then(|b| Reference::parse(&b.value).ok())
+            .map(|r| r.registry),
+    );
+    let mut out = RegistrySettings::default();
+    match (&target, &user, &password) {
+        // Explicit credentials without a registry to give them to: still check they come in pairs.
+        (None, Some(_), _) | (None, _, Some(_)) => {
+            super::credentials::resolve("", user.clone(), password.clone(), l.env)?;
+        }
+        _ => {}
+    }
+    for host in hosts {
+        if out.credentials.contains_key(&host) {
+            continue;
+        }
+        let (u, p) = if Some(&host) == target.as_ref() {
+            (user.clone(), password.clone())
+        } else {
+            (None, None)
+        };
+        if let Some(c) = super::credentials::resolve(&host, u, p, l.env)? {
+            out.credentials.insert(host, c);
+        }
+    }
+    Ok(out)
 }

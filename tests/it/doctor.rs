@@ -229,7 +229,9 @@ fn git_missing_branch_and_down_server_fail() {
     let (doc, _) = doctor_json(f, 1);
     assert_eq!(status_of(&doc, "gitops", "branch"), "fail");
     let (doc, _) = doctor_json(
-        flowship().env("FLOWSHIP_GITOPS_REPO", "git://127.0.0.1:9/gitops.git"),
+        flowship()
+            .env("FLOWSHIP_GITOPS_REPO", "git://127.0.0.1:9/gitops.git")
+            .env("FLOWSHIP_PLAIN_HTTP", "127.0.0.1:9"),
         1,
     );
     assert_eq!(status_of(&doc, "gitops", "reachable"), "fail");
@@ -286,6 +288,7 @@ fn prefect_missing_work_pool_and_down_server_fail() {
     let (doc, _) = doctor_json(
         flowship()
             .env("PREFECT_API_URL", "http://127.0.0.1:9/api")
+            .env("FLOWSHIP_PLAIN_HTTP", "127.0.0.1:9")
             .env("FLOWSHIP_HTTP_RETRIES", "0"),
         1,
     );

@@ -24,11 +24,36 @@ pub struct Flowship {
     cwd: Option<PathBuf>,
 }
 
+/// `host:port` of a service URL (`http://127.0.0.1:4200/api` → `127.0.0.1:4200`).
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
+/// The harness's services that speak plain HTTP (or `git://`), listed explicitly: flowship refuses
+/// unencrypted transport to any host not named by `--plain-http` / `FLOWSHIP_PLAIN_HTTP`.
+pub fn plain_services() -> Vec<String> {
+    [
+        "PREFECT_PLAIN",
+        "PREFECT_AUTH",
+        "GIT_DAEMON",
+        "GIT_HTTP",
+        "GITLAB_API",
+        "HARBOR",
+        "TOKEN_SERVICE",
+    ]
+    .iter()
+    .filter_map(|n| std::env::var(format!("FLOWSHIP_IT_{n}")).ok())
+    .map(|u| host_of(&u))
+    .collect()
+}
+
 pub fn flowship() -> Flowship {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut env = BTreeMap::new();
     env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
     env.insert("HOME".into(), dir.path().join("home").display().to_string());
+    env.insert("FLOWSHIP_PLAIN_HTTP".into(), plain_services().join(","));
     Flowship {
         args: Vec::new(),
         env,
@@ -44,10 +69,27 @@ impl Flowship {
         self
     }
 
+    /// Set a variable. `FLOWSHIP_PLAIN_HTTP` adds to the harness's plain services (see [`plain_services`]).
     pub fn env(mut self, k: &str, v: impl AsRef<str>) -> Self {
-        self.env.insert(k.into(), v.as_ref().into());
+        let v = v.as_ref().to_string();
+        match self.env.get(k) {
+            Some(old) if k == "FLOWSHIP_PLAIN_HTTP" && !old.is_empty() => {
+                let joined = format!("{old},{v}");
+                self.env.insert(k.into(), joined);
+            }
+            _ => {
+                self.env.insert(k.into(), v);
+            }
+        }
         self
     }
+
+    /// Without the harness's plain-HTTP list: for tests of the refusal itself.
+    pub fn without_plain_http(mut self) -> Self {
+        self.env.remove("FLOWSHIP_PLAIN_HTTP");
+        self
+    }
+
 
     /// A file in this run's scratch directory; returns its path.
     pub fn file(&self, name: &str, content: &str) -> PathBuf {

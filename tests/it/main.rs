@@ -8,6 +8,7 @@ mod doctor;
 mod harbor;
 mod harness;
 mod images;
+mod plain_http;
 mod proxy;
 mod register;
 mod settings;

@@ -445,6 +445,7 @@ fn server_stopped_mid_run_names_what_was_registered_and_a_rerun_completes() {
     );
     let o = parity_env(flowship())
         .env("PREFECT_API_URL", format!("http://{}/api", proxy.addr))
+        .env("FLOWSHIP_PLAIN_HTTP", &proxy.addr)
         .env(
             "FLOWSHIP_IMAGE",
             "registry.example.com/flows/parity:0123abcd",

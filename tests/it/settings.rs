@@ -159,6 +159,7 @@ fn a_sentinel_in_every_secret_variable_appears_in_no_output() {
                 format!(r#"{{"auths":{{"127.0.0.1:1":{{"auth":"{auth}"}}}}}}"#),
             )
             .env("CI_JOB_TOKEN", SENTINEL)
+            .env("FLOWSHIP_PLAIN_HTTP", "127.0.0.1:1")
             .env("FLOWSHIP_HTTP_RETRIES", "0")
             .args(args)
             .run()
@@ -302,4 +303,281 @@ fn human_settings_show_sources() {
         .success()
         .stdout_has("gitops.branch")
         .stdout_has("prod  (env FLOWSHIP_GITOPS_BRANCH)");
+}
+
+/// Every variable flowship reads works as `NAME_FILE` too (issue 8, item 10): the value and its source.
+#[test]
+fn every_variable_can_be_given_as_a_file() {
+    let cases: &[(&str, &str, &str, serde_json::Value)] = &[
+        (
+            "FLOWSHIP_IMAGE",
+            "image",
+            "h.example.com/f/etl",
+            "h.example.com/f/etl".into(),
+        ),
+        (
+            "FLOWSHIP_BASE_IMAGE",
+            "image.base",
+            "python:3.12",
+            "python:3.12".into(),
+        ),
+        ("FLOWSHIP_CONTEXT", "image.context", "src", "src".into()),
+        (
+            "FLOWSHIP_PLATFORMS",
+            "image.platforms",
+            "linux/arm64",
+            serde_json::json!(["linux/arm64"]),
+        ),
+        (
+            "FLOWSHIP_PYTHON_VERSION",
+            "image.python_version",
+            "3.12",
+            "3.12".into(),
+        ),
+        ("FLOWSHIP_WORKDIR", "image.workdir", "/app", "/app".into()),
+        (
+            "FLOWSHIP_SCAN_GATE",
+            "harbor.scan_gate",
+            "high",
+            "high".into(),
+        ),
+        (
+            "FLOWSHIP_SCAN_TIMEOUT",
+            "harbor.scan_timeout_secs",
+            "60",
+            60.into(),
+        ),
+        (
+            "FLOWSHIP_CREATE_PROJECT",
+            "harbor.create_project",
+            "true",
+            true.into(),
+        ),
+        (
+            "FLOWSHIP_CHUNK_SIZE",
+            "upload.mode",
+            "8MiB",
+            "chunked, 8388608 bytes".into(),
+        ),
+        ("FLOWSHIP_PARALLEL", "upload.parallel", "2", 2.into()),
+        (
+            "FLOWSHIP_MERGE_REQUEST",
+            "gitops.merge_request",
+            "true",
+            true.into(),
+        ),
+        (
+            "FLOWSHIP_MONOTONIC",
+            "gitops.monotonic",
+            "semver",
+            "semver".into(),
+        ),
+        (
+            "FLOWSHIP_MAX_ATTEMPTS",
+            "gitops.max_attempts",
+            "3",
+            3.into(),
+        ),
+        (
+            "FLOWSHIP_GITOPS_BRANCH",
+            "gitops.branch",
+            "prod",
+            "prod".into(),
+        ),
+        (
+            "FLOWSHIP_GITOPS_PATHS",
+            "gitops.paths",
+            "apps/**",
+            serde_json::json!(["apps/**"]),
+        ),
+        (
+            "FLOWSHIP_COMMIT_MESSAGE",
+            "gitops.commit_message",
+            "bump {tag}",
+            "bump {tag}".into(),
+        ),
+        ("FLOWSHIP_DRY_RUN", "dry_run", "true", true.into()),
+        (
+            "FLOWSHIP_WORK_POOL",
+            "prefect.work_pool",
+            "k8s",
+            "k8s".into(),
+        ),
+        (
+            "FLOWSHIP_PREFECT_CONCURRENCY",
+            "prefect.concurrency",
+            "2",
+            2.into(),
+        ),
+        (
+            "FLOWSHIP_CREATE_WORK_POOL",
+            "prefect.create_work_pool",
+            "docker",
+            "docker".into(),
+        ),
+        (
+            "FLOWSHIP_GITLAB_PROJECT",
+            "gitlab.project",
+            "g/p",
+            "g/p".into(),
+        ),
+        ("FLOWSHIP_HTTP_RETRIES", "http.retries", "2", 2.into()),
+    ];
+    for (var, key, value, shown) in cases {
+        let f = flowship();
+        let path = f.file(&format!("{var}.txt"), &format!("{value}\n"));
+        let doc = f
+            .env(&format!("{var}_FILE"), path.display().to_string())
+            .args(["settings", "--output", "json"])
+            .run()
+            .success()
+            .json();
+        let e = setting(&doc, key);
+        assert_eq!(&e["value"], shown, "{var}_FILE → {key}: {e}");
+        assert!(
+            e["source"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("env {var}_FILE (")),
+            "{var}_FILE → {key}: {e}"
+        );
+    }
+    // The output format and the environment, too.
+    let f = flowship().in_scratch_dir();
+    f.file("flowship.yaml", "environments:\n  prod: {}\n");
+    let out = f.file("out.txt", "json\n");
+    let env = f.file("env.txt", "prod\n");
+    let doc = f
+        .env("FLOWSHIP_OUTPUT_FILE", out.display().to_string())
+        .env("FLOWSHIP_ENV_FILE", env.display().to_string())
+        .args(["settings"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(setting(&doc, "environment")["value"], "prod");
+}
+
+/// Every key an environment may set takes effect for that environment, and `settings` says where it came
+/// from (issue 8, item 2).
+#[test]
+fn every_environment_key_takes_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flowship.yaml");
+    std::fs::write(
+        &cfg,
+        "image:\n  repository: h.example.com/flows/etl\ngitops:\n  repo: https://g.example.com/gitops.git\n  \
+         environments:\n    legacy:\n      branch: legacy-branch\n      targets: ['a.yaml:x.y']\n\
+         environments:\n  prod:\n    image: {repository: h.example.com/prod/etl}\n    gitops:\n      \
+         repo: https://g.example.com/prod.git\n      branch: prod\n      paths: ['clusters/**']\n      \
+         monotonic: numeric\n      merge_request: true\n    prefect:\n      api_url: https://prefect-prod.example.com/api\n      \
+         work_pool: prod-pool\n      auth_string_variable: PROD_PREFECT_AUTH\n    harbor: {scan_gate: critical}\n    \
+         clusters:\n      c1: {targets: ['clusters/c1/etl.yaml:spec.values.image.tag'], work_pool: c1-pool}\n",
+    )
+    .unwrap();
+    let cfg = cfg.display().to_string();
+    let doc = flowship()
+        .env("PROD_PREFECT_AUTH", format!("admin:{SENTINEL}"))
+        .args([
+            "settings", "--config", &cfg, "--env", "prod", "--output", "json",
+        ])
+        .run()
+        .success()
+        .json();
+    for (key, value) in [
+        ("image", "h.example.com/prod/etl"),
+        ("gitops.repo", "https://g.example.com/prod.git"),
+        ("gitops.branch", "prod"),
+        ("gitops.monotonic", "numeric"),
+        ("prefect.api_url", "https://prefect-prod.example.com/api"),
+        ("prefect.work_pool", "prod-pool"),
+        ("harbor.scan_gate", "critical"),
+        ("clusters.c1.work_pool", "c1-pool"),
+    ] {
+        assert_eq!(setting(&doc, key)["value"], value, "{key}");
+    }
+    assert_eq!(setting(&doc, "gitops.merge_request")["value"], true);
+    assert!(
+        setting(&doc, "gitops.branch")["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("flowship.yaml `environments.prod.gitops.branch`")
+    );
+    assert_eq!(
+        setting(&doc, "prefect.auth_string")["source"],
+        "env PROD_PREFECT_AUTH"
+    );
+    assert_eq!(
+        setting(&doc, "gitops.targets")["value"],
+        serde_json::json!(["clusters/c1/etl.yaml:spec.values.image.tag"])
+    );
+    // The older place, gitops.environments.E, still works.
+    let doc = flowship_settings_in(&cfg, &["--env", "legacy"]);
+    assert_eq!(setting(&doc, "gitops.branch")["value"], "legacy-branch");
+    assert!(
+        setting(&doc, "gitops.branch")["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("flowship.yaml `gitops.environments.legacy.branch`")
+    );
+    // Without an environment, the top level.
+    let doc = flowship_settings_in(&cfg, &[]);
+    assert_eq!(setting(&doc, "gitops.branch")["value"], "main");
+    assert_eq!(setting(&doc, "image")["value"], "h.example.com/flows/etl");
+}
+
+fn flowship_settings_in(cfg: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["settings", "--output", "json", "--config", cfg];
+    args.extend(extra);
+    flowship().args(args).run().success().json()
+}
+
+#[test]
+fn a_commit_timestamp_that_does_not_parse_is_an_error() {
+    flowship()
+        .env("CI_COMMIT_TIMESTAMP", "yesterday")
+        .args(["settings"])
+        .run()
+        .code(2)
+        .stderr_has("CI_COMMIT_TIMESTAMP")
+        .stderr_has("ISO 8601");
+    let doc = flowship()
+        .env("CI_COMMIT_TIMESTAMP", "2024-06-27T10:20:30+02:00")
+        .args(["settings", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(setting(&doc, "source_date")["value"], 1719476430);
+}
+
+#[test]
+fn settings_show_build_upload_and_other_registries() {
+    let doc = flowship()
+        .env("FLOWSHIP_IMAGE", "h.example.com/flows/etl")
+        .env("FLOWSHIP_BASE_IMAGE", "base.example.com/python:3.12")
+        .env(
+            "DOCKER_AUTH_CONFIG",
+            r#"{"auths":{"base.example.com":{"username":"puller","password":"pw-1234"}}}"#,
+        )
+        .args(["settings", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    for key in [
+        "image.base",
+        "image.context",
+        "image.platforms",
+        "upload.mode",
+        "harbor.scan_gate",
+        "source_date",
+    ] {
+        assert!(doc["settings"].get(key).is_some(), "settings lacks {key}");
+    }
+    assert_eq!(
+        setting(&doc, "registry.base.example.com.username")["value"],
+        "puller"
+    );
+    assert_eq!(
+        setting(&doc, "registry.base.example.com.password")["value"],
+        "<redacted>"
+    );
 }

@@ -4,20 +4,15 @@
 //! unset) > `DOCKER_AUTH_CONFIG` > `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`), including
 //! `credHelpers` / `credsStore` (`docker-credential-<name> get`).
 
+use super::{ConfigError, Env, Source, Sourced};
+use crate::registry::Credential;
 use crate::secret::Secret;
-use crate::settings::{ConfigError, Env, Source, Sourced};
 use base64::Engine;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-#[derive(Debug, Clone)]
-pub struct Credential {
-    pub username: Sourced<String>,
-    pub password: Sourced<Secret>,
-}
 
 #[derive(Debug, Default, Deserialize)]
 struct DockerConfig {

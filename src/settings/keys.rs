@@ -1,0 +1,142 @@
+//! Every setting flowship reads, named once for each layer: its `flowship.yaml` key (also its name in
+//! `flowship settings`), its flag, its `FLOWSHIP_*` variable, and the other tools' variables it falls back to.
+//! The README's tables list the same names; `tests/it/settings.rs` checks that each variable's `_FILE` works.
+
+use super::layers::Key;
+
+pub const CONFIG: Key = Key::new("config")
+    .flag("config", "--config")
+    .env("FLOWSHIP_CONFIG");
+pub const ENVIRONMENT: Key = Key::new("environment")
+    .flag("environment", "--env")
+    .env("FLOWSHIP_ENV");
+pub const OUTPUT: Key = Key::new("output")
+    .flag("output", "--output")
+    .env("FLOWSHIP_OUTPUT");
+pub const DRY_RUN: Key = Key::new("dry_run")
+    .flag("dry_run", "--dry-run")
+    .env("FLOWSHIP_DRY_RUN");
+pub const DOTENV: Key = Key::new("dotenv")
+    .flag("dotenv", "--dotenv")
+    .env("FLOWSHIP_DOTENV");
+
+pub const CA_FILES: Key = Key::new("tls.ca_files")
+    .flag("ca_files", "--ca-file")
+    .env("FLOWSHIP_CA_FILE")
+    .integration(&["CI_SERVER_TLS_CA_FILE", "SSL_CERT_FILE"]);
+pub const PLAIN_HTTP: Key = Key::new("tls.plain_http")
+    .flag("plain_http", "--plain-http")
+    .env("FLOWSHIP_PLAIN_HTTP");
+pub const HTTP_RETRIES: Key = Key::new("http.retries").env("FLOWSHIP_HTTP_RETRIES");
+pub const HTTP_TIMEOUT: Key = Key::new("http.timeout_secs").env("FLOWSHIP_HTTP_TIMEOUT_SECS");
+
+pub const IMAGE: Key = Key::new("image.repository")
+    .flag("image", "--image")
+    .env("FLOWSHIP_IMAGE");
+pub const BASE: Key = Key::new("image.base")
+    .flag("base", "--base")
+    .env("FLOWSHIP_BASE_IMAGE");
+pub const CONTEXT: Key = Key::new("image.context")
+    .flag("context", "--context")
+    .env("FLOWSHIP_CONTEXT");
+pub const REQUIREMENTS: Key = Key::new("image.requirements")
+    .flag("requirements", "--requirements")
+    .env("FLOWSHIP_REQUIREMENTS");
+pub const PLATFORMS: Key = Key::new("image.platforms")
+    .flag("platforms", "--platform")
+    .env("FLOWSHIP_PLATFORMS");
+pub const PYTHON_VERSION: Key = Key::new("image.python_version")
+    .flag("python_version", "--python-version")
+    .env("FLOWSHIP_PYTHON_VERSION");
+pub const WORKDIR: Key = Key::new("image.workdir")
+    .flag("workdir", "--workdir")
+    .env("FLOWSHIP_WORKDIR");
+
+pub const REGISTRY_USERNAME: Key = Key::new("registry.username")
+    .flag("registry_username", "--registry-username")
+    .env("FLOWSHIP_REGISTRY_USERNAME");
+
+pub const CHUNK_SIZE: Key = Key::new("upload.chunk_size")
+    .flag("chunk_size", "--chunk-size")
+    .env("FLOWSHIP_CHUNK_SIZE");
+pub const PARALLEL: Key = Key::new("upload.parallel")
+    .flag("parallel", "--parallel")
+    .env("FLOWSHIP_PARALLEL");
+pub const CREATE_PROJECT: Key = Key::new("harbor.create_project")
+    .flag("create_project", "--create-project")
+    .env("FLOWSHIP_CREATE_PROJECT");
+pub const SCAN_GATE: Key = Key::new("harbor.scan_gate")
+    .flag("scan_gate", "--scan-gate")
+    .env("FLOWSHIP_SCAN_GATE");
+pub const SCAN_TIMEOUT: Key = Key::new("harbor.scan_timeout_secs")
+    .flag("scan_timeout", "--scan-timeout")
+    .env("FLOWSHIP_SCAN_TIMEOUT");
+
+pub const GITOPS_REPO: Key = Key::new("gitops.repo")
+    .flag("gitops_repo", "--gitops-repo")
+    .env("FLOWSHIP_GITOPS_REPO");
+pub const GITOPS_BRANCH: Key = Key::new("gitops.branch")
+    .flag("gitops_branch", "--gitops-branch")
+    .env("FLOWSHIP_GITOPS_BRANCH");
+pub const GIT_USERNAME: Key = Key::new("gitops.username")
+    .flag("git_username", "--git-username")
+    .env("FLOWSHIP_GIT_USERNAME");
+pub const KNOWN_HOSTS: Key = Key::new("gitops.known_hosts").env("FLOWSHIP_GIT_SSH_KNOWN_HOSTS");
+pub const AUTHOR_NAME: Key = Key::new("gitops.author_name")
+    .env("FLOWSHIP_GIT_AUTHOR_NAME")
+    .integration(&["GITLAB_USER_NAME"]);
+pub const AUTHOR_EMAIL: Key = Key::new("gitops.author_email")
+    .env("FLOWSHIP_GIT_AUTHOR_EMAIL")
+    .integration(&["GITLAB_USER_EMAIL"]);
+pub const PATHS: Key = Key::new("gitops.paths")
+    .flag("paths", "--paths")
+    .env("FLOWSHIP_GITOPS_PATHS");
+pub const TARGETS: Key = Key::new("gitops.targets")
+    .flag("target_paths", "--target")
+    .env("FLOWSHIP_GITOPS_TARGETS");
+pub const POLICIES: Key = Key::new("gitops.policies")
+    .flag("policies", "--policy")
+    .env("FLOWSHIP_GITOPS_POLICIES");
+pub const MONOTONIC: Key = Key::new("gitops.monotonic")
+    .flag("monotonic", "--monotonic")
+    .env("FLOWSHIP_MONOTONIC");
+pub const MERGE_REQUEST: Key = Key::new("gitops.merge_request")
+    .flag("merge_request", "--merge-request")
+    .env("FLOWSHIP_MERGE_REQUEST");
+pub const MAX_ATTEMPTS: Key = Key::new("gitops.max_attempts")
+    .flag("max_attempts", "--max-attempts")
+    .env("FLOWSHIP_MAX_ATTEMPTS");
+pub const COMMIT_MESSAGE: Key = Key::new("gitops.commit_message")
+    .flag("message", "--message")
+    .env("FLOWSHIP_COMMIT_MESSAGE");
+
+pub const PREFECT_FILE: Key = Key::new("prefect.file")
+    .flag("file", "--file")
+    .env("FLOWSHIP_PREFECT_FILE");
+pub const PREFECT_API_URL: Key = Key::new("prefect.api_url")
+    .flag("prefect_api_url", "--prefect-api-url")
+    .env("FLOWSHIP_PREFECT_API_URL")
+    .integration(&["PREFECT_API_URL"]);
+pub const WORK_POOL: Key = Key::new("prefect.work_pool")
+    .flag("work_pool", "--work-pool")
+    .env("FLOWSHIP_WORK_POOL");
+pub const CONCURRENCY: Key = Key::new("prefect.concurrency")
+    .flag("concurrency", "--concurrency")
+    .env("FLOWSHIP_PREFECT_CONCURRENCY");
+pub const CREATE_WORK_POOL: Key = Key::new("prefect.create_work_pool")
+    .flag("create_work_pool", "--create-work-pool")
+    .env("FLOWSHIP_CREATE_WORK_POOL");
+
+pub const GITLAB_URL: Key = Key::new("gitlab.url")
+    .flag("gitlab_url", "--gitlab-url")
+    .env("FLOWSHIP_GITLAB_URL")
+    .integration(&["CI_API_V4_URL"]);
+pub const GITLAB_PROJECT: Key = Key::new("gitlab.project").env("FLOWSHIP_GITLAB_PROJECT");
+
+/// The variables a secret is read from when the file names none (`<key>_variable`).
+pub const REGISTRY_PASSWORD_VARS: &[&str] = &["FLOWSHIP_REGISTRY_PASSWORD"];
+pub const GIT_TOKEN_VARS: &[&str] = &["FLOWSHIP_GIT_TOKEN"];
+pub const GIT_SSH_KEY_VARS: &[&str] = &["FLOWSHIP_GIT_SSH_KEY"];
+pub const GITLAB_TOKEN_VARS: &[&str] = &["FLOWSHIP_GITLAB_TOKEN"];
+pub const PREFECT_AUTH_VARS: &[&str] = &["PREFECT_API_AUTH_STRING"];
+pub const PREFECT_KEY_VARS: &[&str] = &["PREFECT_API_KEY"];
