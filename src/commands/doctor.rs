@@ -7,7 +7,7 @@ use crate::gitops::remote::{Access, GitError};
 use crate::http::{Http, TransportError};
 use crate::output::{Printer, Style};
 use crate::prefect::{Prefect, PrefectError};
-use crate::registry::{PushCheck, Registry, RegistryError};
+use crate::registry::{PushCheck, RegistryError, Session};
 use crate::settings::Settings;
 use git2::Direction;
 use serde::Serialize;
@@ -206,15 +206,21 @@ async fn registry(settings: &Settings, http: &Http) -> ServiceReport {
         );
     };
     let image = &image.value;
-    let reg = Registry::new(
+    let report = |checks| ServiceReport {
+        service: "registry",
+        target: Some(image.repository_ref()),
+        checks,
+    };
+    let mut checks = Vec::new();
+    let later = ["credentials", "push", "version"];
+    let session = match Session::open(
         http.clone(),
         image.api_host(),
         settings.credential(&image.registry),
-    );
-    let mut checks = Vec::new();
-    let later = ["credentials", "push", "version"];
-    let ping = match reg.ping().await {
-        Ok(p) => p,
+    )
+    .await
+    {
+        Ok(s) => s,
         Err(e) => {
             let (msg, hint) = (e.to_string(), e.hint());
             match &e {
@@ -224,26 +230,23 @@ async fn registry(settings: &Settings, http: &Http) -> ServiceReport {
                 _ => checks.push(fail("reachable", msg, hint)),
             }
             skip_rest(&mut checks, &later, "not reached");
-            return ServiceReport {
-                service: "registry",
-                target: Some(image.repository_ref()),
-                checks,
-            };
+            return report(checks);
         }
     };
+    let ping = session.ping().clone();
     checks.push(check(
         "reachable",
         Status::Ok,
         format!("GET {} answered {}", ping.url, ping.status),
     ));
-    checks.push(if reg.base_url().starts_with("https://") {
+    checks.push(if session.base_url().starts_with("https://") {
         check("tls", Status::Ok, "certificate trusted")
     } else {
         check("tls", Status::Warn, "plain HTTP, allowed by --plain-http")
     });
-    let auth = match reg.authorize(&ping, &image.repository).await {
+    let auth = match session.authorize(&image.repository).await {
         Ok(auth) => {
-            let detail = match (reg.user(), &auth) {
+            let detail = match (session.user(), &auth) {
                 (Some(u), Some(_)) => format!("accepted for `{u}`"),
                 (Some(_), None) => {
                     "registry allows anonymous access; credentials not needed".into()
@@ -256,15 +259,11 @@ async fn registry(settings: &Settings, http: &Http) -> ServiceReport {
         Err(e) => {
             checks.push(failed("credentials", &e, e.hint()));
             skip_rest(&mut checks, &later[1..], "credentials not accepted");
-            return ServiceReport {
-                service: "registry",
-                target: Some(image.repository_ref()),
-                checks,
-            };
+            return report(checks);
         }
     };
     checks.push(
-        match reg.check_push(&image.repository, auth.as_deref()).await {
+        match session.check_push(&image.repository, auth.as_deref()).await {
             Ok(PushCheck::Granted) => check(
                 "push",
                 Status::Ok,
@@ -281,7 +280,7 @@ async fn registry(settings: &Settings, http: &Http) -> ServiceReport {
             Err(e) => failed("push", &e, e.hint()),
         },
     );
-    let version = match reg.harbor_version().await {
+    let version = match session.harbor_version().await {
         Some(v) => format!("Harbor {v}"),
         None => ping
             .api_version
@@ -289,11 +288,7 @@ async fn registry(settings: &Settings, http: &Http) -> ServiceReport {
             .unwrap_or_else(|| "not reported".into()),
     };
     checks.push(check("version", Status::Ok, version));
-    ServiceReport {
-        service: "registry",
-        target: Some(image.repository_ref()),
-        checks,
-    }
+    report(checks)
 }
 
 async fn gitops(settings: &Settings) -> Result<ServiceReport, Error> {

@@ -55,3 +55,16 @@ impl Drop for Section {
         }
     }
 }
+
+/// The GitLab job this run belongs to, for commit messages and trailers. Empty outside CI.
+#[derive(Debug, Default, Clone)]
+pub struct CiContext {
+    pub pipeline_url: Option<String>,
+    pub job_url: Option<String>,
+    pub commit_sha: Option<String>,
+    pub ref_name: Option<String>,
+    pub project_url: Option<String>,
+    pub project_name: Option<String>,
+    pub short_sha: Option<String>,
+    pub user_login: Option<String>,
+}

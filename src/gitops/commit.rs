@@ -2,7 +2,7 @@
 //! unified diff a dry run shows.
 
 use super::images::{Change, Target};
-use crate::settings::CiContext;
+use crate::gitlab::CiContext;
 
 pub fn new_ref(t: &Target) -> String {
     let mut s = t.repository.clone();

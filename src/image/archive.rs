@@ -84,7 +84,7 @@ pub fn read(file: &Path, tag: Option<&str>, scratch: &Path) -> Result<Image, Lay
     let config = std::fs::read(&config_path).map_err(|e| err(&config_path, e.to_string()))?;
     let config_d = Descriptor {
         media_type: OCI_CONFIG.into(),
-        digest: super::digest::of(&config),
+        digest: crate::registry::digest::of(&config),
         size: config.len() as u64,
         platform: None,
         annotations: None,
@@ -113,7 +113,7 @@ pub fn read(file: &Path, tag: Option<&str>, scratch: &Path) -> Result<Image, Lay
         layers.push(d);
     }
     let m = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config_d, "layers": layers})).map_err(|e| err(file, e.to_string()))?;
-    let digest = super::digest::of(&m);
+    let digest = crate::registry::digest::of(&m);
     let tag = tags_of(entry)
         .first()
         .and_then(|t| t.rsplit_once(':').map(|(_, t)| t.to_string()));

@@ -308,7 +308,7 @@ pub async fn build(
         std::fs::write(&config_path, &config_bytes).map_err(io)?;
         let config_d = Descriptor {
             media_type: OCI_CONFIG.into(),
-            digest: super::digest::of(&config_bytes),
+            digest: crate::registry::digest::of(&config_bytes),
             size: config_bytes.len() as u64,
             platform: None,
             annotations: None,
@@ -330,7 +330,7 @@ pub async fn build(
             },
         });
         let mb = serde_json::to_vec(&m).map_err(|e| BuildError::Io(e.to_string()))?;
-        let md = super::digest::of(&mb);
+        let md = crate::registry::digest::of(&mb);
         platform_manifests.push((
             platform,
             Manifest {
@@ -358,7 +358,7 @@ pub async fn build(
             &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}),
         )
         .map_err(|e| BuildError::Io(e.to_string()))?;
-        let digest = super::digest::of(&index);
+        let digest = crate::registry::digest::of(&index);
         built
             .manifests
             .extend(platform_manifests.into_iter().map(|(_, m)| m));
@@ -441,7 +441,7 @@ fn cache_record(
     std::fs::write(&path, &config).map_err(|e| BuildError::Io(e.to_string()))?;
     let cd = Descriptor {
         media_type: CACHE_CONFIG.into(),
-        digest: super::digest::of(&config),
+        digest: crate::registry::digest::of(&config),
         size: config.len() as u64,
         platform: None,
         annotations: None,
@@ -450,7 +450,7 @@ fn cache_record(
         &json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cd, "layers": [layer]}),
     )
     .map_err(|e| BuildError::Io(e.to_string()))?;
-    let digest = super::digest::of(&m);
+    let digest = crate::registry::digest::of(&m);
     Ok((
         cache_tag(key),
         Manifest {

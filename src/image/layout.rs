@@ -119,7 +119,7 @@ fn collect(
         digest: d.digest.clone(),
         reason: e.to_string(),
     })?;
-    if super::digest::of(&bytes) != d.digest {
+    if crate::registry::digest::of(&bytes) != d.digest {
         return Err(LayoutError::Blob {
             path: dir.into(),
             digest: d.digest.clone(),

@@ -1,11 +1,10 @@
-//! OCI images as files and bytes: digests, manifests, configs, layouts, reproducible layers. Must not talk
+//! OCI images as files and bytes: manifests, configs, layouts, reproducible layers. Must not talk
 //! to a registry (that is `registry`).
 
 pub mod archive;
 pub mod build;
 pub mod context;
 pub mod deps;
-pub mod digest;
 pub mod layer;
 pub mod layout;
 pub mod manifest;

@@ -94,13 +94,7 @@ pub async fn fetch_token(
             q.append_pair("scope", s);
         }
     }
-    let basic = credential.map(|c| {
-        let raw = format!("{}:{}", c.username.value, c.password.value.expose());
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
-        )
-    });
+    let basic = credential.map(super::session::basic);
     let resp = http
         .send(|| {
             let r = http.client().get(url.clone());

@@ -5,7 +5,7 @@
 //! in memory, no existence check before upload, a fixed 4 MiB chunk, mount scope without the source repository,
 //! a declined mount treated as an error) cover nearly every call on the push path (notes: oci-push.md §1).
 
-use super::client::RegistryError;
+use super::error::{RegistryError, error_detail, harbor_missing_project};
 use super::session::{Session, scope};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
@@ -57,8 +57,8 @@ impl Session {
     async fn err(&self, what: String, resp: reqwest::Response) -> RegistryError {
         let status = resp.status().as_u16();
         let body = resp.text().await.unwrap_or_default();
-        let text = super::client::error_detail(&body);
-        if let Some(project) = super::client::harbor_missing_project(&text) {
+        let text = error_detail(&body);
+        if let Some(project) = harbor_missing_project(&text) {
             return RegistryError::ProjectNotFound {
                 registry: self.host.clone(),
                 project,
@@ -269,7 +269,7 @@ impl Session {
         if let Some(r) = range {
             req = req.header(CONTENT_RANGE, r);
         }
-        if let Some(a) = self.auth_header(scopes).await? {
+        if let Some(a) = self.authorization_for(scopes, url).await? {
             req = req.header(reqwest::header::AUTHORIZATION, a);
         }
         let resp = self
@@ -399,10 +399,6 @@ impl Session {
         Ok(resp)
     }
 
-    async fn auth_header(&self, scopes: &str) -> Result<Option<String>, RegistryError> {
-        self.authorization_for(scopes).await
-    }
-
     /// A manifest as exact bytes with its media type and digest; `None` when it does not exist.
     pub async fn manifest_get(
         &self,
@@ -446,7 +442,7 @@ impl Session {
             status: 200,
             detail: e.to_string(),
         })?;
-        let digest = crate::image::digest::of(&bytes);
+        let digest = super::digest::of(&bytes);
         Ok(Some((bytes.to_vec(), media, digest)))
     }
 

@@ -3,9 +3,8 @@
 //! Repository names inside a project are URL-encoded twice in these paths (`a/b` → `a%252Fb`).
 
 use super::Credential;
-use super::client::RegistryError;
+use super::error::RegistryError;
 use crate::http::Http;
-use base64::Engine;
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -69,16 +68,7 @@ impl Harbor {
         body: Option<Value>,
     ) -> Result<reqwest::Response, RegistryError> {
         let url = format!("{}{path}", self.base);
-        let auth = self.credential.as_ref().map(|c| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!(
-                    "{}:{}",
-                    c.username.value,
-                    c.password.value.expose()
-                ))
-            )
-        });
+        let auth = self.credential.as_ref().map(super::session::basic);
         self.http
             .send(|| {
                 let mut r = self

@@ -4,13 +4,15 @@
 
 mod auth;
 pub mod blobs;
-mod client;
+pub mod digest;
+mod error;
 pub mod harbor;
 pub mod push;
 mod reference;
 pub mod session;
 
-pub use client::{PushCheck, Registry, RegistryError};
+pub use error::{RegistryError, eaten_robot_name};
+pub use session::{Ping, PushCheck, Session};
 
 /// Credentials for one registry host, with where they were found.
 #[derive(Debug, Clone)]

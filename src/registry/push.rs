@@ -4,7 +4,7 @@
 //! fresh upload session, with backoff on transient failures.
 
 use super::blobs::{Descriptor, Source, UploadMode};
-use super::client::RegistryError;
+use super::error::RegistryError;
 use super::session::Session;
 use serde::Serialize;
 use std::sync::Arc;

@@ -15,6 +15,7 @@ mod resolve;
 mod show;
 mod values;
 
+pub use crate::gitlab::CiContext;
 pub use crate::source::{Source, Sourced};
 pub use env::Env;
 pub use file::Loaded;
@@ -65,19 +66,6 @@ pub struct Settings {
     /// The fixed timestamp of built layers and configs: `SOURCE_DATE_EPOCH`, else the commit time
     /// (`CI_COMMIT_TIMESTAMP`), else the epoch.
     pub source_date: Sourced<u64>,
-}
-
-/// The GitLab job this run belongs to, for commit messages and trailers. Empty outside CI.
-#[derive(Debug, Default, Clone)]
-pub struct CiContext {
-    pub pipeline_url: Option<String>,
-    pub job_url: Option<String>,
-    pub commit_sha: Option<String>,
-    pub ref_name: Option<String>,
-    pub project_url: Option<String>,
-    pub project_name: Option<String>,
-    pub short_sha: Option<String>,
-    pub user_login: Option<String>,
 }
 
 #[derive(Debug, Default, Clone)]

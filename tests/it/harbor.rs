@@ -114,6 +114,20 @@ fn scan_gate_refuses_with_exit_3_and_the_summary() {
         .code(3)
         .stderr_has("scan gate: Harbor found 2 High, 5 Low")
         .stderr_has("(gate: high)");
+    // Pushed by digest for the scan, never tagged: nobody can pull a refused image by its tag.
+    let status = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!(
+            "http://{}/v2/{p}/etl/manifests/1.0",
+            svc("REGISTRY_PLAIN")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        "404",
+        "the refused image was tagged"
+    );
     robot(flowship())
         .args([
             "push",
@@ -209,4 +223,37 @@ fn doctor_reports_harbor_and_its_version() {
         .success()
         .stdout_has("Harbor v2.15.2-standin")
         .stdout_has("accepted for `robot$ci+prefect`");
+}
+
+/// A build into a Harbor project that does not exist yet: `--create-project` creates it before the build
+/// reads its dependency cache from it (issue 8, item 5), from the flag or FLOWSHIP_CREATE_PROJECT.
+#[test]
+fn build_creates_a_missing_project_first() {
+    for how in ["flag", "variable"] {
+        let p = project();
+        let f = robot(flowship());
+        f.file("flows/etl.py", "print('hi')\n");
+        f.file("requirements.txt", "");
+        let mut f = f
+            .env("FLOWSHIP_PLAIN_HTTP", svc("REGISTRY_PLAIN"))
+            .env("FLOWSHIP_IMAGE", format!("{}/{p}/etl", svc("HARBOR")))
+            .args([
+                "build",
+                "--base",
+                &svc("PYTHON_BASE"),
+                "--python-version",
+                "3.11",
+                "--tag",
+                "1.0",
+            ]);
+        f = if how == "flag" {
+            f.args(["--create-project"])
+        } else {
+            f.env("FLOWSHIP_CREATE_PROJECT", "true")
+        };
+        f.in_scratch_dir()
+            .run()
+            .success()
+            .stderr_has(&format!("created Harbor project `{p}`"));
+    }
 }

@@ -90,7 +90,6 @@ impl Flowship {
         self
     }
 
-
     /// A file in this run's scratch directory; returns its path.
     pub fn file(&self, name: &str, content: &str) -> PathBuf {
         let p = self.dir.path().join(name);

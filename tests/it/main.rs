@@ -4,6 +4,7 @@
 mod build;
 mod bump;
 mod cli;
+mod credentials;
 mod doctor;
 mod harbor;
 mod harness;

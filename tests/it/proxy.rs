@@ -4,13 +4,30 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// A request as the proxy saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub line: String,
+    pub host: String,
+    /// The user of a Basic `Authorization`, `bearer` for a token, `None` without one.
+    pub auth: Option<String>,
+}
 
 pub struct FaultProxy {
     pub addr: String,
     stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl FaultProxy {
+    /// Every request so far, in arrival order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
 }
 
 impl Drop for FaultProxy {
@@ -33,6 +50,10 @@ pub enum Fault {
     StopAfterSuccess(&'static str, usize),
     /// The first blob upload `PUT` answers 401, as a registry does when the token expired mid-upload.
     ExpireTokenOnce,
+    /// Nothing goes wrong; requests are only recorded.
+    None,
+    /// Upload `Location`s point at `localhost` instead of `127.0.0.1` (the same proxy, another origin).
+    LocationElsewhere,
 }
 
 /// `upstream`: `host:port`.
@@ -41,28 +62,59 @@ pub fn start_with(upstream: &str, fault: Fault) -> FaultProxy {
     let addr = listener.local_addr().unwrap().to_string();
     let requests = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let (up, count, halt) = (upstream.to_string(), requests.clone(), stop.clone());
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let (up, count, halt, log) = (
+        upstream.to_string(),
+        requests.clone(),
+        stop.clone(),
+        seen.clone(),
+    );
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             if halt.load(Ordering::SeqCst) {
                 break;
             }
             let Ok(conn) = conn else { continue };
-            let (up, count) = (up.clone(), count.clone());
-            std::thread::spawn(move || serve(conn, &up, &count, fault));
+            let (up, count, log) = (up.clone(), count.clone(), log.clone());
+            std::thread::spawn(move || serve(conn, &up, &count, fault, &log));
         }
     });
-    FaultProxy { addr, stop }
+    FaultProxy { addr, stop, seen }
+}
+
+fn who(header_value: &str) -> String {
+    use base64::Engine;
+    match header_value.trim().split_once(' ') {
+        Some((scheme, cred)) if scheme.eq_ignore_ascii_case("basic") => {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(cred.trim())
+                .unwrap_or_default();
+            let s = String::from_utf8_lossy(&raw).into_owned();
+            s.split_once(':').map(|(u, _)| u.to_string()).unwrap_or(s)
+        }
+        _ => "bearer".into(),
+    }
 }
 
 /// One request per connection: the upstream is asked with `Connection: close`, and its answer (which says
 /// so) is relayed as is, so the client opens a new connection for its next request.
-fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fault: Fault) {
+fn serve(
+    client: TcpStream,
+    upstream: &str,
+    count: &AtomicUsize,
+    fault: Fault,
+    log: &Mutex<Vec<Seen>>,
+) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut client = client;
     let mut head = Vec::new();
     let mut content_length = 0usize;
+    let mut seen = Seen {
+        line: String::new(),
+        host: String::new(),
+        auth: None,
+    };
     loop {
         let mut line = String::new();
         match reader.read_line(&mut line) {
@@ -73,6 +125,15 @@ fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fault: Fault) {
             break;
         }
         let lower = line.to_ascii_lowercase();
+        if seen.line.is_empty() {
+            seen.line = line.trim_end().to_string();
+        }
+        if let Some(v) = lower.strip_prefix("host:") {
+            seen.host = v.trim().to_string();
+        }
+        if lower.starts_with("authorization:") {
+            seen.auth = Some(who(&line["authorization:".len()..]));
+        }
         if let Some(v) = lower.strip_prefix("content-length:") {
             content_length = v.trim().parse().unwrap_or(0);
         }
@@ -80,6 +141,7 @@ fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fault: Fault) {
             head.extend_from_slice(line.as_bytes());
         }
     }
+    log.lock().unwrap().push(seen);
     let mut body = vec![0; content_length];
     if reader.read_exact(&mut body).is_err() {
         return;
@@ -153,6 +215,9 @@ fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fault: Fault) {
     }
     let mut response = Vec::new();
     let _ = up.read_to_end(&mut response);
+    if let Fault::LocationElsewhere = fault {
+        response = relocate(&response);
+    }
     if let Fault::StopAfterSuccess(prefix, _) = fault
         && first_line.starts_with(prefix)
         && response.starts_with(b"HTTP/1.1 2")
@@ -160,4 +225,25 @@ fn serve(client: TcpStream, upstream: &str, count: &AtomicUsize, fault: Fault) {
         count.fetch_add(1, Ordering::SeqCst);
     }
     let _ = client.write_all(&response);
+}
+
+/// `Location: http://127.0.0.1:P/...` → `Location: http://localhost:P/...`, in the header block only.
+fn relocate(response: &[u8]) -> Vec<u8> {
+    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return response.to_vec();
+    };
+    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|l| {
+            if l.to_ascii_lowercase().starts_with("location:") {
+                l.replace("127.0.0.1", "localhost")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let mut out = head.join("\r\n").into_bytes();
+    out.extend_from_slice(&response[end..]);
+    out
 }
