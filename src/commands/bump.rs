@@ -46,6 +46,9 @@ struct Outcome {
     mr_branch_has_change: bool,
     #[serde(skip)]
     diff: String,
+    /// Narration from the plan (what the monotonic guard decided), for stderr.
+    #[serde(skip)]
+    notes: Vec<String>,
 }
 
 pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
@@ -298,8 +301,10 @@ impl Job {
                 false,
             ),
         };
-        if let (Some(b), false) = (&self.mr_branch, mr_branch_existed) {
-            checkout.start_branch(b);
+        match (&self.mr_branch, mr_branch_existed) {
+            (Some(b), false) => checkout.start_branch(b),
+            (Some(_), true) => checkout.continue_branch(&self.branch),
+            (None, _) => {}
         }
         let policy = crate::http::Policy::new(self.max_attempts);
         let mut attempt = 1;
@@ -309,7 +314,7 @@ impl Job {
             } else {
                 self.plan_explicit(&checkout)?
             };
-            self.check_order(&plans)?;
+            let notes = self.check_order(&plans)?;
             let changes: Vec<Change> = plans.iter().flat_map(|p| p.changes.clone()).collect();
             let mut outcome = Outcome {
                 repo: self.access.display_url(),
@@ -319,7 +324,10 @@ impl Job {
                 pushed: false,
                 attempts: attempt,
                 merge_request: None,
-                mr_branch_has_change: mr_branch_existed,
+                // The plan was made on the remote's MR branch: whatever it needs is there (now or after
+                // this push), so the merge request is ensured.
+                mr_branch_has_change: self.mr_branch.is_some() && checkout.on_push_branch(),
+                notes,
                 diff: diff(plans.iter().map(|p| {
                     (
                         p.rel.as_str(),
@@ -369,11 +377,30 @@ impl Job {
             }
         }
     }
-    /// `--monotonic`: the branch as it is now (re-checked after every fetch) must not hold a newer tag.
-    fn check_order(&self, plans: &[FilePlan]) -> Result<(), Error> {
+    /// `--monotonic`: the branch as it is now (re-checked after every fetch) must not hold a newer tag. A new
+    /// tag outside the order cannot be checked, so it is refused (exit 2) rather than let through unchecked;
+    /// an old value outside the order (`latest`, a commit SHA) is replaced by the first ordered one, and says so.
+    fn check_order(&self, plans: &[FilePlan]) -> Result<Vec<String>, Error> {
+        let mut notes = Vec::new();
         let Some(order) = &self.monotonic else {
-            return Ok(());
+            return Ok(notes);
         };
+        if let Some(new) = &self.target.tag
+            && !order::in_order(order.value, new)
+        {
+            return Err(Error::Usage {
+                message: format!(
+                    "--monotonic {} ({}): the new tag `{new}` is not {}, so flowship cannot tell whether it is newer",
+                    order.value,
+                    order.source,
+                    order::describe(order.value)
+                ),
+                hint: Some(
+                    "tag releases in that order (1.4.2 / v1.4.2 for semver, a pipeline IID for numeric), or drop --monotonic for commit-SHA tags"
+                        .into(),
+                ),
+            });
+        }
         for c in plans.iter().flat_map(|p| &p.changes) {
             let (Some(old), Some(new)) = (order::tag_of(&c.old), order::tag_of(&c.new)) else {
                 continue;
@@ -385,16 +412,16 @@ impl Job {
                         hint: Some("a newer release already landed; re-run the newer pipeline, or bump without --monotonic to roll back on purpose".into()),
                     });
                 }
-                None => tracing::warn!(
-                    old,
-                    new,
-                    "tags are not in {} order; not checked",
-                    order.value
-                ),
+                None => notes.push(format!(
+                    "{}:{}: `{old}` is not {}; replacing it with `{new}` (the first ordered tag here)",
+                    c.file,
+                    c.line,
+                    order::describe(order.value)
+                )),
                 _ => {}
             }
         }
-        Ok(())
+        Ok(notes)
     }
 
     fn plan_explicit(&self, checkout: &Checkout) -> Result<Vec<FilePlan>, Error> {
@@ -509,6 +536,9 @@ fn report(
                 c.file, c.line, c.path, c.old, c.new
             ))?;
         }
+    }
+    for n in &o.notes {
+        printer.info(n);
     }
     let secs = started.elapsed().as_secs_f64();
     match (o.changes.is_empty(), settings.dry_run.value, o.pushed) {

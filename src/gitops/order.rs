@@ -22,6 +22,22 @@ impl std::fmt::Display for Monotonic {
 
 use std::cmp::Ordering;
 
+/// Does `tag` have a place in the order?
+pub fn in_order(order: Monotonic, tag: &str) -> bool {
+    match order {
+        Monotonic::Semver => semver(tag).is_some(),
+        Monotonic::Numeric => last_number(tag).is_some(),
+    }
+}
+
+/// What a tag in the order looks like, for messages.
+pub fn describe(order: Monotonic) -> &'static str {
+    match order {
+        Monotonic::Semver => "a semver version",
+        Monotonic::Numeric => "numbered (no run of digits in it)",
+    }
+}
+
 pub fn compare(order: Monotonic, old: &str, new: &str) -> Option<Ordering> {
     match order {
         Monotonic::Semver => Some(semver(old)?.cmp(&semver(new)?)),

@@ -83,6 +83,27 @@ pub struct AccessConfig {
     pub http: crate::http::Config,
 }
 
+impl Access {
+    /// Run a network operation again on a connection failure (an SSH server dropping connections beyond
+    /// its MaxStartups answers "Failed getting banner"; a load balancer resets one), with the HTTP layer's
+    /// backoff and budget. Anything else is returned at once.
+    pub fn retrying<T>(&self, mut op: impl FnMut() -> Result<T, GitError>) -> Result<T, GitError> {
+        let start = std::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            match op() {
+                Err(GitError::Connect { .. })
+                    if attempt < self.policy.retries && start.elapsed() < self.policy.budget =>
+                {
+                    std::thread::sleep(self.policy.backoff(attempt));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
 /// `(host, raw public key)` pairs from a known_hosts file.
 type KnownHosts = Vec<(String, Vec<u8>)>;
 
@@ -96,6 +117,7 @@ pub struct Access {
     roots: Arc<RootCertStore>,
     /// Host keys from `FLOWSHIP_GIT_SSH_KNOWN_HOSTS`: `(host, key bytes)`. `None`: libgit2's own check.
     known_hosts: Option<Arc<KnownHosts>>,
+    policy: crate::http::Policy,
 }
 
 impl Access {
@@ -119,6 +141,7 @@ impl Access {
                 .known_hosts
                 .as_deref()
                 .map(|p| Arc::new(read_known_hosts(p))),
+            policy: crate::http::Policy::new(c.http.retries),
             url: c.url,
             username: c.username,
             token: c.token,
@@ -195,6 +218,15 @@ impl Access {
     /// Connect in `direction` and list the remote's refs. A push-direction connect asks the server for
     /// receive-pack, which it grants only to accounts that may write: a permission check without a push.
     pub fn list_refs(&self, direction: Direction) -> Result<Vec<String>, GitError> {
+        Ok(self
+            .list_ref_ids(direction)?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect())
+    }
+
+    /// The remote's refs with the commits they point at (`ls-remote`).
+    pub fn list_ref_ids(&self, direction: Direction) -> Result<Vec<(String, git2::Oid)>, GitError> {
         let attempts = Arc::new(AtomicU32::new(0));
         let mut remote = git2::Remote::create_detached(self.url.as_str())
             .map_err(|e| self.classify(e, &attempts, direction))?;
@@ -203,7 +235,10 @@ impl Access {
         let refs = conn
             .list()
             .map_err(|e| self.classify(e, &attempts, direction))?;
-        Ok(refs.iter().map(|h| h.name().to_string()).collect())
+        Ok(refs
+            .iter()
+            .map(|h| (h.name().to_string(), h.oid()))
+            .collect())
     }
 
     pub fn classify(&self, e: git2::Error, attempts: &AtomicU32, direction: Direction) -> GitError {
@@ -239,9 +274,13 @@ impl Access {
         if asked > 0 && msg.contains("401") {
             return GitError::BadCredentials { url, detail: msg };
         }
+        // An SSH server over its MaxStartups drops the connection before its banner: a connection failure.
+        let ssh_dropped = e.class() == git2::ErrorClass::Ssh
+            && (msg.contains("banner") || msg.contains("failed to start SSH session"));
         if e.class() == git2::ErrorClass::Net
             || e.class() == git2::ErrorClass::Os
             || e.class() == git2::ErrorClass::Http
+            || ssh_dropped
         {
             return GitError::Connect { url, detail: msg };
         }

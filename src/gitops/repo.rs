@@ -2,10 +2,19 @@
 //! reads blobs straight from the tip's tree, and a commit writes only the changed blobs and the trees on their
 //! paths. No work tree is ever checked out, so a bump costs the same in a repo of 50 files or 50,000.
 //!
-//! Pushing is safe when many pipelines push at once. A push is rejected on one of two channels (libgit2
-//! returns `NotFastForward`, or the server reports a per-ref failure through `push_update_reference` while
-//! `push` returns Ok); both are caught. On rejection the caller refetches the tip and re-plans on it: never a
-//! rebase, never a force-push.
+//! A push is never reported as done until it is confirmed, on every transport:
+//! - over the network, the server's ref update is a compare-and-swap already (receive-pack refuses a
+//!   non-fast-forward); a rejection is caught on both of libgit2's channels (`NotFastForward`, or a per-ref
+//!   failure through `push_update_reference` while `push` returns Ok). Then the remote is asked again
+//!   (`ls-remote`, and a fetch when the tip moved on): only a branch that contains the commit confirms it.
+//!   A push whose answer was lost (connection dropped after the server applied it) is confirmed the same way.
+//! - to a local path, libgit2's local transport moves the ref without a compare-and-swap (concurrent pushes
+//!   lose each other's commits), so flowship writes the objects into the remote's object database itself and
+//!   moves the ref with `reference_matching` against the tip the plan was made on (a locked, checked update,
+//!   as git's own receive-pack does).
+//!
+//! An unconfirmed push is a rejection: the caller refetches the tip and re-plans on it (never a rebase, never a
+//! force-push). The remote's state is only ever read from the remote: a local ref never stands for it.
 
 use super::remote::{Access, GitError};
 use git2::build::{RepoBuilder, TreeUpdateBuilder};
@@ -13,23 +22,32 @@ use git2::{
     Direction, FetchOptions, FileMode, Oid, PushOptions, Repository, Signature, TreeWalkMode,
     TreeWalkResult,
 };
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 
 pub struct Checkout {
     repo: Repository,
     access: Access,
-    /// The branch pushes go to.
+    /// The branch pushes go to (the merge-request branch in MR mode).
     branch: String,
-    /// The commit plans are made against: the branch tip as last fetched, or our own commit.
+    /// The branch a push branch starts from when the remote does not have it (the MR's target).
+    start: String,
+    /// The commit plans are made against: the remote tip as last fetched, or our own commit on it.
     base: Oid,
+    /// The remote's tip of `branch` that `base` was planned on: what the ref must still be for our push to
+    /// apply. `None`: the remote has no such branch (a new MR branch), and it must not appear meanwhile.
+    expected: Option<Oid>,
     shallow: bool,
+    /// The remote repository's directory, for local-path remotes (`/srv/gitops.git`, `file://...`).
+    local: Option<PathBuf>,
 }
 
 pub enum PushResult {
     Pushed,
-    /// Someone else pushed first (or the server refused the ref update); the message says which.
+    /// Someone else pushed first, the server refused the ref update, or the push could not be confirmed;
+    /// the message says which.
     Rejected(String),
 }
 
@@ -47,21 +65,42 @@ fn shallow_ok(url: &str) -> bool {
         || (url.contains('@') && url.contains(':') && !url.contains("://"))
 }
 
+/// The directory of a local-path remote; `None` for network remotes.
+pub fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(rest) = url.strip_prefix("file://") {
+        return url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .or_else(|| Some(PathBuf::from(rest)));
+    }
+    let scp_like = url.contains(':') && !url.starts_with('/') && !url.starts_with('.');
+    (!url.contains("://") && !scp_like).then(|| PathBuf::from(url))
+}
+
+/// Depth of the fetch that confirms a push when the tip moved on: enough for every concurrent pipeline's
+/// commit on top of ours (a deeper history is re-planned instead, which is just as safe).
+const CONFIRM_DEPTH: i32 = 64;
+
 impl Checkout {
     pub fn clone(access: &Access, url: &str, branch: &str, dir: &Path) -> Result<Self, GitError> {
         let shallow = shallow_ok(url);
-        let attempts = Arc::new(AtomicU32::new(0));
-        let mut fo = FetchOptions::new();
-        fo.remote_callbacks(access.callbacks(attempts.clone()));
-        if shallow {
-            fo.depth(1);
-        }
-        let repo = RepoBuilder::new()
-            .bare(true)
-            .branch(branch)
-            .fetch_options(fo)
-            .clone(url, dir)
-            .map_err(|e| access.classify(e, &attempts, Direction::Fetch))?;
+        let repo = access.retrying(|| {
+            // A failed attempt may leave a partial clone behind.
+            let _ = std::fs::remove_dir_all(dir);
+            let attempts = Arc::new(AtomicU32::new(0));
+            let mut fo = FetchOptions::new();
+            fo.remote_callbacks(access.callbacks(attempts.clone()));
+            if shallow {
+                fo.depth(1);
+            }
+            RepoBuilder::new()
+                .bare(true)
+                .branch(branch)
+                .fetch_options(fo)
+                .clone(url, dir)
+                .map_err(|e| access.classify(e, &attempts, Direction::Fetch))
+        })?;
+        // Straight after the clone, both refs are what the remote has.
         let tip = repo
             .refname_to_id(&format!("refs/remotes/origin/{branch}"))
             .or_else(|_| repo.refname_to_id(&format!("refs/heads/{branch}")))
@@ -73,8 +112,11 @@ impl Checkout {
             repo,
             access: access.clone(),
             branch: branch.into(),
+            start: branch.into(),
             base: tip,
+            expected: Some(tip),
             shallow,
+            local: local_path(url),
         })
     }
 
@@ -85,21 +127,26 @@ impl Checkout {
         }
     }
 
-    fn remote_tip(&self, branch: &str) -> Result<Oid, GitError> {
-        self.repo
-            .refname_to_id(&format!("refs/remotes/origin/{branch}"))
-            .or_else(|_| self.repo.refname_to_id(&format!("refs/heads/{branch}")))
-            .map_err(|e| self.git_err(e))
-    }
-
     /// The commit the next plan is made against.
     pub fn head(&self) -> Option<String> {
         Some(self.base.to_string())
     }
 
-    /// Continue on a new branch `name` (merge-request mode); pushes go there from now on.
+    /// Continue on a new branch `name` (merge-request mode); pushes go there from now on, and the remote must
+    /// not have it yet.
     pub fn start_branch(&mut self, name: &str) {
         self.branch = name.to_string();
+        self.expected = None;
+    }
+
+    /// Push to `name`, which the remote has (a re-run continuing its MR branch); `start` is where it began.
+    pub fn continue_branch(&mut self, start: &str) {
+        self.start = start.to_string();
+    }
+
+    /// Is the base the remote's push branch (rather than the start branch a new push branch begins from)?
+    pub fn on_push_branch(&self) -> bool {
+        self.expected.is_some()
     }
 
     /// Every blob of the base commit's tree, with `/`-separated paths.
@@ -187,7 +234,40 @@ impl Checkout {
         Ok(oid.to_string())
     }
 
-    pub fn push(&self, push_options: &[String]) -> Result<PushResult, GitError> {
+    /// Push the base commit to the branch, and confirm that the remote branch now contains it.
+    pub fn push(&mut self, push_options: &[String]) -> Result<PushResult, GitError> {
+        let commit = self.base;
+        if let Some(dir) = self.local.clone() {
+            return self.push_local(&dir, commit);
+        }
+        let sent = self.push_network(push_options);
+        match sent {
+            Ok(PushResult::Rejected(why)) => Ok(PushResult::Rejected(why)),
+            Ok(PushResult::Pushed) => match self.contains(commit)? {
+                true => Ok(PushResult::Pushed),
+                false => Ok(PushResult::Rejected(
+                    "the server accepted the push, but the branch does not contain the commit"
+                        .into(),
+                )),
+            },
+            // The answer may have been lost after the server applied the push: ask it.
+            Err(e @ (GitError::Connect { .. } | GitError::Other { .. })) => {
+                match self.contains(commit) {
+                    Ok(true) => {
+                        tracing::info!(error = %e, "the push's answer was lost, but the branch has the commit");
+                        Ok(PushResult::Pushed)
+                    }
+                    Ok(false) => Ok(PushResult::Rejected(format!(
+                        "push failed ({e}); the branch does not have the commit"
+                    ))),
+                    Err(_) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn push_network(&self, push_options: &[String]) -> Result<PushResult, GitError> {
         let mut remote = self
             .repo
             .find_remote("origin")
@@ -227,24 +307,148 @@ impl Checkout {
         }
     }
 
-    /// Fetch the branch's current tip and plan against it from now on (our unpushed commit is dropped; the
-    /// caller re-applies its edit).
-    pub fn refetch(&mut self) -> Result<(), GitError> {
+    /// Does the remote branch contain `commit` now? Its tip is asked for first (one round trip); when the tip
+    /// has moved on, the new commits are fetched and searched for ours.
+    fn contains(&mut self, commit: Oid) -> Result<bool, GitError> {
+        let refs = self
+            .access
+            .retrying(|| self.access.list_ref_ids(Direction::Fetch))?;
+        let full = format!("refs/heads/{}", self.branch);
+        let Some(tip) = refs.iter().find(|(n, _)| *n == full).map(|(_, o)| *o) else {
+            return Ok(false);
+        };
+        if tip == commit {
+            return Ok(true);
+        }
+        self.fetch(&self.branch.clone(), CONFIRM_DEPTH)?;
+        Ok(self.repo.graph_descendant_of(tip, commit).unwrap_or(false))
+    }
+
+    /// Local-path remote: the objects straight into its object database, then the ref moved by a
+    /// compare-and-swap against the tip the plan was made on.
+    fn push_local(&mut self, dir: &Path, commit: Oid) -> Result<PushResult, GitError> {
+        let remote = Repository::open(dir).map_err(|e| self.git_err(e))?;
+        // The new commit and what only it reaches: a pack the remote indexes itself.
+        let mut walk = self.repo.revwalk().map_err(|e| self.git_err(e))?;
+        walk.push(commit).map_err(|e| self.git_err(e))?;
+        if let Some(old) = self.expected {
+            walk.hide(old).map_err(|e| self.git_err(e))?;
+        }
+        let mut pb = self.repo.packbuilder().map_err(|e| self.git_err(e))?;
+        pb.insert_walk(&mut walk).map_err(|e| self.git_err(e))?;
+        let odb = remote.odb().map_err(|e| self.git_err(e))?;
+        let mut writer = odb.packwriter().map_err(|e| self.git_err(e))?;
+        let mut io_err = None;
+        pb.foreach(|chunk| match writer.write_all(chunk) {
+            Ok(()) => true,
+            Err(e) => {
+                io_err = Some(e);
+                false
+            }
+        })
+        .map_err(|e| self.git_err(e))?;
+        if let Some(e) = io_err {
+            return Err(GitError::Other {
+                url: self.access.display_url(),
+                detail: format!("writing objects: {e}"),
+            });
+        }
+        writer.commit().map_err(|e| self.git_err(e))?;
+        let name = format!("refs/heads/{}", self.branch);
+        let moved = match self.expected {
+            Some(old) => remote.reference_matching(&name, commit, true, old, "flowship bump"),
+            None => remote.reference(&name, commit, false, "flowship bump"),
+        };
+        match moved {
+            Ok(_) => Ok(PushResult::Pushed),
+            // Someone moved (or created, or is moving) the ref since we read it.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::Modified | git2::ErrorCode::Locked | git2::ErrorCode::Exists
+                ) =>
+            {
+                Ok(PushResult::Rejected(e.message().to_string()))
+            }
+            Err(e) => Err(self.git_err(e)),
+        }
+    }
+
+    /// Fetch `branch` into `refs/remotes/origin/<branch>`.
+    fn fetch(&self, branch: &str, depth: i32) -> Result<(), GitError> {
         let mut remote = self
             .repo
             .find_remote("origin")
             .map_err(|e| self.git_err(e))?;
-        let attempts = Arc::new(AtomicU32::new(0));
-        let mut fo = FetchOptions::new();
-        fo.remote_callbacks(self.access.callbacks(attempts.clone()));
-        if self.shallow {
-            fo.depth(1);
+        let spec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
+        self.access.retrying(|| {
+            let attempts = Arc::new(AtomicU32::new(0));
+            let mut fo = FetchOptions::new();
+            fo.remote_callbacks(self.access.callbacks(attempts.clone()));
+            if self.shallow {
+                fo.depth(depth);
+            }
+            remote
+                .fetch(&[spec.as_str()], Some(&mut fo), None)
+                .map_err(|e| self.access.classify(e, &attempts, Direction::Fetch))
+        })
+    }
+
+    /// Fetch the branch's current tip and plan against it from now on (our unpushed commit is dropped; the
+    /// caller re-applies its edit). A push branch the remote does not have (yet, or any more) starts again
+    /// from the start branch's tip.
+    pub fn refetch(&mut self) -> Result<(), GitError> {
+        let refs = self
+            .access
+            .retrying(|| self.access.list_ref_ids(Direction::Fetch))?;
+        let tip_of = |b: &str| {
+            let full = format!("refs/heads/{b}");
+            refs.iter().find(|(n, _)| *n == full).map(|(_, o)| *o)
+        };
+        let branch = self.branch.clone();
+        if tip_of(&branch).is_some() {
+            let tip = self.fetched_tip(&branch)?;
+            self.base = tip;
+            self.expected = Some(tip);
+            return Ok(());
         }
-        let spec = format!("+refs/heads/{0}:refs/remotes/origin/{0}", self.branch);
-        remote
-            .fetch(&[spec.as_str()], Some(&mut fo), None)
-            .map_err(|e| self.access.classify(e, &attempts, Direction::Fetch))?;
-        self.base = self.remote_tip(&self.branch.clone())?;
+        let start = self.start.clone();
+        if tip_of(&start).is_none() {
+            return Err(GitError::Other {
+                url: self.access.display_url(),
+                detail: format!("branch `{start}` is gone from the remote"),
+            });
+        }
+        self.base = self.fetched_tip(&start)?;
+        self.expected = None;
         Ok(())
+    }
+
+    /// Fetch `branch` and return what the remote-tracking ref now holds (the fetched state, never a local
+    /// branch).
+    fn fetched_tip(&self, branch: &str) -> Result<Oid, GitError> {
+        self.fetch(branch, 1)?;
+        self.repo
+            .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+            .map_err(|e| self.git_err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+    use std::path::PathBuf;
+
+    #[test]
+    fn local_paths_are_told_from_network_remotes() {
+        assert_eq!(local_path("/srv/g.git"), Some(PathBuf::from("/srv/g.git")));
+        assert_eq!(
+            local_path("file:///srv/g.git"),
+            Some(PathBuf::from("/srv/g.git"))
+        );
+        assert_eq!(local_path("./g.git"), Some(PathBuf::from("./g.git")));
+        assert_eq!(local_path("git@gitlab.example.com:g/p.git"), None);
+        assert_eq!(local_path("https://gitlab.example.com/g/p.git"), None);
+        assert_eq!(local_path("git://127.0.0.1:9418/g.git"), None);
     }
 }

@@ -273,49 +273,149 @@ fn bad_tag_is_a_usage_error() {
 
 /// 16 pipelines bump 16 different apps in one repository at the same moment: every bump lands, history stays
 /// linear, no process fails.
-#[test]
-fn sixteen_concurrent_bumps_all_land() {
+/// Each transport a GitOps repo can be reached by, with what it needs.
+fn transports() -> Vec<(
+    &'static str,
+    Box<dyn Fn(&str, &Path) -> (String, Vec<(String, String)>)>,
+)> {
+    vec![
+        (
+            "local path",
+            Box::new(|_, bare: &Path| (bare.display().to_string(), vec![])),
+        ),
+        (
+            "file://",
+            Box::new(|_, bare: &Path| (format!("file://{}", bare.display()), vec![])),
+        ),
+        (
+            "git://",
+            Box::new(|name: &str, _: &Path| (format!("{}/{name}", svc("GIT_DAEMON")), vec![])),
+        ),
+        (
+            "https",
+            Box::new(|name: &str, _: &Path| {
+                (
+                    format!("{}/{name}", svc("GIT_HTTPS")),
+                    vec![
+                        ("FLOWSHIP_GIT_TOKEN".into(), svc("GIT_TOKEN")),
+                        ("FLOWSHIP_CA_FILE".into(), svc("CA")),
+                    ],
+                )
+            }),
+        ),
+        (
+            "ssh",
+            Box::new(|name: &str, _: &Path| {
+                (
+                    format!("{}/{name}", svc("GIT_SSH")),
+                    vec![
+                        ("FLOWSHIP_GIT_SSH_KEY_FILE".into(), svc("SSH_KEY")),
+                        (
+                            "FLOWSHIP_GIT_SSH_KNOWN_HOSTS".into(),
+                            svc("SSH_KNOWN_HOSTS"),
+                        ),
+                    ],
+                )
+            }),
+        ),
+    ]
+}
+
+/// No concurrent bump is lost, on any transport (issue 8, item 1): 16 writers at once, one app each, three
+/// rounds per transport. Every process that exits 0 has its change on the branch, and all of them do.
+fn sixteen_concurrent_bumps_all_land(which: &str) {
     let apps: Vec<String> = (0..16).map(|i| format!("app{i:02}")).collect();
-    let files: Vec<(String, String)> = apps
-        .iter()
-        .map(|a| (format!("apps/{a}/release.yaml"), release(a, "1.0.0")))
-        .collect();
-    let refs: Vec<(&str, String)> = files.iter().map(|(f, c)| (f.as_str(), c.clone())).collect();
-    let (name, bare) = seeded(&refs);
-    let repo = format!("{}/{name}", svc("GIT_DAEMON"));
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(apps.len()));
-    let handles: Vec<_> = apps
-        .iter()
-        .map(|a| {
-            let (a, repo, barrier) = (a.clone(), repo.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                flowship()
-                    .args([
-                        "bump",
-                        "--repo",
-                        &repo,
-                        "--image",
-                        &format!("harbor.example.com/flows/{a}"),
-                        "--tag",
-                        "2.0.0",
-                    ])
-                    .run()
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap().success();
+    for (transport, url_of) in transports().into_iter().filter(|(t, _)| *t == which) {
+        for round in 0..3 {
+            let started = std::time::Instant::now();
+            let files: Vec<(String, String)> = apps
+                .iter()
+                .map(|a| (format!("apps/{a}/release.yaml"), release(a, "1.0.0")))
+                .collect();
+            let refs: Vec<(&str, String)> =
+                files.iter().map(|(f, c)| (f.as_str(), c.clone())).collect();
+            let (name, bare) = seeded(&refs);
+            let (repo, env) = url_of(&name, &bare);
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(apps.len()));
+            let handles: Vec<_> = apps
+                .iter()
+                .map(|a| {
+                    let (a, repo, env, barrier) =
+                        (a.clone(), repo.clone(), env.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        let mut f = flowship();
+                        for (k, v) in &env {
+                            f = f.env(k, v);
+                        }
+                        barrier.wait();
+                        let o = f
+                            .args([
+                                "bump",
+                                "--repo",
+                                &repo,
+                                "--image",
+                                &format!("harbor.example.com/flows/{a}"),
+                                "--tag",
+                                "2.0.0",
+                            ])
+                            .run();
+                        (a, o)
+                    })
+                })
+                .collect();
+            let mut landed = 0;
+            for h in handles {
+                let (a, o) = h.join().unwrap();
+                assert_eq!(o.code, 0, "{transport}, round {round}: {o}");
+                assert!(
+                    file_at_head(&bare, &format!("apps/{a}/release.yaml"))
+                        .contains("tag: \"2.0.0\""),
+                    "{transport}, round {round}: {a} exited 0 but its bump is not on the branch"
+                );
+                landed += 1;
+            }
+            assert_eq!(landed, apps.len());
+            assert_eq!(
+                git(&bare, &["rev-list", "--merges", "--count", "main"]),
+                "0",
+                "history must stay linear"
+            );
+            assert_eq!(
+                git(&bare, &["rev-list", "--count", "main"]),
+                "17",
+                "{transport}: one commit per bump"
+            );
+            eprintln!(
+                "{transport}, round {round}: 16 bumps in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
-    for a in &apps {
-        assert!(
-            file_at_head(&bare, &format!("apps/{a}/release.yaml")).contains("tag: \"2.0.0\""),
-            "{a} lost its bump"
-        );
-    }
-    let merges = git(&bare, &["rev-list", "--merges", "--count", "main"]);
-    assert_eq!(merges, "0", "history must stay linear");
-    assert_eq!(git(&bare, &["rev-list", "--count", "main"]), "17");
+}
+
+#[test]
+fn sixteen_concurrent_bumps_all_land_over_a_local_path() {
+    sixteen_concurrent_bumps_all_land("local path");
+}
+
+#[test]
+fn sixteen_concurrent_bumps_all_land_over_file_urls() {
+    sixteen_concurrent_bumps_all_land("file://");
+}
+
+#[test]
+fn sixteen_concurrent_bumps_all_land_over_git_daemon() {
+    sixteen_concurrent_bumps_all_land("git://");
+}
+
+#[test]
+fn sixteen_concurrent_bumps_all_land_over_https() {
+    sixteen_concurrent_bumps_all_land("https");
+}
+
+#[test]
+fn sixteen_concurrent_bumps_all_land_over_ssh() {
+    sixteen_concurrent_bumps_all_land("ssh");
 }
 
 #[test]
@@ -445,6 +545,47 @@ fn monotonic_refuses_to_move_backwards_with_exit_3() {
         ])
         .run()
         .success();
+    // A new tag outside the order cannot be checked: refused, not let through (issue 8, item 10).
+    let head = git(&bare, &["rev-parse", "main"]);
+    flowship()
+        .env("FLOWSHIP_MONOTONIC", "semver")
+        .args([
+            "bump",
+            "--repo",
+            &repo,
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "0a1b2c3d",
+        ])
+        .run()
+        .code(2)
+        .stderr_has("the new tag `0a1b2c3d` is not a semver version")
+        .stderr_has("drop --monotonic");
+    assert_eq!(git(&bare, &["rev-parse", "main"]), head);
+}
+
+/// An old value outside the order (`latest`) gives way to the first ordered tag, and the run says so.
+#[test]
+fn monotonic_replaces_an_unordered_old_tag_and_says_so() {
+    let (name, bare) = seeded(&[("a.yaml", release("etl", "latest"))]);
+    let repo = format!("{}/{name}", svc("GIT_DAEMON"));
+    flowship()
+        .args([
+            "bump",
+            "--monotonic",
+            "semver",
+            "--repo",
+            &repo,
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.0.0",
+        ])
+        .run()
+        .success()
+        .stderr_has("`latest` is not a semver version; replacing it with `1.0.0`");
+    assert!(file_at_head(&bare, "a.yaml").contains("tag: \"1.0.0\""));
 }
 
 #[test]
@@ -618,4 +759,115 @@ fn ssh_deploy_key_with_known_hosts() {
         .run()
         .success()
         .stdout_has("receive-pack granted");
+}
+
+/// `gitops.environments.E.branch` (and `environments.E.gitops.branch`) is the branch a bump to E goes to
+/// (issue 8, item 2).
+#[test]
+fn an_environment_branch_is_where_its_bump_goes() {
+    for (i, shape) in ["legacy", "nested"].iter().enumerate() {
+        let (name, bare) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+        git(&bare, &["branch", "prod", "main"]);
+        let main = git(&bare, &["rev-parse", "main"]);
+        let repo = format!("{}/{name}", svc("GIT_DAEMON"));
+        let env = match *shape {
+            "legacy" => "gitops:\n  environments:\n    prod:\n      branch: prod\n".to_string(),
+            _ => "environments:\n  prod:\n    gitops:\n      branch: prod\n".to_string(),
+        };
+        let f = flowship().in_scratch_dir();
+        f.file(
+            "flowship.yaml",
+            &format!("image:\n  repository: harbor.example.com/flows/etl\n{env}"),
+        );
+        let tag = format!("1.{}.0", i + 1);
+        f.args(["bump", "--repo", &repo, "--env", "prod", "--tag", &tag])
+            .run()
+            .success();
+        assert_eq!(
+            git(&bare, &["rev-parse", "main"]),
+            main,
+            "{shape}: main must not move"
+        );
+        assert!(
+            git(&bare, &["show", "prod:a.yaml"]).contains(&format!("tag: \"{tag}\"")),
+            "{shape}: the bump is not on prod"
+        );
+    }
+}
+
+/// Eight pipelines open the same merge request at once: every one that exits 0 leaves the change on the MR
+/// branch (the remote's, never its own unpushed commit), main does not move, one MR is opened (issue 8,
+/// item 6).
+#[test]
+fn concurrent_merge_request_bumps_report_only_what_the_remote_has() {
+    let (name, bare) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+    let main = git(&bare, &["rev-parse", "main"]);
+    for (transport, repo) in [
+        ("git://", format!("{}/{name}", svc("GIT_DAEMON"))),
+        ("local path", bare.display().to_string()),
+    ] {
+        let tag = if transport == "git://" {
+            "1.7.0"
+        } else {
+            "1.8.0"
+        };
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (repo, name, barrier) = (repo.clone(), name.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let f = flowship()
+                        .env("FLOWSHIP_GITLAB_URL", svc("GITLAB_API"))
+                        .env("FLOWSHIP_GITLAB_TOKEN", svc("GITLAB_TOKEN"))
+                        .env(
+                            "FLOWSHIP_GITLAB_PROJECT",
+                            format!("platform/{}", name.trim_end_matches(".git")),
+                        );
+                    barrier.wait();
+                    f.args([
+                        "bump",
+                        "--merge-request",
+                        "--repo",
+                        &repo,
+                        "--image",
+                        "harbor.example.com/flows/etl",
+                        "--tag",
+                        tag,
+                        "--output",
+                        "json",
+                    ])
+                    .run()
+                })
+            })
+            .collect();
+        let mut urls = std::collections::BTreeSet::new();
+        for h in handles {
+            let o = h.join().unwrap();
+            let doc = o.success().json();
+            let commit = doc["gitops"]["commit"].as_str().unwrap().to_string();
+            let branch = format!("flowship/etl-{tag}");
+            let tip = git(&bare, &["rev-parse", &branch]);
+            assert_eq!(
+                git(&bare, &["merge-base", "--is-ancestor", &commit, &tip]),
+                "",
+                "{transport}: reported commit {commit} is not on {branch}"
+            );
+            urls.insert(
+                doc["gitops"]["merge_request"]["url"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+            assert!(
+                git(&bare, &["show", &format!("{branch}:a.yaml")])
+                    .contains(&format!("tag: \"{tag}\""))
+            );
+        }
+        assert_eq!(
+            urls.len(),
+            1,
+            "{transport}: one merge request, reused: {urls:?}"
+        );
+        assert_eq!(git(&bare, &["rev-parse", "main"]), main);
+    }
 }
