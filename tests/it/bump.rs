@@ -274,10 +274,10 @@ fn bad_tag_is_a_usage_error() {
 /// 16 pipelines bump 16 different apps in one repository at the same moment: every bump lands, history stays
 /// linear, no process fails.
 /// Each transport a GitOps repo can be reached by, with what it needs.
-fn transports() -> Vec<(
-    &'static str,
-    Box<dyn Fn(&str, &Path) -> (String, Vec<(String, String)>)>,
-)> {
+/// A transport: the repository URL for (name, bare path), and the variables it needs.
+type UrlOf = Box<dyn Fn(&str, &Path) -> (String, Vec<(String, String)>)>;
+
+fn transports() -> Vec<(&'static str, UrlOf)> {
     vec![
         (
             "local path",
@@ -327,7 +327,6 @@ fn sixteen_concurrent_bumps_all_land(which: &str) {
     let apps: Vec<String> = (0..16).map(|i| format!("app{i:02}")).collect();
     for (transport, url_of) in transports().into_iter().filter(|(t, _)| *t == which) {
         for round in 0..3 {
-            let started = std::time::Instant::now();
             let files: Vec<(String, String)> = apps
                 .iter()
                 .map(|a| (format!("apps/{a}/release.yaml"), release(a, "1.0.0")))
@@ -384,10 +383,6 @@ fn sixteen_concurrent_bumps_all_land(which: &str) {
                 git(&bare, &["rev-list", "--count", "main"]),
                 "17",
                 "{transport}: one commit per bump"
-            );
-            eprintln!(
-                "{transport}, round {round}: 16 bumps in {:.1} s",
-                started.elapsed().as_secs_f64()
             );
         }
     }
