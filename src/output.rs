@@ -14,22 +14,46 @@ use std::sync::Arc;
 
 #[derive(Clone, Default)]
 pub struct Scrubber {
-    secrets: Arc<Vec<String>>,
+    /// Shared by every clone: values learnt during the run (a Secret block's value, fetched by `register`)
+    /// are scrubbed from everything written after that, tracing included.
+    secrets: Arc<std::sync::RwLock<Vec<String>>>,
 }
 
 impl Scrubber {
     pub fn new(secrets: Vec<String>) -> Self {
-        // Very short values would blank out ordinary words; GitLab refuses to mask under 8 characters too.
-        let mut s: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
-        s.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        Self {
-            secrets: Arc::new(s),
+        let s = Self::default();
+        for v in secrets {
+            s.add(&v);
         }
+        s
+    }
+
+    /// Scrub `value` (and its JSON-escaped form) from all output from now on. Very short values would blank
+    /// out ordinary words (GitLab refuses to mask under 8 characters): they are redacted where they are
+    /// rendered instead.
+    pub fn add(&self, value: &str) {
+        if value.len() < 4 {
+            return;
+        }
+        let mut forms = vec![value.to_string()];
+        if let Ok(json) = serde_json::to_string(value) {
+            let escaped = json[1..json.len() - 1].to_string();
+            if escaped != value {
+                forms.push(escaped);
+            }
+        }
+        let mut all = self.secrets.write().expect("not poisoned");
+        for f in forms {
+            if !all.contains(&f) {
+                all.push(f);
+            }
+        }
+        all.sort_by_key(|v| std::cmp::Reverse(v.len()));
     }
 
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for s in self.secrets.iter() {
+        for s in self.secrets.read().expect("not poisoned").iter() {
             if out.contains(s.as_str()) {
                 out = out.replace(s.as_str(), "<redacted>");
             }

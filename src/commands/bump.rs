@@ -183,8 +183,8 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         push_options.push("merge_request.remove_source_branch".into());
     }
     let job = Job {
+        url: access.url().to_string(),
         access,
-        url: repo.value.clone(),
         branch: settings.gitops.branch.value.clone(),
         target,
         globs,

@@ -58,9 +58,21 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
         &format!("flowship register ({})", file.display()),
     );
 
-    // Variables and blocks the file refers to, fetched once, concurrently.
+    // Variables and blocks the file refers to, fetched once. Their secret values (blocks' secret fields,
+    // and variables, which hold tokens too) are redacted in every diff and scrubbed from all output.
     let refs = project.references();
-    let (variables, blocks) = fetch_references(&client, &refs).await?;
+    let (variables, blocks, secrets) = fetch_references(&client, &refs).await?;
+    for s in &secrets.strong {
+        printer.scrubber().add(s);
+    }
+    for s in &secrets.variables {
+        // A variable like `prod` or `true` would blank ordinary words out of every line: only long ones are
+        // scrubbed from free text; diffs redact every variable by place.
+        if s.len() >= 8 {
+            printer.scrubber().add(s);
+        }
+    }
+    let sensitive: Arc<Vec<String>> = Arc::new(secrets.all());
 
     let image = settings.image.as_ref().map(|i| StepImage {
         repository: i.value.repository_ref(),
@@ -209,7 +221,10 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
             done.map_err(|e| Error::Internal(format!("register task panicked: {e}")))?;
         outcomes[i] = Some(outcome);
     }
-    let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
+    let mut outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
+    for c in outcomes.iter_mut().flat_map(|o| o.changes.iter_mut()) {
+        crate::prefect::redact::redact_pair(&mut c.old, &mut c.new, &sensitive);
+    }
     report(&outcomes, dry_run, printer)?;
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.action == "failed").collect();
     if !failed.is_empty() {
@@ -237,24 +252,46 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
     Ok(())
 }
 
+/// Values that must not be shown: blocks' secret fields, and Prefect variables.
+#[derive(Default)]
+struct Sensitive {
+    strong: Vec<String>,
+    variables: Vec<String>,
+}
+
+impl Sensitive {
+    fn all(&self) -> Vec<String> {
+        self.strong.iter().chain(&self.variables).cloned().collect()
+    }
+}
+
 type Fetched = (
     HashMap<String, Option<Value>>,
     HashMap<(String, String), Option<Value>>,
+    Sensitive,
 );
 
 async fn fetch_references(client: &Arc<Prefect>, refs: &References) -> Result<Fetched, Error> {
+    let mut sensitive = Sensitive::default();
     let mut variables = HashMap::new();
     for name in &refs.variables {
-        variables.insert(name.clone(), client.variable(name).await?);
+        let v = client.variable(name).await?;
+        if let Some(v) = &v {
+            crate::prefect::redact::strings(v, &mut sensitive.variables);
+        }
+        variables.insert(name.clone(), v);
     }
     let mut blocks = HashMap::new();
     for (kind, name) in &refs.blocks {
-        blocks.insert(
-            (kind.clone(), name.clone()),
-            client.block_data(kind, name).await?,
-        );
+        let found = client.block_data(kind, name).await?;
+        let data = found.map(|(data, secrets)| {
+            sensitive.strong.extend(secrets);
+            data
+        });
+        blocks.insert((kind.clone(), name.clone()), data);
     }
-    Ok((variables, blocks))
+    sensitive.variables.retain(|s| !s.is_empty());
+    Ok((variables, blocks, sensitive))
 }
 
 /// `--all`, or `--name FLOW/DEPLOYMENT` globs; with neither, a file with one deployment means that one.

@@ -149,6 +149,11 @@ impl Access {
         })
     }
 
+    /// The remote's URL as given to libgit2 (credentials never in it).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub fn display_url(&self) -> String {
         redact_url(&self.url)
     }

@@ -434,12 +434,13 @@ impl Prefect {
             .map(|v| v["value"].clone()))
     }
 
-    /// A block document's data (secrets included); `None` when it does not exist.
+    /// A block document's data (secrets included) and which of its values are secret (from its schema);
+    /// `None` when it does not exist.
     pub async fn block_data(
         &self,
         block_type: &str,
         name: &str,
-    ) -> Result<Option<serde_json::Value>, PrefectError> {
+    ) -> Result<Option<(serde_json::Value, Vec<String>)>, PrefectError> {
         let path = format!(
             "/block_types/slug/{}/block_documents/name/{}?include_secrets=true",
             urlencode(block_type),
@@ -448,7 +449,14 @@ impl Prefect {
         Ok(self
             .get_optional("GET block document", &path)
             .await?
-            .map(|v| v["data"].clone()))
+            .map(|v| {
+                let secrets = super::redact::block_secrets(
+                    block_type,
+                    &v["data"],
+                    &v["block_schema"]["fields"],
+                );
+                (v["data"].clone(), secrets)
+            }))
     }
 
     /// Create a work pool with the server's default base job template for `kind` (what the CLI does; a REST

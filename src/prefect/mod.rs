@@ -5,6 +5,7 @@ mod client;
 pub mod compare;
 mod docstring;
 pub mod project;
+pub mod redact;
 mod schedules;
 pub mod schema;
 pub mod template;

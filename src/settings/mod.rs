@@ -247,10 +247,31 @@ impl Settings {
         &self,
         url: &str,
     ) -> Result<crate::gitops::remote::Access, crate::gitops::remote::GitError> {
+        // `https://user:token@host/...` (GitLab's CI_REPOSITORY_URL shape): the token is used as the token,
+        // and the URL goes on without it (libgit2 would write it into config and error messages).
+        let (url, url_user, url_token) = match url::Url::parse(url) {
+            Ok(mut u) if u.password().is_some() => {
+                let user = (!u.username().is_empty()).then(|| u.username().to_string());
+                let token = u.password().map(|p| {
+                    url::form_urlencoded::parse(format!("x={p}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_else(|| p.to_string())
+                });
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                (u.to_string(), user, token.map(Secret::new))
+            }
+            _ => (url.to_string(), None, None),
+        };
+        let explicit = self.gitops.token.as_ref().map(|t| t.value.clone());
         crate::gitops::remote::Access::new(crate::gitops::remote::AccessConfig {
-            url: url.to_string(),
-            username: self.gitops.username.value.clone(),
-            token: self.gitops.token.as_ref().map(|t| t.value.clone()),
+            url,
+            username: match (&explicit, url_user) {
+                (None, Some(u)) => u,
+                _ => self.gitops.username.value.clone(),
+            },
+            token: explicit.or(url_token),
             ssh_key: self.gitops.ssh_key.as_ref().map(|t| t.value.clone()),
             known_hosts: self.gitops.known_hosts.as_ref().map(|p| p.value.clone()),
             http: self.http_config(),

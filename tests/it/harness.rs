@@ -19,6 +19,8 @@ pub fn svc(name: &str) -> String {
 
 pub struct Flowship {
     args: Vec<String>,
+    /// Besides the sentinel, values that must not appear in any output (a real token a test has to use).
+    secrets: Vec<String>,
     env: BTreeMap<String, String>,
     dir: tempfile::TempDir,
     cwd: Option<PathBuf>,
@@ -56,6 +58,7 @@ pub fn flowship() -> Flowship {
     env.insert("FLOWSHIP_PLAIN_HTTP".into(), plain_services().join(","));
     Flowship {
         args: Vec::new(),
+        secrets: Vec::new(),
         env,
         dir,
         cwd: None,
@@ -81,6 +84,12 @@ impl Flowship {
                 self.env.insert(k.into(), v);
             }
         }
+        self
+    }
+
+    /// `value` must appear in no output of this run, like the sentinel.
+    pub fn secret(mut self, value: impl Into<String>) -> Self {
+        self.secrets.push(value.into());
         self
     }
 
@@ -119,11 +128,13 @@ impl Flowship {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             cmdline: format!("flowship {}", self.args.join(" ")),
         };
-        assert!(
-            !o.stdout.contains(SENTINEL) && !o.stderr.contains(SENTINEL),
-            "the sentinel secret leaked into the output of `{}`:\n{o}",
-            o.cmdline
-        );
+        for s in std::iter::once(SENTINEL).chain(self.secrets.iter().map(String::as_str)) {
+            assert!(
+                !o.stdout.contains(s) && !o.stderr.contains(s),
+                "the secret {s:?} leaked into the output of `{}`:\n{o}",
+                o.cmdline
+            );
+        }
         o
     }
 }

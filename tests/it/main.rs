@@ -12,5 +12,6 @@ mod images;
 mod plain_http;
 mod proxy;
 mod register;
+mod sentinel;
 mod settings;
 mod tokens;

@@ -569,3 +569,99 @@ fn triggers_become_automations_owned_by_the_deployment() {
         .code(2)
         .stderr_has("trigger 1 is not a mapping of type event");
 }
+
+/// A Secret block with a value (`PATCH` changes it between runs).
+fn secret_block(url: &str, name: &str, value: &str) -> String {
+    let secret_type = api(url, None, "GET", "/block_types/slug/secret", None);
+    let schemas = api(
+        url,
+        None,
+        "POST",
+        "/block_schemas/filter",
+        Some(&format!(
+            r#"{{"block_schemas": {{"block_type_id": {{"any_": ["{}"]}}}}}}"#,
+            secret_type["id"].as_str().unwrap()
+        )),
+    );
+    let body = format!(
+        r#"{{"name": "{name}", "block_type_id": "{}", "block_schema_id": "{}", "data": {{"value": "{value}"}}}}"#,
+        secret_type["id"].as_str().unwrap(),
+        schemas[0]["id"].as_str().unwrap()
+    );
+    api(url, None, "POST", "/block_documents/", Some(&body))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Values from secret blocks and from Prefect variables appear in no output: not in a dry run's diff, not in
+/// `--output json`'s changes, not after the block's value changed (issue 8, item 3).
+#[test]
+fn secret_block_and_variable_values_never_reach_the_job_log() {
+    let tok = token();
+    let url = svc("PREFECT_PLAIN");
+    let block = secret_block(&url, &format!("api-{tok}"), &format!("{SENTINEL}-one"));
+    api(
+        &url,
+        None,
+        "POST",
+        "/variables/",
+        Some(&format!(
+            r#"{{"name": "dsn_{tok}", "value": "{SENTINEL}-dsn"}}"#
+        )),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::write(
+        dir.path().join("flows/f.py"),
+        format!("from prefect import flow\n\n@flow(name=\"sec-{tok}\")\ndef f():\n    pass\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("prefect.yaml"),
+        format!(
+            "deployments:\n- name: d\n  entrypoint: flows/f.py:f\n  work_pool:\n    name: ci-pool\n    job_variables:\n      env:\n        API_TOKEN: '{{{{ prefect.blocks.secret.api-{tok} }}}}'\n        DSN: 'postgres://{{{{ prefect.variables.dsn_{tok} }}}}/db'\n        LEVEL: info\n"
+        ),
+    )
+    .unwrap();
+    let file = dir.path().join("prefect.yaml").display().to_string();
+    let run = |extra: &[&str]| {
+        flowship()
+            .env("PREFECT_API_URL", &url)
+            .args(["register", "--file", &file])
+            .args(extra)
+            .run()
+    };
+    run(&[]).success();
+    let d = deployment(&url, None, &format!("sec-{tok}"), "d");
+    assert_eq!(
+        d["job_variables"]["env"]["API_TOKEN"],
+        format!("{SENTINEL}-one")
+    );
+    // The block's value changes: the next plan differs in that field, and says so without either value.
+    api(
+        &url,
+        None,
+        "PATCH",
+        &format!("/block_documents/{block}"),
+        Some(&format!(
+            r#"{{"data": {{"value": "{SENTINEL}-two"}}, "merge_existing_data": false}}"#
+        )),
+    );
+    let o = run(&["--dry-run"]);
+    o.success()
+        .stdout_has("<redacted>")
+        .stdout_has("would be updated");
+    let doc = run(&["--dry-run", "--output", "json"]).success().json();
+    let change = &doc["prefect"]["deployments"][0]["changes"][0];
+    assert_eq!(change["field"], "job_variables", "{doc}");
+    assert_eq!(change["old"]["env"]["API_TOKEN"], "<redacted>");
+    assert_eq!(change["new"]["env"]["API_TOKEN"], "<redacted>");
+    assert_eq!(change["new"]["env"]["DSN"], "<redacted>");
+    assert_eq!(change["new"]["env"]["LEVEL"], "info");
+    run(&["--output", "json"]).success();
+    assert_eq!(
+        deployment(&url, None, &format!("sec-{tok}"), "d")["job_variables"]["env"]["API_TOKEN"],
+        format!("{SENTINEL}-two")
+    );
+}
