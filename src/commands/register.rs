@@ -385,7 +385,7 @@ async fn apply_inner(
         let id = client.create_deployment(&Value::Object(body)).await?;
         if !plan.triggers.is_empty() {
             client
-                .replace_automations(&id, &automations(&plan.triggers, &plan.name, &id))
+                .replace_automations(&[], &automations(&plan.triggers, &plan.name, &id))
                 .await
                 .map_err(|e| partial(&id, "created", e))?;
         }
@@ -413,7 +413,7 @@ async fn apply_inner(
             .await?;
         if !same_automations(&have, &wanted) {
             client
-                .replace_automations(&id, &wanted)
+                .replace_automations(&have, &wanted)
                 .await
                 .map_err(|e| partial(&id, "updated", e))?;
         }

@@ -493,21 +493,35 @@ impl Prefect {
         self.json_of("POST /work_pools/", resp).await.map(|_| ())
     }
 
-    /// Replace the automations a deployment owns with `automations` (as `prefect deploy` does).
+    /// Make the automations a deployment owns (`have`) the ones the file wants: the missing ones are created
+    /// first, and only then the stale ones deleted, one by one. A failure in between leaves the deployment
+    /// with its old automations and some new ones, never with none; a re-run finishes the job.
     pub async fn replace_automations(
         &self,
-        deployment_id: &str,
-        automations: &[serde_json::Value],
+        have: &[serde_json::Value],
+        want: &[serde_json::Value],
     ) -> Result<(), PrefectError> {
-        let path = format!("/automations/owned-by/prefect.deployment.{deployment_id}");
-        let resp = self
-            .write(Method::DELETE, &path, &serde_json::Value::Null)
-            .await?;
-        self.json_of("DELETE /automations/owned-by/...", resp)
-            .await?;
-        for a in automations {
-            let resp = self.write(Method::POST, "/automations/", a).await?;
+        use super::triggers::same_automation;
+        for w in want
+            .iter()
+            .filter(|w| !have.iter().any(|h| same_automation(h, w)))
+        {
+            let resp = self.write(Method::POST, "/automations/", w).await?;
             self.json_of("POST /automations/", resp).await?;
+        }
+        for h in have
+            .iter()
+            .filter(|h| !want.iter().any(|w| same_automation(h, w)))
+        {
+            let Some(id) = h["id"].as_str() else { continue };
+            let path = format!("/automations/{id}");
+            let resp = self
+                .write(Method::DELETE, &path, &serde_json::Value::Null)
+                .await?;
+            // Deleted meanwhile by someone else: what we wanted.
+            if resp.status() != StatusCode::NOT_FOUND {
+                self.json_of("DELETE /automations/{id}", resp).await?;
+            }
         }
         Ok(())
     }
@@ -517,12 +531,18 @@ impl Prefect {
         &self,
         deployment_id: &str,
     ) -> Result<Vec<serde_json::Value>, PrefectError> {
-        let path = format!("/automations/related-to/prefect.deployment.{deployment_id}");
+        let owner = format!("prefect.deployment.{deployment_id}");
+        let path = format!("/automations/related-to/{owner}");
+        // Related is wider than owned: automations a user made that merely mention the deployment are not
+        // the file's to change.
         Ok(self
             .get_optional("GET /automations/related-to/...", &path)
             .await?
             .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a["owner_resource"].is_null() || a["owner_resource"] == owner.as_str())
+            .collect())
     }
 }
 

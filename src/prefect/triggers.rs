@@ -41,17 +41,23 @@ pub fn automations(triggers: &[Value], deployment: &str, id: &str) -> Vec<Value>
         .collect()
 }
 
+/// Is the server's automation `h` the one the file wants (`w`)? Every field the file can set counts: name,
+/// description, enabled, the trigger, and the action's parameters, job variables and delay.
+pub fn same_automation(h: &Value, w: &Value) -> bool {
+    let (ha, wa) = (&h["actions"][0], &w["actions"][0]);
+    let delay = |v: &Value| v.as_f64().unwrap_or(0.0);
+    h["name"] == w["name"]
+        && h["description"].as_str().unwrap_or("") == w["description"].as_str().unwrap_or("")
+        && h["enabled"] == w["enabled"]
+        && super::compare::subset(&w["trigger"], &h["trigger"])
+        && same(&ha["parameters"], &wa["parameters"])
+        && same(&ha["job_variables"], &wa["job_variables"])
+        && delay(&ha["schedule_after"]) == delay(&wa["schedule_after"])
+}
+
 pub fn same_automations(have: &[Value], want: &[Value]) -> bool {
     have.len() == want.len()
-        && want.iter().all(|w| {
-            have.iter().any(|h| {
-                h["name"] == w["name"]
-                    && h["enabled"] == w["enabled"]
-                    && super::compare::subset(&w["trigger"], &h["trigger"])
-                    && same(
-                        &h["actions"][0]["parameters"],
-                        &w["actions"][0]["parameters"],
-                    )
-            })
-        })
+        && want
+            .iter()
+            .all(|w| have.iter().any(|h| same_automation(h, w)))
 }

@@ -423,3 +423,75 @@ fn several_platforms_build_one_image_each_under_an_index() {
         assert_eq!(config["config"]["WorkingDir"], "/opt/prefect/e2e-flow");
     }
 }
+
+/// The dependency-cache record is a convenience: when writing it fails, the pushed image is still reported
+/// and handed over (issue 8, item 9).
+#[test]
+fn a_failed_cache_record_does_not_fail_a_pushed_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_image(dir.path());
+    let proxy = crate::proxy::start_with(
+        &svc("REGISTRY_PLAIN"),
+        crate::proxy::Fault::FailTagsStartingWith("flowship-deps-"),
+    );
+    let keep = tempfile::tempdir().unwrap();
+    let dotenv = keep.path().join("build.env");
+    let o = plain(flowship())
+        .env("FLOWSHIP_PLAIN_HTTP", &proxy.addr)
+        .env("FLOWSHIP_HTTP_RETRIES", "0")
+        .args([
+            "build",
+            "--image",
+            &format!("{}/it/nocache-{}", proxy.addr, token()),
+            "--tag",
+            "1.0",
+        ])
+        .args([
+            "--base",
+            &base,
+            "--context",
+            flow_project(dir.path()).to_str().unwrap(),
+        ])
+        .args(["--dotenv", dotenv.to_str().unwrap()])
+        .run();
+    o.success()
+        .stderr_has("dependency cache record")
+        .stderr_has("was not written");
+    assert!(
+        std::fs::read_to_string(&dotenv)
+            .unwrap()
+            .contains("FLOWSHIP_IMAGE=")
+    );
+}
+
+/// `--dry-run` writes nothing, an OCI layout included (issue 8, item 9).
+#[test]
+fn a_dry_run_writes_no_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_image(dir.path());
+    let layout = dir.path().join("layout");
+    plain(flowship())
+        .args([
+            "--dry-run",
+            "build",
+            "--no-push",
+            "--oci-layout",
+            layout.to_str().unwrap(),
+        ])
+        .args([
+            "--image",
+            &format!("{}/it/dry-{}", svc("REGISTRY_PLAIN"), token()),
+            "--tag",
+            "1.0",
+        ])
+        .args([
+            "--base",
+            &base,
+            "--context",
+            flow_project(dir.path()).to_str().unwrap(),
+        ])
+        .run()
+        .success()
+        .stderr_has("dry run: would write");
+    assert!(!layout.exists(), "a dry run wrote the layout");
+}

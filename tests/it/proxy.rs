@@ -54,6 +54,8 @@ pub enum Fault {
     None,
     /// Upload `Location`s point at `localhost` instead of `127.0.0.1` (the same proxy, another origin).
     LocationElsewhere,
+    /// Manifest `PUT`s to a tag starting with the prefix answer `500`.
+    FailTagsStartingWith(&'static str),
 }
 
 /// `upstream`: `host:port`.
@@ -187,6 +189,13 @@ fn serve(
             if (n / every) % 2 == 0 {
                 let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             }
+            return;
+        }
+        Fault::FailTagsStartingWith(prefix)
+            if first_line.starts_with("PUT ")
+                && first_line.contains(&format!("/manifests/{prefix}")) =>
+        {
+            let _ = client.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             return;
         }
         Fault::ImmutableTags

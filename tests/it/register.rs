@@ -556,6 +556,35 @@ fn triggers_become_automations_owned_by_the_deployment() {
     assert_eq!(a["actions"][0]["type"], "run-deployment");
     assert_eq!(a["actions"][0]["deployment_id"], id);
     assert_eq!(a["actions"][0]["parameters"], serde_json::json!({"x": 2}));
+    let first_id = a["id"].clone();
+    // Editing a trigger's job variables, delay or description is a change that applies (issue 8, item 9),
+    // and the deployment ends with exactly the new automation (created first, the stale one deleted after).
+    std::fs::write(
+        dir.path().join("prefect.yaml"),
+        yaml.replace(
+            "      parameters: {x: 2}\n",
+            "      parameters: {x: 2}\n      job_variables: {image: h.example.com/f/x:2}\n      schedule_after: 60\n      description: on every upload\n",
+        ),
+    )
+    .unwrap();
+    run().success().stderr_has("1 updated");
+    run().success().stderr_has("1 unchanged");
+    let autos = api(
+        &svc("PREFECT_PLAIN"),
+        None,
+        "GET",
+        &format!("/automations/related-to/prefect.deployment.{id}"),
+        None,
+    );
+    assert_eq!(autos.as_array().unwrap().len(), 1, "{autos}");
+    let a = &autos[0];
+    assert_ne!(a["id"], first_id);
+    assert_eq!(a["description"], "on every upload");
+    assert_eq!(
+        a["actions"][0]["job_variables"],
+        serde_json::json!({"image": "h.example.com/f/x:2"})
+    );
+    assert_eq!(a["actions"][0]["schedule_after"], 60.0);
     // A malformed trigger is bad input: nothing is written.
     std::fs::write(
         dir.path().join("prefect.yaml"),
