@@ -195,18 +195,26 @@ pub async fn build(
         .is_some_and(|(s, _)| s.host() == base.host());
     let mut platform_manifests = Vec::new();
     for (platform, bytes, _media, digest) in per_platform {
-        let (_, refs) =
+        let (children, refs) =
             manifest::references(&bytes, &digest).map_err(|e| bad_base(e.to_string()))?;
-        let config_desc = &refs[0];
-        let config_resp = base
-            .blob_get(&input.base.repository, &config_desc.digest, None)
+        let Some(config_desc) = refs.first().filter(|_| children.is_empty()) else {
+            return Err(bad_base(format!(
+                "manifest {digest} for linux/{} is not an image manifest",
+                platform.arch
+            )));
+        };
+        let config_bytes = base
+            .blob_bytes(
+                &input.base.repository,
+                &config_desc.digest,
+                crate::registry::blobs::MAX_CONFIG,
+            )
             .await?;
-        let config_bytes = config_resp
-            .bytes()
-            .await
-            .map_err(|e| BuildError::Io(e.to_string()))?;
         let mut config: Value = serde_json::from_slice(&config_bytes)
             .map_err(|e| bad_base(format!("config is not JSON: {e}")))?;
+        if !config.is_object() {
+            return Err(bad_base("config is not a JSON object".into()));
+        }
 
         // Dependencies: from the registry cache, else installed now.
         let mut new_layers: Vec<(Descriptor, String, &'static str)> = Vec::new();
@@ -416,11 +424,13 @@ async fn cached_deps(
     let (Some(config), Some(layer)) = (refs.first(), refs.get(1)) else {
         return Ok(None);
     };
-    let resp = session.blob_get(repo, &config.digest, None).await?;
-    let v: Value = resp
-        .json()
-        .await
-        .map_err(|e| BuildError::Io(e.to_string()))?;
+    let bytes = session
+        .blob_bytes(repo, &config.digest, crate::registry::blobs::MAX_CONFIG)
+        .await?;
+    // A record that does not read is no record: build as if nothing were cached.
+    let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+        return Ok(None);
+    };
     if v["key"] != key {
         return Ok(None);
     }
@@ -467,9 +477,9 @@ fn cache_record(
 /// `PATH`), the working directory, labels, the new layers' diff_ids and history, one fixed timestamp.
 fn edit_config(config: &mut Value, input: &Input, new_layers: &[(Descriptor, String, &str)]) {
     let created = super::time::iso8601(input.mtime);
-    let obj = config
-        .as_object_mut()
-        .expect("an image config is an object");
+    let Some(obj) = config.as_object_mut() else {
+        return; // checked by the caller: configs that are not objects are refused before this
+    };
     obj.insert("created".into(), json!(created));
     for k in [
         "container",
@@ -479,8 +489,12 @@ fn edit_config(config: &mut Value, input: &Input, new_layers: &[(Descriptor, Str
     ] {
         obj.remove(k);
     }
+    // `"config": null` (scratch-built images) or anything else that is not an object starts afresh.
     let cfg = obj.entry("config").or_insert_with(|| json!({}));
-    let cfg = cfg.as_object_mut().expect("config.config is an object");
+    if !cfg.is_object() {
+        *cfg = json!({});
+    }
+    let cfg = cfg.as_object_mut().expect("made an object above");
     let mut env: Vec<String> = cfg
         .get("Env")
         .and_then(Value::as_array)
@@ -514,6 +528,9 @@ fn edit_config(config: &mut Value, input: &Input, new_layers: &[(Descriptor, Str
     let rootfs = obj
         .entry("rootfs")
         .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
+    if !rootfs.is_object() {
+        *rootfs = json!({"type": "layers", "diff_ids": []});
+    }
     if let Some(ids) = rootfs["diff_ids"].as_array_mut() {
         ids.extend(new_layers.iter().map(|(_, diff, _)| json!(diff)));
     }

@@ -43,9 +43,11 @@ pub struct Image {
     pub tag: Option<String>,
 }
 
+/// `blobs/sha256/<hex>`: only ever for a digest of the right form (checked where descriptors are read), so
+/// no descriptor can name a file outside the layout.
 fn blob_path(dir: &Path, digest: &str) -> PathBuf {
-    let (alg, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
-    dir.join("blobs").join(alg).join(hex)
+    let hex = digest.strip_prefix("sha256:").unwrap_or("invalid");
+    dir.join("blobs").join("sha256").join(hex)
 }
 
 pub fn read(dir: &Path, tag: Option<&str>) -> Result<Image, LayoutError> {
@@ -58,14 +60,29 @@ pub fn read(dir: &Path, tag: Option<&str>) -> Result<Image, LayoutError> {
         .map_err(|e| read_err(&index_path, format!("{e} (is this an OCI layout?)")))?;
     let index: Value =
         serde_json::from_slice(&text).map_err(|e| read_err(&index_path, e.to_string()))?;
-    let entries: Vec<Descriptor> = index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let list = index["manifests"].as_array().ok_or_else(|| {
+        read_err(
+            &index_path,
+            "`manifests` is not a list (is this an OCI layout?)".into(),
+        )
+    })?;
+    let entries: Vec<Descriptor> = list
+        .iter()
         .map(|d| {
-            serde_json::from_value(d.clone()).map_err(|e| read_err(&index_path, e.to_string()))
+            let d: Descriptor = serde_json::from_value(d.clone())
+                .map_err(|e| read_err(&index_path, e.to_string()))?;
+            if !crate::registry::is_digest(&d.digest) {
+                return Err(read_err(
+                    &index_path,
+                    format!("`{}` is not a sha256 digest", d.digest),
+                ));
+            }
+            Ok(d)
         })
         .collect::<Result<_, _>>()?;
+    if entries.is_empty() {
+        return Err(read_err(&index_path, "names no image".into()));
+    }
     let name_of = |d: &Descriptor| {
         d.annotations
             .as_ref()
@@ -98,7 +115,7 @@ pub fn read(dir: &Path, tag: Option<&str>) -> Result<Image, LayoutError> {
     };
     let mut manifests = Vec::new();
     let mut blobs = Vec::new();
-    collect(dir, chosen, &mut manifests, &mut blobs)?;
+    collect(dir, chosen, &mut manifests, &mut blobs, 0)?;
     Ok(Image {
         blobs,
         manifests,
@@ -112,8 +129,16 @@ fn collect(
     d: &Descriptor,
     manifests: &mut Vec<Manifest>,
     blobs: &mut Vec<Blob>,
+    depth: usize,
 ) -> Result<(), LayoutError> {
-    let path = blob_path(dir, &d.digest);
+    if depth > 4 {
+        return Err(LayoutError::Blob {
+            path: dir.into(),
+            digest: d.digest.clone(),
+            reason: "nests indexes deeper than any image does".into(),
+        });
+    }
+    let path = regular_blob(dir, &d.digest)?;
     let bytes = std::fs::read(&path).map_err(|e| LayoutError::Blob {
         path: dir.into(),
         digest: d.digest.clone(),
@@ -128,10 +153,10 @@ fn collect(
     }
     let (children, refs) = manifest::references(&bytes, &d.digest)?;
     for c in &children {
-        collect(dir, c, manifests, blobs)?;
+        collect(dir, c, manifests, blobs, depth + 1)?;
     }
     for b in refs {
-        let p = blob_path(dir, &b.digest);
+        let p = regular_blob(dir, &b.digest)?;
         let size = std::fs::metadata(&p)
             .map_err(|e| LayoutError::Blob {
                 path: dir.into(),
@@ -158,6 +183,24 @@ fn collect(
         bytes,
     });
     Ok(())
+}
+
+/// A blob's path, if it is a regular file: a symlink in `blobs/` could name any file on the machine.
+fn regular_blob(dir: &Path, digest: &str) -> Result<PathBuf, LayoutError> {
+    let p = blob_path(dir, digest);
+    match std::fs::symlink_metadata(&p) {
+        Ok(m) if m.is_file() => Ok(p),
+        Ok(_) => Err(LayoutError::Blob {
+            path: dir.into(),
+            digest: digest.into(),
+            reason: "is not a regular file (a symlink?)".into(),
+        }),
+        Err(e) => Err(LayoutError::Blob {
+            path: dir.into(),
+            digest: digest.into(),
+            reason: e.to_string(),
+        }),
+    }
 }
 
 /// Write an image into a layout (creating it, or adding to it), its top manifest named `tags`.
@@ -191,9 +234,14 @@ pub fn write(
             || json!({"schemaVersion": 2, "mediaType": manifest::OCI_INDEX, "manifests": []}),
         );
     let top = manifests.last().expect("an image has a manifest");
-    let entries = index["manifests"]
-        .as_array_mut()
-        .expect("index.json has manifests");
+    if !index.is_object() || !index["manifests"].is_array() {
+        return Err(LayoutError::Read {
+            path: index_path,
+            reason: "is not an OCI index (`manifests` is not a list); write to a new directory"
+                .into(),
+        });
+    }
+    let entries = index["manifests"].as_array_mut().expect("checked above");
     for t in tags {
         entries.retain(|e| e["annotations"][REF_NAME] != t.as_str());
         entries.push(json!({"mediaType": top.media_type, "digest": top.digest, "size": top.bytes.len(), "annotations": {REF_NAME: t}}));

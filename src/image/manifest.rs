@@ -41,8 +41,20 @@ pub fn references(
         reason,
     };
     let v: Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-    let parse =
-        |x: &Value| serde_json::from_value::<Descriptor>(x.clone()).map_err(|e| bad(e.to_string()));
+    // Every digest is checked for its form: it becomes a file name (`blobs/sha256/<hex>`) and a URL path.
+    let parse = |x: &Value| {
+        let d = serde_json::from_value::<Descriptor>(x.clone()).map_err(|e| bad(e.to_string()))?;
+        if !crate::registry::is_digest(&d.digest) {
+            return Err(bad(format!("`{}` is not a sha256 digest", d.digest)));
+        }
+        Ok(d)
+    };
+    if !v.is_object() {
+        return Err(bad("is not a JSON object".into()));
+    }
+    if !v["manifests"].is_null() && !v["manifests"].is_array() {
+        return Err(bad("`manifests` is not a list".into()));
+    }
     if let Some(children) = v["manifests"].as_array() {
         return Ok((
             children.iter().map(parse).collect::<Result<_, _>>()?,

@@ -380,20 +380,43 @@ impl Prefect {
         &self,
         flows: &[String],
     ) -> Result<Vec<serde_json::Value>, PrefectError> {
-        let mut out = Vec::new();
-        loop {
-            let body = serde_json::json!({"flows": {"name": {"any_": flows}}, "limit": 200, "offset": out.len()});
+        // Bounded: a server that ignores `offset` (or keeps answering full pages) cannot keep flowship paging
+        // for ever. 50 pages of 200 is far more deployments than any project file names.
+        const PAGE: usize = 200;
+        const MAX_PAGES: usize = 50;
+        let mut out: Vec<serde_json::Value> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let body = serde_json::json!({"flows": {"name": {"any_": flows}}, "limit": PAGE, "offset": out.len()});
             let resp = self
                 .write(Method::POST, "/deployments/filter", &body)
                 .await?;
             let page = self.json_of("POST /deployments/filter", resp).await?;
-            let page = page.as_array().cloned().unwrap_or_default();
+            let Some(page) = page.as_array().cloned() else {
+                return Err(PrefectError::Api {
+                    what: "POST /deployments/filter".into(),
+                    status: 200,
+                    detail: "the answer is not a list of deployments".into(),
+                });
+            };
             let n = page.len();
+            // The same page twice: the server ignores the offset.
+            if n > 0 && out.iter().any(|d| d["id"] == page[0]["id"]) {
+                return Err(PrefectError::Api {
+                    what: "POST /deployments/filter".into(),
+                    status: 200,
+                    detail: "the server answers the same page again (it ignores `offset`)".into(),
+                });
+            }
             out.extend(page);
-            if n < 200 {
+            if n < PAGE {
                 return Ok(out);
             }
         }
+        Err(PrefectError::Api {
+            what: "POST /deployments/filter".into(),
+            status: 200,
+            detail: format!("more than {} deployments for these flows", PAGE * MAX_PAGES),
+        })
     }
 
     pub async fn create_deployment(

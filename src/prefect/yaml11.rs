@@ -20,11 +20,28 @@ enum Frame {
     Map(Map<String, Value>, Option<String>, Vec<Value>, usize),
 }
 
+/// How many values aliases may expand to, in all. A real prefect.yaml reuses a few anchored mappings; a file
+/// whose aliases nest aliases ("billion laughs") would otherwise grow exponentially in memory.
+const MAX_EXPANDED: usize = 100_000;
+
+/// Deepest nesting accepted (the value is dropped recursively; a million `[` must not overflow the stack).
+const MAX_DEPTH: usize = 256;
+
+/// Values in `v`, counting `v`.
+fn nodes(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(nodes).sum::<usize>(),
+        Value::Object(m) => 1 + m.values().map(nodes).sum::<usize>(),
+        _ => 1,
+    }
+}
+
 /// The first document of `text` as JSON, with PyYAML's YAML 1.1 resolution.
 pub fn load(text: &str) -> Result<Value, LoadError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new_from_str(text);
-    let mut anchors: HashMap<usize, Value> = HashMap::new();
+    let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
+    let mut expanded = 0usize;
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Value> = None;
     let line_of = |m: &saphyr_parser::Marker| m.line();
@@ -36,6 +53,12 @@ pub fn load(text: &str) -> Result<Value, LoadError> {
         let line = line_of(&span.start);
         let value = match event {
             Event::StreamEnd | Event::DocumentEnd if root.is_some() => break,
+            Event::MappingStart(..) | Event::SequenceStart(..) if stack.len() >= MAX_DEPTH => {
+                return Err(LoadError {
+                    line,
+                    message: format!("nests deeper than {MAX_DEPTH} levels"),
+                });
+            }
             Event::MappingStart(anchor, _) => {
                 stack.push(Frame::Map(Map::new(), None, Vec::new(), anchor));
                 continue;
@@ -66,7 +89,7 @@ pub fn load(text: &str) -> Result<Value, LoadError> {
                     }
                     let v = Value::Object(map);
                     if anchor != 0 {
-                        anchors.insert(anchor, v.clone());
+                        anchors.insert(anchor, (v.clone(), nodes(&v)));
                     }
                     v
                 }
@@ -81,7 +104,7 @@ pub fn load(text: &str) -> Result<Value, LoadError> {
                 Some(Frame::Seq(items, anchor)) => {
                     let v = Value::Array(items);
                     if anchor != 0 {
-                        anchors.insert(anchor, v.clone());
+                        anchors.insert(anchor, (v.clone(), nodes(&v)));
                     }
                     v
                 }
@@ -92,10 +115,22 @@ pub fn load(text: &str) -> Result<Value, LoadError> {
                     });
                 }
             },
-            Event::Alias(id) => anchors.get(&id).cloned().ok_or(LoadError {
-                line,
-                message: "alias to an unknown anchor".into(),
-            })?,
+            Event::Alias(id) => {
+                let (v, size) = anchors.get(&id).ok_or(LoadError {
+                    line,
+                    message: "alias to an unknown anchor".into(),
+                })?;
+                expanded += size;
+                if expanded > MAX_EXPANDED {
+                    return Err(LoadError {
+                        line,
+                        message: format!(
+                            "its aliases expand to more than {MAX_EXPANDED} values (aliases nested in aliases: a \"billion laughs\" file?)"
+                        ),
+                    });
+                }
+                v.clone()
+            }
             Event::Scalar(text, style, anchor, tag) => {
                 let explicit_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let v = if style != ScalarStyle::Plain || explicit_str {
@@ -104,7 +139,7 @@ pub fn load(text: &str) -> Result<Value, LoadError> {
                     resolve_plain(&text)
                 };
                 if anchor != 0 {
-                    anchors.insert(anchor, v.clone());
+                    anchors.insert(anchor, (v.clone(), 1));
                 }
                 v
             }
@@ -183,7 +218,7 @@ fn int_11(s: &str) -> Option<i64> {
             if i > 0 && !(0..60).contains(&p) {
                 return None;
             }
-            acc = acc * 60 + p;
+            acc = acc.checked_mul(60)?.checked_add(p)?;
         }
         acc
     } else if clean.len() > 1 && clean.starts_with('0') {
@@ -259,5 +294,65 @@ mod tests {
             json!({"name": "other", "job_variables": {"image": "x"}})
         );
         assert_eq!(v["dep"]["tags"], json!(["a", "b"]));
+    }
+
+    #[test]
+    fn a_billion_laughs_is_an_error_not_memory_exhaustion() {
+        let mut text = String::from(
+            "a: &a [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n",
+        );
+        let mut prev = 'a';
+        for name in "bcdefghij".chars() {
+            text.push_str(&format!("{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+            prev = name;
+        }
+        let e = load(&text).unwrap_err();
+        assert!(e.message.contains("billion laughs"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error() {
+        let e = load(&"[".repeat(100_000)).unwrap_err();
+        assert!(
+            e.message.contains("nests deeper") || e.message.contains("recursion limit"),
+            "{e}"
+        );
+    }
+
+    /// Panic-freedom under arbitrary input: random strings over YAML's significant characters (bounded in
+    /// count and time), and mutations of a real prefect.yaml.
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let alphabet: Vec<char> = "ab1 :-[]{},&*!|>'\"#?%@`\\\n\t<=~.0x_".chars().collect();
+        let mut rng = fastrand::Rng::with_seed(23);
+        let started = std::time::Instant::now();
+        for _ in 0..20_000 {
+            let n = rng.usize(0..120);
+            let s: String = (0..n)
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            let _ = load(&s);
+            if started.elapsed().as_secs() > 20 {
+                break;
+            }
+        }
+        let real = include_str!("../../fixtures/parity/prefect.yaml");
+        for _ in 0..3_000 {
+            let mut b: Vec<u8> = real.as_bytes().to_vec();
+            for _ in 0..rng.usize(1..6) {
+                let i = rng.usize(..b.len());
+                match rng.u8(..3) {
+                    0 => b[i] = alphabet[rng.usize(..alphabet.len())] as u8,
+                    1 => {
+                        b.remove(i);
+                    }
+                    _ => b.truncate(i),
+                }
+                if b.is_empty() {
+                    break;
+                }
+            }
+            let _ = load(&String::from_utf8_lossy(&b));
+        }
     }
 }

@@ -436,14 +436,71 @@ impl Session {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let bytes = resp.bytes().await.map_err(|e| RegistryError::Protocol {
-            registry: self.host.clone(),
-            what: "manifest".into(),
-            status: 200,
-            detail: e.to_string(),
-        })?;
+        let bytes = self
+            .bounded(
+                resp,
+                MAX_MANIFEST,
+                &format!("manifest {repository}:{reference}"),
+            )
+            .await?;
         let digest = super::digest::of(&bytes);
-        Ok(Some((bytes.to_vec(), media, digest)))
+        // A manifest asked for by digest must be those bytes, whatever a proxy or a hostile registry serves.
+        if super::is_digest(reference) && digest != reference {
+            return Err(RegistryError::DigestMismatch {
+                registry: self.host.clone(),
+                what: format!("manifest {repository}@{reference}"),
+                expected: reference.into(),
+                actual: digest,
+            });
+        }
+        Ok(Some((bytes, media, digest)))
+    }
+
+    /// A small blob (an image config, a cache record) in memory, checked against its digest and bounded in
+    /// size: a registry cannot make flowship hold more than `limit` bytes, nor hand it other bytes.
+    pub async fn blob_bytes(
+        &self,
+        repository: &str,
+        digest: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let resp = self.blob_get(repository, digest, None).await?;
+        let bytes = self
+            .bounded(resp, limit, &format!("blob {repository}@{digest}"))
+            .await?;
+        let actual = super::digest::of(&bytes);
+        if actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                registry: self.host.clone(),
+                what: format!("blob {repository}@{digest}"),
+                expected: digest.into(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// A response body, refused beyond `limit` bytes.
+    async fn bounded(
+        &self,
+        mut resp: reqwest::Response,
+        limit: usize,
+        what: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let fail = |detail: String| RegistryError::Protocol {
+            registry: self.host.clone(),
+            what: what.into(),
+            status: 200,
+            detail,
+        };
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| fail(e.to_string()))? {
+            if out.len() + chunk.len() > limit {
+                return Err(fail(format!("larger than {limit} bytes")));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
     }
 
     /// `PUT` a manifest's exact bytes under `reference` (a tag or its digest).
@@ -480,6 +537,12 @@ impl Session {
         }
     }
 }
+
+/// The OCI distribution spec's suggested limit for manifests a registry accepts (and so serves).
+const MAX_MANIFEST: usize = 4 << 20;
+
+/// Image configs and records flowship reads whole.
+pub const MAX_CONFIG: usize = 16 << 20;
 
 fn resumable(status: StatusCode) -> bool {
     status.is_server_error()

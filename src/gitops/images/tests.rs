@@ -459,3 +459,66 @@ fn random_manifests_change_only_their_targets() {
         assert_eq!(&out[pos_out..], &text[pos_in..]);
     }
 }
+
+/// Panic-freedom under arbitrary input (issue 8): random text over YAML's significant characters, and
+/// mutations of every real fixture, planned for a discovered and an explicit target. Bounded in count and time.
+#[test]
+fn arbitrary_manifests_never_panic() {
+    let alphabet: Vec<char> = "ab1 :-[]{},&*!|>'\"#?%@`\\\n\t<=~.0_/\u{feff}é\r"
+        .chars()
+        .collect();
+    let t = target(
+        "harbor.example.com/flows/etl",
+        Some("1.2.3"),
+        Some(&format!("sha256:{}", "a".repeat(64))),
+    );
+    let mut rng = fastrand::Rng::with_seed(29);
+    let started = std::time::Instant::now();
+    let mut inputs: Vec<String> = (0..8_000)
+        .map(|_| {
+            let n = rng.usize(0..160);
+            let mut s: String = (0..n)
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            if rng.bool() {
+                s.push_str("\nimage: harbor.example.com/flows/etl:1.0\n");
+            }
+            s
+        })
+        .collect();
+    for f in walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/real")) {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let text = text.replace(
+            "ghcr.io/stefanprodan/podinfo",
+            "harbor.example.com/flows/etl",
+        );
+        for _ in 0..40 {
+            let mut c: Vec<char> = text.chars().collect();
+            for _ in 0..rng.usize(1..5) {
+                if c.is_empty() {
+                    break;
+                }
+                let i = rng.usize(..c.len());
+                match rng.u8(..3) {
+                    0 => c[i] = alphabet[rng.usize(..alphabet.len())],
+                    1 => {
+                        c.remove(i);
+                    }
+                    _ => c.truncate(i),
+                }
+            }
+            inputs.push(c.into_iter().collect());
+        }
+    }
+    for text in &inputs {
+        if let Ok(changes) = crate::gitops::images::plan("f.yaml", text, &t) {
+            let _ = crate::gitops::images::apply(text, &changes);
+        }
+        let _ = crate::gitops::images::plan_path("f.yaml", text, "spec.values.image.tag", &t);
+        if started.elapsed().as_secs() > 30 {
+            break;
+        }
+    }
+}
