@@ -105,6 +105,19 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
     for i in 0..project.deployments().len() {
         plans.push(project.plan(i, &inputs)?);
     }
+    let mut seen = BTreeSet::new();
+    for p in &plans {
+        if !seen.insert(p.full_name()) {
+            return Err(usage(
+                format!(
+                    "{}: deployment `{}` is defined twice",
+                    file.display(),
+                    p.full_name()
+                ),
+                "give each deployment of a flow its own name",
+            ));
+        }
+    }
     let plans = select(plans, args)?;
     for p in &plans {
         if p.work_pool.is_none() {

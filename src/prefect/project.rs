@@ -176,6 +176,52 @@ impl Project {
         }
     }
 
+    /// `parameters:` must be a mapping of the flow's own parameters (unless it takes `**kwargs`): a name the
+    /// function does not have fails every flow run, so it is refused here, before anything is written.
+    fn check_parameters(
+        &self,
+        name: &str,
+        cfg: &Value,
+        flow: &FlowInfo,
+    ) -> Result<(), ProjectError> {
+        let Some(params) = cfg.get("parameters").filter(|v| !v.is_null()) else {
+            return Ok(());
+        };
+        let Some(params) = params.as_object() else {
+            return Err(self.err(
+                name,
+                format!("`parameters` is {params}, not a mapping"),
+                Some("write parameters: {name: value, ...}"),
+            ));
+        };
+        if flow.open {
+            return Ok(());
+        }
+        let known: Vec<&str> = flow.schema["properties"]
+            .as_object()
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        if let Some(bad) = params.keys().find(|k| !known.contains(&k.as_str())) {
+            let hint = if known.is_empty() {
+                format!(
+                    "flow `{}` takes no parameters: remove `parameters`",
+                    flow.name
+                )
+            } else {
+                format!("flow `{}` takes: {}", flow.name, known.join(", "))
+            };
+            return Err(self.err(
+                name,
+                format!(
+                    "parameter `{bad}` is not a parameter of flow `{}`",
+                    flow.name
+                ),
+                Some(&hint),
+            ));
+        }
+        Ok(())
+    }
+
     /// The section `key` for a deployment: its own, else the file's; one mapping counts as a list of one.
     fn steps(&self, deployment: &Value, key: &str) -> Option<Vec<Value>> {
         let v = match deployment.get(key) {
@@ -201,8 +247,13 @@ impl Project {
         let push = self.steps(raw, "push").unwrap_or_default();
 
         // 1. blocks, 2. variables, 3. environment (unset variables stay literal).
-        let mut cfg = template::resolve_blocks(raw, inputs.blocks)
-            .map_err(|e| self.err(&label, e.to_string(), None))?;
+        let mut cfg = template::resolve_blocks(raw, inputs.blocks).map_err(|e| {
+            self.err(
+                &label,
+                e.to_string(),
+                Some("create the block in Prefect (UI, `prefect block create`), or fix the name in prefect.yaml"),
+            )
+        })?;
         cfg = template::resolve_variables(&cfg, inputs.variables);
         cfg = template::apply_values(&cfg, &json!({}), inputs.env, false, &[]).unwrap_or(cfg);
         let name = cfg
@@ -244,8 +295,22 @@ impl Project {
                 Some("entrypoints are relative to prefect.yaml's directory"),
             )
         })?;
-        let flow: FlowInfo = schema::flow_info(&source, &function)
-            .map_err(|e| self.err(&name, format!("`{}` {e}", file.display()), None))?;
+        let flow: FlowInfo = schema::flow_info(&source, &function).map_err(|e| {
+            let flows = schema::flow_functions(&source);
+            let hint = match flows.as_slice() {
+                [] => format!(
+                    "decorate the flow function in {} with @flow",
+                    file.display()
+                ),
+                found => format!(
+                    "flows in {}: {}; point entrypoint at one of them",
+                    file.display(),
+                    found.join(", ")
+                ),
+            };
+            self.err(&name, format!("`{}` {e}", file.display()), Some(&hint))
+        })?;
+        self.check_parameters(&name, &cfg, &flow)?;
 
         // 5. the work pool must be named; its existence is checked against the server.
         let work_pool = template::get_path(&cfg, "work_pool.name")
@@ -306,7 +371,15 @@ impl Project {
                 let list = s.as_array().cloned().unwrap_or_default();
                 Some(
                     list.iter()
-                        .map(|c| schedule(c).map_err(|m| self.err(&name, m, None)))
+                        .map(|c| {
+                            schedule(c).map_err(|m| {
+                                self.err(
+                                    &name,
+                                    format!("schedules: {m}"),
+                                    Some("cron: \"0 3 * * *\", interval: 3600 (seconds), or rrule: \"FREQ=DAILY\""),
+                                )
+                            })
+                        })
                         .collect::<Result<Vec<_>, _>>()?,
                 )
             }
@@ -358,9 +431,16 @@ impl Project {
             hex::encode(md5::Md5::digest(source.as_bytes()))
         });
         let tags = match get("tags") {
-            Some(Value::Array(t)) => Value::Array(t),
+            Some(Value::Array(t)) if t.iter().all(Value::is_string) => Value::Array(t),
             Some(Value::String(s)) => json!([s]),
-            _ => json!([]),
+            None => json!([]),
+            Some(other) => {
+                return Err(self.err(
+                    &name,
+                    format!("`tags` is {other}, not a list of strings"),
+                    Some("write tags: [etl, nightly]"),
+                ));
+            }
         };
         let mut create = Map::new();
         create.insert("name".into(), json!(name));

@@ -4,6 +4,36 @@
 
 use serde_json::{Map, Value, json};
 
+/// What croniter (Prefect's cron parser) accepts, in shape: 5 or 6 fields of numbers, `*`, `?`, ranges,
+/// steps, lists, `L`/`W`/`#`, and month or day names; or a nickname like `@daily`.
+fn valid_cron(s: &str) -> bool {
+    const NAMES: [&str; 19] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "sun",
+        "mon", "tue", "wed", "thu", "fri", "sat",
+    ];
+    let s = s.trim();
+    if let Some(nick) = s.strip_prefix('@') {
+        return [
+            "yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly",
+        ]
+        .contains(&nick);
+    }
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    (5..=6).contains(&fields.len())
+        && fields.iter().all(|f| {
+            f.split([',', '-', '/', '#']).all(|tok| {
+                tok.is_empty()
+                    || tok == "*"
+                    || tok == "?"
+                    || tok
+                        .trim_end_matches(['L', 'W'])
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                    || NAMES.contains(&tok.to_ascii_lowercase().as_str())
+            }) && !f.is_empty()
+        })
+}
+
 /// A `schedules:` entry → `DeploymentScheduleCreate` (`cli/deploy/_schedules.py`).
 pub fn schedule(c: &Value) -> Result<Value, String> {
     let Some(m) = c.as_object() else {
@@ -12,6 +42,15 @@ pub fn schedule(c: &Value) -> Result<Value, String> {
     let tz = m.get("timezone").filter(|v| !v.is_null());
     let mut sched = Map::new();
     if let Some(cron) = m.get("cron").filter(|v| !v.is_null()) {
+        let text = cron.as_str().unwrap_or_default();
+        if !valid_cron(text) {
+            return Err(format!(
+                "cron `{}` is not a cron expression",
+                cron.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| cron.to_string())
+            ));
+        }
         sched.insert("cron".into(), cron.clone());
         if let Some(t) = tz {
             sched.insert("timezone".into(), t.clone());
@@ -22,6 +61,9 @@ pub fn schedule(c: &Value) -> Result<Value, String> {
     } else if let Some(interval) = m.get("interval").filter(|v| !v.is_null()) {
         let secs = interval_seconds(interval)
             .ok_or_else(|| format!("interval `{interval}` is not seconds, PT…, or HH:MM:SS"))?;
+        if secs <= 0.0 {
+            return Err(format!("interval `{interval}` is not positive"));
+        }
         sched.insert("interval".into(), json!(secs));
         if let Some(a) = m.get("anchor_date").filter(|v| !v.is_null()) {
             sched.insert("anchor_date".into(), a.clone());

@@ -15,6 +15,8 @@ pub struct FlowInfo {
     pub name: String,
     pub description: Option<String>,
     pub schema: Value,
+    /// The function takes `**kwargs`: any parameter name is accepted.
+    pub open: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -99,7 +101,35 @@ pub fn flow_info(source: &str, function: &str) -> Result<FlowInfo, SchemaError> 
         name,
         description,
         schema,
+        open: f.parameters.kwarg.is_some(),
     })
+}
+
+/// The functions in `source` decorated with `@flow`, for a hint when an entrypoint names another one.
+pub fn flow_functions(source: &str) -> Vec<String> {
+    let Ok(parsed) = ruff_python_parser::parse_module(source) else {
+        return Vec::new();
+    };
+    parsed
+        .syntax()
+        .body
+        .iter()
+        .filter_map(|s| match s {
+            Stmt::FunctionDef(f)
+                if f.decorator_list.iter().any(|d| {
+                    let target = match &d.expression {
+                        Expr::Call(c) => &*c.func,
+                        e => e,
+                    };
+                    matches!(target, Expr::Name(n) if n.id.as_str() == "flow")
+                        || matches!(target, Expr::Attribute(a) if a.attr.as_str() == "flow")
+                }) =>
+            {
+                Some(f.name.as_str().to_string())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn collect<'a>(stmt: &'a Stmt, m: &mut Module<'a>) {

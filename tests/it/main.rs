@@ -4,8 +4,10 @@
 mod build;
 mod bump;
 mod cli;
+mod corpus;
 mod credentials;
 mod doctor;
+mod fake;
 mod harbor;
 mod harness;
 mod images;
