@@ -271,21 +271,44 @@ impl Prefect {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<reqwest::Response, PrefectError> {
+        self.write_with(method, path, body, true).await
+    }
+
+    /// A write that must not be repeated blindly: a transport failure is returned at once (the server may
+    /// have applied it), while busy answers (the request was not processed) are still retried.
+    async fn write_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<reqwest::Response, PrefectError> {
+        self.write_with(method, path, body, false).await
+    }
+
+    async fn write_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+        retry_transport: bool,
+    ) -> Result<reqwest::Response, PrefectError> {
         for attempt in 0..2 {
             let csrf = self.csrf_token().await?;
-            let resp = self
-                .http
-                .send(|| {
-                    let mut r = self.request(method.clone(), path).json(body);
-                    if let Some((token, client)) = &csrf {
-                        r = r
-                            .header("Prefect-Csrf-Token", token)
-                            .header("Prefect-Csrf-Client", client);
-                    }
-                    r
-                })
-                .await
-                .map_err(|e| self.transport(e))?;
+            let build = || {
+                let mut r = self.request(method.clone(), path).json(body);
+                if let Some((token, client)) = &csrf {
+                    r = r
+                        .header("Prefect-Csrf-Token", token)
+                        .header("Prefect-Csrf-Client", client);
+                }
+                r
+            };
+            let resp = if retry_transport {
+                self.http.send(build).await
+            } else {
+                self.send_busy_retried(build).await
+            }
+            .map_err(|e| self.transport(e))?;
             if resp.status() == StatusCode::FORBIDDEN && attempt == 0 {
                 let text = resp.text().await.unwrap_or_default();
                 if text.contains("CSRF") {
@@ -305,6 +328,27 @@ impl Prefect {
             status: 403,
             detail: "CSRF token refused twice".into(),
         })
+    }
+
+    /// One attempt per transport failure (returned), but busy answers retried with the usual backoff.
+    async fn send_busy_retried(
+        &self,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<reqwest::Response, TransportError> {
+        let policy = self.http.policy().clone();
+        let mut attempt = 0;
+        loop {
+            let resp = self.http.send_once(build()).await?;
+            if !crate::http::is_transient(resp.status()) || attempt >= policy.retries {
+                return Ok(resp);
+            }
+            self.http.note_transient();
+            let wait = crate::http::retry_after(resp.headers())
+                .map(|d| d.min(policy.max_delay))
+                .unwrap_or_else(|| policy.backoff(attempt));
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
     }
 
     async fn json_of(
@@ -524,18 +568,11 @@ impl Prefect {
         have: &[serde_json::Value],
         want: &[serde_json::Value],
     ) -> Result<(), PrefectError> {
-        use super::triggers::same_automation;
-        for w in want
-            .iter()
-            .filter(|w| !have.iter().any(|h| same_automation(h, w)))
-        {
-            let resp = self.write(Method::POST, "/automations/", w).await?;
-            self.json_of("POST /automations/", resp).await?;
+        let (missing, stale) = super::triggers::pair(have, want);
+        for w in missing {
+            self.create_automation(w).await?;
         }
-        for h in have
-            .iter()
-            .filter(|h| !want.iter().any(|w| same_automation(h, w)))
-        {
+        for h in stale {
             let Some(id) = h["id"].as_str() else { continue };
             let path = format!("/automations/{id}");
             let resp = self
@@ -547,6 +584,35 @@ impl Prefect {
             }
         }
         Ok(())
+    }
+
+    /// `POST /automations/` is not idempotent: retried after a lost answer it makes a second automation (and
+    /// every event then starts two runs). So it is sent once per attempt, and after a transport failure the
+    /// server is asked whether it has the automation before it is sent again.
+    async fn create_automation(&self, w: &serde_json::Value) -> Result<(), PrefectError> {
+        let owner = w["owner_resource"].as_str().unwrap_or_default();
+        let deployment = owner
+            .strip_prefix("prefect.deployment.")
+            .unwrap_or_default()
+            .to_string();
+        let mut attempt = 0;
+        loop {
+            match self.write_once(Method::POST, "/automations/", w).await {
+                Ok(resp) => return self.json_of("POST /automations/", resp).await.map(|_| ()),
+                Err(e @ PrefectError::Transport { .. }) => {
+                    let have = self.owned_automations(&deployment).await?;
+                    if have.iter().any(|h| super::triggers::same_automation(h, w)) {
+                        return Ok(()); // it landed; only the answer was lost
+                    }
+                    if attempt >= self.http.policy().retries {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(self.http.policy().backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The automations a deployment owns, for comparing against the file.

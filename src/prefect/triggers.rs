@@ -55,9 +55,24 @@ pub fn same_automation(h: &Value, w: &Value) -> bool {
         && delay(&ha["schedule_after"]) == delay(&wa["schedule_after"])
 }
 
+/// Pair each wanted automation with one of the server's that matches it, one to one: `(wanted without a
+/// match, the server's left over)`. A duplicate (a create retried after a lost answer) is left over, so it
+/// is deleted rather than kept for ever.
+pub fn pair<'a>(have: &'a [Value], want: &'a [Value]) -> (Vec<&'a Value>, Vec<&'a Value>) {
+    let mut free: Vec<&Value> = have.iter().collect();
+    let mut missing = Vec::new();
+    for w in want {
+        match free.iter().position(|h| same_automation(h, w)) {
+            Some(i) => {
+                free.remove(i);
+            }
+            None => missing.push(w),
+        }
+    }
+    (missing, free)
+}
+
 pub fn same_automations(have: &[Value], want: &[Value]) -> bool {
-    have.len() == want.len()
-        && want
-            .iter()
-            .all(|w| have.iter().any(|h| same_automation(h, w)))
+    let (missing, stale) = pair(have, want);
+    missing.is_empty() && stale.is_empty()
 }

@@ -8,6 +8,7 @@ mod corpus;
 mod credentials;
 mod doctor;
 mod fake;
+mod faults;
 mod harbor;
 mod harness;
 mod images;

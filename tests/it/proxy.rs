@@ -56,6 +56,11 @@ pub enum Fault {
     LocationElsewhere,
     /// Manifest `PUT`s to a tag starting with the prefix answer `500`.
     FailTagsStartingWith(&'static str),
+    /// The first request whose first line starts with `.0` and contains `.1` loses its connection: after the
+    /// upstream applied it and answered (`.2` true: the answer is lost), or before it reaches the upstream.
+    DropOnce(&'static str, &'static str, bool),
+    /// The first `n` requests whose first line starts with the prefix answer `503` (a busy server).
+    Storm(&'static str, usize),
 }
 
 /// `upstream`: `host:port`.
@@ -112,6 +117,7 @@ fn serve(
     let mut client = client;
     let mut head = Vec::new();
     let mut content_length = 0usize;
+    let mut chunked = false;
     let mut seen = Seen {
         line: String::new(),
         host: String::new(),
@@ -139,15 +145,26 @@ fn serve(
         if let Some(v) = lower.strip_prefix("content-length:") {
             content_length = v.trim().parse().unwrap_or(0);
         }
+        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+            chunked = true;
+        }
         if !lower.starts_with("connection:") {
             head.extend_from_slice(line.as_bytes());
         }
     }
     log.lock().unwrap().push(seen);
-    let mut body = vec![0; content_length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
+    let body = if chunked {
+        match read_chunked(&mut reader) {
+            Some(b) => b,
+            None => return,
+        }
+    } else {
+        let mut body = vec![0; content_length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        body
+    };
     if let Fault::StopAfterSuccess(_, limit) = fault
         && count.load(Ordering::SeqCst) >= limit
     {
@@ -191,6 +208,19 @@ fn serve(
             }
             return;
         }
+        Fault::Storm(prefix, n) if first_line.starts_with(prefix) => {
+            if count.fetch_add(1, Ordering::SeqCst) < n {
+                let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                return;
+            }
+        }
+        Fault::DropOnce(prefix, needle, false)
+            if first_line.starts_with(prefix) && first_line.contains(needle) =>
+        {
+            if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                return; // the upstream never hears of it
+            }
+        }
         Fault::FailTagsStartingWith(prefix)
             if first_line.starts_with("PUT ")
                 && first_line.contains(&format!("/manifests/{prefix}")) =>
@@ -224,6 +254,13 @@ fn serve(
     }
     let mut response = Vec::new();
     let _ = up.read_to_end(&mut response);
+    if let Fault::DropOnce(prefix, needle, true) = fault
+        && first_line.starts_with(prefix)
+        && first_line.contains(needle)
+        && count.fetch_add(1, Ordering::SeqCst) == 0
+    {
+        return; // applied upstream; the answer never reaches the client
+    }
     if let Fault::LocationElsewhere = fault {
         response = relocate(&response);
     }
@@ -255,4 +292,23 @@ fn relocate(response: &[u8]) -> Vec<u8> {
     let mut out = head.join("\r\n").into_bytes();
     out.extend_from_slice(&response[end..]);
     out
+}
+
+/// A chunked body as it came (framing kept, so it is forwarded unchanged), through the final `0` chunk.
+fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut raw = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        if reader.read_line(&mut size_line).ok()? == 0 {
+            return None;
+        }
+        raw.extend_from_slice(size_line.as_bytes());
+        let size = usize::from_str_radix(size_line.trim().split(';').next()?, 16).ok()?;
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk).ok()?;
+        raw.extend_from_slice(&chunk);
+        if size == 0 {
+            return Some(raw);
+        }
+    }
 }
