@@ -208,18 +208,19 @@ fn serve(
             }
             return;
         }
-        Fault::Storm(prefix, n) if first_line.starts_with(prefix) => {
-            if count.fetch_add(1, Ordering::SeqCst) < n {
-                let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                return;
-            }
-        }
-        Fault::DropOnce(prefix, needle, false)
-            if first_line.starts_with(prefix) && first_line.contains(needle) =>
+        Fault::Storm(prefix, n)
+            if first_line.starts_with(prefix) && count.fetch_add(1, Ordering::SeqCst) < n =>
         {
-            if count.fetch_add(1, Ordering::SeqCst) == 0 {
-                return; // the upstream never hears of it
-            }
+            let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            return;
+        }
+        // The first matching request: the upstream never hears of it.
+        Fault::DropOnce(prefix, needle, false)
+            if first_line.starts_with(prefix)
+                && first_line.contains(needle)
+                && count.fetch_add(1, Ordering::SeqCst) == 0 =>
+        {
+            return;
         }
         Fault::FailTagsStartingWith(prefix)
             if first_line.starts_with("PUT ")
