@@ -43,6 +43,7 @@ pub struct MergeRequest {
     pub state: String,
 }
 
+#[derive(Clone)]
 pub struct Gitlab {
     http: Http,
     base: String,

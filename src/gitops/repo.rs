@@ -185,10 +185,11 @@ impl Checkout {
         self.read(entry.id())
     }
 
-    /// Commit new contents for `files` on top of the base; the branch's local ref points at it.
+    /// Commit new contents for `files` (`None`: delete the file) on top of the base; the branch's local ref
+    /// points at it.
     pub fn commit(
         &mut self,
-        files: &[(String, String)],
+        files: &[(String, Option<String>)],
         author: &Signature<'_>,
         message: &str,
     ) -> Result<String, GitError> {
@@ -199,6 +200,10 @@ impl Checkout {
         let base_tree = parent.tree().map_err(|e| self.git_err(e))?;
         let mut update = TreeUpdateBuilder::new();
         for (path, content) in files {
+            let Some(content) = content else {
+                update.remove(path);
+                continue;
+            };
             let mode = base_tree
                 .get_path(Path::new(path))
                 .map(|e| e.filemode())

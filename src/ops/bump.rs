@@ -1,0 +1,710 @@
+//! The GitOps bump as an operation: [`Bumper::open`] clones the branch (a read), [`Bumper::plan`] computes
+//! every verified edit from the tip's blobs (reads only), and [`Bumper::apply`] commits and pushes, confirming
+//! the push on the remote; on a rejection it refetches, plans again on the new tip (a concurrent bump may have
+//! done the work) and pushes again, with jittered backoff. Never a rebase, never a force-push.
+//!
+//! A request may carry the old values a saved plan expected (`expect`): then every edit is a compare-and-swap,
+//! and a value that changed under the plan stops the apply before anything is written.
+
+use crate::error::Error;
+use crate::gitlab::CiContext;
+use crate::gitops::commit::{DEFAULT_MESSAGE, commit_message, diff};
+use crate::gitops::images::{self, Change, Target};
+use crate::gitops::order::{self, Monotonic};
+use crate::gitops::remote::Access;
+use crate::gitops::repo::{Checkout, PushResult};
+use crate::registry::{is_digest, is_tag};
+use crate::settings::{Settings, Sourced};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A file flowship writes besides image values (the environment's hold record): `None` deletes it.
+#[derive(Debug, Clone)]
+pub struct Extra {
+    pub path: String,
+    pub content: Option<String>,
+}
+
+/// The value a saved plan expected at a place, and what it set there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expected {
+    pub file: String,
+    pub path: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// Merge-request mode: the work branch, and the GitLab API when a token is set (else push options).
+pub struct MergeRequest {
+    pub branch: String,
+    pub api: Option<(crate::gitlab::api::Gitlab, String)>,
+}
+
+/// What to bump where, resolved once from the settings.
+pub struct Request {
+    pub access: Access,
+    pub branch: String,
+    pub target: Target,
+    globs: GlobSet,
+    /// `(file, yaml path)` targets; empty means discover every reference under `globs`.
+    explicit: Vec<(String, String)>,
+    author: (String, String),
+    /// The commit message template, rendered with each attempt's changes.
+    template: String,
+    ci: CiContext,
+    pub push_options: Vec<String>,
+    max_attempts: u32,
+    pub monotonic: Option<Sourced<Monotonic>>,
+    pub mr: Option<MergeRequest>,
+    /// Extra trailers for the commit message (`Flowship-Environment`, `Flowship-Rollback`).
+    pub trailers: Vec<(String, String)>,
+    pub extras: Vec<Extra>,
+    pub expect: Option<Vec<Expected>>,
+    /// The first line of the commit message instead of the template's (a rollback, a hold lifted).
+    pub subject: Option<String>,
+}
+
+fn usage(message: impl Into<String>, hint: &str) -> Error {
+    Error::Usage {
+        message: message.into(),
+        hint: Some(hint.into()),
+    }
+}
+
+impl Request {
+    /// The request for `repository` at `tag`/`digest`, from the settings in effect (an environment's overlay
+    /// included). `mr_branch`: the `--mr-branch` flag; `push_options`: `--push-option`s.
+    pub fn new(
+        settings: &Settings,
+        repository: String,
+        tag: Option<String>,
+        digest: Option<String>,
+        mr_branch: Option<String>,
+        mut push_options: Vec<String>,
+    ) -> Result<Self, Error> {
+        let repo = settings.gitops.repo.as_ref().ok_or_else(|| {
+            usage(
+                "bump needs the GitOps repository",
+                "pass --repo URL, FLOWSHIP_GITOPS_REPO or gitops.repo",
+            )
+        })?;
+        if tag.is_none() && digest.is_none() {
+            return Err(usage(
+                "bump needs a new tag or digest",
+                "pass --tag and/or --digest, or --image REPO:TAG@DIGEST",
+            ));
+        }
+        if let Some(t) = &tag
+            && !is_tag(t)
+        {
+            return Err(usage(
+                format!("--tag `{t}` is not a valid tag"),
+                "up to 128 of A-Za-z0-9_.-, not starting with `.` or `-`",
+            ));
+        }
+        if let Some(d) = &digest
+            && !is_digest(d)
+        {
+            return Err(usage(
+                format!("--digest `{d}` is not a digest"),
+                "give sha256: followed by 64 lowercase hex digits",
+            ));
+        }
+        let target = Target {
+            repository,
+            tag,
+            digest,
+            policies: settings
+                .gitops
+                .policies
+                .iter()
+                .map(|p| p.value.clone())
+                .collect(),
+        };
+        let mut builder = GlobSetBuilder::new();
+        for p in &settings.gitops.paths {
+            let glob = Glob::new(&p.value).map_err(|e| {
+                usage(
+                    format!("{}: `{}` is not a glob: {e}", p.source, p.value),
+                    "use globs like apps/**/*.yaml",
+                )
+            })?;
+            builder.add(glob);
+        }
+        let globs = builder
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut explicit = Vec::new();
+        for t in &settings.gitops.targets {
+            match t.value.split_once(':') {
+                Some((f, p)) if !f.is_empty() && !p.is_empty() => {
+                    explicit.push((f.to_string(), p.to_string()))
+                }
+                _ => {
+                    return Err(usage(
+                        format!("{}: `{}` is not FILE:YAML.PATH", t.source, t.value),
+                        "e.g. apps/prod/worker.yaml:spec.values.worker.image.prefectTag",
+                    ));
+                }
+            }
+        }
+        let template = settings
+            .gitops
+            .commit_message
+            .as_ref()
+            .map(|m| m.value.clone())
+            .unwrap_or_else(|| DEFAULT_MESSAGE.into());
+        let branch = settings.gitops.branch.value.clone();
+        let mr = match settings.gitops.merge_request.value {
+            false => None,
+            true => {
+                let branch = mr_branch.unwrap_or_else(|| default_mr_branch(&target));
+                let api = match (&settings.gitlab.api_url, &settings.gitlab.token) {
+                    (Some(url), Some(token)) => {
+                        let project = match &settings.gitlab.project {
+                            Some(p) => p.value.clone(),
+                            None => project_from_url(&repo.value).ok_or_else(|| {
+                                usage(
+                                    "cannot tell the GitOps project's path from its URL",
+                                    "set FLOWSHIP_GITLAB_PROJECT (group/project)",
+                                )
+                            })?,
+                        };
+                        let http = crate::http::Http::new(&settings.http_config())?;
+                        Some((
+                            crate::gitlab::api::Gitlab::new(http, &url.value, token.value.clone()),
+                            project,
+                        ))
+                    }
+                    _ => None,
+                };
+                if api.is_none() {
+                    let title = commit_message(&template, &target, &settings.ci, &[]);
+                    push_options.push("merge_request.create".into());
+                    push_options.push(format!(
+                        "merge_request.target={}",
+                        settings.gitops.branch.value
+                    ));
+                    push_options.push(format!(
+                        "merge_request.title={}",
+                        title.lines().next().unwrap_or("bump")
+                    ));
+                    push_options.push("merge_request.remove_source_branch".into());
+                }
+                Some(MergeRequest { branch, api })
+            }
+        };
+        let mut trailers = Vec::new();
+        if let Some(e) = &settings.environment {
+            trailers.push(("Flowship-Environment".to_string(), e.value.clone()));
+        }
+        Ok(Self {
+            access: settings.git_access(&repo.value)?,
+            branch,
+            target,
+            globs,
+            explicit,
+            author: (
+                settings.gitops.author_name.value.clone(),
+                settings.gitops.author_email.value.clone(),
+            ),
+            template,
+            ci: settings.ci.clone(),
+            push_options,
+            max_attempts: settings.gitops.max_attempts.value,
+            monotonic: settings.gitops.monotonic.clone(),
+            mr,
+            trailers,
+            extras: Vec::new(),
+            expect: None,
+            subject: None,
+        })
+    }
+
+    pub fn display_url(&self) -> String {
+        self.access.display_url()
+    }
+}
+
+/// `flowship/<image name>-<tag or short digest>`.
+fn default_mr_branch(t: &Target) -> String {
+    let name = t.repository.rsplit('/').next().unwrap_or("image");
+    let version = t.tag.clone().unwrap_or_else(|| {
+        t.digest
+            .as_deref()
+            .unwrap_or("")
+            .trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect()
+    });
+    format!("flowship/{name}-{version}")
+}
+
+/// `group/project` from `https://host/group/project.git` or `git@host:group/project.git`.
+pub fn project_from_url(url: &str) -> Option<String> {
+    let path = match url::Url::parse(url) {
+        Ok(u) if u.has_host() => u.path().to_string(),
+        _ => url.split_once(':')?.1.to_string(),
+    };
+    let p = path.trim_matches('/').trim_end_matches(".git").to_string();
+    (!p.is_empty()).then_some(p)
+}
+
+/// A file's new text and the changes that make it.
+#[derive(Debug, Clone)]
+pub struct FilePlan {
+    pub rel: String,
+    pub old: String,
+    pub new: String,
+    pub changes: Vec<Change>,
+}
+
+/// An extra file's edit: `old`/`new` `None` for absent.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtraChange {
+    pub path: String,
+    #[serde(skip)]
+    pub old: Option<String>,
+    #[serde(skip)]
+    pub new: Option<String>,
+    pub action: &'static str,
+}
+
+/// What one attempt would write: computed from the tip's blobs, nothing written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub repo: String,
+    pub branch: String,
+    /// The commit the plan was made on.
+    pub base: String,
+    pub changes: Vec<Change>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extras: Vec<ExtraChange>,
+    #[serde(skip)]
+    pub files: Vec<FilePlan>,
+    #[serde(skip)]
+    pub diff: String,
+    /// Narration from the plan (what the monotonic guard decided), for stderr.
+    #[serde(skip)]
+    pub notes: Vec<String>,
+    /// The plan was made on the remote's merge-request branch.
+    #[serde(skip)]
+    pub on_mr_branch: bool,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.extras.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MrOutcome {
+    pub source_branch: String,
+    pub target_branch: String,
+    /// Null when opened through push options (GitLab reports the URL only in the push's remote messages).
+    pub url: Option<String>,
+    pub iid: Option<u64>,
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub repo: String,
+    pub branch: String,
+    /// The commit that carries the change; the branch tip when there was nothing to change.
+    pub commit: Option<String>,
+    pub changes: Vec<Change>,
+    pub pushed: bool,
+    pub attempts: u32,
+    pub merge_request: Option<MrOutcome>,
+    #[serde(skip)]
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    pub seconds: f64,
+    /// The last plan was made on the remote's MR branch: it holds the change whether or not we pushed.
+    #[serde(skip)]
+    pub on_mr_branch: bool,
+}
+
+/// A clone of the branch and the request it serves. `Send`: planned in one blocking task, applied in another.
+pub struct Bumper {
+    req: Request,
+    checkout: Checkout,
+    _dir: tempfile::TempDir,
+}
+
+impl Bumper {
+    /// Clone the branch (the MR branch when a previous run created it).
+    pub fn open(req: Request) -> Result<Self, Error> {
+        let dir = tempfile::tempdir()
+            .map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
+        let url = req.access.url().to_string();
+        let checkout = match &req.mr {
+            Some(mr) => {
+                let exists = req
+                    .access
+                    .retrying(|| req.access.list_refs(git2::Direction::Fetch))?
+                    .contains(&format!("refs/heads/{}", mr.branch));
+                if exists {
+                    let mut c = Checkout::clone(&req.access, &url, &mr.branch, dir.path())?;
+                    c.continue_branch(&req.branch);
+                    c
+                } else {
+                    let mut c = Checkout::clone(&req.access, &url, &req.branch, dir.path())?;
+                    c.start_branch(&mr.branch);
+                    c
+                }
+            }
+            None => Checkout::clone(&req.access, &url, &req.branch, dir.path())?,
+        };
+        Ok(Self {
+            req,
+            checkout,
+            _dir: dir,
+        })
+    }
+
+    pub fn request(&self) -> &Request {
+        &self.req
+    }
+
+    /// Every edit the request makes on the current base, verified; nothing written.
+    pub fn plan(&self) -> Result<Plan, Error> {
+        let files = if self.req.explicit.is_empty() {
+            self.plan_discovered()?
+        } else {
+            self.plan_explicit()?
+        };
+        let notes = self.check_order(&files)?;
+        let changes: Vec<Change> = files.iter().flat_map(|p| p.changes.clone()).collect();
+        self.check_expected(&changes)?;
+        let mut extras = Vec::new();
+        for e in &self.req.extras {
+            let old = self.checkout.read_path(&e.path);
+            if old != e.content {
+                extras.push(ExtraChange {
+                    path: e.path.clone(),
+                    action: match (&old, &e.content) {
+                        (None, _) => "create",
+                        (_, None) => "delete",
+                        _ => "update",
+                    },
+                    old,
+                    new: e.content.clone(),
+                });
+            }
+        }
+        Ok(Plan {
+            repo: self.req.access.display_url(),
+            branch: self.req.branch.clone(),
+            base: self.checkout.head().unwrap_or_default(),
+            diff: diff(files.iter().map(|p| {
+                (
+                    p.rel.as_str(),
+                    p.old.as_str(),
+                    p.new.as_str(),
+                    p.changes.as_slice(),
+                )
+            })),
+            changes,
+            extras,
+            files,
+            notes,
+            on_mr_branch: self.req.mr.is_some() && self.checkout.on_push_branch(),
+        })
+    }
+
+    /// Commit `plan` and push it; on a rejection plan again on the new tip, until pushed, nothing is left to
+    /// change, or the attempts are used up.
+    pub fn apply(mut self, mut plan: Plan) -> Result<Outcome, Error> {
+        let started = std::time::Instant::now();
+        let policy = crate::http::Policy::new(self.req.max_attempts);
+        let mut attempt = 1;
+        loop {
+            let mut outcome = Outcome {
+                repo: plan.repo.clone(),
+                branch: self.req.branch.clone(),
+                commit: Some(plan.base.clone()),
+                changes: plan.changes.clone(),
+                pushed: false,
+                attempts: attempt,
+                merge_request: None,
+                notes: plan.notes.clone(),
+                seconds: 0.0,
+                on_mr_branch: plan.on_mr_branch,
+            };
+            if plan.is_empty() {
+                outcome.seconds = started.elapsed().as_secs_f64();
+                return Ok(outcome);
+            }
+            let sig =
+                git2::Signature::now(&self.req.author.0, &self.req.author.1).map_err(|e| {
+                    usage(
+                        format!("commit author: {e}"),
+                        "set FLOWSHIP_GIT_AUTHOR_NAME and FLOWSHIP_GIT_AUTHOR_EMAIL",
+                    )
+                })?;
+            let mut files: Vec<(String, Option<String>)> = plan
+                .files
+                .iter()
+                .map(|p| (p.rel.clone(), Some(p.new.clone())))
+                .collect();
+            files.extend(plan.extras.iter().map(|e| (e.path.clone(), e.new.clone())));
+            let message = self.message(&plan.changes);
+            let commit = self.checkout.commit(&files, &sig, &message)?;
+            match self.checkout.push(&self.req.push_options)? {
+                PushResult::Pushed => {
+                    outcome.commit = Some(commit);
+                    outcome.pushed = true;
+                    outcome.seconds = started.elapsed().as_secs_f64();
+                    return Ok(outcome);
+                }
+                PushResult::Rejected(why) if attempt >= self.req.max_attempts => {
+                    return Err(Error::PushRejected {
+                        attempts: attempt,
+                        last: why,
+                    });
+                }
+                PushResult::Rejected(why) => {
+                    tracing::info!(attempt, %why, "push rejected; fetching the new tip and planning again");
+                    std::thread::sleep(
+                        policy
+                            .backoff(attempt.min(6))
+                            .max(Duration::from_millis(50)),
+                    );
+                    self.checkout.refetch()?;
+                    attempt += 1;
+                    plan = self.plan()?;
+                }
+            }
+        }
+    }
+
+    fn message(&self, changes: &[Change]) -> String {
+        let mut m = commit_message(&self.req.template, &self.req.target, &self.req.ci, changes);
+        if let Some(subject) = &self.req.subject {
+            let rest = m
+                .split_once('\n')
+                .map(|(_, r)| r.to_string())
+                .unwrap_or_default();
+            m = format!("{subject}\n{rest}");
+        }
+        for (k, v) in &self.req.trailers {
+            m.push_str(&format!("{k}: {v}\n"));
+        }
+        m
+    }
+
+    /// A saved plan's edits are compare-and-swaps: each value it changes must still hold what the plan saw
+    /// (or already what it sets), and the tip must need no edit the plan did not list.
+    fn check_expected(&self, changes: &[Change]) -> Result<(), Error> {
+        let Some(expect) = &self.req.expect else {
+            return Ok(());
+        };
+        for c in changes {
+            match expect.iter().find(|e| e.file == c.file && e.path == c.path) {
+                Some(e) if e.old == c.old && e.new == c.new => {}
+                Some(e) => {
+                    return Err(Error::Policy {
+                        message: format!(
+                            "{}:{}: `{}` is `{}` now, but the saved plan expected `{}`; nothing was written",
+                            c.file, c.line, c.path, c.old, e.old
+                        ),
+                        hint: Some("someone changed the GitOps repo since the plan was made: make a new plan".into()),
+                    });
+                }
+                None => {
+                    return Err(Error::Policy {
+                        message: format!(
+                            "{}:{}: `{}` would change from `{}`, which the saved plan does not list; nothing was written",
+                            c.file, c.line, c.path, c.old
+                        ),
+                        hint: Some(
+                            "the GitOps repo changed since the plan was made: make a new plan"
+                                .into(),
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `--monotonic`: the branch as it is now (re-checked after every fetch) must not hold a newer tag. A new
+    /// tag outside the order cannot be checked, so it is refused (exit 2) rather than let through unchecked;
+    /// an old value outside the order (`latest`, a commit SHA) is replaced by the first ordered one, and says so.
+    fn check_order(&self, plans: &[FilePlan]) -> Result<Vec<String>, Error> {
+        let mut notes = Vec::new();
+        let Some(order) = &self.req.monotonic else {
+            return Ok(notes);
+        };
+        if let Some(new) = &self.req.target.tag
+            && !order::in_order(order.value, new)
+        {
+            return Err(usage(
+                format!(
+                    "--monotonic {} ({}): the new tag `{new}` is not {}, so flowship cannot tell whether it is newer",
+                    order.value,
+                    order.source,
+                    order::describe(order.value)
+                ),
+                "tag releases in that order (1.4.2 / v1.4.2 for semver, a pipeline IID for numeric), or drop --monotonic for commit-SHA tags",
+            ));
+        }
+        for c in plans.iter().flat_map(|p| &p.changes) {
+            let (Some(old), Some(new)) = (order::tag_of(&c.old), order::tag_of(&c.new)) else {
+                continue;
+            };
+            match order::compare(order.value, old, new) {
+                Some(std::cmp::Ordering::Greater) => {
+                    return Err(Error::Policy {
+                        message: format!("{}:{}: `{}` is at {old}, newer than {new} ({} order, {}); refusing to move it backwards", c.file, c.line, c.path, order.value, order.source),
+                        hint: Some("a newer release already landed; re-run the newer pipeline, or bump without --monotonic to roll back on purpose".into()),
+                    });
+                }
+                None => notes.push(format!(
+                    "{}:{}: `{old}` is not {}; replacing it with `{new}` (the first ordered tag here)",
+                    c.file,
+                    c.line,
+                    order::describe(order.value)
+                )),
+                _ => {}
+            }
+        }
+        Ok(notes)
+    }
+
+    fn plan_explicit(&self) -> Result<Vec<FilePlan>, Error> {
+        let mut out: Vec<FilePlan> = Vec::new();
+        for (rel, path) in &self.req.explicit {
+            let text = match out.iter().find(|p| p.rel == *rel) {
+                Some(p) => p.old.clone(),
+                None => self.checkout.read_path(rel).ok_or_else(|| {
+                    usage(
+                        format!("target file `{rel}` is not a text file in the GitOps repository"),
+                        "targets are FILE:YAML.PATH with FILE relative to the repository root",
+                    )
+                })?,
+            };
+            let changes = images::plan_path(rel, &text, path, &self.req.target)?;
+            if changes.is_empty() {
+                continue;
+            }
+            match out.iter_mut().find(|p| p.rel == *rel) {
+                Some(p) => {
+                    let fresh: Vec<Change> = changes
+                        .into_iter()
+                        .filter(|c| !p.changes.iter().any(|x| x.start == c.start))
+                        .collect();
+                    p.changes.extend(fresh);
+                    p.new = images::apply(&p.old, &p.changes);
+                }
+                None => {
+                    let new = images::apply(&text, &changes);
+                    out.push(FilePlan {
+                        rel: rel.clone(),
+                        old: text,
+                        new,
+                        changes,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn plan_discovered(&self) -> Result<Vec<FilePlan>, Error> {
+        // Cheap screen before parsing: a file that names neither the repository nor a policy has nothing to do.
+        let t = &self.req.target;
+        let needle = t
+            .repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&t.repository)
+            .to_string();
+        let mut out = Vec::new();
+        for entry in self.checkout.files()? {
+            let rel = entry.path;
+            if !self.req.globs.is_match(&rel) {
+                continue;
+            }
+            let Some(text) = self.checkout.read(entry.oid) else {
+                continue;
+            };
+            if !text.contains(&needle) && !t.policies.iter().any(|p| text.contains(p.as_str())) {
+                continue;
+            }
+            let changes = images::plan(&rel, &text, t)?;
+            if changes.is_empty() {
+                continue;
+            }
+            let new = images::apply(&text, &changes);
+            out.push(FilePlan {
+                rel,
+                old: text,
+                new,
+                changes,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Open and plan in a blocking task.
+pub async fn plan(req: Request) -> Result<(Bumper, Plan), Error> {
+    tokio::task::spawn_blocking(move || {
+        let b = Bumper::open(req)?;
+        let p = b.plan()?;
+        Ok::<_, Error>((b, p))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("bump panicked: {e}")))?
+}
+
+/// Apply in a blocking task, then make sure the merge request exists (merge-request mode).
+pub async fn apply(bumper: Bumper, plan: Plan) -> Result<Outcome, Error> {
+    let mr = bumper.req.mr.as_ref().map(|m| m.branch.clone());
+    let target_branch = bumper.req.branch.clone();
+    let title_message = bumper.message(&plan.changes);
+    // The API client outlives the blocking task.
+    let api = bumper
+        .req
+        .mr
+        .as_ref()
+        .and_then(|m| m.api.as_ref())
+        .map(|(g, p)| (g.clone(), p.clone()));
+    let mut outcome = tokio::task::spawn_blocking(move || bumper.apply(plan))
+        .await
+        .map_err(|e| Error::Internal(format!("bump panicked: {e}")))??;
+    if let Some(branch) = mr
+        && (outcome.pushed || outcome.on_mr_branch)
+    {
+        outcome.merge_request = Some(match api {
+            Some((api, project)) => {
+                let title = title_message.lines().next().unwrap_or("bump").to_string();
+                let description = title_message.lines().skip(2).collect::<Vec<_>>().join("\n");
+                let (mr, created) = api
+                    .ensure_merge_request(&project, &branch, &target_branch, &title, &description)
+                    .await?;
+                MrOutcome {
+                    source_branch: branch,
+                    target_branch,
+                    url: Some(mr.web_url),
+                    iid: Some(mr.iid),
+                    created,
+                }
+            }
+            None => MrOutcome {
+                source_branch: branch,
+                target_branch,
+                url: None,
+                iid: None,
+                created: outcome.pushed,
+            },
+        });
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,5 @@
+//! Operations: each capability as `plan` (reads only; what it would do) and `apply` (does it, and returns a
+//! typed outcome). Commands are thin: they resolve a request from the settings, plan, apply unless it is a
+//! dry run, and hand the plan or outcome to `report`. `release` composes the same operations.
+
+pub mod bump;
