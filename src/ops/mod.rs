@@ -3,3 +3,4 @@
 //! dry run, and hand the plan or outcome to `report`. `release` composes the same operations.
 
 pub mod bump;
+pub mod register;

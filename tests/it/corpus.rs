@@ -168,7 +168,15 @@ impl World {
             "a case made a ref"
         );
         let out = Command::new("curl")
-            .args(["-s", "-X", "POST", "-H", "Content-Type: application/json"])
+            .args([
+                "-s",
+                "--retry",
+                "10",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+            ])
             .args([
                 "-d",
                 &format!(
@@ -315,6 +323,13 @@ fn hostile_prefect(page: &str) -> fake::Fake {
             200,
             "application/json",
             br#"{"name":"ci-pool","type":"process"}"#.to_vec(),
+        ),
+        (
+            "GET",
+            "/api/flows/name/".into(),
+            200,
+            "application/json",
+            br#"{"id":"00000000-0000-0000-0000-000000000001"}"#.to_vec(),
         ),
         (
             "POST",

@@ -143,6 +143,8 @@ fn api(method: &str, path: &str, body: &str) -> serde_json::Value {
     let out = Command::new("curl")
         .args([
             "-s",
+            "--retry",
+            "10",
             "-X",
             method,
             "-H",

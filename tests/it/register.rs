@@ -51,7 +51,16 @@ fn token() -> String {
 
 fn api(url: &str, auth: Option<&str>, method: &str, path: &str, body: Option<&str>) -> Value {
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-X", method, "-H", "Content-Type: application/json"]);
+    // SQLite answers 503 while other tests write: curl retries those (the tests check results, not timing).
+    cmd.args([
+        "-s",
+        "--retry",
+        "10",
+        "-X",
+        method,
+        "-H",
+        "Content-Type: application/json",
+    ]);
     if let Some(a) = auth {
         cmd.args(["-u", a]);
     }

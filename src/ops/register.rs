@@ -1,0 +1,639 @@
+//! Registration as an operation. [`plan`] reads `prefect.yaml` and the server (variables, blocks, work pools,
+//! flows, the deployments of those flows and their automations) and decides, per deployment, created /
+//! updated (with field diffs, secrets redacted) / unchanged; nothing is written, and bad input stops it with
+//! exit 2. [`apply`] creates missing work pools (when asked) and flows, then writes the deployments
+//! concurrently under adaptive concurrency, each with its automations.
+//!
+//! When an environment spans clusters with their own work pools, each deployment is registered once per pool
+//! (`<name>-<cluster>`): Prefect keys deployments by flow and name, so one name cannot live in two pools.
+
+use crate::error::Error;
+use crate::http::gate::Gate;
+use crate::prefect::compare::{FieldChange, diff};
+use crate::prefect::project::{GitlabVersion, Inputs, Project, StepImage};
+use crate::prefect::redact::redact_pair;
+use crate::prefect::template::References;
+use crate::prefect::triggers::{automations, same_automations};
+use crate::prefect::{Prefect, PrefectError};
+use crate::settings::Settings;
+use globset::Glob;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Which deployments of the file.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    All,
+    Names(Vec<String>),
+    /// `--all` unless the file has several: then the caller must say.
+    Default,
+}
+
+/// A work pool a deployment is registered into, and the cluster it stands for (suffixing the name when an
+/// environment has several).
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub cluster: Option<String>,
+}
+
+pub struct Request {
+    pub file: PathBuf,
+    pub client: Arc<Prefect>,
+    pub image: Option<StepImage>,
+    pub selection: Selection,
+    pub skip_steps: Vec<String>,
+    /// For deployments that name none.
+    pub default_work_pool: Option<String>,
+    /// Instead of the file's pools (an environment's, one per cluster).
+    pub pools: Vec<Pool>,
+    pub create_work_pool: Option<String>,
+    pub concurrency: usize,
+    pub env: std::collections::BTreeMap<String, String>,
+    pub gitlab: Option<GitlabVersion>,
+}
+
+impl Request {
+    pub fn new(
+        settings: &Settings,
+        selection: Selection,
+        skip_steps: Vec<String>,
+    ) -> Result<Self, Error> {
+        let api_url = settings
+            .prefect
+            .api_url
+            .as_ref()
+            .ok_or_else(|| Error::Usage {
+                message: "register needs the Prefect API URL".into(),
+                hint: Some(
+                    "set PREFECT_API_URL, FLOWSHIP_PREFECT_API_URL or prefect.api_url".into(),
+                ),
+            })?;
+        let client = Arc::new(Prefect::new(
+            crate::http::Http::new(&settings.http_config())?,
+            &api_url.value,
+            settings.prefect_auth(),
+        ));
+        let gitlab = match (&settings.ci.commit_sha, settings.gitlab_ci) {
+            (Some(sha), true) => Some(GitlabVersion {
+                commit_sha: sha.clone(),
+                branch: settings.ci.ref_name.clone(),
+                project_url: settings.ci.project_url.clone(),
+                project_name: settings.ci.project_name.clone(),
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            file: settings.prefect.file.value.clone(),
+            client,
+            image: settings.image.as_ref().map(|i| StepImage {
+                repository: i.value.repository_ref(),
+                tag: i.value.tag.clone(),
+                digest: i.value.digest.clone(),
+            }),
+            selection,
+            skip_steps,
+            default_work_pool: settings.prefect.work_pool.as_ref().map(|p| p.value.clone()),
+            pools: Vec::new(),
+            create_work_pool: settings
+                .prefect
+                .create_work_pool
+                .as_ref()
+                .map(|c| c.value.clone()),
+            concurrency: settings.prefect.concurrency.value,
+            env: settings.template_env.clone(),
+            gitlab,
+        })
+    }
+}
+
+/// One deployment: what the server has, what the file wants, and what will happen.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deployment {
+    /// `flow/deployment`.
+    pub name: String,
+    pub id: Option<String>,
+    /// created | updated | unchanged (what apply will do).
+    pub action: &'static str,
+    pub work_pool: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+    /// sha256 of every byte apply would send for it (secrets included, so it changes when they do).
+    pub fingerprint: String,
+    #[serde(skip)]
+    pub plan: crate::prefect::project::Plan,
+    #[serde(skip)]
+    pub have_automations: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolPlan {
+    pub name: String,
+    pub exists: bool,
+    /// The type it is created with, when it does not exist and `--create-work-pool` says so.
+    pub create: Option<String>,
+}
+
+#[derive(Clone, Serialize)]
+pub struct Plan {
+    pub api_url: String,
+    pub pools: Vec<PoolPlan>,
+    pub deployments: Vec<Deployment>,
+    #[serde(skip)]
+    pub client: Arc<Prefect>,
+    #[serde(skip)]
+    flow_ids: HashMap<String, String>,
+    #[serde(skip)]
+    concurrency: usize,
+}
+
+/// What was done to one deployment.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentOutcome {
+    pub name: String,
+    pub id: Option<String>,
+    /// created | updated | unchanged | failed.
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Where a person sees it (the Prefect UI), when it has an id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub deployments: Vec<DeploymentOutcome>,
+}
+
+impl Outcome {
+    pub fn failed(&self) -> Vec<&DeploymentOutcome> {
+        self.deployments
+            .iter()
+            .filter(|d| d.action == "failed")
+            .collect()
+    }
+}
+
+fn usage(m: String, h: &str) -> Error {
+    Error::Usage {
+        message: m,
+        hint: Some(h.into()),
+    }
+}
+
+/// Everything apply will do, from the file and the server; nothing written.
+pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Plan, Error> {
+    let project = Project::load(&req.file)?;
+    let client = req.client.clone();
+    // Variables and blocks the file refers to, fetched once. Their secret values (blocks' secret fields,
+    // and variables, which hold tokens too) are redacted in every diff and scrubbed from all output.
+    let (variables, blocks, secrets) = fetch_references(&client, &project.references()).await?;
+    for s in &secrets.strong {
+        printer.scrubber().add(s);
+    }
+    for s in &secrets.variables {
+        // A variable like `prod` or `true` would blank ordinary words out of every line: only long ones are
+        // scrubbed from free text; diffs redact every variable by place.
+        if s.len() >= 8 {
+            printer.scrubber().add(s);
+        }
+    }
+    let sensitive = secrets.all();
+    let inputs = Inputs {
+        env: &req.env,
+        image: req.image.as_ref(),
+        skip_steps: &req.skip_steps,
+        default_work_pool: req.default_work_pool.as_deref(),
+        variables: &variables,
+        blocks: &blocks,
+        gitlab: req.gitlab.as_ref(),
+    };
+    let mut plans = Vec::new();
+    for i in 0..project.deployments().len() {
+        plans.push(project.plan(i, &inputs)?);
+    }
+    let file = req.file.display().to_string();
+    let mut seen = BTreeSet::new();
+    for p in &plans {
+        if !seen.insert(p.full_name()) {
+            return Err(usage(
+                format!("{file}: deployment `{}` is defined twice", p.full_name()),
+                "give each deployment of a flow its own name",
+            ));
+        }
+    }
+    let plans = place(select(plans, &req.selection)?, &req.pools);
+    for p in &plans {
+        if p.work_pool.is_none() {
+            return Err(usage(
+                format!("{file}: deployment `{}` names no work pool", p.name),
+                "set work_pool.name in prefect.yaml, or --work-pool / FLOWSHIP_WORK_POOL",
+            ));
+        }
+    }
+
+    // Work pools must exist before deployments point at them.
+    let mut pools = Vec::new();
+    for pool in plans
+        .iter()
+        .filter_map(|p| p.work_pool.clone())
+        .collect::<BTreeSet<_>>()
+    {
+        match client.work_pool(&pool).await {
+            Ok(_) => pools.push(PoolPlan {
+                name: pool,
+                exists: true,
+                create: None,
+            }),
+            Err(PrefectError::WorkPoolMissing { .. }) => match &req.create_work_pool {
+                Some(kind) => pools.push(PoolPlan {
+                    name: pool,
+                    exists: false,
+                    create: Some(kind.clone()),
+                }),
+                None => {
+                    let users: Vec<String> = plans
+                        .iter()
+                        .filter(|p| p.work_pool.as_deref() == Some(pool.as_str()))
+                        .map(|p| p.full_name())
+                        .collect();
+                    return Err(usage(
+                        format!(
+                            "work pool `{pool}` does not exist (used by {})",
+                            users.join(", ")
+                        ),
+                        "create it (`prefect work-pool create NAME --type kubernetes`), or pass --create-work-pool TYPE",
+                    ));
+                }
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    // Flows are only looked up here (apply creates them); the deployments of those flows in one query.
+    let mut flow_ids = HashMap::new();
+    for flow in plans
+        .iter()
+        .map(|p| p.flow_name.clone())
+        .collect::<BTreeSet<_>>()
+    {
+        if let Some(id) = client.flow_id(&flow).await? {
+            flow_ids.insert(flow, id);
+        }
+    }
+    let flow_names: Vec<String> = flow_ids.keys().cloned().collect();
+    let by_flow_id: HashMap<&String, &String> = flow_ids.iter().map(|(n, i)| (i, n)).collect();
+    let mut existing: HashMap<(String, String), Value> = HashMap::new();
+    if !flow_names.is_empty() {
+        for d in client.deployments_of_flows(&flow_names).await? {
+            let flow = d["flow_id"]
+                .as_str()
+                .and_then(|i| by_flow_id.get(&i.to_string()).copied());
+            if let (Some(flow), Some(name)) = (flow, d["name"].as_str()) {
+                existing.insert((flow.clone(), name.to_string()), d.clone());
+            }
+        }
+    }
+
+    let mut deployments = Vec::new();
+    for p in plans {
+        let found = existing
+            .get(&(p.flow_name.clone(), p.name.clone()))
+            .cloned();
+        deployments.push(compare(&client, p, found, &sensitive).await?);
+    }
+    Ok(Plan {
+        api_url: client.base_url().to_string(),
+        pools,
+        deployments,
+        client,
+        flow_ids,
+        concurrency: req.concurrency,
+    })
+}
+
+/// One deployment's action: created, or compared field by field (and its automations) with the server's.
+async fn compare(
+    client: &Prefect,
+    plan: crate::prefect::project::Plan,
+    existing: Option<Value>,
+    sensitive: &[String],
+) -> Result<Deployment, Error> {
+    let fingerprint = fingerprint(&plan);
+    let Some(existing) = existing else {
+        return Ok(Deployment {
+            name: plan.full_name(),
+            id: None,
+            action: "created",
+            work_pool: plan.work_pool.clone(),
+            changes: Vec::new(),
+            fingerprint,
+            plan,
+            have_automations: Vec::new(),
+        });
+    };
+    let id = existing["id"].as_str().unwrap_or_default().to_string();
+    let update = plan.update_body();
+    let mut changes = diff(&existing, &update);
+    let wanted = automations(&plan.triggers, &plan.name, &id);
+    // (One GET per existing deployment: automations are not part of the deployment read model.)
+    let have = client.owned_automations(&id).await?;
+    if !same_automations(&have, &wanted) {
+        changes.push(FieldChange {
+            field: "triggers".into(),
+            old: json!(have.len()),
+            new: json!(wanted.len()),
+        });
+    }
+    for c in changes.iter_mut() {
+        redact_pair(&mut c.old, &mut c.new, sensitive);
+    }
+    Ok(Deployment {
+        name: plan.full_name(),
+        id: Some(id),
+        action: if changes.is_empty() {
+            "unchanged"
+        } else {
+            "updated"
+        },
+        work_pool: plan.work_pool.clone(),
+        changes,
+        fingerprint,
+        plan,
+        have_automations: have,
+    })
+}
+
+/// sha256 of what would be sent: the create body and the triggers.
+fn fingerprint(p: &crate::prefect::project::Plan) -> String {
+    let bytes = serde_json::to_vec(&json!({"create": p.create, "triggers": p.triggers}))
+        .unwrap_or_default();
+    crate::registry::digest::of(&bytes)
+}
+
+/// Do what the plan says: pools, flows, then deployments (concurrently, adaptive).
+pub async fn apply(plan: &Plan, printer: &crate::output::Printer) -> Result<Outcome, Error> {
+    let client = plan.client.clone();
+    for p in plan.pools.iter().filter(|p| !p.exists) {
+        if let Some(kind) = &p.create {
+            printer.info(&format!("creating work pool `{}` (type {kind})", p.name));
+            client.create_work_pool(&p.name, kind).await?;
+        }
+    }
+    let mut flow_ids = plan.flow_ids.clone();
+    for flow in plan
+        .deployments
+        .iter()
+        .filter(|d| d.action != "unchanged")
+        .map(|d| d.plan.flow_name.clone())
+        .collect::<BTreeSet<_>>()
+    {
+        if !flow_ids.contains_key(&flow) {
+            flow_ids.insert(flow.clone(), client.create_flow(&flow).await?);
+        }
+    }
+    let flow_ids = Arc::new(flow_ids);
+    let gate = Arc::new(Gate::new(plan.concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, d) in plan.deployments.iter().cloned().enumerate() {
+        let (client, gate, flow_ids) = (client.clone(), gate.clone(), flow_ids.clone());
+        tasks.spawn(async move {
+            gate.enter().await;
+            let before = client.congestion();
+            let outcome = write(&client, d, &flow_ids).await;
+            gate.leave(client.congestion() > before);
+            (i, outcome)
+        });
+    }
+    let mut outcomes: Vec<Option<DeploymentOutcome>> =
+        (0..plan.deployments.len()).map(|_| None).collect();
+    while let Some(done) = tasks.join_next().await {
+        let (i, outcome) =
+            done.map_err(|e| Error::Internal(format!("register task panicked: {e}")))?;
+        outcomes[i] = Some(outcome);
+    }
+    let mut deployments: Vec<DeploymentOutcome> = outcomes.into_iter().flatten().collect();
+    for d in deployments.iter_mut() {
+        d.url =
+            d.id.as_deref()
+                .map(|id| crate::prefect::ui_url(&plan.api_url, id));
+    }
+    Ok(Outcome { deployments })
+}
+
+/// The plan as an outcome, for a dry run (what would happen, nothing done).
+pub fn preview(plan: &Plan) -> Outcome {
+    Outcome {
+        deployments: plan
+            .deployments
+            .iter()
+            .map(|d| DeploymentOutcome {
+                name: d.name.clone(),
+                id: d.id.clone(),
+                action: d.action,
+                changes: d.changes.clone(),
+                error: None,
+                url: d
+                    .id
+                    .as_deref()
+                    .map(|id| crate::prefect::ui_url(&plan.api_url, id)),
+            })
+            .collect(),
+    }
+}
+
+async fn write(
+    client: &Prefect,
+    d: Deployment,
+    flow_ids: &HashMap<String, String>,
+) -> DeploymentOutcome {
+    let result = match d.action {
+        "unchanged" => Ok(d.id.clone()),
+        "created" => create(client, &d, flow_ids).await.map(Some),
+        _ => update(client, &d).await.map(|_| d.id.clone()),
+    };
+    match result {
+        Ok(id) => DeploymentOutcome {
+            name: d.name,
+            id,
+            action: d.action,
+            changes: d.changes,
+            error: None,
+            url: None,
+        },
+        Err(e) => DeploymentOutcome {
+            name: d.name,
+            id: d.id,
+            action: "failed",
+            changes: Vec::new(),
+            error: Some(match e.hint() {
+                Some(h) => format!("{e} (hint: {h})"),
+                None => e.to_string(),
+            }),
+            url: None,
+        },
+    }
+}
+
+async fn create(
+    client: &Prefect,
+    d: &Deployment,
+    flow_ids: &HashMap<String, String>,
+) -> Result<String, PrefectError> {
+    let mut body = d.plan.create.clone();
+    body.insert("flow_id".into(), json!(flow_ids.get(&d.plan.flow_name)));
+    let id = client.create_deployment(&Value::Object(body)).await?;
+    if !d.plan.triggers.is_empty() {
+        client
+            .replace_automations(&[], &automations(&d.plan.triggers, &d.plan.name, &id))
+            .await
+            .map_err(|e| partial(&id, "created", e))?;
+    }
+    Ok(id)
+}
+
+async fn update(client: &Prefect, d: &Deployment) -> Result<(), PrefectError> {
+    let id = d.id.clone().unwrap_or_default();
+    client
+        .update_deployment(&id, &Value::Object(d.plan.update_body()))
+        .await?;
+    let wanted = automations(&d.plan.triggers, &d.plan.name, &id);
+    if !same_automations(&d.have_automations, &wanted) {
+        client
+            .replace_automations(&d.have_automations, &wanted)
+            .await
+            .map_err(|e| partial(&id, "updated", e))?;
+    }
+    Ok(())
+}
+
+/// The deployment was written but its triggers were not: say so, with the id, so the report is exact.
+fn partial(id: &str, done: &str, e: PrefectError) -> PrefectError {
+    PrefectError::Api {
+        what: format!("triggers of deployment {id} ({done}; its triggers were not)"),
+        status: 0,
+        detail: e.to_string(),
+    }
+}
+
+/// Values that must not be shown: blocks' secret fields, and Prefect variables.
+#[derive(Default)]
+struct Sensitive {
+    strong: Vec<String>,
+    variables: Vec<String>,
+}
+
+impl Sensitive {
+    fn all(&self) -> Vec<String> {
+        self.strong.iter().chain(&self.variables).cloned().collect()
+    }
+}
+
+type Fetched = (
+    HashMap<String, Option<Value>>,
+    HashMap<(String, String), Option<Value>>,
+    Sensitive,
+);
+
+async fn fetch_references(client: &Arc<Prefect>, refs: &References) -> Result<Fetched, Error> {
+    let mut sensitive = Sensitive::default();
+    let mut variables = HashMap::new();
+    for name in &refs.variables {
+        let v = client.variable(name).await?;
+        if let Some(v) = &v {
+            crate::prefect::redact::strings(v, &mut sensitive.variables);
+        }
+        variables.insert(name.clone(), v);
+    }
+    let mut blocks = HashMap::new();
+    for (kind, name) in &refs.blocks {
+        let found = client.block_data(kind, name).await?;
+        let data = found.map(|(data, secrets)| {
+            sensitive.strong.extend(secrets);
+            data
+        });
+        blocks.insert((kind.clone(), name.clone()), data);
+    }
+    sensitive.variables.retain(|s| !s.is_empty());
+    Ok((variables, blocks, sensitive))
+}
+
+/// `--all`, or `--name FLOW/DEPLOYMENT` globs; with neither, a file with one deployment means that one.
+fn select(
+    plans: Vec<crate::prefect::project::Plan>,
+    selection: &Selection,
+) -> Result<Vec<crate::prefect::project::Plan>, Error> {
+    let names = match selection {
+        Selection::All => return Ok(plans),
+        Selection::Default if plans.len() == 1 => return Ok(plans),
+        Selection::Default => {
+            let names: Vec<String> = plans.iter().map(|p| p.full_name()).collect();
+            return Err(usage(
+                format!("prefect.yaml has {} deployments; say which", plans.len()),
+                &format!(
+                    "pass --all, or --name FLOW/DEPLOYMENT (globs) for any of: {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+        Selection::Names(n) => n,
+    };
+    let mut out: Vec<crate::prefect::project::Plan> = Vec::new();
+    for pattern in names {
+        let glob = Glob::new(pattern)
+            .map_err(|e| Error::Usage {
+                message: format!("--name `{pattern}`: {e}"),
+                hint: None,
+            })?
+            .compile_matcher();
+        let hits: Vec<&crate::prefect::project::Plan> = plans
+            .iter()
+            .filter(|p| glob.is_match(p.full_name()) || glob.is_match(&p.name))
+            .collect();
+        if hits.is_empty() {
+            let names: Vec<String> = plans.iter().map(|p| p.full_name()).collect();
+            return Err(usage(
+                format!("--name `{pattern}` matches no deployment"),
+                &format!("deployments in the file: {}", names.join(", ")),
+            ));
+        }
+        for h in hits {
+            if !out.iter().any(|p| p.full_name() == h.full_name()) {
+                out.push(h.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The environment's pools instead of the file's: one copy of each deployment per pool, named after its
+/// cluster when there are several.
+fn place(
+    plans: Vec<crate::prefect::project::Plan>,
+    pools: &[Pool],
+) -> Vec<crate::prefect::project::Plan> {
+    if pools.is_empty() {
+        return plans;
+    }
+    let several = pools.len() > 1;
+    let mut out = Vec::new();
+    for p in plans {
+        for pool in pools {
+            let mut q = p.clone();
+            q.work_pool = Some(pool.name.clone());
+            q.create.insert("work_pool_name".into(), json!(pool.name));
+            if let (true, Some(c)) = (several, &pool.cluster) {
+                q.name = format!("{}-{c}", p.name);
+                q.create.insert("name".into(), json!(q.name));
+            }
+            out.push(q);
+        }
+    }
+    out
+}
