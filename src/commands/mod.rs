@@ -4,7 +4,6 @@
 mod build;
 mod bump;
 mod doctor;
-mod images;
 mod promote;
 mod push;
 mod register;

@@ -416,7 +416,13 @@ async fn cached_deps(
     repo: &str,
     key: &str,
 ) -> Result<Option<(Descriptor, String)>, BuildError> {
-    let Some((bytes, _, digest)) = session.manifest_get(repo, &cache_tag(key)).await? else {
+    // A Harbor project that does not exist yet (`--create-project` makes it when the image is pushed) has
+    // nothing cached: the plan stays read-only.
+    let found = match session.manifest_get(repo, &cache_tag(key)).await {
+        Err(crate::registry::RegistryError::ProjectNotFound { .. }) => None,
+        other => other?,
+    };
+    let Some((bytes, _, digest)) = found else {
         return Ok(None);
     };
     let (_, refs) =

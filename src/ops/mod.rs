@@ -3,4 +3,5 @@
 //! dry run, and hand the plan or outcome to `report`. `release` composes the same operations.
 
 pub mod bump;
+pub mod image;
 pub mod register;

@@ -1,0 +1,691 @@
+//! Images as an operation. A plan is an image that exists as bytes and references (built here, read from an
+//! OCI layout or archive, or named in another repository), plus what the target registry already has: which
+//! blobs, whether the manifest is there, which tags point at it. Planning only reads. [`apply`] pushes what
+//! is missing by digest, gates the digest on Harbor's scan, and only then moves the tags; a re-run after
+//! success finds everything in place and does nothing.
+
+use crate::error::Error;
+use crate::image::build::{self, BuildError, Input, Platform};
+use crate::image::{layout, manifest};
+use crate::output::Printer;
+use crate::registry::blobs::{Descriptor, Source, UploadMode};
+use crate::registry::harbor::Harbor;
+use crate::registry::push::{Blob, Manifest, Options, Stats};
+use crate::registry::session::Session;
+use crate::registry::{Reference, RegistryError};
+use crate::settings::Settings;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// An OCI layout to write (build `--oci-layout`).
+struct LayoutWrite {
+    dir: PathBuf,
+    files: Vec<(Descriptor, PathBuf)>,
+    base_layers: Vec<Descriptor>,
+    base: Option<(Arc<Session>, String)>,
+}
+
+#[derive(Serialize)]
+pub struct Plan {
+    /// `registry/repository`.
+    pub repository: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    /// Blobs the image references (configs and layers).
+    pub blobs: usize,
+    /// Of those, how many the registry lacks, and their bytes (a same-registry mount may still spare some).
+    pub blobs_missing: usize,
+    pub bytes_missing: u64,
+    /// The registry has the manifest by digest already.
+    pub present: bool,
+    /// Tags that already point at the digest.
+    pub tagged: Vec<String>,
+    #[serde(skip)]
+    target: Reference,
+    #[serde(skip)]
+    session: Option<Arc<Session>>,
+    #[serde(skip)]
+    blob_list: Vec<Blob>,
+    #[serde(skip)]
+    pub manifests: Vec<Manifest>,
+    #[serde(skip)]
+    cache_records: Vec<(String, Manifest, Descriptor, PathBuf)>,
+    #[serde(skip)]
+    layout: Option<LayoutWrite>,
+    #[serde(skip)]
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+    /// Scratch files the plan's blobs live in.
+    #[serde(skip)]
+    _scratch: Option<Arc<tempfile::TempDir>>,
+}
+
+impl Plan {
+    pub fn reference(&self) -> String {
+        match self.tags.first() {
+            Some(t) => format!("{}:{t}@{}", self.repository, self.digest),
+            None => format!("{}@{}", self.repository, self.digest),
+        }
+    }
+
+    /// Nothing left to do: the manifest is there and every tag points at it.
+    pub fn done(&self) -> bool {
+        self.present && self.tags.iter().all(|t| self.tagged.contains(t)) && self.layout.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// `repo:tag@digest` (the first tag), as later jobs read it.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub repository: String,
+    pub pushed: bool,
+    #[serde(skip)]
+    pub stats: Stats,
+}
+
+fn usage(m: String, h: &str) -> Error {
+    Error::Usage {
+        message: m,
+        hint: Some(h.into()),
+    }
+}
+
+fn build_error(e: BuildError) -> Error {
+    match e {
+        BuildError::Registry(r) => Error::Registry(r),
+        e if e.is_input() => Error::Usage {
+            hint: e.hint(),
+            message: e.to_string(),
+        },
+        e => Error::Internal(e.to_string()),
+    }
+}
+
+fn check_tags(tags: &[String]) -> Result<(), Error> {
+    for t in tags {
+        if !crate::registry::is_tag(t) {
+            return Err(usage(
+                format!("--tag `{t}` is not a valid tag"),
+                "up to 128 of A-Za-z0-9_.-, not starting with `.` or `-`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What `build` is asked for besides the settings: tags, and whether to push or write a layout.
+pub struct BuildRequest {
+    pub tags: Vec<String>,
+    pub push: bool,
+    pub oci_layout: Option<PathBuf>,
+}
+
+/// Build the image (base read from its registry, dependency and code layers made here) and compare it with
+/// the target registry. The dependency installer may run; nothing is written to any registry.
+pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan, Error> {
+    let b = &settings.build;
+    let image = settings.image.as_ref().ok_or_else(|| {
+        usage(
+            "build needs the image repository".into(),
+            "pass --image REPO, FLOWSHIP_IMAGE or image.repository",
+        )
+    })?;
+    let base_ref = b.base.as_ref().ok_or_else(|| {
+        usage(
+            "build needs a base image".into(),
+            "pass --base REF, FLOWSHIP_BASE_IMAGE or image.base (a Python image)",
+        )
+    })?;
+    let base = Reference::parse(&base_ref.value).map_err(|e| {
+        usage(
+            format!("{}: `{}`: {e}", base_ref.source, base_ref.value),
+            "e.g. python:3.12-slim",
+        )
+    })?;
+    let context = b.context.value.clone();
+    if !context.is_dir() {
+        return Err(usage(
+            format!(
+                "{}: build context `{}` is not a directory",
+                b.context.source,
+                context.display()
+            ),
+            "pass --context DIR",
+        ));
+    }
+    if let Some(r) = &b.requirements
+        && !r.value.is_file()
+    {
+        return Err(usage(
+            format!(
+                "{}: requirements file `{}` does not exist",
+                r.source,
+                r.value.display()
+            ),
+            "pass --requirements FILE, or leave it out to build without dependencies",
+        ));
+    }
+    let platforms = b
+        .platforms
+        .iter()
+        .map(|p| {
+            Platform::parse(&p.value).ok_or_else(|| {
+                usage(
+                    format!("{}: `{}` is not OS/ARCH", p.source, p.value),
+                    "e.g. linux/amd64,linux/arm64",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = std::path::absolute(&context)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "flow".into());
+    let workdir = b
+        .workdir
+        .as_ref()
+        .map(|w| w.value.clone())
+        .unwrap_or_else(|| format!("/opt/prefect/{name}"));
+    let mut tags = req.tags.clone();
+    if tags.is_empty() {
+        tags.extend(image.value.tag.clone().or(settings.ci.short_sha.clone()));
+    }
+    if tags.is_empty() && req.push {
+        return Err(usage(
+            "no tag to push".into(),
+            "pass --tag (in GitLab CI it defaults to CI_COMMIT_SHORT_SHA)",
+        ));
+    }
+    check_tags(&tags)?;
+    let mut labels = BTreeMap::new();
+    if let Some(u) = &settings.ci.project_url {
+        labels.insert("org.opencontainers.image.source".to_string(), u.clone());
+    }
+    if let Some(s) = &settings.ci.commit_sha {
+        labels.insert("org.opencontainers.image.revision".to_string(), s.clone());
+    }
+    if let Some(t) = tags.first() {
+        labels.insert("org.opencontainers.image.version".to_string(), t.clone());
+    }
+    labels.insert(
+        "org.opencontainers.image.base.name".to_string(),
+        base.to_string(),
+    );
+    let input = Input {
+        base: base.clone(),
+        platforms,
+        context,
+        requirements: b.requirements.as_ref().map(|r| r.value.clone()),
+        python: b.python_version.as_ref().map(|p| p.value.clone()),
+        workdir,
+        mtime: settings.source_date.value,
+        labels,
+        path: settings.template_env.get("PATH").cloned(),
+    };
+    let repo = image.value.clone();
+    let http = crate::http::Http::new(&settings.http_config())?;
+    let base_session = Arc::new(
+        Session::open(
+            http.clone(),
+            base.api_host(),
+            settings.credential(&base.registry),
+        )
+        .await?,
+    );
+    // The target is read (dependency cache, what it has) unless the image only goes into a layout.
+    let target = if req.push {
+        let s = if base.registry == repo.registry {
+            base_session.clone()
+        } else {
+            Arc::new(
+                Session::open(http, repo.api_host(), settings.credential(&repo.registry)).await?,
+            )
+        };
+        Some((s, repo.repository.clone()))
+    } else {
+        None
+    };
+    let scratch = Arc::new(
+        tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?,
+    );
+    let built = build::build(&input, base_session.clone(), target.clone(), scratch.path())
+        .await
+        .map_err(build_error)?;
+    let layout = req.oci_layout.clone().map(|dir| LayoutWrite {
+        dir,
+        files: built.files.clone(),
+        base_layers: built.base_layers.clone(),
+        base: Some((base_session.clone(), base.repository.clone())),
+    });
+    let mut plan = compare(
+        target.map(|(s, _)| s),
+        repo,
+        built.blobs,
+        built.manifests,
+        tags,
+    )
+    .await?;
+    plan.cache_records = built.cache_records;
+    plan.layout = layout;
+    plan.notes = built.notes;
+    plan.warnings = built.warnings;
+    plan._scratch = Some(scratch);
+    Ok(plan)
+}
+
+/// An image built elsewhere (`oci-layout:DIR[:TAG]`, `docker-archive:FILE[:TAG]`), against the registry.
+pub async fn plan_push(settings: &Settings, from: &str, tags: &[String]) -> Result<Plan, Error> {
+    let image = settings.image.as_ref().ok_or_else(|| {
+        usage(
+            "push needs the image repository".into(),
+            "pass --image REPO or FLOWSHIP_IMAGE",
+        )
+    })?;
+    let scratch = Arc::new(
+        tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?,
+    );
+    let (kind, rest) = from.split_once(':').unwrap_or(("", ""));
+    // `DIR:TAG` / `FILE:TAG`: a trailing `:tag` that is not part of a path.
+    let (path, tag) = match rest.rsplit_once(':') {
+        Some((p, t)) if !t.contains('/') && !p.is_empty() => {
+            (PathBuf::from(p), Some(t.to_string()))
+        }
+        _ => (PathBuf::from(rest), None),
+    };
+    let img = match kind {
+        "oci-layout" => layout::read(&path, tag.as_deref())?,
+        "docker-archive" => crate::image::archive::read(&path, tag.as_deref(), scratch.path())?,
+        _ => {
+            return Err(usage(
+                format!("--from `{from}` is not a source flowship reads"),
+                "use oci-layout:DIR[:TAG] or docker-archive:FILE[:TAG]",
+            ));
+        }
+    };
+    let mut tags = tags.to_vec();
+    if tags.is_empty() {
+        tags.extend(image.value.tag.clone().or(img.tag.clone()));
+    }
+    if tags.is_empty() {
+        return Err(usage(
+            "no tag to push".into(),
+            "pass --tag, or a layout entry with a tag",
+        ));
+    }
+    check_tags(&tags)?;
+    let repo = image.value.clone();
+    let http = crate::http::Http::new(&settings.http_config())?;
+    let session =
+        Arc::new(Session::open(http, repo.api_host(), settings.credential(&repo.registry)).await?);
+    let mut plan = compare(Some(session), repo, img.blobs, img.manifests, tags).await?;
+    plan._scratch = Some(scratch);
+    Ok(plan)
+}
+
+/// `src` (by tag or digest) as it would be in `dst`: the same manifests, exact bytes, the same digest.
+pub async fn plan_promote(
+    settings: &Settings,
+    src: &Reference,
+    dst: &Reference,
+) -> Result<Plan, Error> {
+    let reference = src.digest.clone().or(src.tag.clone()).ok_or_else(|| {
+        usage(
+            "SRC names no tag or digest".into(),
+            "registry/repo:tag or registry/repo@sha256:...",
+        )
+    })?;
+    let tag = dst
+        .tag
+        .clone()
+        .or(src.tag.clone())
+        .ok_or_else(|| usage("DST names no tag".into(), "registry/repo:tag"))?;
+    let http = crate::http::Http::new(&settings.http_config())?;
+    let src_session = Arc::new(
+        Session::open(
+            http.clone(),
+            src.api_host(),
+            settings.credential(&src.registry),
+        )
+        .await?,
+    );
+    let same_registry = src.registry == dst.registry;
+    let dst_session = if same_registry {
+        src_session.clone()
+    } else {
+        Arc::new(Session::open(http, dst.api_host(), settings.credential(&dst.registry)).await?)
+    };
+    // The manifests, exact bytes, children before the index (each verified against its digest on the way).
+    let top = fetch(&src_session, &src.repository, &reference).await?;
+    let (children, refs) = manifest::references(&top.bytes, &top.digest)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut all_refs = refs;
+    let mut manifests = Vec::new();
+    for c in children {
+        let m = fetch(&src_session, &src.repository, &c.digest).await?;
+        let (_, r) = manifest::references(&m.bytes, &m.digest)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        all_refs.extend(r);
+        manifests.push(m);
+    }
+    manifests.push(top);
+    let blobs = all_refs
+        .into_iter()
+        .map(|d| Blob {
+            descriptor: d,
+            source: Source::Remote {
+                session: src_session.clone(),
+                repository: src.repository.clone(),
+            },
+            mount_from: same_registry.then(|| src.repository.clone()),
+        })
+        .collect();
+    let mut target = dst.clone();
+    target.tag = None;
+    target.digest = None;
+    compare(Some(dst_session), target, blobs, manifests, vec![tag]).await
+}
+
+async fn fetch(session: &Session, repository: &str, reference: &str) -> Result<Manifest, Error> {
+    let (bytes, served, digest) = session
+        .manifest_get(repository, reference)
+        .await?
+        .ok_or_else(|| Error::Usage {
+            message: format!("{}/{repository}:{reference} does not exist", session.host()),
+            hint: Some("check the source reference".into()),
+        })?;
+    Ok(Manifest {
+        media_type: manifest::media_type(&bytes, &served),
+        digest,
+        bytes,
+    })
+}
+
+/// What the target registry already has of this image: blobs (`HEAD`), the manifest, the tags.
+async fn compare(
+    session: Option<Arc<Session>>,
+    mut target: Reference,
+    blob_list: Vec<Blob>,
+    manifests: Vec<Manifest>,
+    tags: Vec<String>,
+) -> Result<Plan, Error> {
+    target.tag = None;
+    target.digest = None;
+    let digest = manifests
+        .last()
+        .expect("an image has a manifest")
+        .digest
+        .clone();
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<&Blob> = blob_list
+        .iter()
+        .filter(|b| seen.insert(b.descriptor.digest.clone()))
+        .collect();
+    let (mut present, mut tagged, mut missing, mut bytes) = (false, Vec::new(), 0, 0u64);
+    if let Some(s) = &session {
+        let repo = &target.repository;
+        present = digest_present(s, repo, &digest).await?;
+        if present {
+            for t in &tags {
+                if let Ok(Some((_, _, d))) = s.manifest_get(repo, t).await
+                    && d == digest
+                {
+                    tagged.push(t.clone());
+                }
+            }
+        } else {
+            for b in &unique {
+                let there = match s.blob_exists(repo, &b.descriptor.digest).await {
+                    Ok(t) => t,
+                    Err(RegistryError::ProjectNotFound { .. }) => false,
+                    Err(e) => return Err(e.into()),
+                };
+                if !there {
+                    missing += 1;
+                    bytes += b.descriptor.size;
+                }
+            }
+        }
+    } else {
+        missing = unique.len();
+        bytes = unique.iter().map(|b| b.descriptor.size).sum();
+    }
+    Ok(Plan {
+        repository: target.repository_ref(),
+        digest,
+        tags,
+        blobs: unique.len(),
+        blobs_missing: missing,
+        bytes_missing: bytes,
+        present,
+        tagged,
+        target,
+        session,
+        blob_list,
+        manifests,
+        cache_records: Vec::new(),
+        layout: None,
+        notes: Vec::new(),
+        warnings: Vec::new(),
+        _scratch: None,
+    })
+}
+
+/// Is the manifest `digest` in `repo`? A missing Harbor project is "no".
+async fn digest_present(s: &Session, repo: &str, digest: &str) -> Result<bool, Error> {
+    match s.manifest_get(repo, digest).await {
+        Ok(found) => Ok(found.is_some()),
+        Err(RegistryError::ProjectNotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn options(settings: &Settings, printer: &Printer) -> Options {
+    Options {
+        progress: printer.progress(),
+        parallel: settings.upload.parallel.value,
+        mode: match &settings.upload.chunk_size {
+            Some(n) => UploadMode::Chunked(n.value),
+            None => UploadMode::Monolithic,
+        },
+        retries: settings.http.retries.value,
+    }
+}
+
+fn harbor(settings: &Settings, repo: &Reference) -> Result<Harbor, Error> {
+    Ok(Harbor::new(
+        crate::http::Http::new(&settings.http_config())?,
+        repo.api_host(),
+        // The destination registry's own credentials: never another registry's.
+        settings.credential(&repo.registry),
+    ))
+}
+
+/// Push what is missing (by digest), gate the digest, then move the tags. Each step skips what is in place.
+pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result<Outcome, Error> {
+    let mut stats = Stats::default();
+    if let Some(l) = &plan.layout {
+        write_layout(l, &plan).await?;
+        printer.info(&format!(
+            "wrote {}@{} to {} ({})",
+            plan.repository,
+            plan.digest,
+            l.dir.display(),
+            layout_names(&plan).join(", ")
+        ));
+    }
+    let Some(session) = plan.session.clone() else {
+        return Ok(Outcome {
+            reference: format!("{}@{}", plan.repository, plan.digest),
+            digest: plan.digest.clone(),
+            tags: plan.tags.clone(),
+            repository: plan.repository.clone(),
+            pushed: false,
+            stats,
+        });
+    };
+    let repo = plan.target.repository.clone();
+    if !plan.present {
+        prepare(settings, &plan.target, printer).await?;
+        let opts = options(settings, printer);
+        stats = crate::registry::push::push(
+            session.clone(),
+            &repo,
+            plan.blob_list.clone(),
+            &plan.manifests,
+            opts.clone(),
+        )
+        .await?;
+        record_cache(&session, &repo, &plan, opts, printer).await;
+    }
+    let untagged: Vec<String> = plan
+        .tags
+        .iter()
+        .filter(|t| !plan.tagged.contains(t))
+        .cloned()
+        .collect();
+    // Tags only ever point at a digest that passed the gate: when they all do, it passed before.
+    if !untagged.is_empty() {
+        gate(settings, &plan.target, &plan.digest, printer).await?;
+    }
+    let top = plan.manifests.last().expect("an image has a manifest");
+    crate::registry::push::tag(&session, &repo, top, &untagged).await?;
+    Ok(Outcome {
+        reference: plan.reference(),
+        digest: plan.digest.clone(),
+        tags: plan.tags.clone(),
+        repository: plan.repository.clone(),
+        pushed: !plan.present,
+        stats,
+    })
+}
+
+/// Record fresh dependency layers so the next build on any runner skips the installer. Best effort: the
+/// image is complete without the record, and a failure here must not fail a pushed image.
+async fn record_cache(
+    session: &Arc<Session>,
+    repo: &str,
+    plan: &Plan,
+    opts: Options,
+    printer: &Printer,
+) {
+    for (tag, manifest, config, path) in &plan.cache_records {
+        let blob = Blob {
+            descriptor: config.clone(),
+            source: Source::File(path.clone()),
+            mount_from: None,
+        };
+        let recorded = async {
+            crate::registry::push::push(
+                session.clone(),
+                repo,
+                vec![blob],
+                std::slice::from_ref(manifest),
+                opts.clone(),
+            )
+            .await?;
+            crate::registry::push::tag(session, repo, manifest, std::slice::from_ref(tag)).await
+        };
+        if let Err(e) = recorded.await {
+            printer.warn(&format!(
+                "the dependency cache record {tag} was not written ({e}); the next build installs the dependencies again"
+            ));
+        }
+    }
+}
+
+fn layout_names(plan: &Plan) -> Vec<String> {
+    if plan.tags.is_empty() {
+        vec!["latest".to_string()]
+    } else {
+        plan.tags.clone()
+    }
+}
+
+async fn write_layout(l: &LayoutWrite, plan: &Plan) -> Result<(), Error> {
+    let scratch =
+        tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
+    let mut files = l.files.clone();
+    if let Some((session, repository)) = &l.base {
+        for (i, d) in l.base_layers.iter().enumerate() {
+            let path = scratch.path().join(format!("base-{i}"));
+            build::download(session, repository, d, &path)
+                .await
+                .map_err(build_error)?;
+            files.push((d.clone(), path));
+        }
+    }
+    layout::write(&l.dir, &files, &plan.manifests, &layout_names(plan))?;
+    Ok(())
+}
+
+/// With `--create-project`, make sure the Harbor project exists: part of apply, so plans stay read-only.
+pub async fn prepare(
+    settings: &Settings,
+    repo: &Reference,
+    printer: &Printer,
+) -> Result<(), Error> {
+    if !settings.upload.create_project.value {
+        return Ok(());
+    }
+    let Some((project, _)) = repo.repository.split_once('/') else {
+        return Ok(());
+    };
+    if harbor(settings, repo)?.ensure_project(project).await? {
+        printer.info(&format!("created Harbor project `{project}`"));
+    }
+    Ok(())
+}
+
+/// With `--scan-gate`, Harbor scans the image (pushed by digest, not yet tagged), and a finding at or over
+/// the gate refuses the release (exit 3) with the summary.
+async fn gate(
+    settings: &Settings,
+    repo: &Reference,
+    digest: &str,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let Some(gate) = &settings.upload.scan_gate else {
+        return Ok(());
+    };
+    let gate = &gate.value;
+    printer.info(&format!(
+        "scanning {}@{digest} in Harbor (gate: {gate})",
+        repo.repository_ref()
+    ));
+    let result = harbor(settings, repo)?
+        .scan(&repo.repository, digest, settings.upload.scan_timeout.value)
+        .await?;
+    let summary: Vec<String> = crate::registry::harbor::SEVERITIES
+        .iter()
+        .filter_map(|s| {
+            result
+                .counts
+                .get(*s)
+                .filter(|n| **n > 0)
+                .map(|n| format!("{n} {s}"))
+        })
+        .collect();
+    let summary = if summary.is_empty() {
+        "no vulnerabilities".to_string()
+    } else {
+        summary.join(", ")
+    };
+    if crate::registry::harbor::over_gate(&result, gate) {
+        return Err(Error::Policy {
+            message: format!(
+                "scan gate: Harbor found {summary} in {}@{digest} (gate: {gate}); the image was not tagged",
+                repo.repository_ref()
+            ),
+            hint: Some("fix the findings (rebuild on a patched base), or allowlist accepted CVEs in the Harbor project".into()),
+        });
+    }
+    printer.info(&format!("scan gate passed: {summary} (gate: {gate})"));
+    Ok(())
+}
