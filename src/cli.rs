@@ -81,6 +81,15 @@ pub enum Command {
     Bump(Box<BumpArgs>),
     /// Create or update Prefect deployments from prefect.yaml through the REST API, without Python.
     Register(Box<RegisterArgs>),
+    /// Build → push by digest → scan gate → tag → bump the environment's GitOps targets → register its
+    /// deployments, as one plan made before the first write; resumable and idempotent.
+    Release(Box<ReleaseArgs>),
+    /// What each environment runs: GitOps pins vs the registry vs Prefect's deployments, and any drift
+    /// (exit 4 on drift).
+    Status(Box<StatusArgs>),
+    /// Re-pin an environment to an earlier image from its GitOps history, re-register its deployments, and
+    /// hold it there until the hold is lifted.
+    Rollback(Box<RollbackArgs>),
 
     /// Check config, credentials and reachability of the registry, the GitOps repo and the Prefect API.
     Doctor(DoctorArgs),
@@ -126,13 +135,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// What goes into a built image (build, release).
 #[derive(Debug, Args)]
-pub struct BuildArgs {
-    #[command(flatten)]
-    pub targets: TargetArgs,
-    /// Tag to push (repeatable) [default: CI_COMMIT_SHORT_SHA].
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
+pub struct BuildFlags {
     /// Base image with Python, e.g. `python:3.12-slim` or `harbor.example.com/base/python:3.12`.
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
@@ -151,6 +156,17 @@ pub struct BuildArgs {
     /// Where the code goes in the image [default: /opt/prefect/<context directory name>].
     #[arg(long, value_name = "PATH")]
     pub workdir: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Tag to push (repeatable) [default: CI_COMMIT_SHORT_SHA].
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub build: BuildFlags,
     /// Build only; with --oci-layout, write the image there instead of pushing.
     #[arg(long)]
     pub no_push: bool,
@@ -180,13 +196,22 @@ pub struct PromoteArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
     /// The image to promote: `registry/repo:tag` or `registry/repo@sha256:...`.
-    #[arg(value_name = "SRC")]
-    pub source: String,
+    #[arg(value_name = "SRC", required_unless_present = "from_env")]
+    pub source: Option<String>,
     /// Where to: `registry/repo:tag` (the same repository retags; another copies by digest).
-    #[arg(value_name = "DST")]
-    pub destination: String,
+    #[arg(value_name = "DST", required_unless_present = "from_env")]
+    pub destination: Option<String>,
+    /// Promote between environments: pin --env to exactly the digest this environment's GitOps branch pins
+    /// (no rebuild, no tag lookup), copy it into --env's repository when that differs, and register
+    /// --env's deployments.
+    #[arg(long, value_name = "ENV", conflicts_with_all = ["source", "destination"])]
+    pub from_env: Option<String>,
     #[command(flatten)]
     pub upload: UploadArgs,
+    #[command(flatten)]
+    pub bump: BumpFlags,
+    #[command(flatten)]
+    pub register: RegisterFlags,
 }
 
 /// Where flowship's outside systems are. Shared by every command that talks to them.
@@ -251,6 +276,13 @@ pub struct BumpArgs {
     /// `apps/prod/worker.yaml:spec.values.worker.image.prefectTag`. Only these are edited.
     #[arg(long = "target", value_name = "FILE:PATH")]
     pub target_paths: Vec<String>,
+    #[command(flatten)]
+    pub bump: BumpFlags,
+}
+
+/// How a GitOps edit is committed and pushed (bump, release, promote, rollback).
+#[derive(Debug, Args)]
+pub struct BumpFlags {
     /// Refuse (exit 3) to move a tag backwards relative to what the branch has now.
     #[arg(long, value_enum, value_name = "ORDER")]
     pub monotonic: Option<crate::gitops::order::Monotonic>,
@@ -276,15 +308,22 @@ pub struct BumpArgs {
 pub struct RegisterArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
-    /// Prefect's project file [default: prefect.file, else ./prefect.yaml].
-    #[arg(long, value_name = "FILE")]
-    pub file: Option<std::path::PathBuf>,
     /// Register every deployment of the file.
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
     /// Register the deployments matching FLOW/DEPLOYMENT (repeatable; globs, e.g. `etl/*`).
     #[arg(long = "name", value_name = "FLOW/DEPLOYMENT")]
     pub names: Vec<String>,
+    #[command(flatten)]
+    pub register: RegisterFlags,
+}
+
+/// How deployments are registered (register, release, promote, rollback).
+#[derive(Debug, Args)]
+pub struct RegisterFlags {
+    /// Prefect's project file [default: prefect.file, else ./prefect.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
     /// Skip a build/push/pull step flowship cannot run, by its name (repeatable), e.g.
     /// `prefect.deployments.steps.run_shell_script`.
     #[arg(long = "skip-step", value_name = "STEP")]
@@ -298,11 +337,88 @@ pub struct RegisterArgs {
     pub concurrency: Option<usize>,
 }
 
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Tag to push (repeatable) [default: the tag of FLOWSHIP_IMAGE, else CI_COMMIT_SHORT_SHA].
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub build: BuildFlags,
+    #[command(flatten)]
+    pub upload: UploadArgs,
+    #[command(flatten)]
+    pub bump: BumpFlags,
+    #[command(flatten)]
+    pub register: RegisterFlags,
+    /// Save the plan to FILE (JSON, no secrets) for `release --plan FILE` to apply exactly.
+    #[arg(long, value_name = "FILE", conflicts_with = "plan")]
+    pub plan_out: Option<PathBuf>,
+    /// Apply exactly this saved plan: the same digest, the same edits (each a compare-and-swap on the value
+    /// the plan saw), the same payloads; refused when anything changed under it.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Refuse a saved plan older than this (`30m`, `24h`, `7d`) [default: 24h].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub plan_max_age: Option<u64>,
+    /// Release into a held environment, lifting its hold in the same commit.
+    #[arg(long)]
+    pub lift_hold: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[command(flatten)]
+    pub register: RegisterFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// What to go back to: `previous` (the release before the one pinned now), a tag, a digest, or a GitOps
+    /// commit [default: previous].
+    #[arg(long, value_name = "previous|TAG|DIGEST|COMMIT")]
+    pub to: Option<String>,
+    /// Lift the environment's hold instead (no re-pin): the next release may roll it forward.
+    #[arg(long, conflicts_with = "to")]
+    pub lift_hold: bool,
+    /// Why (recorded in the hold).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub bump: BumpFlags,
+    #[command(flatten)]
+    pub register: RegisterFlags,
+}
+
+/// `90`, `30s`, `15m`, `24h`, `7d` → seconds.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration"))?;
+    let mult: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        other => return Err(format!("has an unknown unit `{other}` (s, m, h, d)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too long"))
+}
+
 impl Command {
     /// `promote SRC DST`: the two references, whose registries need credentials of their own.
     pub fn promote_refs(&self) -> Option<(&str, &str)> {
         match self {
-            Command::Promote(p) => Some((&p.source, &p.destination)),
+            Command::Promote(p) => Some((p.source.as_deref()?, p.destination.as_deref()?)),
             _ => None,
         }
     }
@@ -316,6 +432,9 @@ impl Command {
             Command::Push(a) => &a.targets,
             Command::Build(a) => &a.targets,
             Command::Promote(a) => &a.targets,
+            Command::Release(a) => &a.targets,
+            Command::Status(a) => &a.targets,
+            Command::Rollback(a) => &a.targets,
         }
     }
 }

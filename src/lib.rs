@@ -55,7 +55,17 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(&cli.command, &settings, &printer)) {
+    // Another environment's settings (status across environments, promote between them); their secrets
+    // join the scrubber as soon as they are resolved.
+    let scrubber = printer.scrubber();
+    let other = |name: &str| {
+        let s = settings::resolve_for(&cli, &matches, &env, name).map_err(error::Error::from)?;
+        for v in s.secret_values() {
+            scrubber.add(&v);
+        }
+        Ok(s)
+    };
+    match runtime.block_on(commands::run(&cli.command, &settings, &printer, &other)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             printer.error(&e);

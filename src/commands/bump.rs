@@ -19,8 +19,8 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         image.value.repository_ref(),
         args.tag.clone().or_else(|| image.value.tag.clone()),
         args.digest.clone().or_else(|| image.value.digest.clone()),
-        args.mr_branch.clone(),
-        args.push_options.clone(),
+        args.bump.mr_branch.clone(),
+        args.bump.push_options.clone(),
     )?;
     let _section = printer.section(
         "flowship_bump",

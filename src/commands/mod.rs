@@ -7,6 +7,7 @@ mod doctor;
 mod promote;
 mod push;
 mod register;
+mod release;
 mod settings;
 
 use crate::cli::Command;
@@ -14,7 +15,15 @@ use crate::error::Error;
 use crate::output::Printer;
 use crate::settings::Settings;
 
-pub async fn run(command: &Command, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+/// Settings for another environment of the file, by name.
+pub type Environments<'a> = dyn Fn(&str) -> Result<Settings, Error> + 'a;
+
+pub async fn run(
+    command: &Command,
+    settings: &Settings,
+    printer: &Printer,
+    other: &Environments<'_>,
+) -> Result<(), Error> {
     match command {
         Command::Doctor(_) => doctor::run(settings, printer).await,
         Command::Settings(_) => settings::run(settings, printer),
@@ -22,6 +31,11 @@ pub async fn run(command: &Command, settings: &Settings, printer: &Printer) -> R
         Command::Register(args) => register::run(args, settings, printer).await,
         Command::Push(args) => push::run(args, settings, printer).await,
         Command::Build(args) => build::run(args, settings, printer).await,
-        Command::Promote(args) => promote::run(args, settings, printer).await,
+        Command::Promote(args) => promote::run(args, settings, printer, other).await,
+        Command::Release(args) => release::run(args, settings, printer).await,
+        Command::Status(_) | Command::Rollback(_) => Err(Error::Usage {
+            message: "not yet".into(),
+            hint: None,
+        }),
     }
 }

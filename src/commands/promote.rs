@@ -1,32 +1,41 @@
 //! `flowship promote SRC DST`: the same image (same digest) under another tag, repository or registry,
 //! without rebuilding. Same repository: only the manifest is put under the new tag. Same registry: blobs are
 //! mounted from the source repository. Another registry: blobs are streamed across, never held in memory.
-//! (`promote --from-env A --env B`, between environments, is `ops::release`.)
+//! `flowship promote --from-env A --env B`: B pinned to exactly the digest A runs (see `ops::promote`).
 
+use super::Environments;
 use crate::cli::PromoteArgs;
 use crate::error::Error;
-use crate::ops::image;
+use crate::ops::{image, promote, release};
 use crate::output::Printer;
 use crate::registry::Reference;
 use crate::settings::Settings;
 
-pub async fn run(args: &PromoteArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+pub async fn run(
+    args: &PromoteArgs,
+    settings: &Settings,
+    printer: &Printer,
+    other: &Environments<'_>,
+) -> Result<(), Error> {
+    if let Some(from) = &args.from_env {
+        return between_environments(args, from, settings, printer, other).await;
+    }
     let usage = |m: String, h: &str| Error::Usage {
         message: m,
         hint: Some(h.into()),
     };
-    let src = Reference::parse(&args.source).map_err(|e| {
+    let (source, destination) = (
+        args.source.clone().unwrap_or_default(),
+        args.destination.clone().unwrap_or_default(),
+    );
+    let src = Reference::parse(&source).map_err(|e| {
         usage(
-            format!("SRC `{}`: {e}", args.source),
+            format!("SRC `{source}`: {e}"),
             "registry/repo:tag or registry/repo@sha256:...",
         )
     })?;
-    let dst = Reference::parse(&args.destination).map_err(|e| {
-        usage(
-            format!("DST `{}`: {e}", args.destination),
-            "registry/repo:tag",
-        )
-    })?;
+    let dst = Reference::parse(&destination)
+        .map_err(|e| usage(format!("DST `{destination}`: {e}"), "registry/repo:tag"))?;
     let _section = printer.section("flowship_promote", &format!("flowship promote {src} {dst}"));
     let plan = image::plan_promote(settings, &src, &dst).await?;
     if let Some(want) = &src.digest
@@ -46,4 +55,49 @@ pub async fn run(args: &PromoteArgs, settings: &Settings, printer: &Printer) -> 
     }
     let outcome = image::apply(settings, plan, printer).await?;
     crate::report::image(&outcome, settings, printer)
+}
+
+async fn between_environments(
+    args: &PromoteArgs,
+    from: &str,
+    settings: &Settings,
+    printer: &Printer,
+    other: &Environments<'_>,
+) -> Result<(), Error> {
+    let Some(to) = settings.environment.as_ref().map(|e| e.value.clone()) else {
+        return Err(Error::Usage {
+            message: "promote --from-env needs the environment to promote to".into(),
+            hint: Some(format!(
+                "pass --env, e.g. promote --from-env {from} --env prod"
+            )),
+        });
+    };
+    if to == from {
+        return Err(Error::Usage {
+            message: format!("--from-env {from} and --env {to} are the same environment"),
+            hint: Some("promote from one environment to another".into()),
+        });
+    }
+    let source = other(from)?;
+    let _section = printer.section(
+        "flowship_promote",
+        &format!("flowship promote {from} -> {to}"),
+    );
+    let req = release::Request {
+        tags: Vec::new(),
+        mr_branch: args.bump.mr_branch.clone(),
+        push_options: args.bump.push_options.clone(),
+        skip_steps: args.register.skip_steps.clone(),
+        lift_hold: false,
+        saved: None,
+        image: None,
+        hold: None,
+        subject: Some(format!("promote {from} to {to}")),
+    };
+    let plan = promote::plan(&source, from, settings, req, printer).await?;
+    if settings.dry_run.value {
+        return crate::report::release_plan(&plan, printer);
+    }
+    let outcome = release::apply(settings, plan, printer).await?;
+    crate::report::release(&outcome, settings, printer)
 }

@@ -15,7 +15,7 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
     } else {
         Selection::Default
     };
-    let req = Request::new(settings, selection, args.skip_steps.clone())?;
+    let req = Request::new(settings, selection, args.register.skip_steps.clone())?;
     let _section = printer.section(
         "flowship_register",
         &format!("flowship register ({})", req.file.display()),

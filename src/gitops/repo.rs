@@ -379,6 +379,26 @@ impl Checkout {
         }
     }
 
+    /// `(commit, message)` from the base back, newest first, up to `max` (a shallow clone is deepened to
+    /// `max` first).
+    pub fn history(&mut self, max: usize) -> Result<Vec<(String, String)>, GitError> {
+        if self.shallow {
+            let branch = self.branch.clone();
+            self.fetch(&branch, max.min(i32::MAX as usize) as i32)?;
+        }
+        let mut walk = self.repo.revwalk().map_err(|e| self.git_err(e))?;
+        walk.push(self.base).map_err(|e| self.git_err(e))?;
+        let mut out = Vec::new();
+        for oid in walk.take(max) {
+            let Ok(oid) = oid else { break };
+            let Ok(c) = self.repo.find_commit(oid) else {
+                break;
+            };
+            out.push((oid.to_string(), c.message().unwrap_or_default().to_string()));
+        }
+        Ok(out)
+    }
+
     /// Fetch `branch` into `refs/remotes/origin/<branch>`.
     fn fetch(&self, branch: &str, depth: i32) -> Result<(), GitError> {
         let mut remote = self

@@ -371,12 +371,49 @@ impl Bumper {
         &self.req
     }
 
+    pub fn request_mut(&mut self) -> &mut Request {
+        &mut self.req
+    }
+
+    /// Where the branch references the image at all (whatever its tag and digest are now): the places a bump
+    /// to an impossible tag and digest would change.
+    pub fn references(&self) -> Result<Vec<Change>, Error> {
+        let probe = Target {
+            repository: self.req.target.repository.clone(),
+            tag: Some("flowship-probe-0".into()),
+            digest: Some(format!("sha256:{}", "0".repeat(64))),
+            policies: self.req.target.policies.clone(),
+        };
+        let files = if self.req.explicit.is_empty() {
+            self.plan_discovered(&probe)?
+        } else {
+            self.plan_explicit(&probe)?
+        };
+        Ok(files.into_iter().flat_map(|f| f.changes).collect())
+    }
+
+    /// The commit the next plan is made on.
+    pub fn base(&self) -> String {
+        self.checkout.head().unwrap_or_default()
+    }
+
+    /// A file of the branch as cloned (a hold record, say).
+    pub fn read_file(&self, path: &str) -> Option<String> {
+        self.checkout.read_path(path)
+    }
+
+    /// The branch's history from the tip, newest first: `(commit, message)` for up to `max` commits (the
+    /// clone is deepened as far as needed).
+    pub fn history(&mut self, max: usize) -> Result<Vec<(String, String)>, Error> {
+        Ok(self.checkout.history(max)?)
+    }
+
     /// Every edit the request makes on the current base, verified; nothing written.
     pub fn plan(&self) -> Result<Plan, Error> {
         let files = if self.req.explicit.is_empty() {
-            self.plan_discovered()?
+            self.plan_discovered(&self.req.target)?
         } else {
-            self.plan_explicit()?
+            self.plan_explicit(&self.req.target)?
         };
         let notes = self.check_order(&files)?;
         let changes: Vec<Change> = files.iter().flat_map(|p| p.changes.clone()).collect();
@@ -577,7 +614,7 @@ impl Bumper {
         Ok(notes)
     }
 
-    fn plan_explicit(&self) -> Result<Vec<FilePlan>, Error> {
+    fn plan_explicit(&self, target: &Target) -> Result<Vec<FilePlan>, Error> {
         let mut out: Vec<FilePlan> = Vec::new();
         for (rel, path) in &self.req.explicit {
             let text = match out.iter().find(|p| p.rel == *rel) {
@@ -589,7 +626,7 @@ impl Bumper {
                     )
                 })?,
             };
-            let changes = images::plan_path(rel, &text, path, &self.req.target)?;
+            let changes = images::plan_path(rel, &text, path, target)?;
             if changes.is_empty() {
                 continue;
             }
@@ -616,9 +653,8 @@ impl Bumper {
         Ok(out)
     }
 
-    fn plan_discovered(&self) -> Result<Vec<FilePlan>, Error> {
+    fn plan_discovered(&self, t: &Target) -> Result<Vec<FilePlan>, Error> {
         // Cheap screen before parsing: a file that names neither the repository nor a policy has nothing to do.
-        let t = &self.req.target;
         let needle = t
             .repository
             .rsplit('/')
@@ -651,6 +687,13 @@ impl Bumper {
         }
         Ok(out)
     }
+}
+
+/// Clone in a blocking task.
+pub async fn open(req: Request) -> Result<Bumper, Error> {
+    tokio::task::spawn_blocking(move || Bumper::open(req))
+        .await
+        .map_err(|e| Error::Internal(format!("clone panicked: {e}")))?
 }
 
 /// Open and plan in a blocking task.

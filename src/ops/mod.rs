@@ -3,5 +3,9 @@
 //! dry run, and hand the plan or outcome to `report`. `release` composes the same operations.
 
 pub mod bump;
+pub mod hold;
 pub mod image;
+pub mod pins;
+pub mod promote;
 pub mod register;
+pub mod release;

@@ -54,6 +54,9 @@ pub struct Request {
     pub concurrency: usize,
     pub env: std::collections::BTreeMap<String, String>,
     pub gitlab: Option<GitlabVersion>,
+    /// The image every deployment runs (a release's pin, by digest): set as `job_variables.image` where the
+    /// file names none or names another tag of the same repository.
+    pub pin_image: Option<String>,
 }
 
 impl Request {
@@ -106,6 +109,7 @@ impl Request {
             concurrency: settings.prefect.concurrency.value,
             env: settings.template_env.clone(),
             gitlab,
+            pin_image: None,
         })
     }
 }
@@ -228,7 +232,12 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
             ));
         }
     }
-    let plans = place(select(plans, &req.selection)?, &req.pools);
+    let mut plans = place(select(plans, &req.selection)?, &req.pools);
+    if let Some(pin) = &req.pin_image {
+        for p in plans.iter_mut() {
+            pin_image(p, pin);
+        }
+    }
     for p in &plans {
         if p.work_pool.is_none() {
             return Err(usage(
@@ -610,6 +619,27 @@ fn select(
         }
     }
     Ok(out)
+}
+
+/// `job_variables.image` = `pin`, unless the file names an image of another repository there.
+fn pin_image(p: &mut crate::prefect::project::Plan, pin: &str) {
+    let repo_of = |r: &str| {
+        crate::registry::Reference::parse(r)
+            .ok()
+            .map(|r| r.repository_ref())
+    };
+    let jv = p.create.entry("job_variables").or_insert_with(|| json!({}));
+    if !jv.is_object() {
+        *jv = json!({});
+    }
+    let current = jv.get("image").and_then(Value::as_str).map(str::to_string);
+    let same = match &current {
+        None => true,
+        Some(c) => repo_of(c).is_some() && repo_of(c) == repo_of(pin),
+    };
+    if same {
+        jv["image"] = json!(pin);
+    }
 }
 
 /// The environment's pools instead of the file's: one copy of each deployment per pool, named after its

@@ -19,7 +19,7 @@ pub use crate::gitlab::CiContext;
 pub use crate::source::{Source, Sourced};
 pub use env::Env;
 pub use file::Loaded;
-pub use resolve::resolve;
+pub use resolve::{resolve, resolve_for};
 pub use show::Entry;
 
 use crate::cli::OutputFormat;

@@ -21,13 +21,25 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, ConfigError> {
-    resolve_with(cli, Flags::new(matches), env)
+    resolve_with(cli, Flags::new(matches), env, None)
+}
+
+/// The settings as they are for `environment` instead of the one selected (status across environments,
+/// promote between them): the same flags, variables and file, the other overlay.
+pub fn resolve_for(
+    cli: &Cli,
+    matches: &ArgMatches,
+    env: &Env,
+    environment: &str,
+) -> Result<Settings, ConfigError> {
+    resolve_with(cli, Flags::new(matches), env, Some(environment))
 }
 
 pub(super) fn resolve_with(
     cli: &Cli,
     flags: Flags<'_>,
     env: &Env,
+    environment_override: Option<&str>,
 ) -> Result<Settings, ConfigError> {
     let empty = Loaded::default();
     let bare = Layers {
@@ -48,7 +60,29 @@ pub(super) fn resolve_with(
         None => Loaded::default(),
     };
     let environments = file.environments();
-    let environment = environment(&bare, env, &environments)?;
+    let environment = match environment_override {
+        Some(e) if environments.iter().any(|k| k == e) => Some(Sourced::new(
+            e.to_string(),
+            Source::Flag {
+                name: "--from-env".into(),
+            },
+        )),
+        Some(e) => {
+            return Err(ConfigError::Invalid {
+                origin: Source::Flag {
+                    name: "--from-env".into(),
+                },
+                value: e.to_string(),
+                problem: "is not an environment of flowship.yaml".into(),
+                hint: Some(if environments.is_empty() {
+                    "define environments.<name> in flowship.yaml".into()
+                } else {
+                    format!("known environments: {}", environments.join(", "))
+                }),
+            });
+        }
+        None => environment(&bare, env, &environments)?,
+    };
     let l = Layers {
         flags: bare.flags,
         env,

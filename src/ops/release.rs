@@ -1,0 +1,523 @@
+//! `release`: the image (built here, or the one a build job handed over by digest), the GitOps bump of the
+//! environment's targets, and the environment's deployments, as one plan made before the first write, then
+//! applied step by step: push by digest → scan gate → tags → commit → deployments. Each step skips what is
+//! already in place, so a re-run after success does nothing and a re-run after a failure finishes the job.
+//!
+//! A saved plan (`--plan-out`) holds no secret: the digest, the GitOps edits with the values they replace,
+//! and a fingerprint of each deployment's payload. `--plan FILE` plans again and applies only if the result
+//! is that plan: the same digest, every edit a compare-and-swap on the old value, the same payloads.
+
+use super::hold::{self, Hold};
+use super::{bump, image, register};
+use crate::error::Error;
+use crate::output::Printer;
+use crate::prefect::project::StepImage;
+use crate::registry::Reference;
+use crate::settings::Settings;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// What the command line adds to the settings.
+pub struct Request {
+    pub tags: Vec<String>,
+    pub mr_branch: Option<String>,
+    pub push_options: Vec<String>,
+    pub skip_steps: Vec<String>,
+    pub lift_hold: bool,
+    pub saved: Option<Saved>,
+    /// The image to release instead of building one (promote between environments, rollback).
+    pub image: Option<Reference>,
+    /// Rollback: hold the environment at the image, with this reason.
+    pub hold: Option<String>,
+    /// The first line of the GitOps commit (rollback).
+    pub subject: Option<String>,
+}
+
+/// Everything a release will do, computed before anything is written.
+pub struct Plan {
+    pub environment: Option<String>,
+    pub image: image::Plan,
+    pub bumper: bump::Bumper,
+    pub gitops: bump::Plan,
+    pub prefect: register::Plan,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedImage {
+    pub repository: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedGitops {
+    pub repo: String,
+    pub branch: String,
+    pub changes: Vec<bump::Expected>,
+    pub extras: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedDeployment {
+    pub name: String,
+    pub action: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedPrefect {
+    pub api_url: String,
+    pub deployments: Vec<SavedDeployment>,
+}
+
+/// A plan as written by `--plan-out`: no secret in it (payloads are fingerprints).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Saved {
+    pub flowship_plan: u32,
+    /// Seconds since the epoch.
+    pub created: u64,
+    pub environment: Option<String>,
+    pub source_commit: Option<String>,
+    pub image: SavedImage,
+    pub gitops: SavedGitops,
+    pub prefect: SavedPrefect,
+    pub actions: Vec<Value>,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Saved {
+    pub fn load(path: &std::path::Path, max_age: u64) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Usage {
+            message: format!("saved plan `{}` cannot be read: {e}", path.display()),
+            hint: Some("pass the file `release --plan-out` wrote".into()),
+        })?;
+        let saved: Saved = serde_json::from_str(&text).map_err(|e| Error::Usage {
+            message: format!("`{}` is not a flowship plan: {e}", path.display()),
+            hint: Some("pass the file `release --plan-out` wrote".into()),
+        })?;
+        if saved.flowship_plan != 1 {
+            return Err(Error::Usage {
+                message: format!("`{}` is a plan of another flowship version", path.display()),
+                hint: Some("make the plan with this version".into()),
+            });
+        }
+        let age = now().saturating_sub(saved.created);
+        if age > max_age {
+            return Err(Error::Policy {
+                message: format!(
+                    "the saved plan `{}` is {} old, older than --plan-max-age ({}); nothing was written",
+                    path.display(),
+                    human_duration(age),
+                    human_duration(max_age)
+                ),
+                hint: Some("make a new plan (release --plan-out), or raise --plan-max-age".into()),
+            });
+        }
+        Ok(saved)
+    }
+}
+
+fn human_duration(s: u64) -> String {
+    match s {
+        s if s >= 86400 => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+        s if s >= 3600 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        s => format!("{}m{}s", s / 60, s % 60),
+    }
+}
+
+fn conflict(message: String) -> Error {
+    Error::Policy {
+        message,
+        hint: Some("something changed since the plan was made: make a new plan".into()),
+    }
+}
+
+/// The whole plan: image, GitOps edit, deployments. Reads only (a build may run the dependency installer).
+pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Result<Plan, Error> {
+    let environment = settings.environment.as_ref().map(|e| e.value.clone());
+    if let Some(saved) = &req.saved
+        && saved.environment != environment
+    {
+        return Err(Error::Usage {
+            message: format!(
+                "the saved plan is for environment {}, this run for {}",
+                saved.environment.as_deref().unwrap_or("(none)"),
+                environment.as_deref().unwrap_or("(none)")
+            ),
+            hint: Some("pass the same --env as when the plan was made".into()),
+        });
+    }
+    let image = {
+        let _s = printer.section("flowship_release_image", "release: image");
+        image_plan(settings, req).await?
+    };
+    if let Some(saved) = &req.saved
+        && saved.image.digest != image.digest
+    {
+        return Err(conflict(format!(
+            "the image is {} now, the saved plan says {}; nothing was written",
+            image.digest, saved.image.digest
+        )));
+    }
+    let (bumper, gitops) = {
+        let _s = printer.section("flowship_release_gitops", "release: GitOps plan");
+        gitops_plan(settings, req, &image, environment.as_deref()).await?
+    };
+    let prefect = {
+        let _s = printer.section("flowship_release_prefect", "release: Prefect plan");
+        prefect_plan(settings, req, &image, printer).await?
+    };
+    if let Some(saved) = &req.saved {
+        check_saved_deployments(saved, &prefect)?;
+    }
+    Ok(Plan {
+        environment,
+        image,
+        bumper,
+        gitops,
+        prefect,
+    })
+}
+
+/// The release's image: the one given (by digest; copied into this environment's repository when that
+/// differs), the saved plan's when the registry has it, else built here.
+async fn image_plan(settings: &Settings, req: &Request) -> Result<image::Plan, Error> {
+    let repo = settings
+        .image
+        .as_ref()
+        .map(|i| i.value.clone())
+        .ok_or_else(|| Error::Usage {
+            message: "release needs the image repository".into(),
+            hint: Some("pass --image REPO, FLOWSHIP_IMAGE or image.repository".into()),
+        })?;
+    let mut tags = req.tags.clone();
+    // A build job's handoff (`FLOWSHIP_IMAGE=repo:tag@digest`), or an image given by the caller.
+    let given = req
+        .image
+        .clone()
+        .or_else(|| repo.digest.as_ref().map(|_| repo.clone()));
+    let given = match (&given, &req.saved) {
+        (Some(g), _) => Some(g.clone()),
+        (None, Some(s)) => {
+            let r = Reference::parse(&format!("{}@{}", s.image.repository, s.image.digest))
+                .map_err(|e| Error::Usage {
+                    message: format!("the saved plan's image: {e}"),
+                    hint: None,
+                })?;
+            if tags.is_empty() {
+                tags = s.image.tags.clone();
+            }
+            // Built already (a plan is usually applied after the image was pushed by its own job)?
+            match image::plan_promote(settings, &r, &with_tag(&repo, tags.first())).await {
+                Ok(p) if p.present => return Ok(p),
+                _ => None,
+            }
+        }
+        (None, None) => None,
+    };
+    match given {
+        Some(src) => {
+            if tags.is_empty() {
+                tags.extend(
+                    src.tag
+                        .clone()
+                        .or(repo.tag.clone())
+                        .or(settings.ci.short_sha.clone()),
+                );
+            }
+            let dst = with_tag(&repo, tags.first());
+            let src = match (&src.digest, &src.tag) {
+                (Some(_), _) => src,
+                _ => {
+                    return Err(Error::Usage {
+                        message: format!("the image to release, `{src}`, names no digest"),
+                        hint: Some("release an image by digest (the FLOWSHIP_IMAGE a build job's dotenv report holds)".into()),
+                    });
+                }
+            };
+            let mut src_by_digest = src.clone();
+            src_by_digest.tag = None;
+            let mut p = image::plan_promote(settings, &src_by_digest, &dst).await?;
+            p.tags = tags;
+            Ok(p)
+        }
+        None => {
+            let build = image::BuildRequest {
+                tags,
+                push: true,
+                oci_layout: None,
+            };
+            image::plan_build(settings, &build).await
+        }
+    }
+}
+
+fn with_tag(repo: &Reference, tag: Option<&String>) -> Reference {
+    let mut r = repo.clone();
+    r.digest = None;
+    r.tag = tag.cloned().or(r.tag);
+    if r.tag.is_none() {
+        r.tag = Some("latest".into());
+    }
+    r
+}
+
+async fn gitops_plan(
+    settings: &Settings,
+    req: &Request,
+    image: &image::Plan,
+    environment: Option<&str>,
+) -> Result<(bump::Bumper, bump::Plan), Error> {
+    let mut r = bump::Request::new(
+        settings,
+        image.repository.clone(),
+        image.tags.first().cloned(),
+        Some(image.digest.clone()),
+        req.mr_branch.clone(),
+        req.push_options.clone(),
+    )?;
+    r.subject = req.subject.clone();
+    if let Some(saved) = &req.saved {
+        r.expect = Some(saved.gitops.changes.clone());
+    }
+    if req.hold.is_some() {
+        // A rollback moves backwards on purpose.
+        r.monotonic = None;
+    }
+    let mut bumper = bump::open(r).await?;
+    if let Some(env) = environment {
+        let path = hold::path(env);
+        let held = bumper.read_file(&path);
+        match (&req.hold, held) {
+            (Some(reason), _) => {
+                let h = Hold {
+                    environment: env.to_string(),
+                    image: image.reference(),
+                    by: settings
+                        .ci
+                        .user_login
+                        .clone()
+                        .unwrap_or_else(|| "unknown".into()),
+                    at: hold::now(),
+                    reason: reason.clone(),
+                };
+                bumper.request_mut().extras.push(bump::Extra {
+                    path,
+                    content: Some(h.render()),
+                });
+                bumper
+                    .request_mut()
+                    .trailers
+                    .push(("Flowship-Hold".into(), env.to_string()));
+            }
+            (None, Some(text)) if !req.lift_hold => return Err(hold::refusal(env, &text)),
+            (None, Some(_)) => bumper.request_mut().extras.push(bump::Extra {
+                path,
+                content: None,
+            }),
+            (None, None) => {}
+        }
+    }
+    let paths: Vec<String> = settings
+        .gitops
+        .paths
+        .iter()
+        .map(|p| p.value.clone())
+        .collect();
+    let targets: Vec<String> = settings
+        .gitops
+        .targets
+        .iter()
+        .map(|p| p.value.clone())
+        .collect();
+    let plan = tokio::task::spawn_blocking(move || {
+        // A release whose GitOps side finds no reference to the image at all would say "nothing to change"
+        // for ever: that is a misconfiguration, not a no-op.
+        if bumper.references()?.is_empty() {
+            let repository = &bumper.request().target.repository;
+            return Err(Error::Usage {
+                message: format!(
+                    "the GitOps branch references {repository} nowhere in {}",
+                    if targets.is_empty() { format!("paths {}", paths.join(", ")) } else { format!("targets {}", targets.join(", ")) }
+                ),
+                hint: Some("check gitops.paths / gitops.targets (per environment) and that the manifests name this image repository".into()),
+            });
+        }
+        let p = bumper.plan()?;
+        Ok::<_, Error>((bumper, p))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("bump panicked: {e}")))??;
+    Ok(plan)
+}
+
+async fn prefect_plan(
+    settings: &Settings,
+    req: &Request,
+    image: &image::Plan,
+    printer: &Printer,
+) -> Result<register::Plan, Error> {
+    let mut r = register::Request::new(settings, register::Selection::All, req.skip_steps.clone())?;
+    r.image = Some(StepImage {
+        repository: image.repository.clone(),
+        tag: image.tags.first().cloned(),
+        digest: Some(image.digest.clone()),
+    });
+    r.pin_image = Some(image.reference());
+    r.pools = pools(settings);
+    register::plan(&r, printer).await
+}
+
+/// The environment's work pools: one per cluster that names one, else the environment's own (either
+/// overrides the pool prefect.yaml names). None: the file's pools.
+pub fn pools(settings: &Settings) -> Vec<register::Pool> {
+    let per_cluster: Vec<register::Pool> = settings
+        .clusters
+        .iter()
+        .filter_map(|c| {
+            c.work_pool.as_ref().map(|p| register::Pool {
+                name: p.value.clone(),
+                cluster: Some(c.name.clone()),
+            })
+        })
+        .collect();
+    if !per_cluster.is_empty() {
+        return per_cluster;
+    }
+    match (&settings.environment, &settings.prefect.work_pool) {
+        (Some(_), Some(p)) => vec![register::Pool {
+            name: p.value.clone(),
+            cluster: None,
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn check_saved_deployments(saved: &Saved, prefect: &register::Plan) -> Result<(), Error> {
+    for d in &prefect.deployments {
+        match saved.prefect.deployments.iter().find(|s| s.name == d.name) {
+            Some(s) if s.fingerprint == d.fingerprint => {}
+            Some(_) => {
+                return Err(conflict(format!(
+                    "deployment `{}` would be registered differently than the saved plan says (prefect.yaml, a variable or a block changed); nothing was written",
+                    d.name
+                )));
+            }
+            None => {
+                return Err(conflict(format!(
+                    "deployment `{}` is not in the saved plan; nothing was written",
+                    d.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Plan {
+    /// The plan as `--plan-out` writes it.
+    pub fn saved(&self, settings: &Settings) -> Saved {
+        Saved {
+            flowship_plan: 1,
+            created: now(),
+            environment: self.environment.clone(),
+            source_commit: settings.ci.commit_sha.clone(),
+            image: SavedImage {
+                repository: self.image.repository.clone(),
+                digest: self.image.digest.clone(),
+                tags: self.image.tags.clone(),
+            },
+            gitops: SavedGitops {
+                repo: self.gitops.repo.clone(),
+                branch: self.gitops.branch.clone(),
+                changes: self
+                    .gitops
+                    .changes
+                    .iter()
+                    .map(|c| bump::Expected {
+                        file: c.file.clone(),
+                        path: c.path.clone(),
+                        old: c.old.clone(),
+                        new: c.new.clone(),
+                    })
+                    .collect(),
+                extras: self.gitops.extras.iter().map(|e| e.path.clone()).collect(),
+            },
+            prefect: SavedPrefect {
+                api_url: self.prefect.api_url.clone(),
+                deployments: self
+                    .prefect
+                    .deployments
+                    .iter()
+                    .map(|d| SavedDeployment {
+                        name: d.name.clone(),
+                        action: d.action.into(),
+                        fingerprint: d.fingerprint.clone(),
+                    })
+                    .collect(),
+            },
+            actions: self.actions(),
+        }
+    }
+
+    /// One entry per thing the release does, in order (`--output json`'s `actions[]`).
+    pub fn actions(&self) -> Vec<Value> {
+        let i = &self.image;
+        let untagged: Vec<&String> = i.tags.iter().filter(|t| !i.tagged.contains(t)).collect();
+        let mut out = vec![json!({
+            "step": "image", "action": if i.present { "none" } else { "push" }, "ref": i.reference(),
+            "digest": i.digest, "blobs": i.blobs, "blobs_missing": i.blobs_missing, "bytes_missing": i.bytes_missing,
+        })];
+        out.push(json!({"step": "tag", "action": if untagged.is_empty() { "none" } else { "tag" }, "tags": untagged}));
+        out.push(json!({
+            "step": "gitops", "action": if self.gitops.is_empty() { "none" } else { "commit" },
+            "repo": self.gitops.repo, "branch": self.gitops.branch, "changes": self.gitops.changes,
+            "extras": self.gitops.extras,
+        }));
+        for d in &self.prefect.deployments {
+            out.push(json!({
+                "step": "deployment", "action": d.action, "name": d.name, "work_pool": d.work_pool,
+                "changes": d.changes,
+            }));
+        }
+        out
+    }
+}
+
+/// What a release did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub environment: Option<String>,
+    pub image: image::Outcome,
+    pub gitops: bump::Outcome,
+    pub prefect: register::Outcome,
+}
+
+/// Apply the plan, step by step; each step skips what is in place. A failing step stops the release with
+/// its error: the steps before it are done, and a re-run picks up from there.
+pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result<Outcome, Error> {
+    let image = {
+        let _s = printer.section("flowship_release_push", "release: push, gate, tag");
+        image::apply(settings, plan.image, printer).await?
+    };
+    let gitops = {
+        let _s = printer.section("flowship_release_bump", "release: GitOps commit");
+        bump::apply(plan.bumper, plan.gitops).await?
+    };
+    let prefect = {
+        let _s = printer.section("flowship_release_register", "release: deployments");
+        register::apply(&plan.prefect, printer).await?
+    };
+    Ok(Outcome {
+        environment: plan.environment,
+        image,
+        gitops,
+        prefect,
+    })
+}
