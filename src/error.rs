@@ -46,6 +46,10 @@ pub enum Error {
     /// A command found problems it has already reported (doctor's failed checks): exit 1, no extra message.
     #[error("{0}")]
     Reported(String),
+    /// `status` found the environments out of sync (reported already): exit 4, so a scheduled pipeline can
+    /// alert on it.
+    #[error("{0}")]
+    Drift(String),
     #[error("cannot write {what}: {reason}")]
     Output { what: String, reason: String },
     /// A bug: an invariant flowship relies on did not hold.
@@ -96,6 +100,7 @@ impl Error {
             Error::Registry(crate::registry::RegistryError::Immutable { .. }) => 3,
             Error::Registry(_) => 1,
             Error::Policy { .. } => 3,
+            Error::Drift(_) => 4,
             Error::Transport(_)
             | Error::Reported(_)
             | Error::Output { .. }

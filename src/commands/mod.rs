@@ -8,7 +8,9 @@ mod promote;
 mod push;
 mod register;
 mod release;
+mod rollback;
 mod settings;
+mod status;
 
 use crate::cli::Command;
 use crate::error::Error;
@@ -33,9 +35,7 @@ pub async fn run(
         Command::Build(args) => build::run(args, settings, printer).await,
         Command::Promote(args) => promote::run(args, settings, printer, other).await,
         Command::Release(args) => release::run(args, settings, printer).await,
-        Command::Status(_) | Command::Rollback(_) => Err(Error::Usage {
-            message: "not yet".into(),
-            hint: None,
-        }),
+        Command::Status(_) => status::run(settings, printer, other).await,
+        Command::Rollback(args) => rollback::run(args, settings, printer).await,
     }
 }

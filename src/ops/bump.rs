@@ -63,6 +63,8 @@ pub struct Request {
     pub expect: Option<Vec<Expected>>,
     /// The first line of the commit message instead of the template's (a rollback, a hold lifted).
     pub subject: Option<String>,
+    /// Whether image values are planned at all (lifting a hold writes only its record).
+    pub values: bool,
 }
 
 fn usage(message: impl Into<String>, hint: &str) -> Error {
@@ -219,6 +221,7 @@ impl Request {
             extras: Vec::new(),
             expect: None,
             subject: None,
+            values: true,
         })
     }
 
@@ -327,6 +330,9 @@ pub struct Outcome {
     /// The last plan was made on the remote's MR branch: it holds the change whether or not we pushed.
     #[serde(skip)]
     pub on_mr_branch: bool,
+    /// Files written besides image values (a hold record).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extras: Vec<ExtraChange>,
 }
 
 /// A clone of the branch and the request it serves. `Send`: planned in one blocking task, applied in another.
@@ -410,7 +416,9 @@ impl Bumper {
 
     /// Every edit the request makes on the current base, verified; nothing written.
     pub fn plan(&self) -> Result<Plan, Error> {
-        let files = if self.req.explicit.is_empty() {
+        let files = if !self.req.values {
+            Vec::new()
+        } else if self.req.explicit.is_empty() {
             self.plan_discovered(&self.req.target)?
         } else {
             self.plan_explicit(&self.req.target)?
@@ -472,6 +480,7 @@ impl Bumper {
                 notes: plan.notes.clone(),
                 seconds: 0.0,
                 on_mr_branch: plan.on_mr_branch,
+                extras: plan.extras.clone(),
             };
             if plan.is_empty() {
                 outcome.seconds = started.elapsed().as_secs_f64();

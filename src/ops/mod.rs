@@ -9,3 +9,5 @@ pub mod pins;
 pub mod promote;
 pub mod register;
 pub mod release;
+pub mod rollback;
+pub mod status;

@@ -131,6 +131,9 @@ pub struct Deployment {
     pub plan: crate::prefect::project::Plan,
     #[serde(skip)]
     pub have_automations: Vec<Value>,
+    /// The image the server's deployment runs now (`job_variables.image`).
+    #[serde(skip)]
+    pub running: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,6 +149,8 @@ pub struct Plan {
     pub api_url: String,
     pub pools: Vec<PoolPlan>,
     pub deployments: Vec<Deployment>,
+    /// Deployments of the same flows on the server that the file does not name (`flow/name`).
+    pub others: Vec<String>,
     #[serde(skip)]
     pub client: Arc<Prefect>,
     #[serde(skip)]
@@ -311,6 +316,12 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
     }
 
     let mut deployments = Vec::new();
+    let mut others: Vec<String> = existing
+        .keys()
+        .filter(|(f, n)| !plans.iter().any(|p| &p.flow_name == f && &p.name == n))
+        .map(|(f, n)| format!("{f}/{n}"))
+        .collect();
+    others.sort();
     for p in plans {
         let found = existing
             .get(&(p.flow_name.clone(), p.name.clone()))
@@ -321,6 +332,7 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         api_url: client.base_url().to_string(),
         pools,
         deployments,
+        others,
         client,
         flow_ids,
         concurrency: req.concurrency,
@@ -345,6 +357,7 @@ async fn compare(
             fingerprint,
             plan,
             have_automations: Vec::new(),
+            running: None,
         });
     };
     let id = existing["id"].as_str().unwrap_or_default().to_string();
@@ -376,6 +389,9 @@ async fn compare(
         fingerprint,
         plan,
         have_automations: have,
+        running: existing["job_variables"]["image"]
+            .as_str()
+            .map(str::to_string),
     })
 }
 

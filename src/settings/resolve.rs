@@ -166,9 +166,10 @@ pub(super) fn resolve_with(
             project_url: env.raw("CI_PROJECT_URL").map(str::to_string),
             project_name: env.raw("CI_PROJECT_NAME").map(str::to_string),
             short_sha: env.raw("CI_COMMIT_SHORT_SHA").map(str::to_string),
-            user_login: env
-                .raw("GITLAB_USER_LOGIN")
-                .or(env.raw("USER"))
+            // Who is running this (a hold records it): GitLab's user, else the machine's.
+            user_login: ["GITLAB_USER_LOGIN", "GITLAB_USER_NAME", "USER", "LOGNAME"]
+                .iter()
+                .find_map(|v| env.raw(v))
                 .map(str::to_string),
         },
     })

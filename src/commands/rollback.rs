@@ -1,0 +1,37 @@
+//! `flowship rollback --env E [--to previous|TAG|DIGEST|COMMIT]`, and `--lift-hold` (see `ops::rollback`).
+
+use crate::cli::RollbackArgs;
+use crate::error::Error;
+use crate::ops::{release, rollback};
+use crate::output::Printer;
+use crate::settings::Settings;
+
+pub async fn run(args: &RollbackArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+    let _section = printer.section("flowship_rollback", "flowship rollback");
+    if args.lift_hold {
+        if settings.dry_run.value {
+            printer.info("dry run: would lift the hold");
+            return Ok(());
+        }
+        let outcome = rollback::lift(settings, printer).await?;
+        return crate::report::bump(&outcome, settings, printer);
+    }
+    let base = release::Request {
+        tags: Vec::new(),
+        mr_branch: args.bump.mr_branch.clone(),
+        push_options: args.bump.push_options.clone(),
+        skip_steps: args.register.skip_steps.clone(),
+        lift_hold: false,
+        saved: None,
+        image: None,
+        hold: None,
+        subject: None,
+    };
+    let to = args.to.as_deref().unwrap_or("previous");
+    let plan = rollback::plan(settings, to, args.reason.clone(), base, printer).await?;
+    if settings.dry_run.value {
+        return crate::report::release_plan(&plan, printer);
+    }
+    let outcome = release::apply(settings, plan, printer).await?;
+    crate::report::release(&outcome, settings, printer)
+}

@@ -1,0 +1,26 @@
+//! `flowship status [--env E]`: what each environment runs, live (see `ops::status`). Exit 0 when every
+//! environment is in sync, 4 on drift, 1 when one could not be read.
+
+use super::Environments;
+use crate::error::Error;
+use crate::ops::status;
+use crate::output::Printer;
+use crate::settings::Settings;
+
+pub async fn run(
+    settings: &Settings,
+    printer: &Printer,
+    other: &Environments<'_>,
+) -> Result<(), Error> {
+    let _section = printer.section("flowship_status", "flowship status");
+    let mut envs = Vec::new();
+    if settings.environment.is_some() || settings.environments.is_empty() {
+        envs.push(status::environment(settings, printer).await);
+    } else {
+        for name in &settings.environments {
+            let s = other(name)?;
+            envs.push(status::environment(&s, printer).await);
+        }
+    }
+    crate::report::status(&envs, printer)
+}

@@ -1,0 +1,275 @@
+//! What an environment runs, computed live from the three places that decide it: the image its GitOps branch
+//! pins (every place, with file and line), whether the registry has that digest and where the pinned tag
+//! points, and what each Prefect deployment of the project runs (from the same plan `register` makes, with
+//! the pin as the image: a deployment it would update runs something else). Drift is any disagreement.
+
+use super::{pins, register};
+use crate::error::Error;
+use crate::output::Printer;
+use crate::registry::session::Session;
+use crate::settings::Settings;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    /// `pins_disagree`, `not_pinned`, `digest_missing`, `tag_moved`, `prefect_differs`, `deployment_changed`,
+    /// `deployment_missing`, `deployment_extra`, `work_pool_missing`.
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Registry {
+    pub repository: String,
+    /// The registry has the pinned digest.
+    pub present: Option<bool>,
+    /// The pinned tag, and the digest it points at now.
+    pub tag: Option<String>,
+    pub tag_digest: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Deployment {
+    pub name: String,
+    pub id: Option<String>,
+    /// in_sync | differs | missing.
+    pub state: &'static str,
+    pub work_pool: Option<String>,
+    /// The image it runs (`job_variables.image`), when it exists.
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub environment: Option<String>,
+    pub gitops: Option<pins::Pins>,
+    pub registry: Option<Registry>,
+    pub deployments: Vec<Deployment>,
+    pub drift: Vec<Drift>,
+    /// What could not be read (a service down): the environment's status is unknown, not in sync.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Environment {
+    pub fn in_sync(&self) -> bool {
+        self.drift.is_empty() && self.error.is_none()
+    }
+}
+
+/// One environment's status. A failure to read one side is recorded, not raised: the other sides are still
+/// reported.
+pub async fn environment(settings: &Settings, printer: &Printer) -> Environment {
+    let name = settings.environment.as_ref().map(|e| e.value.clone());
+    let mut env = Environment {
+        environment: name,
+        gitops: None,
+        registry: None,
+        deployments: Vec::new(),
+        drift: Vec::new(),
+        error: None,
+    };
+    let pins = match pins::read(settings).await {
+        Ok(p) => p,
+        Err(e) => {
+            env.error = Some(e.render());
+            return env;
+        }
+    };
+    match (pins.digests.len(), pins.places.is_empty()) {
+        (_, true) => env.drift.push(Drift {
+            kind: "not_pinned",
+            detail: "the GitOps branch references the image nowhere in the environment's targets"
+                .into(),
+        }),
+        (0, _) => env.drift.push(Drift {
+            kind: "not_pinned",
+            detail: format!(
+                "pinned by tag only ({}), not by digest",
+                pins.tags.join(", ")
+            ),
+        }),
+        (1, _) => {}
+        _ => env.drift.push(Drift {
+            kind: "pins_disagree",
+            detail: format!(
+                "the targets pin different digests: {}",
+                pins.places
+                    .iter()
+                    .map(|p| format!("{}:{} {}", p.file, p.line, p.value))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        }),
+    }
+    if let Some(digest) = &pins.digest {
+        match registry(settings, digest, pins.tag.as_deref()).await {
+            Ok(r) => {
+                if r.present == Some(false) {
+                    env.drift.push(Drift {
+                        kind: "digest_missing",
+                        detail: format!("{}@{digest} is not in the registry", r.repository),
+                    });
+                }
+                if let (Some(t), Some(d)) = (&r.tag, &r.tag_digest)
+                    && d != digest
+                {
+                    env.drift.push(Drift {
+                        kind: "tag_moved",
+                        detail: format!(
+                            "{}:{t} points at {d}, the GitOps pin is {digest}",
+                            r.repository
+                        ),
+                    });
+                }
+                env.registry = Some(r);
+            }
+            Err(e) => env.error = Some(e.render()),
+        }
+        let pin = pinned_reference(settings, &pins, digest);
+        match deployments(settings, &pin, printer).await {
+            Ok((ds, drift)) => {
+                env.deployments = ds;
+                env.drift.extend(drift);
+            }
+            Err(e) => env.error = Some(e.render()),
+        }
+    }
+    env.gitops = Some(pins);
+    env
+}
+
+fn pinned_reference(settings: &Settings, pins: &pins::Pins, digest: &str) -> String {
+    let repo = settings
+        .image
+        .as_ref()
+        .map(|i| i.value.repository_ref())
+        .unwrap_or_default();
+    match &pins.tag {
+        Some(t) => format!("{repo}:{t}@{digest}"),
+        None => format!("{repo}@{digest}"),
+    }
+}
+
+async fn registry(settings: &Settings, digest: &str, tag: Option<&str>) -> Result<Registry, Error> {
+    let image = settings
+        .image
+        .as_ref()
+        .expect("pins::read checked it")
+        .value
+        .clone();
+    let http = crate::http::Http::new(&settings.http_config())?;
+    let session =
+        Session::open(http, image.api_host(), settings.credential(&image.registry)).await?;
+    let present = Some(
+        session
+            .manifest_get(&image.repository, digest)
+            .await?
+            .is_some(),
+    );
+    let tag_digest = match tag {
+        Some(t) => session
+            .manifest_get(&image.repository, t)
+            .await?
+            .map(|(_, _, d)| d),
+        None => None,
+    };
+    Ok(Registry {
+        repository: image.repository_ref(),
+        present,
+        tag: tag.map(str::to_string),
+        tag_digest,
+    })
+}
+
+async fn deployments(
+    settings: &Settings,
+    pin: &str,
+    printer: &Printer,
+) -> Result<(Vec<Deployment>, Vec<Drift>), Error> {
+    let mut req = register::Request::new(settings, register::Selection::All, Vec::new())?;
+    if let Some((repo, rest)) = pin.split_once('@') {
+        let (repository, tag) = match repo.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') => (r.to_string(), Some(t.to_string())),
+            _ => (repo.to_string(), None),
+        };
+        req.image = Some(crate::prefect::project::StepImage {
+            repository,
+            tag,
+            digest: Some(rest.to_string()),
+        });
+    }
+    req.pin_image = Some(pin.to_string());
+    req.pools = super::release::pools(settings);
+    // A missing pool is drift to report, not an error that hides the rest.
+    req.create_work_pool = Some("process".into());
+    let plan = register::plan(&req, printer).await?;
+    let mut drift = Vec::new();
+    for p in plan.pools.iter().filter(|p| !p.exists) {
+        drift.push(Drift {
+            kind: "work_pool_missing",
+            detail: format!("work pool `{}` does not exist", p.name),
+        });
+    }
+    let mut out = Vec::new();
+    for d in &plan.deployments {
+        let image = d.running.clone();
+        let state = match d.action {
+            "created" => {
+                drift.push(Drift {
+                    kind: "deployment_missing",
+                    detail: format!("{} is in prefect.yaml but not on the server", d.name),
+                });
+                "missing"
+            }
+            "unchanged" => "in_sync",
+            _ => {
+                let image_differs = image.as_deref() != Some(pin);
+                drift.push(if image_differs {
+                    Drift {
+                        kind: "prefect_differs",
+                        detail: format!(
+                            "{} runs {}, the GitOps pin is {pin}",
+                            d.name,
+                            image.as_deref().unwrap_or("no image")
+                        ),
+                    }
+                } else {
+                    Drift {
+                        kind: "deployment_changed",
+                        detail: format!(
+                            "{} differs from prefect.yaml in {}",
+                            d.name,
+                            d.changes
+                                .iter()
+                                .map(|c| c.field.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    }
+                });
+                "differs"
+            }
+        };
+        out.push(Deployment {
+            name: d.name.clone(),
+            id: d.id.clone(),
+            state,
+            work_pool: d.work_pool.clone(),
+            image,
+            url: d
+                .id
+                .as_deref()
+                .map(|id| crate::prefect::ui_url(&plan.api_url, id)),
+        });
+    }
+    for o in &plan.others {
+        drift.push(Drift {
+            kind: "deployment_extra",
+            detail: format!("{o} is on the server but not in prefect.yaml"),
+        });
+    }
+    Ok((out, drift))
+}
