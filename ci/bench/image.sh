@@ -79,7 +79,7 @@ printf 'rand64  protocol floor (curl, layer only): %.3f s\n' "$(median "${cf[@]}
 
 say "code-only rebuild: flowship build vs buildah bud + push"
 fs push --from "oci-layout:$W/l:small" --image "$REG/bench/base" --tag v1
-proj=$W/proj; cp -r fixtures/example-flow "$proj"
+proj=$W/proj; cp -r fixtures/example-project "$proj"
 env -i PATH="$PATH" HOME="$W" "$FLOWSHIP" -q --plain-http "$REG" build --image "$REG/bench/flow" --tag warm --base "$REG/bench/base:v1" --python-version 3.11 --context "$proj" >/dev/null
 printf 'FROM %s/bench/base:v1\nCOPY . /opt/prefect/flow\n' "$REG" > "$proj/Containerfile"
 bb=() fb=()

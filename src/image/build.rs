@@ -186,7 +186,12 @@ pub async fn build(
     built.warnings.extend(warnings);
     let code = layer::write(&entries, input.mtime, &scratch.join("code.tar.gz")).map_err(io)?;
 
-    let installer = match &input.requirements {
+    // A requirements file that names nothing (empty, comments only) needs no installer and no layer.
+    let requirements = input
+        .requirements
+        .as_ref()
+        .filter(|r| names_requirements(r));
+    let installer = match requirements {
         Some(_) => Some(Installer::find(input.path.as_deref())?),
         None => None,
     };
@@ -218,7 +223,7 @@ pub async fn build(
 
         // Dependencies: from the registry cache, else installed now.
         let mut new_layers: Vec<(Descriptor, String, &'static str)> = Vec::new();
-        if let (Some(req), Some(inst)) = (&input.requirements, &installer) {
+        if let (Some(req), Some(inst)) = (requirements, &installer) {
             let python = input.python.clone().or_else(|| python_of(&config)).ok_or_else(|| {
                 bad_base("does not say its Python version (no PYTHON_VERSION in its environment); pass --python-version".into())
             })?;
@@ -590,4 +595,13 @@ pub async fn download(
         )));
     }
     Ok(())
+}
+
+/// Does the requirements file name anything (a line that is neither blank nor a comment)?
+fn names_requirements(path: &Path) -> bool {
+    std::fs::read_to_string(path).map_or(true, |t| {
+        t.lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .any(|l| !l.is_empty())
+    })
 }

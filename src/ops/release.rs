@@ -36,6 +36,7 @@ pub struct Request {
 /// Everything a release will do, computed before anything is written.
 pub struct Plan {
     pub environment: Option<String>,
+    skip_steps: Vec<String>,
     pub image: image::Plan,
     pub bumper: bump::Bumper,
     pub gitops: bump::Plan,
@@ -178,6 +179,7 @@ pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Resu
     }
     Ok(Plan {
         environment,
+        skip_steps: req.skip_steps.clone(),
         image,
         bumper,
         gitops,
@@ -502,6 +504,7 @@ pub struct Outcome {
 /// Apply the plan, step by step; each step skips what is in place. A failing step stops the release with
 /// its error: the steps before it are done, and a re-run picks up from there.
 pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result<Outcome, Error> {
+    let skip_steps = plan.skip_steps.clone();
     let image = {
         let _s = printer.section("flowship_release_push", "release: push, gate, tag");
         image::apply(settings, plan.image, printer).await?
@@ -510,10 +513,40 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         let _s = printer.section("flowship_release_bump", "release: GitOps commit");
         bump::apply(plan.bumper, plan.gitops).await?
     };
-    let prefect = {
+    let mut prefect = {
         let _s = printer.section("flowship_release_register", "release: deployments");
         register::apply(&plan.prefect, printer).await?
     };
+    // Another release into this environment may have landed after ours: Prefect follows what GitOps pins
+    // now, so the last release to finish leaves both sides agreeing.
+    if gitops.pushed
+        && let Ok(now) = super::pins::read(settings).await
+        && let Some(d) = now.digest
+        && d != image.digest
+    {
+        printer.info(&format!(
+            "a newer release pins {d} now; registering the deployments with that image"
+        ));
+        let repo = settings
+            .image
+            .as_ref()
+            .map(|i| i.value.repository_ref())
+            .unwrap_or_default();
+        let pin = match &now.tag {
+            Some(t) => format!("{repo}:{t}@{d}"),
+            None => format!("{repo}@{d}"),
+        };
+        let mut r = register::Request::new(settings, register::Selection::All, skip_steps.clone())?;
+        r.image = Some(StepImage {
+            repository: repo,
+            tag: now.tag.clone(),
+            digest: Some(d.clone()),
+        });
+        r.pin_image = Some(pin);
+        r.pools = pools(settings);
+        let again = register::plan(&r, printer).await?;
+        prefect = register::apply(&again, printer).await?;
+    }
     Ok(Outcome {
         environment: plan.environment,
         image,

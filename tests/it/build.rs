@@ -54,8 +54,8 @@ fn base_image(dir: &Path) -> String {
 /// A copy of the example flow project, with a fresh mtime on every file.
 fn flow_project(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
-    let p = dir.join("example-flow");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example-flow");
+    let p = dir.join("example-project");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example-project");
     run(Command::new("cp").arg("-r").arg(&src).arg(&p));
     run(Command::new("touch")
         .arg("-d")
@@ -110,7 +110,10 @@ fn build_pushes_an_image_umoci_unpacks_with_code_deps_env_labels() {
         env.contains(&"PATH=/opt/flowship/site-packages/bin:/usr/local/bin:/usr/bin:/bin"),
         "{env:?}"
     );
-    assert_eq!(config["config"]["WorkingDir"], "/opt/prefect/example-flow");
+    assert_eq!(
+        config["config"]["WorkingDir"],
+        "/opt/prefect/example-project"
+    );
     let labels = &config["config"]["Labels"];
     assert_eq!(
         labels["org.opencontainers.image.revision"],
@@ -140,7 +143,7 @@ fn build_pushes_an_image_umoci_unpacks_with_code_deps_env_labels() {
         .arg(&bundle));
     let root = bundle.join("rootfs");
     assert!(root.join("etc/os-release").is_file(), "base layer present");
-    let etl = root.join("opt/prefect/example-flow/flows/etl.py");
+    let etl = root.join("opt/prefect/example-project/flows/etl.py");
     assert!(etl.is_file());
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
@@ -152,7 +155,7 @@ fn build_pushes_an_image_umoci_unpacks_with_code_deps_env_labels() {
         root.join("opt/flowship/site-packages/six.py").is_file(),
         "the dependency is installed in the layer"
     );
-    assert!(!root.join("opt/prefect/example-flow/.git").exists());
+    assert!(!root.join("opt/prefect/example-project/.git").exists());
     // Manifest annotations name the base.
     let raw: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false"])

@@ -107,6 +107,12 @@ impl Flowship {
         p
     }
 
+    /// Run in `dir`.
+    pub fn cwd(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
     /// Run in the scratch directory (where a `flowship.yaml` written with `file` is picked up).
     pub fn in_scratch_dir(mut self) -> Self {
         self.cwd = Some(self.dir.path().to_path_buf());

@@ -15,6 +15,7 @@ mod images;
 mod plain_http;
 mod proxy;
 mod register;
+mod release;
 mod sentinel;
 mod settings;
 mod tokens;

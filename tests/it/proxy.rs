@@ -59,7 +59,7 @@ pub enum Fault {
     /// The first request whose first line starts with `.0` and contains `.1` loses its connection: after the
     /// upstream applied it and answered (`.2` true: the answer is lost), or before it reaches the upstream.
     DropOnce(&'static str, &'static str, bool),
-    /// The first `n` requests whose first line starts with the prefix answer `503` (a busy server).
+    /// The first `n` requests whose first line contains the text answer `503` (a busy server).
     Storm(&'static str, usize),
 }
 
@@ -209,7 +209,7 @@ fn serve(
             return;
         }
         Fault::Storm(prefix, n)
-            if first_line.starts_with(prefix) && count.fetch_add(1, Ordering::SeqCst) < n =>
+            if first_line.contains(prefix) && count.fetch_add(1, Ordering::SeqCst) < n =>
         {
             let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             return;

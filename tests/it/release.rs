@@ -1,0 +1,820 @@
+//! `release`, `status`, `rollback` and `promote --from-env` (issue 9) on the bundled example project, against
+//! the real registry, git server and Prefect servers: staging on the open Prefect, prod (two clusters, its own
+//! registry project) on the one with basic auth + CSRF.
+
+use crate::harness::{Flowship, flowship, host_of, svc};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The example project, a GitOps repo seeded from fixtures/gitops, and a flowship.yaml pointing at the local
+/// services, all unique to one test.
+pub struct World {
+    pub tok: String,
+    pub project: PathBuf,
+    pub bare: PathBuf,
+    pub repo_url: String,
+    pub staging_repo: String,
+    pub prod_repo: String,
+    _dir: tempfile::TempDir,
+}
+
+pub fn copy_dir(src: &Path, dst: &Path) {
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+pub fn world() -> World {
+    let tok = format!("{:x}", fastrand::u32(..));
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let project = dir.path().join("example-project");
+    copy_dir(&root.join("fixtures/example-project"), &project);
+    // No dependencies to install in most tests (the e2e tests keep them): releases stay quick.
+    std::fs::write(project.join("requirements.txt"), "# none\n").unwrap();
+    let reg = svc("REGISTRY_PLAIN");
+    let staging_repo = format!("{reg}/flows-{tok}/example");
+    let prod_repo = format!("{reg}/flows-prod-{tok}/example");
+    // The GitOps skeleton names the local registry's repositories.
+    let seed = dir.path().join("gitops");
+    copy_dir(&root.join("fixtures/gitops"), &seed);
+    for entry in walk(&seed) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        let text = text
+            .replace("harbor.example.com/flows-prod/example", &prod_repo)
+            .replace("harbor.example.com/flows/example", &staging_repo);
+        std::fs::write(&entry, text).unwrap();
+    }
+    let name = format!("release-{tok}.git");
+    let bare = Path::new(&svc("GIT_ROOT")).join(&name);
+    git(&seed, &["init", "-q", "-b", "main"]);
+    git(&seed, &["add", "-A"]);
+    git(
+        &seed,
+        &[
+            "-c",
+            "user.name=s",
+            "-c",
+            "user.email=s@example.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "skeleton",
+        ],
+    );
+    git(
+        Path::new("."),
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    git(&seed, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    let repo_url = format!("{}/{name}", svc("GIT_DAEMON"));
+    let config = format!(
+        "image:\n  repository: {staging_repo}\n  base: {base}\n  python_version: \"3.11\"\n\
+         gitops:\n  repo: {repo_url}\n  branch: main\n\
+         prefect:\n  api_url: {plain}\n  create_work_pool: process\n\
+         environments:\n  staging:\n    gitops: {{paths: [\"clusters/staging/**\"]}}\n    prefect: {{work_pool: staging-{tok}}}\n\
+         \x20 prod:\n    image: {{repository: {prod_repo}}}\n    prefect:\n      api_url: {authed}\n      auth_string_variable: PROD_PREFECT_API_AUTH_STRING\n\
+         \x20   clusters:\n      cluster-1: {{paths: [\"clusters/cluster-1/**\"], work_pool: c1-{tok}}}\n      cluster-2: {{paths: [\"clusters/cluster-2/**\"], work_pool: c2-{tok}}}\n",
+        base = svc("PYTHON_BASE"),
+        plain = svc("PREFECT_PLAIN"),
+        authed = svc("PREFECT_AUTH"),
+    );
+    std::fs::write(project.join("flowship.yaml"), config).unwrap();
+    // Flow names unique to the test: the Prefect servers are shared.
+    for (f, name) in [("flows/etl.py", "etl"), ("flows/report.py", "report")] {
+        let p = project.join(f);
+        let t = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(
+            &p,
+            t.replace(
+                &format!("@flow(name=\"{name}\")"),
+                &format!("@flow(name=\"{name}-{tok}\")"),
+            ),
+        )
+        .unwrap();
+    }
+    World {
+        tok,
+        project,
+        bare,
+        repo_url,
+        staging_repo,
+        prod_repo,
+        _dir: dir,
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+impl World {
+    /// flowship in the project directory, with the registry listed and prod's credentials set.
+    pub fn flowship(&self) -> Flowship {
+        flowship()
+            .cwd(&self.project)
+            .env("FLOWSHIP_PLAIN_HTTP", svc("REGISTRY_PLAIN"))
+            .env("PROD_PREFECT_API_AUTH_STRING", svc("PREFECT_AUTH_STRING"))
+            .env("CI_COMMIT_SHORT_SHA", "aaaa1111")
+    }
+
+    pub fn file_on_main(&self, f: &str) -> String {
+        git(&self.bare, &["show", &format!("main:{f}")])
+    }
+
+    pub fn commits(&self) -> usize {
+        git(&self.bare, &["rev-list", "--count", "main"])
+            .parse()
+            .unwrap()
+    }
+
+    /// A new version of the code (a new image).
+    pub fn edit_code(&self, marker: &str) {
+        let p = self.project.join("flows/etl.py");
+        let mut t = std::fs::read_to_string(&p).unwrap();
+        t.push_str(&format!("\n# {marker}\n"));
+        std::fs::write(p, t).unwrap();
+    }
+
+    pub fn deployment(&self, api: &str, auth: Option<&str>, flow: &str, name: &str) -> Value {
+        prefect_get(
+            api,
+            auth,
+            &format!("/deployments/name/{flow}-{}/{name}", self.tok),
+        )
+    }
+}
+
+pub fn prefect_get(api: &str, auth: Option<&str>, path: &str) -> Value {
+    let mut c = Command::new("curl");
+    c.args(["-s", "--retry", "10"]);
+    if let Some(a) = auth {
+        c.args(["-u", a]);
+    }
+    let out = c.arg(format!("{api}{path}")).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn digest_of(o: &crate::harness::Outcome) -> String {
+    o.json()["image"]["digest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_release_goes_all_the_way_and_a_rerun_changes_nothing() {
+    let w = world();
+    // The plan first: every action, nothing written.
+    let plan = w
+        .flowship()
+        .args([
+            "release",
+            "--env",
+            "staging",
+            "--dry-run",
+            "--output",
+            "json",
+        ])
+        .run()
+        .success()
+        .json();
+    let actions = plan["actions"].as_array().unwrap();
+    let steps: Vec<&str> = actions
+        .iter()
+        .map(|a| a["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["image", "tag", "gitops", "deployment", "deployment"],
+        "{plan}"
+    );
+    assert_eq!(actions[0]["action"], "push");
+    assert!(actions[0]["bytes_missing"].as_u64().unwrap() > 0);
+    assert_eq!(actions[2]["action"], "commit");
+    assert_eq!(actions[3]["action"], "created");
+    assert_eq!(w.commits(), 1, "a dry run writes nothing");
+
+    let o = w
+        .flowship()
+        .args(["release", "--env", "staging", "--output", "json"])
+        .run();
+    let doc = o.success().json();
+    let digest = digest_of(&o);
+    assert_eq!(doc["image"]["pushed"], true);
+    assert_eq!(doc["gitops"]["pushed"], true);
+    let overlay = w.file_on_main("clusters/staging/kustomization.yaml");
+    assert!(
+        overlay.contains(&digest) && overlay.contains("newTag: \"aaaa1111\""),
+        "{overlay}"
+    );
+    assert!(
+        !w.file_on_main("clusters/cluster-1/kustomization.yaml")
+            .contains(&digest),
+        "prod is untouched"
+    );
+    let d = w.deployment(&svc("PREFECT_PLAIN"), None, "etl", "daily");
+    assert_eq!(
+        d["job_variables"]["image"],
+        format!("{}:aaaa1111@{digest}", w.staging_repo)
+    );
+    assert_eq!(d["work_pool_name"], format!("staging-{}", w.tok));
+    let log = git(&w.bare, &["log", "-1", "--format=%B", "main"]);
+    assert!(log.contains("Flowship-Environment: staging"), "{log}");
+
+    // Again: the image is in place, the pins too, the deployments equal.
+    let started = std::time::Instant::now();
+    let again = w
+        .flowship()
+        .args(["release", "--env", "staging", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(again["image"]["pushed"], false);
+    assert_eq!(again["gitops"]["pushed"], false);
+    assert!(
+        again["prefect"]["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["action"] == "unchanged"),
+        "{again}"
+    );
+    assert_eq!(w.commits(), 2);
+    assert!(started.elapsed().as_secs_f64() < 30.0);
+}
+
+#[test]
+fn a_saved_plan_applies_exactly_once_and_is_refused_when_anything_changed() {
+    let w = world();
+    let keep = tempfile::tempdir().unwrap();
+    let plan_file = keep.path().join("plan.json");
+    w.flowship()
+        .args([
+            "release",
+            "--env",
+            "staging",
+            "--plan-out",
+            plan_file.to_str().unwrap(),
+        ])
+        .run()
+        .success();
+    assert_eq!(w.commits(), 1, "--plan-out writes only the plan");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["environment"], "staging");
+    let o = w
+        .flowship()
+        .args([
+            "release",
+            "--env",
+            "staging",
+            "--plan",
+            plan_file.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .run();
+    assert_eq!(digest_of(&o), saved["image"]["digest"].as_str().unwrap());
+    assert_eq!(w.commits(), 2);
+
+    // A new plan; then someone edits the staging pin by hand: the saved edit no longer applies.
+    w.edit_code("v2");
+    w.flowship()
+        .env("CI_COMMIT_SHORT_SHA", "bbbb2222")
+        .args([
+            "release",
+            "--env",
+            "staging",
+            "--plan-out",
+            plan_file.to_str().unwrap(),
+        ])
+        .run()
+        .success();
+    let work = tempfile::tempdir().unwrap();
+    let clone = work.path().join("c");
+    git(
+        Path::new("."),
+        &[
+            "clone",
+            "-q",
+            w.bare.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    let f = clone.join("clusters/staging/kustomization.yaml");
+    let t = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("newTag: \"aaaa1111\"", "newTag: \"by-hand\"");
+    std::fs::write(&f, t).unwrap();
+    git(
+        &clone,
+        &[
+            "-c",
+            "user.name=h",
+            "-c",
+            "user.email=h@example.invalid",
+            "commit",
+            "-qam",
+            "by hand",
+        ],
+    );
+    git(&clone, &["push", "-q", "origin", "main"]);
+    let before = w.commits();
+    w.flowship()
+        .env("CI_COMMIT_SHORT_SHA", "bbbb2222")
+        .args([
+            "release",
+            "--env",
+            "staging",
+            "--plan",
+            plan_file.to_str().unwrap(),
+        ])
+        .run()
+        .code(3)
+        .stderr_has("the saved plan expected `aaaa1111`")
+        .stderr_has("make a new plan");
+    assert_eq!(w.commits(), before, "nothing written");
+    assert_eq!(
+        w.deployment(&svc("PREFECT_PLAIN"), None, "etl", "daily")["job_variables"]["image"],
+        format!(
+            "{}:aaaa1111@{}",
+            w.staging_repo,
+            saved["image"]["digest"].as_str().unwrap()
+        ),
+        "the deployments were not touched"
+    );
+    // A plan older than --plan-max-age is refused.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    w.flowship()
+        .args([
+            "release",
+            "--env",
+            "staging",
+            "--plan",
+            plan_file.to_str().unwrap(),
+            "--plan-max-age",
+            "1s",
+        ])
+        .run()
+        .code(3)
+        .stderr_has("older than --plan-max-age");
+}
+
+#[test]
+fn status_shows_every_kind_of_drift() {
+    let w = world();
+    let o = w
+        .flowship()
+        .args(["release", "--env", "staging", "--output", "json"])
+        .run();
+    let digest = digest_of(&o);
+    let status = |w: &World| {
+        w.flowship()
+            .args(["status", "--env", "staging", "--output", "json"])
+            .run()
+    };
+    let s = status(&w);
+    assert_eq!(s.code, 0, "{s}");
+    assert_eq!(s.json()["in_sync"], true);
+    let kinds = |o: &crate::harness::Outcome| -> Vec<String> {
+        o.json()["environments"][0]["drift"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Prefect runs something else than GitOps pins.
+    let api = svc("PREFECT_PLAIN");
+    let d = w.deployment(&api, None, "etl", "daily");
+    let patch = format!(
+        r#"{{"job_variables": {{"image": "{}:old@sha256:{}"}}}}"#,
+        w.staging_repo,
+        "e".repeat(64)
+    );
+    Command::new("curl")
+        .args([
+            "-s",
+            "--retry",
+            "10",
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &patch,
+        ])
+        .arg(format!("{api}/deployments/{}", d["id"].as_str().unwrap()))
+        .status()
+        .unwrap();
+    // A deployment of the project's flow that the file does not name.
+    let flow_id = d["flow_id"].as_str().unwrap();
+    let extra = format!(
+        r#"{{"name": "stray", "flow_id": "{flow_id}", "work_pool_name": "staging-{}"}}"#,
+        w.tok
+    );
+    Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--retry",
+            "10",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &extra,
+        ])
+        .arg(format!("{api}/deployments/"))
+        .status()
+        .unwrap();
+    // The pinned tag moves to another image.
+    let layout_dir = tempfile::tempdir().unwrap();
+    let layout = crate::images::umoci_layout(layout_dir.path(), "v1");
+    w.flowship()
+        .args([
+            "push",
+            "--from",
+            &format!("oci-layout:{}:v1", layout.display()),
+            "--image",
+            &w.staging_repo,
+            "--tag",
+            "aaaa1111",
+        ])
+        .run()
+        .success();
+    let s = status(&w);
+    assert_eq!(s.code, 4, "{s}");
+    let k = kinds(&s);
+    for want in ["prefect_differs", "deployment_extra", "tag_moved"] {
+        assert!(k.iter().any(|x| x == want), "missing {want}: {k:?}\n{s}");
+    }
+    // GitOps pins a digest the registry does not have; a deployment goes missing.
+    let work = tempfile::tempdir().unwrap();
+    let clone = work.path().join("c");
+    git(
+        Path::new("."),
+        &[
+            "clone",
+            "-q",
+            w.bare.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    let f = clone.join("clusters/staging/kustomization.yaml");
+    let t = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace(&digest, &format!("sha256:{}", "d".repeat(64)));
+    std::fs::write(&f, t).unwrap();
+    git(
+        &clone,
+        &[
+            "-c",
+            "user.name=h",
+            "-c",
+            "user.email=h@example.invalid",
+            "commit",
+            "-qam",
+            "by hand",
+        ],
+    );
+    git(&clone, &["push", "-q", "origin", "main"]);
+    let weekly = w.deployment(&api, None, "report", "weekly");
+    Command::new("curl")
+        .args(["-s", "--retry", "10", "-X", "DELETE"])
+        .arg(format!(
+            "{api}/deployments/{}",
+            weekly["id"].as_str().unwrap()
+        ))
+        .status()
+        .unwrap();
+    let s = status(&w);
+    assert_eq!(s.code, 4, "{s}");
+    let k = kinds(&s);
+    for want in ["digest_missing", "deployment_missing"] {
+        assert!(k.iter().any(|x| x == want), "missing {want}: {k:?}\n{s}");
+    }
+    // Human output names the places.
+    w.flowship()
+        .args(["status", "--env", "staging"])
+        .run()
+        .code(4)
+        .stdout_has("clusters/staging/kustomization.yaml:14")
+        .stdout_has("drift     digest_missing");
+}
+
+#[test]
+fn a_rollback_repins_reregisters_and_holds_until_lifted() {
+    let w = world();
+    let first = digest_of(
+        &w.flowship()
+            .args(["release", "--env", "staging", "--output", "json"])
+            .run(),
+    );
+    w.edit_code("v2");
+    let second = digest_of(
+        &w.flowship()
+            .env("CI_COMMIT_SHORT_SHA", "bbbb2222")
+            .args(["release", "--env", "staging", "--output", "json"])
+            .run(),
+    );
+    assert_ne!(first, second);
+    let o = w
+        .flowship()
+        .args(["rollback", "--env", "staging", "--reason", "bad numbers"])
+        .run();
+    o.success().stdout_has(&first);
+    let overlay = w.file_on_main("clusters/staging/kustomization.yaml");
+    assert!(overlay.contains(&first), "{overlay}");
+    let hold = w.file_on_main(".flowship/holds/staging.yaml");
+    assert!(
+        hold.contains("bad numbers") && hold.contains(&first),
+        "{hold}"
+    );
+    let img =
+        w.deployment(&svc("PREFECT_PLAIN"), None, "etl", "daily")["job_variables"]["image"].clone();
+    assert_eq!(img, format!("{}:aaaa1111@{first}", w.staging_repo));
+    let log = git(&w.bare, &["log", "-1", "--format=%B", "main"]);
+    assert!(log.starts_with("rollback staging to "), "{log}");
+    // The next automatic release is refused: exit 3, naming the hold and how to lift it.
+    let commits = w.commits();
+    w.flowship()
+        .env("CI_COMMIT_SHORT_SHA", "bbbb2222")
+        .args(["release", "--env", "staging"])
+        .run()
+        .code(3)
+        .stderr_has("is held at")
+        .stderr_has("bad numbers")
+        .stderr_has("--lift-hold");
+    assert_eq!(w.commits(), commits);
+    // Lifting: the hold goes, nothing else moves; then a release rolls forward.
+    w.flowship()
+        .args(["rollback", "--env", "staging", "--lift-hold"])
+        .run()
+        .success();
+    assert!(
+        git(&w.bare, &["ls-tree", "-r", "--name-only", "main"])
+            .lines()
+            .all(|l| !l.contains("holds/"))
+    );
+    assert!(
+        w.file_on_main("clusters/staging/kustomization.yaml")
+            .contains(&first)
+    );
+    w.flowship()
+        .env("CI_COMMIT_SHORT_SHA", "bbbb2222")
+        .args(["release", "--env", "staging"])
+        .run()
+        .success();
+    assert!(
+        w.file_on_main("clusters/staging/kustomization.yaml")
+            .contains(&second)
+    );
+    // And `release --lift-hold` lifts and releases in one commit.
+    w.flowship()
+        .args(["rollback", "--env", "staging", "--to", "aaaa1111"])
+        .run()
+        .success();
+    let before = w.commits();
+    w.flowship()
+        .env("CI_COMMIT_SHORT_SHA", "bbbb2222")
+        .args(["release", "--env", "staging", "--lift-hold"])
+        .run()
+        .success();
+    assert_eq!(w.commits(), before + 1);
+    assert!(
+        w.file_on_main("clusters/staging/kustomization.yaml")
+            .contains(&second)
+    );
+}
+
+#[test]
+fn promote_pins_prod_to_exactly_the_digest_staging_runs() {
+    let w = world();
+    let staged = digest_of(
+        &w.flowship()
+            .args(["release", "--env", "staging", "--output", "json"])
+            .run(),
+    );
+    let before = w.commits();
+    let o = w
+        .flowship()
+        .args([
+            "promote",
+            "--from-env",
+            "staging",
+            "--env",
+            "prod",
+            "--output",
+            "json",
+        ])
+        .run();
+    let doc = o.success().json();
+    assert_eq!(
+        doc["image"]["digest"],
+        staged.as_str(),
+        "the same digest, no rebuild"
+    );
+    assert_eq!(doc["image"]["repository"], w.prod_repo);
+    assert_eq!(w.commits(), before + 1, "both clusters in one commit");
+    for c in ["cluster-1", "cluster-2"] {
+        let overlay = w.file_on_main(&format!("clusters/{c}/kustomization.yaml"));
+        assert!(overlay.contains(&staged), "{c}: {overlay}");
+    }
+    // prod's Prefect (basic auth + CSRF), one deployment per cluster pool.
+    let auth = svc("PREFECT_AUTH_STRING");
+    for c in ["cluster-1", "cluster-2"] {
+        let d = w.deployment(
+            &svc("PREFECT_AUTH"),
+            Some(&auth),
+            "etl",
+            &format!("daily-{c}"),
+        );
+        assert_eq!(
+            d["job_variables"]["image"],
+            format!("{}:aaaa1111@{staged}", w.prod_repo),
+            "{d}"
+        );
+        let pool = if c == "cluster-1" { "c1" } else { "c2" };
+        assert_eq!(d["work_pool_name"], format!("{pool}-{}", w.tok));
+    }
+    // The prod registry project holds the same digest.
+    let skopeo = crate::images::skopeo_inspect(&format!("{}:aaaa1111", w.prod_repo), false);
+    assert_eq!(skopeo["Digest"], staged.as_str());
+    // Again: nothing to do.
+    let again = w
+        .flowship()
+        .args([
+            "promote",
+            "--from-env",
+            "staging",
+            "--env",
+            "prod",
+            "--output",
+            "json",
+        ])
+        .run()
+        .success()
+        .json();
+    assert_eq!(again["gitops"]["pushed"], false);
+    assert_eq!(w.commits(), before + 1);
+}
+
+#[test]
+fn a_failure_at_each_step_is_finished_by_a_rerun_with_nothing_doubled() {
+    let w = world();
+    // The git server refuses pushes for a while: the image is pushed and tagged, then the release stops.
+    let git_proxy = crate::proxy::start_with(
+        &host_of(&svc("GIT_HTTP")),
+        crate::proxy::Fault::Storm("git-receive-pack", 1000),
+    );
+    let name = w.repo_url.rsplit('/').next().unwrap().to_string();
+    let via_proxy = format!("http://{}/git/{name}", git_proxy.addr);
+    let o = w
+        .flowship()
+        .env("FLOWSHIP_GITOPS_REPO", &via_proxy)
+        .env("FLOWSHIP_GIT_TOKEN", svc("GIT_TOKEN"))
+        .env("FLOWSHIP_PLAIN_HTTP", &git_proxy.addr)
+        .env("FLOWSHIP_HTTP_RETRIES", "1")
+        .env("FLOWSHIP_MAX_ATTEMPTS", "2")
+        .args(["release", "--env", "staging"])
+        .run();
+    assert_eq!(o.code, 1, "{o}");
+    assert_eq!(w.commits(), 1);
+    drop(git_proxy);
+    // Prefect stops after the first deployment.
+    let pf = crate::proxy::start_with(
+        &host_of(&svc("PREFECT_PLAIN")),
+        crate::proxy::Fault::StopAfterSuccess("POST /api/deployments/ ", 1),
+    );
+    let o = w
+        .flowship()
+        .env(
+            "FLOWSHIP_PREFECT_API_URL",
+            format!("http://{}/api", pf.addr),
+        )
+        .env("FLOWSHIP_PLAIN_HTTP", &pf.addr)
+        .env("FLOWSHIP_HTTP_RETRIES", "0")
+        .args(["release", "--env", "staging", "--output", "json"])
+        .run();
+    assert_eq!(o.code, 1, "{o}");
+    let doc = o.json();
+    assert_eq!(
+        doc["image"]["pushed"], false,
+        "the image was already there: {doc}"
+    );
+    assert_eq!(doc["gitops"]["pushed"], true);
+    assert_eq!(w.commits(), 2);
+    drop(pf);
+    // A rerun on working services finishes the job: no push, no commit, the missing deployment created.
+    let doc = w
+        .flowship()
+        .args(["release", "--env", "staging", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(doc["image"]["pushed"], false);
+    assert_eq!(doc["gitops"]["pushed"], false);
+    let actions: Vec<&str> = doc["prefect"]["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"unchanged") && actions.contains(&"created"),
+        "{actions:?}"
+    );
+    assert_eq!(w.commits(), 2);
+    let found = Command::new("curl")
+        .args([
+            "-s",
+            "--retry",
+            "10",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+        ])
+        .arg(format!(
+            r#"{{"flows": {{"name": {{"any_": ["etl-{0}", "report-{0}"]}}}}}}"#,
+            w.tok
+        ))
+        .arg(format!("{}/deployments/filter", svc("PREFECT_PLAIN")))
+        .output()
+        .unwrap();
+    let found: Value = serde_json::from_slice(&found.stdout).unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 2, "no deployment doubled");
+}
+
+#[test]
+fn concurrent_releases_lose_nothing_and_with_monotonic_the_newer_wins() {
+    let w = world();
+    let other = tempfile::tempdir().unwrap();
+    let second = other.path().join("example-project");
+    copy_dir(&w.project, &second);
+    std::fs::write(
+        second.join("flows/etl.py"),
+        std::fs::read_to_string(second.join("flows/etl.py")).unwrap() + "\n# other\n",
+    )
+    .unwrap();
+    let run = |dir: PathBuf, tag: &'static str| {
+        let f = w
+            .flowship()
+            .cwd(&dir)
+            .env("CI_COMMIT_SHORT_SHA", tag)
+            .env("FLOWSHIP_MONOTONIC", "numeric")
+            .args(["release", "--env", "staging", "--output", "json"]);
+        std::thread::spawn(move || f.run())
+    };
+    let a = run(w.project.clone(), "build-100");
+    let b = run(second.clone(), "build-101");
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    // Both may land (the older first), or the older is refused as older (exit 3); none is lost silently.
+    for o in [&a, &b] {
+        assert!(o.code == 0 || o.code == 3, "{o}");
+    }
+    assert_eq!(b.code, 0, "the newer release always lands: {b}");
+    let overlay = w.file_on_main("clusters/staging/kustomization.yaml");
+    assert!(
+        overlay.contains("newTag: \"build-101\""),
+        "the newer wins: {overlay}"
+    );
+    let log = git(&w.bare, &["log", "--format=%s", "main"]);
+    if a.code == 0 {
+        assert!(
+            log.contains("build-100"),
+            "a release that exited 0 is in the history: {log}"
+        );
+    }
+}
