@@ -73,7 +73,12 @@ pub fn bump_narration(o: &bump::Outcome, printer: &Printer) {
         printer.info(n);
     }
     for e in &o.extras {
-        printer.info(&format!("{}d {}", e.action.trim_end_matches('e'), e.path));
+        let done = match e.action {
+            "create" => "wrote",
+            "delete" => "removed",
+            _ => "updated",
+        };
+        printer.info(&format!("{done} {}", e.path));
     }
     if o.changes.is_empty() && !o.pushed {
         printer.info(&format!(
@@ -85,7 +90,7 @@ pub fn bump_narration(o: &bump::Outcome, printer: &Printer) {
             "pushed {} to {} ({} change(s), attempt {}, {:.1} s)",
             short(o.commit.as_deref().unwrap_or("?")),
             o.branch,
-            o.changes.len(),
+            o.changes.len() + o.extras.len(),
             o.attempts,
             o.seconds
         ));

@@ -384,10 +384,13 @@ impl Bumper {
     /// Where the branch references the image at all (whatever its tag and digest are now): the places a bump
     /// to an impossible tag and digest would change.
     pub fn references(&self) -> Result<Vec<Change>, Error> {
+        // Values no manifest holds (a placeholder digest of zeros is common in skeletons).
         let probe = Target {
             repository: self.req.target.repository.clone(),
             tag: Some("flowship-probe-0".into()),
-            digest: Some(format!("sha256:{}", "0".repeat(64))),
+            digest: Some(crate::registry::digest::of(
+                b"flowship: a value no manifest pins",
+            )),
             policies: self.req.target.policies.clone(),
         };
         let files = if self.req.explicit.is_empty() {

@@ -163,17 +163,20 @@ async fn registry(settings: &Settings, digest: &str, tag: Option<&str>) -> Resul
     let http = crate::http::Http::new(&settings.http_config())?;
     let session =
         Session::open(http, image.api_host(), settings.credential(&image.registry)).await?;
-    let present = Some(
-        session
-            .manifest_get(&image.repository, digest)
-            .await?
-            .is_some(),
-    );
+    // A Harbor project that does not exist holds no digest: drift to report, not an error.
+    let get = |reference: String| {
+        let session = &session;
+        let repository = image.repository.clone();
+        async move {
+            match session.manifest_get(&repository, &reference).await {
+                Err(crate::registry::RegistryError::ProjectNotFound { .. }) => Ok(None),
+                other => other.map(|m| m.map(|(_, _, d)| d)),
+            }
+        }
+    };
+    let present = Some(get(digest.to_string()).await?.is_some());
     let tag_digest = match tag {
-        Some(t) => session
-            .manifest_get(&image.repository, t)
-            .await?
-            .map(|(_, _, d)| d),
+        Some(t) => get(t.to_string()).await?,
         None => None,
     };
     Ok(Registry {
