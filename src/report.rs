@@ -22,6 +22,10 @@ pub fn dotenv(settings: &Settings, vars: &[(&str, String)]) -> Result<(), Error>
         d.set(k, v);
     }
     d.write(&path.value, &settings.secret_values())
+        .map_err(|reason| Error::Output {
+            what: path.value.display().to_string(),
+            reason,
+        })
 }
 
 /// A bump's plan, as a dry run shows it: the diff (human) or the changes (JSON).
@@ -126,9 +130,7 @@ pub fn bump(o: &bump::Outcome, settings: &Settings, printer: &Printer) -> Result
     dotenv(settings, &vars)
 }
 
-pub fn short(commit: &str) -> &str {
-    &commit[..12.min(commit.len())]
-}
+pub use crate::gitops::commit::short;
 
 /// Deployments as `flowship register` reports them; failures make it exit 1, naming what was done.
 pub fn register(

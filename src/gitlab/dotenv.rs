@@ -65,21 +65,13 @@ impl Dotenv {
         Ok(out)
     }
 
-    /// Write atomically (temp file + rename): a later job never sees half a report.
-    pub fn write(&self, path: &Path, secrets: &[String]) -> Result<(), crate::error::Error> {
-        let text = self
-            .render(secrets)
-            .map_err(|e| crate::error::Error::Output {
-                what: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+    /// Write atomically (temp file + rename): a later job never sees half a report. The error is the
+    /// reason, for the caller to attach to the path.
+    pub fn write(&self, path: &Path, secrets: &[String]) -> Result<(), String> {
+        let text = self.render(secrets).map_err(|e| e.to_string())?;
         let tmp = path.with_extension("flowship-tmp");
-        let io = |e: std::io::Error| crate::error::Error::Output {
-            what: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, path).map_err(|e| e.to_string())
     }
 }
 

@@ -77,3 +77,8 @@ pub fn diff<'a>(
     }
     out
 }
+
+/// A commit id as people read it (12 characters).
+pub fn short(commit: &str) -> &str {
+    &commit[..12.min(commit.len())]
+}

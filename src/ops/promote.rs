@@ -77,7 +77,7 @@ pub async fn plan(
         image,
         pins.places.len(),
         pins.branch,
-        crate::report::short(&pins.commit)
+        crate::gitops::commit::short(&pins.commit)
     ));
     if req.tags.is_empty() {
         req.tags.extend(image.tag.clone());

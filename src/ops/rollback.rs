@@ -98,7 +98,7 @@ pub fn choose(to: &str, releases: &[Release], current: Option<&str>) -> Result<R
                 releases
                     .iter()
                     .take(8)
-                    .map(|r| format!("{} ({})", r.image, crate::report::short(&r.commit)))
+                    .map(|r| format!("{} ({})", r.image, crate::gitops::commit::short(&r.commit)))
                     .collect::<Vec<_>>()
                     .join(", ")
             }

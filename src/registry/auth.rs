@@ -94,7 +94,7 @@ pub async fn fetch_token(
             q.append_pair("scope", s);
         }
     }
-    let basic = credential.map(super::session::basic);
+    let basic = credential.map(basic);
     let resp = http
         .send(|| {
             let r = http.client().get(url.clone());
@@ -140,6 +140,15 @@ pub async fn fetch_token(
         .map_err(|e| protocol(status.as_u16(), format!("answer is not a token: {e}")))?;
     body.into_token()
         .ok_or_else(|| protocol(status.as_u16(), "answer holds no token".into()))
+}
+
+/// The one place the Basic header is made from a credential.
+pub(super) fn basic(c: &super::Credential) -> String {
+    let raw = format!("{}:{}", c.username.value, c.password.value.expose());
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 #[derive(Debug, Deserialize)]

@@ -68,7 +68,7 @@ impl Harbor {
         body: Option<Value>,
     ) -> Result<reqwest::Response, RegistryError> {
         let url = format!("{}{path}", self.base);
-        let auth = self.credential.as_ref().map(super::session::basic);
+        let auth = self.credential.as_ref().map(super::auth::basic);
         self.http
             .send(|| {
                 let mut r = self

@@ -10,10 +10,9 @@
 //! registry names only through the HTTP layer, which refuses plain HTTP to unlisted hosts.
 
 use super::Credential;
-use super::auth::{Challenge, granted_actions, parse_challenge};
+use super::auth::{Challenge, basic, granted_actions, parse_challenge};
 use super::error::{RegistryError, error_detail, harbor_missing_project};
 use crate::http::{Http, TransportError};
-use base64::Engine;
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
@@ -413,15 +412,6 @@ impl Session {
             detail,
         }
     }
-}
-
-/// The one place the Basic header is made from a credential.
-pub(super) fn basic(c: &Credential) -> String {
-    let raw = format!("{}:{}", c.username.value, c.password.value.expose());
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    )
 }
 
 #[cfg(test)]
