@@ -4,6 +4,7 @@
 mod client;
 pub mod compare;
 mod docstring;
+pub mod plan;
 pub mod project;
 pub mod redact;
 mod schedules;

@@ -1,0 +1,428 @@
+//! One deployment of `prefect.yaml` planned, step by step in the order `prefect deploy` works
+//! (`cli/deploy/_core.py::_run_single_deploy`): blocks, variables, environment; the flow from its source;
+//! build and push steps; schedules; step outputs; pull steps; then the bodies `POST` and `PATCH` send.
+
+use super::project::{BUILD_DOCKER, PUSH_DOCKER};
+use super::project::{Inputs, Plan, Project, ProjectError, absolute};
+use super::schedules::schedule;
+use super::schema::{self, FlowInfo};
+use super::template;
+use serde_json::{Map, Value, json};
+
+impl Project {
+    pub fn plan(&self, index: usize, inputs: &Inputs<'_>) -> Result<Plan, ProjectError> {
+        let raw = &self.deployments()[index];
+        let label = raw
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("<unnamed>")
+            .to_string();
+        let cfg = self.resolved(raw, inputs, &label)?;
+        let name = self.name_of(&cfg, &label)?;
+        let (entrypoint, source, flow) = self.flow_of(&name, &cfg)?;
+        self.check_parameters(&name, &cfg, &flow)?;
+        // 5. the work pool must be named; its existence is checked against the server.
+        let work_pool = template::get_path(&cfg, "work_pool.name")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .or_else(|| inputs.default_work_pool.map(str::to_string));
+        let outputs = self.step_outputs(&name, raw, inputs)?;
+        let schedules = self.schedules_of(&name, &cfg, &outputs, inputs)?;
+        let (cfg, triggers) = rest(cfg, &outputs, inputs);
+        let pull = self.pull_steps(raw, &outputs, inputs);
+        let head = Head {
+            name: &name,
+            entrypoint: &entrypoint,
+            work_pool: &work_pool,
+            source: &source,
+        };
+        let create = self.create_body(
+            &head,
+            &cfg,
+            flow.schema,
+            flow.description,
+            pull,
+            &schedules,
+            inputs,
+        )?;
+        let update_fields = update_fields(&cfg, &create, &schedules);
+        let triggers = self.check_triggers(&name, triggers)?;
+        Ok(Plan {
+            flow_name: flow.name,
+            name,
+            work_pool,
+            create,
+            update_fields,
+            triggers,
+        })
+    }
+
+    /// Steps 1 to 3: blocks, then variables, then the environment (unset variables stay literal).
+    fn resolved(
+        &self,
+        raw: &Value,
+        inputs: &Inputs<'_>,
+        label: &str,
+    ) -> Result<Value, ProjectError> {
+        let mut cfg = template::resolve_blocks(raw, inputs.blocks).map_err(|e| {
+            self.err(
+                label,
+                e.to_string(),
+                Some("create the block in Prefect (UI, `prefect block create`), or fix the name in prefect.yaml"),
+            )
+        })?;
+        cfg = template::resolve_variables(&cfg, inputs.variables);
+        cfg = template::apply_values(&cfg, &json!({}), inputs.env, false, &[]).unwrap_or(cfg);
+        Ok(cfg)
+    }
+
+    fn name_of(&self, cfg: &Value, label: &str) -> Result<String, ProjectError> {
+        let name = cfg
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                self.err(
+                    label,
+                    "has no `name`",
+                    Some("every deployment in prefect.yaml needs a name"),
+                )
+            })?;
+        if name.contains(['/', '%', '&', '>', '<']) {
+            return Err(self.err(&name, "names may not contain / % & > <", None));
+        }
+        Ok(name)
+    }
+
+    /// Step 4: the flow, from its source: `(entrypoint, source, flow)`.
+    fn flow_of(&self, name: &str, cfg: &Value) -> Result<(String, String, FlowInfo), ProjectError> {
+        let entrypoint = cfg
+            .get("entrypoint")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                self.err(
+                    name,
+                    "has no `entrypoint`",
+                    Some("set entrypoint: path/to/file.py:flow_function"),
+                )
+            })?;
+        let entrypoint = entrypoint.as_str();
+        let (file, function) = self.entrypoint_file(entrypoint).ok_or_else(|| {
+            self.err(name, format!("entrypoint `{entrypoint}` is not path/to/file.py:function or package.module.function"), None)
+        })?;
+        let source = std::fs::read_to_string(&file).map_err(|e| {
+            self.err(
+                name,
+                format!("entrypoint file `{}` cannot be read: {e}", file.display()),
+                Some("entrypoints are relative to prefect.yaml's directory"),
+            )
+        })?;
+        let flow: FlowInfo = schema::flow_info(&source, &function).map_err(|e| {
+            let flows = schema::flow_functions(&source);
+            let hint = match flows.as_slice() {
+                [] => format!(
+                    "decorate the flow function in {} with @flow",
+                    file.display()
+                ),
+                found => format!(
+                    "flows in {}: {}; point entrypoint at one of them",
+                    file.display(),
+                    found.join(", ")
+                ),
+            };
+            self.err(name, format!("`{}` {e}", file.display()), Some(&hint))
+        })?;
+        Ok((entrypoint.to_string(), source, flow))
+    }
+
+    /// Step 6: build and push steps, satisfied without running them; their outputs for later templates.
+    fn step_outputs(
+        &self,
+        name: &str,
+        raw: &Value,
+        inputs: &Inputs<'_>,
+    ) -> Result<Value, ProjectError> {
+        let build = self.steps(raw, "build").unwrap_or_default();
+        let push = self.steps(raw, "push").unwrap_or_default();
+        let mut outputs = Map::new();
+        for (i, step) in build.iter().chain(push.iter()).enumerate() {
+            let step = template::apply_values(
+                step,
+                &Value::Object(outputs.clone()),
+                inputs.env,
+                true,
+                &[],
+            )
+            .unwrap_or_default();
+            let Some((fqn, args)) = step.as_object().and_then(|m| m.iter().next()) else {
+                continue;
+            };
+            if inputs.skip_steps.iter().any(|s| s == fqn) {
+                continue;
+            }
+            let out = match fqn.as_str() {
+                BUILD_DOCKER | PUSH_DOCKER => match inputs.image {
+                    Some(img) => img.outputs(),
+                    None => {
+                        return Err(self.err(
+                            name,
+                            format!("step {} `{fqn}` needs the image: flowship does not run Docker", i + 1),
+                            Some("pass --image REPO:TAG[@DIGEST] (the image flowship built or pushed), or --skip-step with the step's name"),
+                        ));
+                    }
+                },
+                other => {
+                    return Err(self.err(
+                        name,
+                        format!("step {} `{other}` runs Python; flowship cannot run it", i + 1),
+                        Some("do its work in an earlier CI job, and pass --skip-step with the step's name"),
+                    ));
+                }
+            };
+            if let Some(id) = args.get("id").and_then(Value::as_str) {
+                outputs.insert(id.into(), out.clone());
+            }
+            if let Value::Object(o) = out {
+                outputs.extend(o);
+            }
+        }
+        Ok(Value::Object(outputs))
+    }
+
+    /// Step 7: schedules, templated with step outputs; absent or null: not sent (the server keeps its own).
+    fn schedules_of(
+        &self,
+        name: &str,
+        cfg: &Value,
+        outputs: &Value,
+        inputs: &Inputs<'_>,
+    ) -> Result<Option<Vec<Value>>, ProjectError> {
+        let schedules = match cfg.get("schedules") {
+            None | Some(Value::Null) => None,
+            Some(s) => {
+                let s =
+                    template::apply_values(s, outputs, inputs.env, true, &[]).unwrap_or_default();
+                let list = s.as_array().cloned().unwrap_or_default();
+                Some(
+                    list.iter()
+                        .map(|c| {
+                            schedule(c).map_err(|m| {
+                                self.err(
+                                    name,
+                                    format!("schedules: {m}"),
+                                    Some("cron: \"0 3 * * *\", interval: 3600 (seconds), or rrule: \"FREQ=DAILY\""),
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
+            }
+        };
+        Ok(schedules)
+    }
+
+    /// Step 9: pull steps, with step outputs only; variables and blocks stay for the worker.
+    fn pull_steps(&self, raw: &Value, outputs: &Value, inputs: &Inputs<'_>) -> Value {
+        let raw_pull = self.steps(raw, "pull");
+        match raw_pull {
+            Some(p) => template::apply_values(&Value::Array(p), outputs, inputs.env, false, &[])
+                .unwrap_or_default(),
+            None => {
+                json!([{"prefect.deployments.steps.set_working_directory": {"directory": absolute(&self.dir)}}])
+            }
+        }
+    }
+
+    /// The `POST /deployments/` body (without `flow_id`).
+    #[allow(clippy::too_many_arguments)]
+    fn create_body(
+        &self,
+        head: &Head<'_>,
+        cfg: &Value,
+        schema: Value,
+        description: Option<String>,
+        pull: Value,
+        schedules: &Option<Vec<Value>>,
+        inputs: &Inputs<'_>,
+    ) -> Result<Map<String, Value>, ProjectError> {
+        let (name, entrypoint, work_pool, source) =
+            (head.name, head.entrypoint, head.work_pool, head.source);
+        let get = |k: &str| cfg.get(k).filter(|v| !v.is_null()).cloned();
+        let (concurrency_limit, concurrency_options) = match get("concurrency_limit") {
+            Some(Value::Object(c)) => {
+                let mut opts = Map::new();
+                if let Some(s) = c.get("collision_strategy") {
+                    opts.insert("collision_strategy".into(), s.clone());
+                }
+                if let Some(g) = c.get("grace_period_seconds").filter(|g| !g.is_null()) {
+                    opts.insert("grace_period_seconds".into(), g.clone());
+                }
+                (
+                    c.get("limit").cloned().unwrap_or(Value::Null),
+                    Value::Object(opts),
+                )
+            }
+            Some(v) => (v, Value::Null),
+            None => (Value::Null, Value::Null),
+        };
+        let version = get("version").map(|v| template::py_str(&v)).or_else(|| {
+            inputs
+                .gitlab
+                .map(|g| g.commit_sha.chars().take(8).collect())
+        });
+        let version = version.unwrap_or_else(|| {
+            use md5::Digest;
+            hex::encode(md5::Md5::digest(source.as_bytes()))
+        });
+        let tags = match get("tags") {
+            Some(Value::Array(t)) if t.iter().all(Value::is_string) => Value::Array(t),
+            Some(Value::String(s)) => json!([s]),
+            None => json!([]),
+            Some(other) => {
+                return Err(self.err(
+                    name,
+                    format!("`tags` is {other}, not a list of strings"),
+                    Some("write tags: [etl, nightly]"),
+                ));
+            }
+        };
+        let mut create = Map::new();
+        create.insert("name".into(), json!(name));
+        create.insert("entrypoint".into(), json!(entrypoint));
+        create.insert("work_pool_name".into(), json!(work_pool));
+        create.insert(
+            "work_queue_name".into(),
+            template::get_path(cfg, "work_pool.work_queue_name").unwrap_or(Value::Null),
+        );
+        create.insert(
+            "job_variables".into(),
+            template::get_path(cfg, "work_pool.job_variables")
+                .filter(|v| v.is_object())
+                .unwrap_or(json!({})),
+        );
+        create.insert("parameters".into(), get("parameters").unwrap_or(json!({})));
+        create.insert("parameter_openapi_schema".into(), schema);
+        create.insert(
+            "enforce_parameter_schema".into(),
+            get("enforce_parameter_schema").unwrap_or(json!(true)),
+        );
+        create.insert(
+            "description".into(),
+            get("description")
+                .or_else(|| description.map(Value::String))
+                .unwrap_or(Value::Null),
+        );
+        create.insert("version".into(), json!(version));
+        create.insert("tags".into(), tags);
+        create.insert("paused".into(), get("paused").unwrap_or(json!(false)));
+        create.insert("concurrency_limit".into(), concurrency_limit);
+        create.insert("concurrency_options".into(), concurrency_options);
+        create.insert("pull_steps".into(), pull);
+        create.insert("path".into(), Value::Null);
+        create.insert("storage_document_id".into(), Value::Null);
+        create.insert("infrastructure_document_id".into(), Value::Null);
+        create.insert(
+            "schedules".into(),
+            Value::Array(schedules.clone().unwrap_or_default()),
+        );
+        if let Some(g) = inputs.gitlab {
+            let mut info = json!({"type": "vcs:gitlab", "version": g.commit_sha.chars().take(8).collect::<String>(), "commit_sha": g.commit_sha});
+            for (k, v) in [
+                ("branch", &g.branch),
+                ("url", &g.project_url),
+                ("repository", &g.project_name),
+            ] {
+                if let Some(v) = v {
+                    info[k] = json!(v);
+                }
+            }
+            create.insert("version_info".into(), info);
+        }
+        Ok(create)
+    }
+
+    fn check_triggers(
+        &self,
+        name: &str,
+        triggers: Option<Value>,
+    ) -> Result<Vec<Value>, ProjectError> {
+        let triggers = match triggers {
+            Some(Value::Array(t)) => t,
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => return Err(self.err(name, "`triggers` must be a list", None)),
+        };
+        for (i, t) in triggers.iter().enumerate() {
+            let kind = t.get("type").and_then(Value::as_str).unwrap_or("event");
+            if !t.is_object() || !matches!(kind, "event" | "metric" | "compound" | "sequence") {
+                return Err(self.err(
+                    name,
+                    format!(
+                        "trigger {} is not a mapping of type event, metric, compound or sequence",
+                        i + 1
+                    ),
+                    None,
+                ));
+            }
+        }
+        Ok(triggers)
+    }
+}
+
+/// What names a deployment, for building its body.
+struct Head<'a> {
+    name: &'a str,
+    entrypoint: &'a str,
+    work_pool: &'a Option<String>,
+    source: &'a str,
+}
+
+/// Step 8: the rest with step outputs (whole-string misses drop the key, inline misses become ""); the
+/// triggers taken out for their own pass.
+fn rest(mut cfg: Value, outputs: &Value, inputs: &Inputs<'_>) -> (Value, Option<Value>) {
+    let triggers = cfg.as_object_mut().and_then(|m| m.remove("triggers"));
+    if let Some(m) = cfg.as_object_mut() {
+        m.remove("schedules");
+    }
+    let cfg =
+        template::apply_values(&cfg, outputs, inputs.env, true, &["ctx."]).unwrap_or_default();
+    (cfg, triggers)
+}
+
+/// Field names sent on `PATCH`; `schedules` only when the file sets a non-empty list.
+fn update_fields(
+    cfg: &Value,
+    create: &Map<String, Value>,
+    schedules: &Option<Vec<Value>>,
+) -> Vec<String> {
+    let mut update_fields: Vec<String> = [
+        "entrypoint",
+        "work_pool_name",
+        "work_queue_name",
+        "job_variables",
+        "parameters",
+        "parameter_openapi_schema",
+        "enforce_parameter_schema",
+        "description",
+        "version",
+        "tags",
+        "concurrency_limit",
+        "concurrency_options",
+        "pull_steps",
+        "path",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if cfg.get("paused").is_some_and(|p| !p.is_null()) {
+        update_fields.push("paused".into());
+    }
+    if create.contains_key("version_info") {
+        update_fields.push("version_info".into());
+    }
+    // `schedules: []` keeps the server's schedules on update, as `prefect deploy` does (3.9).
+    if schedules.as_ref().is_some_and(|s| !s.is_empty()) {
+        update_fields.push("schedules".into());
+    }
+    update_fields
+}
