@@ -7,10 +7,8 @@
 use crate::error::Error;
 use crate::image::build::{self, BuildError, Input, Platform};
 use crate::image::{layout, manifest};
-use crate::output::Printer;
-use crate::registry::blobs::{Descriptor, Source, UploadMode};
-use crate::registry::harbor::Harbor;
-use crate::registry::push::{Blob, Manifest, Options, Stats};
+use crate::registry::blobs::{Descriptor, Source};
+use crate::registry::push::{Blob, Manifest, Stats};
 use crate::registry::session::Session;
 use crate::registry::{Reference, RegistryError};
 use crate::settings::Settings;
@@ -20,11 +18,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// An OCI layout to write (build `--oci-layout`).
-struct LayoutWrite {
-    dir: PathBuf,
-    files: Vec<(Descriptor, PathBuf)>,
-    base_layers: Vec<Descriptor>,
-    base: Option<(Arc<Session>, String)>,
+pub(super) struct LayoutWrite {
+    pub(super) dir: PathBuf,
+    pub(super) files: Vec<(Descriptor, PathBuf)>,
+    pub(super) base_layers: Vec<Descriptor>,
+    pub(super) base: Option<(Arc<Session>, String)>,
 }
 
 #[derive(Serialize)]
@@ -43,17 +41,17 @@ pub struct Plan {
     /// Tags that already point at the digest.
     pub tagged: Vec<String>,
     #[serde(skip)]
-    target: Reference,
+    pub(super) target: Reference,
     #[serde(skip)]
-    session: Option<Arc<Session>>,
+    pub(super) session: Option<Arc<Session>>,
     #[serde(skip)]
-    blob_list: Vec<Blob>,
+    pub(super) blob_list: Vec<Blob>,
     #[serde(skip)]
     pub manifests: Vec<Manifest>,
     #[serde(skip)]
-    cache_records: Vec<(String, Manifest, Descriptor, PathBuf)>,
+    pub(super) cache_records: Vec<(String, Manifest, Descriptor, PathBuf)>,
     #[serde(skip)]
-    layout: Option<LayoutWrite>,
+    pub(super) layout: Option<LayoutWrite>,
     #[serde(skip)]
     pub notes: Vec<String>,
     #[serde(skip)]
@@ -97,7 +95,7 @@ fn usage(m: String, h: &str) -> Error {
     }
 }
 
-fn build_error(e: BuildError) -> Error {
+pub(super) fn build_error(e: BuildError) -> Error {
     match e {
         BuildError::Registry(r) => Error::Registry(r),
         e if e.is_input() => Error::Usage {
@@ -486,206 +484,5 @@ async fn digest_present(s: &Session, repo: &str, digest: &str) -> Result<bool, E
     }
 }
 
-pub fn options(settings: &Settings, printer: &Printer) -> Options {
-    Options {
-        progress: printer.progress(),
-        parallel: settings.upload.parallel.value,
-        mode: match &settings.upload.chunk_size {
-            Some(n) => UploadMode::Chunked(n.value),
-            None => UploadMode::Monolithic,
-        },
-        retries: settings.http.retries.value,
-    }
-}
-
-fn harbor(settings: &Settings, repo: &Reference) -> Result<Harbor, Error> {
-    Ok(Harbor::new(
-        crate::http::Http::new(&settings.http_config())?,
-        repo.api_host(),
-        // The destination registry's own credentials: never another registry's.
-        settings.credential(&repo.registry),
-    ))
-}
-
-/// Push what is missing (by digest), gate the digest, then move the tags. Each step skips what is in place.
-pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result<Outcome, Error> {
-    let mut stats = Stats::default();
-    if let Some(l) = &plan.layout {
-        write_layout(l, &plan).await?;
-        printer.info(&format!(
-            "wrote {}@{} to {} ({})",
-            plan.repository,
-            plan.digest,
-            l.dir.display(),
-            layout_names(&plan).join(", ")
-        ));
-    }
-    let Some(session) = plan.session.clone() else {
-        return Ok(Outcome {
-            reference: format!("{}@{}", plan.repository, plan.digest),
-            digest: plan.digest.clone(),
-            tags: plan.tags.clone(),
-            repository: plan.repository.clone(),
-            pushed: false,
-            stats,
-        });
-    };
-    let repo = plan.target.repository.clone();
-    if !plan.present {
-        prepare(settings, &plan.target, printer).await?;
-        let opts = options(settings, printer);
-        stats = crate::registry::push::push(
-            session.clone(),
-            &repo,
-            plan.blob_list.clone(),
-            &plan.manifests,
-            opts.clone(),
-        )
-        .await?;
-        record_cache(&session, &repo, &plan, opts, printer).await;
-    }
-    let untagged: Vec<String> = plan
-        .tags
-        .iter()
-        .filter(|t| !plan.tagged.contains(t))
-        .cloned()
-        .collect();
-    // Tags only ever point at a digest that passed the gate: when they all do, it passed before.
-    if !untagged.is_empty() {
-        gate(settings, &plan.target, &plan.digest, printer).await?;
-    }
-    let top = plan.manifests.last().expect("an image has a manifest");
-    crate::registry::push::tag(&session, &repo, top, &untagged).await?;
-    Ok(Outcome {
-        reference: plan.reference(),
-        digest: plan.digest.clone(),
-        tags: plan.tags.clone(),
-        repository: plan.repository.clone(),
-        pushed: !plan.present,
-        stats,
-    })
-}
-
-/// Record fresh dependency layers so the next build on any runner skips the installer. Best effort: the
-/// image is complete without the record, and a failure here must not fail a pushed image.
-async fn record_cache(
-    session: &Arc<Session>,
-    repo: &str,
-    plan: &Plan,
-    opts: Options,
-    printer: &Printer,
-) {
-    for (tag, manifest, config, path) in &plan.cache_records {
-        let blob = Blob {
-            descriptor: config.clone(),
-            source: Source::File(path.clone()),
-            mount_from: None,
-        };
-        let recorded = async {
-            crate::registry::push::push(
-                session.clone(),
-                repo,
-                vec![blob],
-                std::slice::from_ref(manifest),
-                opts.clone(),
-            )
-            .await?;
-            crate::registry::push::tag(session, repo, manifest, std::slice::from_ref(tag)).await
-        };
-        if let Err(e) = recorded.await {
-            printer.warn(&format!(
-                "the dependency cache record {tag} was not written ({e}); the next build installs the dependencies again"
-            ));
-        }
-    }
-}
-
-fn layout_names(plan: &Plan) -> Vec<String> {
-    if plan.tags.is_empty() {
-        vec!["latest".to_string()]
-    } else {
-        plan.tags.clone()
-    }
-}
-
-async fn write_layout(l: &LayoutWrite, plan: &Plan) -> Result<(), Error> {
-    let scratch =
-        tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
-    let mut files = l.files.clone();
-    if let Some((session, repository)) = &l.base {
-        for (i, d) in l.base_layers.iter().enumerate() {
-            let path = scratch.path().join(format!("base-{i}"));
-            build::download(session, repository, d, &path)
-                .await
-                .map_err(build_error)?;
-            files.push((d.clone(), path));
-        }
-    }
-    layout::write(&l.dir, &files, &plan.manifests, &layout_names(plan))?;
-    Ok(())
-}
-
-/// With `--create-project`, make sure the Harbor project exists: part of apply, so plans stay read-only.
-pub async fn prepare(
-    settings: &Settings,
-    repo: &Reference,
-    printer: &Printer,
-) -> Result<(), Error> {
-    if !settings.upload.create_project.value {
-        return Ok(());
-    }
-    let Some((project, _)) = repo.repository.split_once('/') else {
-        return Ok(());
-    };
-    if harbor(settings, repo)?.ensure_project(project).await? {
-        printer.info(&format!("created Harbor project `{project}`"));
-    }
-    Ok(())
-}
-
-/// With `--scan-gate`, Harbor scans the image (pushed by digest, not yet tagged), and a finding at or over
-/// the gate refuses the release (exit 3) with the summary.
-async fn gate(
-    settings: &Settings,
-    repo: &Reference,
-    digest: &str,
-    printer: &Printer,
-) -> Result<(), Error> {
-    let Some(gate) = &settings.upload.scan_gate else {
-        return Ok(());
-    };
-    let gate = &gate.value;
-    printer.info(&format!(
-        "scanning {}@{digest} in Harbor (gate: {gate})",
-        repo.repository_ref()
-    ));
-    let result = harbor(settings, repo)?
-        .scan(&repo.repository, digest, settings.upload.scan_timeout.value)
-        .await?;
-    let summary: Vec<String> = crate::registry::harbor::SEVERITIES
-        .iter()
-        .filter_map(|s| {
-            result
-                .counts
-                .get(*s)
-                .filter(|n| **n > 0)
-                .map(|n| format!("{n} {s}"))
-        })
-        .collect();
-    let summary = if summary.is_empty() {
-        "no vulnerabilities".to_string()
-    } else {
-        summary.join(", ")
-    };
-    if crate::registry::harbor::over_gate(&result, gate) {
-        return Err(Error::Policy {
-            message: format!(
-                "scan gate: Harbor found {summary} in {}@{digest} (gate: {gate}); the image was not tagged",
-                repo.repository_ref()
-            ),
-            hint: Some("fix the findings (rebuild on a patched base), or allowlist accepted CVEs in the Harbor project".into()),
-        });
-    }
-    printer.info(&format!("scan gate passed: {summary} (gate: {gate})"));
-    Ok(())
-}
+mod apply;
+pub use apply::{apply, options, prepare};

@@ -1,0 +1,85 @@
+//! The registry-side cache of dependency layers: a tiny manifest in the target repository, tagged by the
+//! dependency key, whose config records the layer's diff_id. A later build with the same key reuses the
+//! layer without installing anything.
+
+use super::BuildError;
+use crate::image::manifest::{self, OCI_MANIFEST};
+use crate::registry::blobs::Descriptor;
+use crate::registry::push::Manifest;
+use crate::registry::session::Session;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+pub fn cache_tag(key: &str) -> String {
+    format!("flowship-deps-{}", &key[..32])
+}
+
+const CACHE_CONFIG: &str = "application/vnd.flowship.deps.config.v1+json";
+
+pub(super) async fn cached_deps(
+    session: &Session,
+    repo: &str,
+    key: &str,
+) -> Result<Option<(Descriptor, String)>, BuildError> {
+    // A Harbor project that does not exist yet (`--create-project` makes it when the image is pushed) has
+    // nothing cached: the plan stays read-only.
+    let found = match session.manifest_get(repo, &cache_tag(key)).await {
+        Err(crate::registry::RegistryError::ProjectNotFound { .. }) => None,
+        other => other?,
+    };
+    let Some((bytes, _, digest)) = found else {
+        return Ok(None);
+    };
+    let (_, refs) =
+        manifest::references(&bytes, &digest).map_err(|e| BuildError::Io(e.to_string()))?;
+    let (Some(config), Some(layer)) = (refs.first(), refs.get(1)) else {
+        return Ok(None);
+    };
+    let bytes = session
+        .blob_bytes(repo, &config.digest, crate::registry::blobs::MAX_CONFIG)
+        .await?;
+    // A record that does not read is no record: build as if nothing were cached.
+    let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+        return Ok(None);
+    };
+    if v["key"] != key {
+        return Ok(None);
+    }
+    Ok(v["diff_id"]
+        .as_str()
+        .map(|d| (layer.clone(), d.to_string())))
+}
+
+pub(super) fn cache_record(
+    key: &str,
+    layer: &Descriptor,
+    diff_id: &str,
+    scratch: &Path,
+) -> Result<(String, Manifest, Descriptor, PathBuf), BuildError> {
+    let config = serde_json::to_vec(&json!({"key": key, "diff_id": diff_id}))
+        .map_err(|e| BuildError::Io(e.to_string()))?;
+    let path = scratch.join(format!("cache-{}.json", &key[..16]));
+    std::fs::write(&path, &config).map_err(|e| BuildError::Io(e.to_string()))?;
+    let cd = Descriptor {
+        media_type: CACHE_CONFIG.into(),
+        digest: crate::registry::digest::of(&config),
+        size: config.len() as u64,
+        platform: None,
+        annotations: None,
+    };
+    let m = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cd, "layers": [layer]}),
+    )
+    .map_err(|e| BuildError::Io(e.to_string()))?;
+    let digest = crate::registry::digest::of(&m);
+    Ok((
+        cache_tag(key),
+        Manifest {
+            bytes: m,
+            media_type: OCI_MANIFEST.into(),
+            digest,
+        },
+        cd,
+        path,
+    ))
+}

@@ -1,0 +1,523 @@
+//! Building a flow image without a daemon: the base image's manifest and config from its registry, plus a
+//! dependency layer and a code layer, into a new config and manifest (an index for several platforms).
+//! Nothing runs inside the image; only files are added. Plan, then act: this computes every blob and
+//! manifest; `commands::build` pushes them or writes a layout.
+
+mod cache;
+mod config;
+
+use super::context;
+use super::deps::{self, Installer};
+use super::layer::{self, Layer};
+use super::manifest::{self, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST};
+use crate::registry::blobs::{Descriptor, Source};
+use crate::registry::push::{Blob, Manifest};
+use crate::registry::session::Session;
+use crate::registry::{Reference, RegistryError};
+pub use cache::cache_tag;
+use cache::{cache_record, cached_deps};
+use config::{edit_config, python_of};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Context(#[from] context::ContextError),
+    #[error(transparent)]
+    Deps(#[from] deps::DepsError),
+    #[error("base image {base}: {reason}")]
+    Base { base: String, reason: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+impl BuildError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            BuildError::Registry(e) => e.hint(),
+            BuildError::Deps(e) => e.hint(),
+            BuildError::Base { .. } => {
+                Some("check --base, and that it is built for every --platform".into())
+            }
+            _ => None,
+        }
+    }
+
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            BuildError::Context(_) | BuildError::Base { .. } | BuildError::Deps(_)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// `linux/amd64`, `linux/arm64/v8`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut p = s.split('/');
+        let (os, arch) = (p.next()?.to_string(), p.next()?.to_string());
+        Some(Self {
+            os,
+            arch,
+            variant: p.next().map(str::to_string),
+        })
+    }
+
+    fn matches(&self, v: &Value) -> bool {
+        v["os"] == self.os.as_str()
+            && v["architecture"] == self.arch.as_str()
+            && self
+                .variant
+                .as_deref()
+                .is_none_or(|want| v["variant"].as_str().is_none_or(|have| have == want))
+    }
+}
+
+pub struct Input {
+    pub base: Reference,
+    pub platforms: Vec<Platform>,
+    pub context: PathBuf,
+    pub requirements: Option<PathBuf>,
+    pub python: Option<String>,
+    /// Absolute path of the flow's code in the image.
+    pub workdir: String,
+    pub mtime: u64,
+    pub labels: BTreeMap<String, String>,
+    /// `PATH`, to find the dependency installer.
+    pub path: Option<String>,
+}
+
+/// What was built: everything to push, and what is recorded for the dependency cache.
+pub struct Built {
+    pub blobs: Vec<Blob>,
+    pub manifests: Vec<Manifest>,
+    /// New local files (config, layers) by descriptor, for an OCI layout.
+    pub files: Vec<(Descriptor, PathBuf)>,
+    /// Base layers, which a layout must download (`(descriptor, base repository)`).
+    pub base_layers: Vec<Descriptor>,
+    /// Dependency layers to record under `(tag, manifest, config file)` after the push.
+    pub cache_records: Vec<(String, Manifest, Descriptor, PathBuf)>,
+    pub warnings: Vec<String>,
+    /// What happened, for narration.
+    pub notes: Vec<String>,
+}
+
+/// One build: the inputs, where the base and the target live, the scratch directory, and what is made.
+struct Builder<'a> {
+    input: &'a Input,
+    base: Arc<Session>,
+    target: Option<(Arc<Session>, String)>,
+    scratch: &'a Path,
+    base_name: String,
+    built: Built,
+}
+
+/// A platform's image of the base: `(platform, manifest bytes, digest)`.
+type BaseManifest = (Platform, Vec<u8>, String);
+
+pub async fn build(
+    input: &Input,
+    base: Arc<Session>,
+    target: Option<(Arc<Session>, String)>,
+    scratch: &Path,
+) -> Result<Built, BuildError> {
+    let mut b = Builder {
+        input,
+        base,
+        target,
+        scratch,
+        base_name: input.base.to_string(),
+        built: Built {
+            blobs: Vec::new(),
+            manifests: Vec::new(),
+            files: Vec::new(),
+            base_layers: Vec::new(),
+            cache_records: Vec::new(),
+            warnings: Vec::new(),
+            notes: Vec::new(),
+        },
+    };
+    let per_platform = b.base_manifests().await?;
+    // The code layer is the same for every platform.
+    let dest = input.workdir.trim_start_matches('/').to_string();
+    let (entries, warnings) = context::collect(&input.context, &dest)?;
+    b.built.warnings.extend(warnings);
+    let code = layer::write(&entries, input.mtime, &scratch.join("code.tar.gz")).map_err(io)?;
+    // A requirements file that names nothing (empty, comments only) needs no installer and no layer.
+    let requirements = input
+        .requirements
+        .as_ref()
+        .filter(|r| names_requirements(r));
+    let installer = match requirements {
+        Some(_) => Some(Installer::find(input.path.as_deref())?),
+        None => None,
+    };
+    let deps = requirements.zip(installer.as_ref());
+    let mut platform_manifests = Vec::new();
+    for (platform, bytes, digest) in per_platform {
+        let m = b
+            .platform_image(&platform, &bytes, &digest, &code, deps)
+            .await?;
+        platform_manifests.push((platform, m));
+    }
+    b.index(platform_manifests)?;
+    Ok(b.built)
+}
+
+fn io(e: std::io::Error) -> BuildError {
+    BuildError::Io(e.to_string())
+}
+
+impl Builder<'_> {
+    fn bad_base(&self, reason: String) -> BuildError {
+        BuildError::Base {
+            base: self.base_name.clone(),
+            reason,
+        }
+    }
+
+    /// One platform manifest of the base per requested platform (an index resolves to its children).
+    async fn base_manifests(&self) -> Result<Vec<BaseManifest>, BuildError> {
+        let input = self.input;
+        let reference = input
+            .base
+            .digest
+            .clone()
+            .or(input.base.tag.clone())
+            .unwrap_or_else(|| "latest".into());
+        let (bytes, served, top_digest) = self
+            .base
+            .manifest_get(&input.base.repository, &reference)
+            .await?
+            .ok_or_else(|| self.bad_base("does not exist".into()))?;
+        let top_type = manifest::media_type(&bytes, &served);
+        if !manifest::is_index(&top_type) {
+            if input.platforms.len() > 1 {
+                return Err(self.bad_base(
+                    "is a single-platform image; several --platform need a multi-platform base"
+                        .into(),
+                ));
+            }
+            return Ok(vec![(input.platforms[0].clone(), bytes, top_digest)]);
+        }
+        let (children, _) =
+            manifest::references(&bytes, &top_digest).map_err(|e| self.bad_base(e.to_string()))?;
+        let mut out = Vec::new();
+        for p in &input.platforms {
+            let child = children
+                .iter()
+                .find(|c| c.platform.as_ref().is_some_and(|v| p.matches(v)))
+                .ok_or_else(|| self.bad_base(format!("has no {}/{} image", p.os, p.arch)))?;
+            let (b, _, d) = self
+                .base
+                .manifest_get(&input.base.repository, &child.digest)
+                .await?
+                .ok_or_else(|| self.bad_base("lost a child".into()))?;
+            out.push((p.clone(), b, d));
+        }
+        Ok(out)
+    }
+
+    /// The image for one platform: the base's layers (mounted or streamed), the dependency and code layers,
+    /// the edited config, and the manifest naming them.
+    async fn platform_image(
+        &mut self,
+        platform: &Platform,
+        bytes: &[u8],
+        digest: &str,
+        code: &Layer,
+        deps: Option<(&PathBuf, &Installer)>,
+    ) -> Result<Manifest, BuildError> {
+        let input = self.input;
+        let (children, refs) =
+            manifest::references(bytes, digest).map_err(|e| self.bad_base(e.to_string()))?;
+        let Some(config_desc) = refs.first().filter(|_| children.is_empty()) else {
+            return Err(self.bad_base(format!(
+                "manifest {digest} for linux/{} is not an image manifest",
+                platform.arch
+            )));
+        };
+        let config_bytes = self
+            .base
+            .blob_bytes(
+                &input.base.repository,
+                &config_desc.digest,
+                crate::registry::blobs::MAX_CONFIG,
+            )
+            .await?;
+        let mut config: Value = serde_json::from_slice(&config_bytes)
+            .map_err(|e| self.bad_base(format!("config is not JSON: {e}")))?;
+        if !config.is_object() {
+            return Err(self.bad_base("config is not a JSON object".into()));
+        }
+        let mut new_layers: Vec<(Descriptor, String, &'static str)> = Vec::new();
+        if let Some((req, inst)) = deps {
+            new_layers.push(self.deps_layer(platform, &config, req, inst).await?);
+        }
+        let code_desc = descriptor(OCI_LAYER_GZIP, code);
+        if !self
+            .built
+            .files
+            .iter()
+            .any(|(d, _)| d.digest == code.digest)
+        {
+            self.built.blobs.push(Blob {
+                descriptor: code_desc.clone(),
+                source: Source::File(code.path.clone()),
+                mount_from: None,
+            });
+            self.built
+                .files
+                .push((code_desc.clone(), code.path.clone()));
+        }
+        new_layers.push((code_desc, code.diff_id.clone(), "flow code"));
+
+        // Base layers: mounted when the base lives in the same registry, else streamed across.
+        let same_registry = self
+            .target
+            .as_ref()
+            .is_some_and(|(s, _)| s.host() == self.base.host());
+        let mut layers = Vec::new();
+        for l in &refs[1..] {
+            let mut l = l.clone();
+            l.media_type = oci_layer_type(&l.media_type);
+            self.built.blobs.push(Blob {
+                descriptor: l.clone(),
+                source: Source::Remote {
+                    session: self.base.clone(),
+                    repository: input.base.repository.clone(),
+                },
+                mount_from: same_registry.then(|| input.base.repository.clone()),
+            });
+            self.built.base_layers.push(l.clone());
+            layers.push(l);
+        }
+        layers.extend(new_layers.iter().map(|(d, _, _)| d.clone()));
+        edit_config(&mut config, input, &new_layers);
+        let config_d = self.file_blob(
+            &format!("config-{}.json", platform.arch),
+            OCI_CONFIG,
+            &serde_json::to_vec(&config).map_err(|e| BuildError::Io(e.to_string()))?,
+        )?;
+        let m = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": config_d,
+            "layers": layers,
+            "annotations": {
+                "org.opencontainers.image.base.name": self.base_name,
+                "org.opencontainers.image.base.digest": digest,
+            },
+        });
+        let mb = serde_json::to_vec(&m).map_err(|e| BuildError::Io(e.to_string()))?;
+        Ok(Manifest {
+            digest: crate::registry::digest::of(&mb),
+            bytes: mb,
+            media_type: OCI_MANIFEST.into(),
+        })
+    }
+
+    /// `bytes` as a blob in the scratch directory.
+    fn file_blob(
+        &mut self,
+        name: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Descriptor, BuildError> {
+        let path = self.scratch.join(name);
+        std::fs::write(&path, bytes).map_err(io)?;
+        let d = Descriptor {
+            media_type: media_type.into(),
+            digest: crate::registry::digest::of(bytes),
+            size: bytes.len() as u64,
+            platform: None,
+            annotations: None,
+        };
+        self.built.blobs.push(Blob {
+            descriptor: d.clone(),
+            source: Source::File(path.clone()),
+            mount_from: None,
+        });
+        self.built.files.push((d.clone(), path));
+        Ok(d)
+    }
+
+    /// The dependency layer: from the registry cache (no installer run), else installed now for the target
+    /// platform and recorded for the next build.
+    async fn deps_layer(
+        &mut self,
+        platform: &Platform,
+        config: &Value,
+        req: &Path,
+        inst: &Installer,
+    ) -> Result<(Descriptor, String, &'static str), BuildError> {
+        let input = self.input;
+        let python = input.python.clone().or_else(|| python_of(config)).ok_or_else(|| {
+            self.bad_base("does not say its Python version (no PYTHON_VERSION in its environment); pass --python-version".into())
+        })?;
+        let req_bytes =
+            std::fs::read(req).map_err(|e| BuildError::Io(format!("{}: {e}", req.display())))?;
+        let key = deps::cache_key(&req_bytes, &platform.arch, &python, inst);
+        let cached = match &self.target {
+            Some((s, repo)) => cached_deps(s, repo, &key).await?,
+            None => None,
+        };
+        if let (Some((d, diff)), Some((s, repo))) = (cached, &self.target) {
+            self.built.notes.push(format!(
+                "dependencies for linux/{}: reused from the registry ({})",
+                platform.arch,
+                cache_tag(&key)
+            ));
+            self.built.blobs.push(Blob {
+                descriptor: d.clone(),
+                source: Source::Remote {
+                    session: s.clone(),
+                    repository: repo.clone(),
+                },
+                mount_from: None,
+            });
+            return Ok((d, diff, "dependencies"));
+        }
+        let site = self.scratch.join(format!("site-{}", platform.arch));
+        std::fs::create_dir_all(&site).map_err(io)?;
+        deps::install(inst, req, &platform.arch, &python, &site)?;
+        self.built.notes.push(format!(
+            "dependencies for linux/{}: installed with {} for Python {python}",
+            platform.arch,
+            inst.id()
+        ));
+        let (entries, _) = context::collect(&site, deps::SITE)?;
+        let l = layer::write(
+            &entries,
+            input.mtime,
+            &self.scratch.join(format!("deps-{}.tar.gz", platform.arch)),
+        )
+        .map_err(io)?;
+        let d = descriptor(OCI_LAYER_GZIP, &l);
+        self.built.blobs.push(Blob {
+            descriptor: d.clone(),
+            source: Source::File(l.path.clone()),
+            mount_from: None,
+        });
+        self.built.files.push((d.clone(), l.path.clone()));
+        if self.target.is_some() {
+            self.built
+                .cache_records
+                .push(cache_record(&key, &d, &l.diff_id, self.scratch)?);
+        }
+        Ok((d, l.diff_id, "dependencies"))
+    }
+
+    /// One platform: its manifest is the image. Several: an index over them, children first.
+    fn index(
+        &mut self,
+        mut platform_manifests: Vec<(Platform, Manifest)>,
+    ) -> Result<(), BuildError> {
+        if platform_manifests.len() == 1 {
+            self.built.manifests.push(platform_manifests.remove(0).1);
+            return Ok(());
+        }
+        let entries: Vec<Value> = platform_manifests
+            .iter()
+            .map(|(p, m)| {
+                let mut plat = json!({"os": p.os, "architecture": p.arch});
+                if let Some(v) = &p.variant {
+                    plat["variant"] = json!(v);
+                }
+                json!({"mediaType": m.media_type, "digest": m.digest, "size": m.bytes.len(), "platform": plat})
+            })
+            .collect();
+        let index = serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}),
+        )
+        .map_err(|e| BuildError::Io(e.to_string()))?;
+        let digest = crate::registry::digest::of(&index);
+        self.built
+            .manifests
+            .extend(platform_manifests.into_iter().map(|(_, m)| m));
+        self.built.manifests.push(Manifest {
+            bytes: index,
+            media_type: OCI_INDEX.into(),
+            digest,
+        });
+        Ok(())
+    }
+}
+
+fn descriptor(media_type: &str, l: &Layer) -> Descriptor {
+    Descriptor {
+        media_type: media_type.into(),
+        digest: l.digest.clone(),
+        size: l.size,
+        platform: None,
+        annotations: None,
+    }
+}
+
+/// Docker's layer media types have OCI twins for the same bytes.
+fn oci_layer_type(t: &str) -> String {
+    match t {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => OCI_LAYER_GZIP.into(),
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip".into()
+        }
+        other => other.into(),
+    }
+}
+
+/// `PYTHON_VERSION=3.12.4` (official python images) → `3.12`.
+/// Download a blob into a file, checking its digest (for an OCI layout of a remote base).
+pub async fn download(
+    session: &Session,
+    repo: &str,
+    d: &Descriptor,
+    to: &Path,
+) -> Result<(), BuildError> {
+    use sha2::{Digest, Sha256};
+    use tokio::io::AsyncWriteExt;
+    let mut resp = session.blob_get(repo, &d.digest, None).await?;
+    let mut f = tokio::fs::File::create(to)
+        .await
+        .map_err(|e| BuildError::Io(e.to_string()))?;
+    let mut h = Sha256::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| BuildError::Io(e.to_string()))?
+    {
+        h.update(&chunk);
+        f.write_all(&chunk)
+            .await
+            .map_err(|e| BuildError::Io(e.to_string()))?;
+    }
+    f.flush().await.map_err(|e| BuildError::Io(e.to_string()))?;
+    let got = format!("sha256:{}", hex::encode(h.finalize()));
+    if got != d.digest {
+        return Err(BuildError::Io(format!(
+            "blob {} downloaded as {got}",
+            d.digest
+        )));
+    }
+    Ok(())
+}
+
+/// Does the requirements file name anything (a line that is neither blank nor a comment)?
+fn names_requirements(path: &Path) -> bool {
+    std::fs::read_to_string(path).map_or(true, |t| {
+        t.lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .any(|l| !l.is_empty())
+    })
+}

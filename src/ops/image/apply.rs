@@ -1,0 +1,218 @@
+//! Applying an image plan: what is missing pushed by digest, the scan gate, then the tags; the layout
+//! written; the dependency-cache record kept when it can be.
+
+use super::{LayoutWrite, Outcome, Plan, build_error};
+use crate::error::Error;
+use crate::image::{build, layout};
+use crate::output::Printer;
+use crate::registry::Reference;
+use crate::registry::blobs::{Source, UploadMode};
+use crate::registry::harbor::Harbor;
+use crate::registry::push::{Blob, Options, Stats};
+use crate::registry::session::Session;
+use crate::settings::Settings;
+use std::sync::Arc;
+
+pub fn options(settings: &Settings, printer: &Printer) -> Options {
+    Options {
+        progress: printer.progress(),
+        parallel: settings.upload.parallel.value,
+        mode: match &settings.upload.chunk_size {
+            Some(n) => UploadMode::Chunked(n.value),
+            None => UploadMode::Monolithic,
+        },
+        retries: settings.http.retries.value,
+    }
+}
+
+fn harbor(settings: &Settings, repo: &Reference) -> Result<Harbor, Error> {
+    Ok(Harbor::new(
+        crate::http::Http::new(&settings.http_config())?,
+        repo.api_host(),
+        // The destination registry's own credentials: never another registry's.
+        settings.credential(&repo.registry),
+    ))
+}
+
+/// Push what is missing (by digest), gate the digest, then move the tags. Each step skips what is in place.
+pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result<Outcome, Error> {
+    let mut stats = Stats::default();
+    if let Some(l) = &plan.layout {
+        write_layout(l, &plan).await?;
+        printer.info(&format!(
+            "wrote {}@{} to {} ({})",
+            plan.repository,
+            plan.digest,
+            l.dir.display(),
+            layout_names(&plan).join(", ")
+        ));
+    }
+    let Some(session) = plan.session.clone() else {
+        return Ok(Outcome {
+            reference: format!("{}@{}", plan.repository, plan.digest),
+            digest: plan.digest.clone(),
+            tags: plan.tags.clone(),
+            repository: plan.repository.clone(),
+            pushed: false,
+            stats,
+        });
+    };
+    let repo = plan.target.repository.clone();
+    if !plan.present {
+        prepare(settings, &plan.target, printer).await?;
+        let opts = options(settings, printer);
+        stats = crate::registry::push::push(
+            session.clone(),
+            &repo,
+            plan.blob_list.clone(),
+            &plan.manifests,
+            opts.clone(),
+        )
+        .await?;
+        record_cache(&session, &repo, &plan, opts, printer).await;
+    }
+    let untagged: Vec<String> = plan
+        .tags
+        .iter()
+        .filter(|t| !plan.tagged.contains(t))
+        .cloned()
+        .collect();
+    // Tags only ever point at a digest that passed the gate: when they all do, it passed before.
+    if !untagged.is_empty() {
+        gate(settings, &plan.target, &plan.digest, printer).await?;
+    }
+    let top = plan.manifests.last().expect("an image has a manifest");
+    crate::registry::push::tag(&session, &repo, top, &untagged).await?;
+    Ok(Outcome {
+        reference: plan.reference(),
+        digest: plan.digest.clone(),
+        tags: plan.tags.clone(),
+        repository: plan.repository.clone(),
+        pushed: !plan.present,
+        stats,
+    })
+}
+
+/// Record fresh dependency layers so the next build on any runner skips the installer. Best effort: the
+/// image is complete without the record, and a failure here must not fail a pushed image.
+async fn record_cache(
+    session: &Arc<Session>,
+    repo: &str,
+    plan: &Plan,
+    opts: Options,
+    printer: &Printer,
+) {
+    for (tag, manifest, config, path) in &plan.cache_records {
+        let blob = Blob {
+            descriptor: config.clone(),
+            source: Source::File(path.clone()),
+            mount_from: None,
+        };
+        let recorded = async {
+            crate::registry::push::push(
+                session.clone(),
+                repo,
+                vec![blob],
+                std::slice::from_ref(manifest),
+                opts.clone(),
+            )
+            .await?;
+            crate::registry::push::tag(session, repo, manifest, std::slice::from_ref(tag)).await
+        };
+        if let Err(e) = recorded.await {
+            printer.warn(&format!(
+                "the dependency cache record {tag} was not written ({e}); the next build installs the dependencies again"
+            ));
+        }
+    }
+}
+
+fn layout_names(plan: &Plan) -> Vec<String> {
+    if plan.tags.is_empty() {
+        vec!["latest".to_string()]
+    } else {
+        plan.tags.clone()
+    }
+}
+
+async fn write_layout(l: &LayoutWrite, plan: &Plan) -> Result<(), Error> {
+    let scratch =
+        tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
+    let mut files = l.files.clone();
+    if let Some((session, repository)) = &l.base {
+        for (i, d) in l.base_layers.iter().enumerate() {
+            let path = scratch.path().join(format!("base-{i}"));
+            build::download(session, repository, d, &path)
+                .await
+                .map_err(build_error)?;
+            files.push((d.clone(), path));
+        }
+    }
+    layout::write(&l.dir, &files, &plan.manifests, &layout_names(plan))?;
+    Ok(())
+}
+
+/// With `--create-project`, make sure the Harbor project exists: part of apply, so plans stay read-only.
+pub async fn prepare(
+    settings: &Settings,
+    repo: &Reference,
+    printer: &Printer,
+) -> Result<(), Error> {
+    if !settings.upload.create_project.value {
+        return Ok(());
+    }
+    let Some((project, _)) = repo.repository.split_once('/') else {
+        return Ok(());
+    };
+    if harbor(settings, repo)?.ensure_project(project).await? {
+        printer.info(&format!("created Harbor project `{project}`"));
+    }
+    Ok(())
+}
+
+/// With `--scan-gate`, Harbor scans the image (pushed by digest, not yet tagged), and a finding at or over
+/// the gate refuses the release (exit 3) with the summary.
+async fn gate(
+    settings: &Settings,
+    repo: &Reference,
+    digest: &str,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let Some(gate) = &settings.upload.scan_gate else {
+        return Ok(());
+    };
+    let gate = &gate.value;
+    printer.info(&format!(
+        "scanning {}@{digest} in Harbor (gate: {gate})",
+        repo.repository_ref()
+    ));
+    let result = harbor(settings, repo)?
+        .scan(&repo.repository, digest, settings.upload.scan_timeout.value)
+        .await?;
+    let summary: Vec<String> = crate::registry::harbor::SEVERITIES
+        .iter()
+        .filter_map(|s| {
+            result
+                .counts
+                .get(*s)
+                .filter(|n| **n > 0)
+                .map(|n| format!("{n} {s}"))
+        })
+        .collect();
+    let summary = if summary.is_empty() {
+        "no vulnerabilities".to_string()
+    } else {
+        summary.join(", ")
+    };
+    if crate::registry::harbor::over_gate(&result, gate) {
+        return Err(Error::Policy {
+            message: format!(
+                "scan gate: Harbor found {summary} in {}@{digest} (gate: {gate}); the image was not tagged",
+                repo.repository_ref()
+            ),
+            hint: Some("fix the findings (rebuild on a patched base), or allowlist accepted CVEs in the Harbor project".into()),
+        });
+    }
+    printer.info(&format!("scan gate passed: {summary} (gate: {gate})"));
+    Ok(())
+}
