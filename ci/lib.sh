@@ -32,3 +32,36 @@ wait_for() {
     sleep 0.1
   done
 }
+
+# The Debian mirror this machine's apt uses (deb822 `URIs:` or a one-line `deb URI suite`): read at run time,
+# never written into the repository.
+debian_mirror() {
+  local m
+  m=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  [ -n "$m" ] || m=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
+  [ -n "$m" ] && echo "$m"
+}
+
+# podman's configuration, as files of our own exported through CONTAINERS_*: the machine's /etc stays as it is.
+podman_conf() {
+  local d=$CACHE/podman
+  mkdir -p "$d/storage" "$d/run" "$d/tmp" "$SERVICES/podman"
+  cat > "$d/containers.conf" <<TOML
+[containers]
+netns = "host"
+default_ulimits = ["nofile=20000:20000", "nproc=1000:1000"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "$d/tmp"
+TOML
+  cat > "$d/storage.conf" <<TOML
+[storage]
+driver = "overlay"
+graphroot = "$d/storage"
+runroot = "$d/run"
+TOML
+  export CONTAINERS_CONF=$d/containers.conf CONTAINERS_STORAGE_CONF=$d/storage.conf
+}

@@ -173,6 +173,13 @@ pub struct BuildArgs {
     /// Write the image into this OCI layout directory.
     #[arg(long, value_name = "DIR")]
     pub oci_layout: Option<PathBuf>,
+    /// Build flowship's own image instead of a flow's: this (static) binary, a CA bundle, /tmp and a non-root
+    /// user, from scratch, or on --base (e.g. a Python image for build jobs); with its SBOM attached.
+    #[arg(long, conflicts_with_all = ["context", "requirements", "platforms", "python_version", "workdir"])]
+    pub self_image: bool,
+    /// With --self-image: one more file, `FILE:/PATH/IN/IMAGE` (repeatable), e.g. a shell or uv.
+    #[arg(long = "add", value_name = "FILE:PATH", requires = "self_image")]
+    pub add: Vec<String>,
     #[command(flatten)]
     pub upload: UploadArgs,
 }

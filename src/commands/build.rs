@@ -4,7 +4,7 @@
 
 use crate::cli::BuildArgs;
 use crate::error::Error;
-use crate::ops::image::{self, BuildRequest};
+use crate::ops::image::{self, BuildRequest, OwnRequest};
 use crate::output::Printer;
 use crate::settings::Settings;
 
@@ -15,12 +15,24 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         .map(|i| i.value.repository_ref())
         .unwrap_or_default();
     let _section = printer.section("flowship_build", &format!("flowship build {repository}"));
-    let req = BuildRequest {
-        tags: args.tags.clone(),
-        push: !args.no_push,
-        oci_layout: args.oci_layout.clone(),
+    let plan = if args.self_image {
+        let req = OwnRequest {
+            tags: args.tags.clone(),
+            push: !args.no_push,
+            oci_layout: args.oci_layout.clone(),
+            // The flag only: a flow project's `image.base` is the flow's base, not flowship's.
+            base: args.build.base.clone(),
+            add: args.add.clone(),
+        };
+        image::plan_own(settings, &req).await?
+    } else {
+        let req = BuildRequest {
+            tags: args.tags.clone(),
+            push: !args.no_push,
+            oci_layout: args.oci_layout.clone(),
+        };
+        image::plan_build(settings, &req).await?
     };
-    let plan = image::plan_build(settings, &req).await?;
     if settings.dry_run.value {
         if let Some(dir) = &args.oci_layout {
             printer.info(&format!(

@@ -217,6 +217,7 @@ pub fn read(file: &Path, tag: Option<&str>, scratch: &Path) -> Result<Image, Lay
         size: config.len() as u64,
         platform: None,
         annotations: None,
+        artifact_type: None,
     };
     let mut blobs = vec![Blob {
         descriptor: config_d.clone(),
@@ -295,6 +296,7 @@ fn compress(src: &Path, out: &Path) -> std::io::Result<Descriptor> {
         size,
         platform: None,
         annotations: None,
+        artifact_type: None,
     })
 }
 

@@ -51,40 +51,139 @@ pub enum Installer {
 }
 
 impl Installer {
-    /// `uv` if on PATH, else `pip` (as `python3 -m pip` when `python3` is there, else `pip`). Found by a PATH
-    /// lookup, never by running anything: a build whose dependencies are cached must not pay for a Python
-    /// start-up.
+    /// `uv` if on PATH, else `pip` (as `python3 -m pip` when `python3` is there, else `pip`), with its
+    /// version. Only called when there is something to install; pip's version is read from its dist-info
+    /// next to the interpreter when it can be (a Python start-up costs ~0.3 s), uv's by `uv --version`
+    /// (a native binary: milliseconds).
     pub fn find(path: Option<&str>) -> Result<Self, DepsError> {
-        let on_path = |name: &str| {
+        let lookup = |name: &str| {
             path.unwrap_or_default()
                 .split(':')
-                .any(|d| !d.is_empty() && Path::new(d).join(name).is_file())
+                .filter(|d| !d.is_empty())
+                .map(|d| Path::new(d).join(name))
+                .find(|p| p.is_file())
         };
-        if on_path("uv") {
-            return Ok(Installer::Uv {
-                version: "uv".into(),
-            });
+        if let Some(uv) = lookup("uv") {
+            let version =
+                run_version(Command::new(&uv).arg("--version")).unwrap_or_else(|| "uv".into());
+            return Ok(Installer::Uv { version });
         }
-        if on_path("python3") {
-            return Ok(Installer::Pip {
-                program: vec!["python3".into(), "-m".into(), "pip".into()],
-                version: "pip".into(),
-            });
+        if let Some(py) = lookup("python3") {
+            let program = vec!["python3".to_string(), "-m".into(), "pip".into()];
+            let version = pip_dist_info(&py)
+                .or_else(|| run_version(Command::new(&py).args(["-m", "pip", "--version"])))
+                .unwrap_or_else(|| "pip".into());
+            return Ok(Installer::Pip { program, version });
         }
-        if on_path("pip") {
+        if let Some(pip) = lookup("pip") {
+            let version =
+                run_version(Command::new(&pip).arg("--version")).unwrap_or_else(|| "pip".into());
             return Ok(Installer::Pip {
                 program: vec!["pip".into()],
-                version: "pip".into(),
+                version,
             });
         }
         Err(DepsError::NoInstaller)
     }
 
+    /// `uv 0.13.9` / `pip 23.2.1`: the installer and its version, part of the cache key.
     pub fn id(&self) -> &str {
         match self {
             Installer::Uv { version } | Installer::Pip { version, .. } => version,
         }
     }
+}
+
+/// The first two words of `--version` (`uv 0.13.9 (abc 2026-01-01)` → `uv 0.13.9`).
+fn run_version(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok().filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+    (words.len() == 2).then(|| words.join(" "))
+}
+
+/// pip's version from `pip-X.dist-info` in the interpreter's own site-packages (a virtualenv's, or the
+/// system's), without starting Python.
+fn pip_dist_info(python: &Path) -> Option<String> {
+    let prefix = python.parent()?.parent()?;
+    let mut dirs = Vec::new();
+    for lib in [
+        prefix.join("lib"),
+        PathBuf::from("/usr/lib"),
+        PathBuf::from("/usr/local/lib"),
+    ] {
+        for entry in std::fs::read_dir(&lib).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("python3") {
+                dirs.push(entry.path().join("site-packages"));
+                dirs.push(entry.path().join("dist-packages"));
+            }
+        }
+    }
+    dirs.into_iter().find_map(|d| {
+        std::fs::read_dir(d).ok()?.flatten().find_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let v = name.strip_prefix("pip-")?.strip_suffix(".dist-info")?;
+            Some(format!("pip {v}"))
+        })
+    })
+}
+
+/// Variables that choose where packages come from, for pip and for uv.
+const INDEX_VARIABLES: &[&str] = &[
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_CONFIG_FILE",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_FIND_LINKS",
+    "UV_CONFIG_FILE",
+];
+
+/// Where the installer takes packages from, as far as the machine says: the index variables and the
+/// installer configuration files (pip.conf, uv.toml), with credentials in URLs left out (a rotated token is
+/// the same index). Part of the cache key: the same requirements from another index are another layer.
+pub fn index_config(env: &std::collections::BTreeMap<String, String>) -> String {
+    let strip = |s: &str| {
+        regex::Regex::new(r"//[^/@\s]+@")
+            .expect("valid regex")
+            .replace_all(s, "//")
+            .into_owned()
+    };
+    let mut out = String::new();
+    for v in INDEX_VARIABLES {
+        if let Some(value) = env.get(*v) {
+            out.push_str(&format!("{v}={}\n", strip(value)));
+        }
+    }
+    let home = env.get("HOME").map(PathBuf::from);
+    let mut files: Vec<PathBuf> = vec![
+        "/etc/pip.conf".into(),
+        "/etc/xdg/pip/pip.conf".into(),
+        "/etc/uv/uv.toml".into(),
+    ];
+    if let Some(h) = &home {
+        files.push(h.join(".config/pip/pip.conf"));
+        files.push(h.join(".pip/pip.conf"));
+        files.push(h.join(".config/uv/uv.toml"));
+    }
+    if let Some(v) = env.get("VIRTUAL_ENV") {
+        files.push(Path::new(v).join("pip.conf"));
+    }
+    for var in ["PIP_CONFIG_FILE", "UV_CONFIG_FILE"] {
+        if let Some(f) = env.get(var) {
+            files.push(f.into());
+        }
+    }
+    for f in files {
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            out.push_str(&format!("{}:\n{}\n", f.display(), strip(&text)));
+        }
+    }
+    out
 }
 
 /// `linux/amd64` → pip platform tags / uv's `--python-platform`.
@@ -103,14 +202,23 @@ fn platform_tags(arch: &str) -> (Vec<String>, String) {
     (pip, format!("{m}-manylinux_2_28"))
 }
 
-pub fn cache_key(requirements: &[u8], arch: &str, python: &str, installer: &Installer) -> String {
+/// Everything that decides the layer: the requirements, the platform, the Python, the installer and its
+/// version, and where it takes packages from.
+pub fn cache_key(
+    requirements: &[u8],
+    arch: &str,
+    python: &str,
+    installer: &Installer,
+    index: &str,
+) -> String {
     let mut h = Sha256::new();
     for part in [
-        b"flowship-deps-v1".as_slice(),
+        b"flowship-deps-v2".as_slice(),
         requirements,
         arch.as_bytes(),
         python.as_bytes(),
         installer.id().as_bytes(),
+        index.as_bytes(),
     ] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
@@ -198,4 +306,32 @@ pub fn install(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn the_key_changes_with_the_installer_version_and_the_index_not_the_token() {
+        let uv = |v: &str| Installer::Uv { version: v.into() };
+        let env = |url: &str| BTreeMap::from([("PIP_INDEX_URL".to_string(), url.to_string())]);
+        let a = index_config(&env("https://user:tok1@pypi.internal/simple"));
+        let b = index_config(&env("https://user:tok2@pypi.internal/simple"));
+        let c = index_config(&env("https://mirror.internal/simple"));
+        assert_eq!(a, b, "credentials are not part of the index");
+        assert!(!a.contains("tok1"));
+        let key = |i: &Installer, idx: &str| cache_key(b"six==1.16.0\n", "amd64", "3.11", i, idx);
+        assert_ne!(key(&uv("uv 0.13.9"), &a), key(&uv("uv 0.13.8"), &a));
+        assert_ne!(key(&uv("uv 0.13.9"), &a), key(&uv("uv 0.13.9"), &c));
+        assert_eq!(key(&uv("uv 0.13.9"), &a), key(&uv("uv 0.13.9"), &b));
+    }
+
+    #[test]
+    fn versions_are_the_first_two_words() {
+        let mut c = Command::new("echo");
+        c.arg("uv 0.13.9 (abc 2026-01-01)");
+        assert_eq!(run_version(&mut c).as_deref(), Some("uv 0.13.9"));
+    }
 }

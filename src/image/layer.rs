@@ -1,6 +1,6 @@
 //! Reproducible layers: the same files give the same bytes on any machine. Entries sorted by path, parent
 //! directories present, uid/gid 0 with empty names, one fixed mtime (`SOURCE_DATE_EPOCH` or the commit time),
-//! modes normalised (0755 for directories and executables, 0644 otherwise), no device numbers or extended
+//! modes normalised (0755 for directories and executables, 0644 otherwise, 1777 for a shared `/tmp`), no device numbers or extended
 //! headers; gzip by flate2's pure-Rust backend (miniz_oxide, version pinned by Cargo.lock) at level 1, with
 //! an empty header (mtime 0, no name, OS 255). A different compressor or level would change every layer
 //! digest and defeat registry dedup; the diff_id (uncompressed) would not change.
@@ -15,8 +15,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub enum Entry {
     Dir,
+    /// A directory anyone may write to, with the sticky bit (`/tmp`: mode 1777).
+    SharedDir,
     File {
         source: PathBuf,
+        executable: bool,
+    },
+    /// A file made here (`/etc/passwd` of an image from scratch).
+    Data {
+        bytes: Vec<u8>,
         executable: bool,
     },
     /// A symlink whose target stays inside the layer (checked by whoever built the list).
@@ -86,6 +93,18 @@ pub fn write(entries: &BTreeMap<String, Entry>, mtime: u64, out: &Path) -> std::
                 h.set_mode(0o755);
                 h.set_size(0);
                 tar.append_data(&mut h, format!("{path}/"), std::io::empty())?;
+            }
+            Entry::SharedDir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o1777);
+                h.set_size(0);
+                tar.append_data(&mut h, format!("{path}/"), std::io::empty())?;
+            }
+            Entry::Data { bytes, executable } => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(if *executable { 0o755 } else { 0o644 });
+                h.set_size(bytes.len() as u64);
+                tar.append_data(&mut h, &path, bytes.as_slice())?;
             }
             Entry::File { source, executable } => {
                 let f = std::fs::File::open(source)?;

@@ -8,4 +8,5 @@ pub mod deps;
 pub mod layer;
 pub mod layout;
 pub mod manifest;
+pub mod own;
 pub mod time;

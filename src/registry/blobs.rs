@@ -22,6 +22,13 @@ pub struct Descriptor {
     pub platform: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub annotations: Option<serde_json::Map<String, serde_json::Value>>,
+    /// An artifact's type, in an index of referrers.
+    #[serde(
+        rename = "artifactType",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub artifact_type: Option<String>,
 }
 
 /// Where an upload's bytes come from.
@@ -54,7 +61,7 @@ impl Session {
         scope(repository, "pull,push")
     }
 
-    async fn err(&self, what: String, resp: reqwest::Response) -> RegistryError {
+    pub(super) async fn err(&self, what: String, resp: reqwest::Response) -> RegistryError {
         let status = resp.status().as_u16();
         let body = resp.text().await.unwrap_or_default();
         let text = error_detail(&body);
@@ -503,14 +510,15 @@ impl Session {
         Ok(out)
     }
 
-    /// `PUT` a manifest's exact bytes under `reference` (a tag or its digest).
+    /// `PUT` a manifest's exact bytes under `reference` (a tag or its digest). Says whether the registry
+    /// indexed the manifest's `subject` (the `OCI-Subject` answer of registries with the referrers API).
     pub async fn manifest_put(
         &self,
         repository: &str,
         reference: &str,
         bytes: &[u8],
         media_type: &str,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<Put, RegistryError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let body = bytes.to_vec();
         let resp = self
@@ -522,7 +530,9 @@ impl Session {
             )
             .await?;
         match resp.status() {
-            StatusCode::CREATED | StatusCode::OK => Ok(()),
+            StatusCode::CREATED | StatusCode::OK => Ok(Put {
+                subject_indexed: resp.headers().contains_key("oci-subject"),
+            }),
             StatusCode::PRECONDITION_FAILED => {
                 let d = detail(&resp.text().await.unwrap_or_default());
                 Err(RegistryError::Immutable {
@@ -536,6 +546,12 @@ impl Session {
                 .await),
         }
     }
+}
+
+/// A registry's answer to a manifest `PUT`.
+#[derive(Debug, Clone, Copy)]
+pub struct Put {
+    pub subject_indexed: bool,
 }
 
 /// The OCI distribution spec's suggested limit for manifests a registry accepts (and so serves).

@@ -9,6 +9,7 @@ mod error;
 pub mod harbor;
 pub mod push;
 mod reference;
+pub mod referrers;
 pub mod session;
 
 pub use error::{RegistryError, eaten_robot_name};

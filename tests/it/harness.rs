@@ -24,6 +24,8 @@ pub struct Flowship {
     env: BTreeMap<String, String>,
     dir: tempfile::TempDir,
     cwd: Option<PathBuf>,
+    /// Another flowship binary than the one under test (the static release build).
+    binary: Option<PathBuf>,
 }
 
 /// `host:port` of a service URL (`http://127.0.0.1:4200/api` → `127.0.0.1:4200`).
@@ -62,6 +64,7 @@ pub fn flowship() -> Flowship {
         env,
         dir,
         cwd: None,
+        binary: None,
     }
 }
 
@@ -119,12 +122,23 @@ impl Flowship {
         self
     }
 
+    /// Run the static release binary `ci/test` built (`FLOWSHIP_IT_STATIC_BIN`): the one flowship's own
+    /// image is made of.
+    pub fn static_binary(mut self) -> Self {
+        self.binary = Some(PathBuf::from(svc("STATIC_BIN")));
+        self
+    }
+
     pub fn scratch(&self) -> &Path {
         self.dir.path()
     }
 
     pub fn run(self) -> Outcome {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowship"));
+        let bin = self
+            .binary
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flowship")));
+        let mut cmd = Command::new(bin);
         cmd.args(&self.args).env_clear().envs(&self.env);
         cmd.current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()));
         let out = cmd.output().expect("flowship runs");

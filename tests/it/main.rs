@@ -12,6 +12,7 @@ mod faults;
 mod harbor;
 mod harness;
 mod images;
+mod own_image;
 mod plain_http;
 mod proxy;
 mod register;

@@ -66,6 +66,7 @@ pub(super) fn cache_record(
         size: config.len() as u64,
         platform: None,
         annotations: None,
+        artifact_type: None,
     };
     let m = serde_json::to_vec(
         &json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cd, "layers": [layer]}),

@@ -97,6 +97,8 @@ pub struct Input {
     pub labels: BTreeMap<String, String>,
     /// `PATH`, to find the dependency installer.
     pub path: Option<String>,
+    /// Where the installer takes packages from ([`deps::index_config`]), for the cache key.
+    pub index: String,
 }
 
 /// What was built: everything to push, and what is recorded for the dependency cache.
@@ -292,7 +294,7 @@ impl Builder<'_> {
         let mut layers = Vec::new();
         for l in &refs[1..] {
             let mut l = l.clone();
-            l.media_type = oci_layer_type(&l.media_type);
+            l.media_type = manifest::oci_layer_type(&l.media_type);
             self.built.blobs.push(Blob {
                 descriptor: l.clone(),
                 source: Source::Remote {
@@ -344,6 +346,7 @@ impl Builder<'_> {
             size: bytes.len() as u64,
             platform: None,
             annotations: None,
+            artifact_type: None,
         };
         self.built.blobs.push(Blob {
             descriptor: d.clone(),
@@ -369,7 +372,7 @@ impl Builder<'_> {
         })?;
         let req_bytes =
             std::fs::read(req).map_err(|e| BuildError::Io(format!("{}: {e}", req.display())))?;
-        let key = deps::cache_key(&req_bytes, &platform.arch, &python, inst);
+        let key = deps::cache_key(&req_bytes, &platform.arch, &python, inst, &input.index);
         let cached = match &self.target {
             Some((s, repo)) => cached_deps(s, repo, &key).await?,
             None => None,
@@ -463,17 +466,7 @@ fn descriptor(media_type: &str, l: &Layer) -> Descriptor {
         size: l.size,
         platform: None,
         annotations: None,
-    }
-}
-
-/// Docker's layer media types have OCI twins for the same bytes.
-fn oci_layer_type(t: &str) -> String {
-    match t {
-        "application/vnd.docker.image.rootfs.diff.tar.gzip" => OCI_LAYER_GZIP.into(),
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
-            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip".into()
-        }
-        other => other.into(),
+        artifact_type: None,
     }
 }
 

@@ -71,6 +71,7 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         .await?;
         record_cache(&session, &repo, &plan, opts, printer).await;
     }
+    attach_referrers(&session, &repo, &plan, options(settings, printer), printer).await?;
     let untagged: Vec<String> = plan
         .tags
         .iter()
@@ -91,6 +92,50 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         pushed: !plan.present,
         stats,
     })
+}
+
+/// Attach what refers to the image (its SBOM) before any tag points at it: a pulled tag has its SBOM.
+async fn attach_referrers(
+    session: &Arc<Session>,
+    repo: &str,
+    plan: &Plan,
+    opts: Options,
+    printer: &Printer,
+) -> Result<(), Error> {
+    for r in plan.referrers.iter().filter(|r| !r.present) {
+        let Some(parts) = &r.parts else { continue };
+        let blobs = parts
+            .files
+            .iter()
+            .map(|(d, p)| Blob {
+                descriptor: d.clone(),
+                source: Source::File(p.clone()),
+                mount_from: None,
+            })
+            .collect();
+        crate::registry::push::push(session.clone(), repo, blobs, &[], opts.clone()).await?;
+        let how = crate::registry::referrers::attach(
+            session,
+            repo,
+            &plan.digest,
+            &parts.manifest,
+            &parts.descriptor,
+        )
+        .await?;
+        printer.info(&format!(
+            "attached {} {} to {}@{} ({})",
+            r.artifact_type,
+            r.digest,
+            plan.repository,
+            plan.digest,
+            match how {
+                crate::registry::referrers::Index::Api => "referrers API",
+                crate::registry::referrers::Index::FallbackTag =>
+                    "referrers tag, the registry has no referrers API",
+            }
+        ));
+    }
+    Ok(())
 }
 
 /// Record fresh dependency layers so the next build on any runner skips the installer. Best effort: the

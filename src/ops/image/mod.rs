@@ -40,6 +40,9 @@ pub struct Plan {
     pub present: bool,
     /// Tags that already point at the digest.
     pub tagged: Vec<String>,
+    /// Artifacts that refer to the image (its SBOM), pushed with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<ReferrerPlan>,
     #[serde(skip)]
     pub(super) target: Reference,
     #[serde(skip)]
@@ -61,6 +64,16 @@ pub struct Plan {
     _scratch: Option<Arc<tempfile::TempDir>>,
 }
 
+/// An artifact to attach to the image, and whether the registry has it, findable, already.
+#[derive(Serialize)]
+pub struct ReferrerPlan {
+    pub artifact_type: String,
+    pub digest: String,
+    pub present: bool,
+    #[serde(skip)]
+    pub(super) parts: Option<crate::image::own::Referrer>,
+}
+
 impl Plan {
     pub fn reference(&self) -> String {
         match self.tags.first() {
@@ -71,7 +84,10 @@ impl Plan {
 
     /// Nothing left to do: the manifest is there and every tag points at it.
     pub fn done(&self) -> bool {
-        self.present && self.tags.iter().all(|t| self.tagged.contains(t)) && self.layout.is_none()
+        self.present
+            && self.tags.iter().all(|t| self.tagged.contains(t))
+            && self.referrers.iter().all(|r| r.present)
+            && self.layout.is_none()
     }
 }
 
@@ -226,6 +242,7 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         mtime: settings.source_date.value,
         labels,
         path: settings.template_env.get("PATH").cloned(),
+        index: crate::image::deps::index_config(&settings.template_env),
     };
     let repo = image.value.clone();
     let http = crate::http::Http::new(&settings.http_config())?;
@@ -463,6 +480,7 @@ async fn compare(
         bytes_missing: bytes,
         present,
         tagged,
+        referrers: Vec::new(),
         target,
         session,
         blob_list,
@@ -485,4 +503,6 @@ async fn digest_present(s: &Session, repo: &str, digest: &str) -> Result<bool, E
 }
 
 mod apply;
+mod own;
 pub use apply::{apply, options, prepare};
+pub use own::{OwnRequest, plan_own};
