@@ -20,3 +20,4 @@ mod release;
 mod sentinel;
 mod settings;
 mod tokens;
+mod worker;

@@ -46,14 +46,26 @@ pub fn copy_dir(src: &Path, dst: &Path) {
 }
 
 pub fn world() -> World {
+    world_with(
+        &svc("REGISTRY_PLAIN"),
+        &svc("PYTHON_BASE"),
+        "process",
+        false,
+    )
+}
+
+/// The example project with its images in `reg`, built on `base`, into work pools created as `pool_type`;
+/// with `deps`, the project's requirements are kept (the dependency layer is installed).
+pub fn world_with(reg: &str, base: &str, pool_type: &str, deps: bool) -> World {
     let tok = format!("{:x}", fastrand::u32(..));
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let project = dir.path().join("example-project");
     copy_dir(&root.join("fixtures/example-project"), &project);
     // No dependencies to install in most tests (the e2e tests keep them): releases stay quick.
-    std::fs::write(project.join("requirements.txt"), "# none\n").unwrap();
-    let reg = svc("REGISTRY_PLAIN");
+    if !deps {
+        std::fs::write(project.join("requirements.txt"), "# none\n").unwrap();
+    }
     let staging_repo = format!("{reg}/flows-{tok}/example");
     let prod_repo = format!("{reg}/flows-prod-{tok}/example");
     // The GitOps skeleton names the local registry's repositories.
@@ -92,11 +104,10 @@ pub fn world() -> World {
     let config = format!(
         "image:\n  repository: {staging_repo}\n  base: {base}\n  python_version: \"3.11\"\n\
          gitops:\n  repo: {repo_url}\n  branch: main\n\
-         prefect:\n  api_url: {plain}\n  create_work_pool: process\n\
+         prefect:\n  api_url: {plain}\n  create_work_pool: {pool_type}\n\
          environments:\n  staging:\n    gitops: {{paths: [\"clusters/staging/**\"]}}\n    prefect: {{work_pool: staging-{tok}}}\n\
          \x20 prod:\n    image: {{repository: {prod_repo}}}\n    prefect:\n      api_url: {authed}\n      auth_string_variable: PROD_PREFECT_API_AUTH_STRING\n\
          \x20   clusters:\n      cluster-1: {{paths: [\"clusters/cluster-1/**\"], work_pool: c1-{tok}}}\n      cluster-2: {{paths: [\"clusters/cluster-2/**\"], work_pool: c2-{tok}}}\n",
-        base = svc("PYTHON_BASE"),
         plain = svc("PREFECT_PLAIN"),
         authed = svc("PREFECT_AUTH"),
     );

@@ -16,7 +16,14 @@ pub async fn apply(plan: &Plan, printer: &crate::output::Printer) -> Result<Outc
     for p in plan.pools.iter().filter(|p| !p.exists) {
         if let Some(kind) = &p.create {
             printer.info(&format!("creating work pool `{}` (type {kind})", p.name));
-            client.create_work_pool(&p.name, kind).await?;
+            let data = plan.pull_credentials.as_ref().map(|c| c.block_data());
+            let pull = p.registry_block.as_deref().zip(data.as_ref());
+            if let Some((block, _)) = pull {
+                printer.info(&format!(
+                    "  its workers pull with the registry credentials block `{block}`"
+                ));
+            }
+            client.create_work_pool(&p.name, kind, pull).await?;
         }
     }
     let mut flow_ids = plan.flow_ids.clone();

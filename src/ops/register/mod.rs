@@ -56,6 +56,39 @@ pub struct Request {
     /// The image every deployment runs (a release's pin, by digest): set as `job_variables.image` where the
     /// file names none or names another tag of the same repository.
     pub pin_image: Option<String>,
+    /// The image registry's credentials, for the registry block of a docker pool flowship creates.
+    pub pull_credentials: Option<PullCredentials>,
+}
+
+/// What a worker needs to pull from the image's registry.
+#[derive(Clone)]
+pub struct PullCredentials {
+    pub registry: String,
+    pub username: String,
+    pub password: crate::secret::Secret,
+}
+
+impl PullCredentials {
+    /// The block document's name: `flowship-registry-<host, lowercase, [a-z0-9-] only>`.
+    pub fn block_name(&self) -> String {
+        let host: String = self
+            .registry
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        format!("flowship-registry-{host}")
+    }
+
+    /// prefect-docker's `DockerRegistryCredentials` fields.
+    pub fn block_data(&self) -> Value {
+        json!({
+            "username": self.username,
+            "password": self.password.expose(),
+            "registry_url": self.registry,
+            "reauth": true,
+        })
+    }
 }
 
 impl Request {
@@ -109,6 +142,15 @@ impl Request {
             env: settings.template_env.clone(),
             gitlab,
             pin_image: None,
+            pull_credentials: settings.image.as_ref().and_then(|i| {
+                settings
+                    .credential(&i.value.registry)
+                    .map(|c| PullCredentials {
+                        registry: i.value.registry.clone(),
+                        username: c.username.value,
+                        password: c.password.value,
+                    })
+            }),
         })
     }
 }
@@ -141,6 +183,10 @@ pub struct PoolPlan {
     pub exists: bool,
     /// The type it is created with, when it does not exist and `--create-work-pool` says so.
     pub create: Option<String>,
+    /// The registry credentials block its template references (a docker pool created for an image in a
+    /// registry with credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_block: Option<String>,
 }
 
 #[derive(Clone, Serialize)]
@@ -154,6 +200,8 @@ pub struct Plan {
     pub client: Arc<Prefect>,
     #[serde(skip)]
     flow_ids: HashMap<String, String>,
+    #[serde(skip)]
+    pull_credentials: Option<PullCredentials>,
     #[serde(skip)]
     concurrency: usize,
 }
@@ -263,12 +311,18 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
                 name: pool,
                 exists: true,
                 create: None,
+                registry_block: None,
             }),
             Err(PrefectError::WorkPoolMissing { .. }) => match &req.create_work_pool {
                 Some(kind) => pools.push(PoolPlan {
                     name: pool,
                     exists: false,
                     create: Some(kind.clone()),
+                    registry_block: req
+                        .pull_credentials
+                        .as_ref()
+                        .filter(|_| kind == "docker")
+                        .map(PullCredentials::block_name),
                 }),
                 None => {
                     let users: Vec<String> = plans
@@ -334,6 +388,7 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         others,
         client,
         flow_ids,
+        pull_credentials: req.pull_credentials.clone(),
         concurrency: req.concurrency,
     })
 }

@@ -1,5 +1,6 @@
 //! A Prefect API endpoint with its credentials.
 
+mod blocks;
 mod resources;
 
 use crate::http::{Http, TransportError};

@@ -149,8 +149,16 @@ impl Prefect {
     }
 
     /// Create a work pool with the server's default base job template for `kind` (what the CLI does; a REST
-    /// pool without one gets `{}`, which workers cannot use).
-    pub async fn create_work_pool(&self, name: &str, kind: &str) -> Result<(), PrefectError> {
+    /// pool without one gets `{}`, which workers cannot use), pulling on every run (`image_pull_policy:
+    /// Always`: a tag moved by a rollback or a hotfix is what runs). With `pull` (a block name and its data),
+    /// a docker pool's template references a registry credentials block, created or refreshed here, so that
+    /// the worker can pull from a private registry.
+    pub async fn create_work_pool(
+        &self,
+        name: &str,
+        kind: &str,
+        pull: Option<(&str, &serde_json::Value)>,
+    ) -> Result<(), PrefectError> {
         let resp = self
             .http
             .send(|| self.request(Method::GET, "/collections/views/aggregate-worker-metadata"))
@@ -159,7 +167,7 @@ impl Prefect {
         let meta = self
             .json_of("GET /collections/views/aggregate-worker-metadata", resp)
             .await?;
-        let template = meta
+        let mut template = meta
             .as_object()
             .into_iter()
             .flat_map(|collections| collections.values())
@@ -174,6 +182,18 @@ impl Prefect {
                     "the server knows no worker type `{kind}` (kubernetes, docker, process, ...)"
                 ),
             })?;
+        let props = &mut template["variables"]["properties"];
+        if props["image_pull_policy"].is_object() {
+            props["image_pull_policy"]["default"] = serde_json::json!("Always");
+        }
+        if let Some((block, data)) = pull
+            && template["variables"]["properties"]["registry_credentials"].is_object()
+        {
+            let schema = template["variables"]["definitions"]["DockerRegistryCredentials"].clone();
+            let id = self.upsert_registry_block(block, data, &schema).await?;
+            template["variables"]["properties"]["registry_credentials"]["default"] =
+                serde_json::json!({"$ref": {"block_document_id": id}});
+        }
         let body = serde_json::json!({"name": name, "type": kind, "base_job_template": template});
         let resp = self.write(Method::POST, "/work_pools/", &body).await?;
         if resp.status() == StatusCode::CONFLICT {
