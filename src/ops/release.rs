@@ -203,6 +203,7 @@ async fn image_plan(settings: &Settings, req: &Request) -> Result<image::Plan, E
     let given = req
         .image
         .clone()
+        .or_else(|| settings.handoff.as_ref().map(|h| h.value.clone()))
         .or_else(|| repo.digest.as_ref().map(|_| repo.clone()));
     let given = match (&given, &req.saved) {
         (Some(g), _) => Some(g.clone()),

@@ -160,6 +160,19 @@ impl Layers<'_> {
         Some(Sourced::new(values, Source::Flag { name: flag.into() }))
     }
 
+    /// The value the file gives under the environment's overlay (`environments.E.<key>`) only.
+    pub fn environment_file_string(&self, key: &Key) -> Option<Sourced<String>> {
+        let v = self.file_value(key.name)?;
+        match (&v.source, v.value) {
+            (Source::File { key: name, .. }, FileValue::One(s))
+                if name.starts_with("environments.") =>
+            {
+                Some(Sourced::new(s, v.source.clone()))
+            }
+            _ => None,
+        }
+    }
+
     /// The first layer that has a value.
     pub fn string(&self, key: &Key) -> Result<Option<Sourced<String>>, ConfigError> {
         if let Some(f) = self.flag_values(key) {

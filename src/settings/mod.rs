@@ -52,6 +52,9 @@ pub struct Settings {
     pub http: HttpSettings,
     /// The flow image: a repository, or (from flags and variables) a full `repo:tag@digest` reference.
     pub image: Option<Sourced<Reference>>,
+    /// The image a job was handed by digest (`FLOWSHIP_IMAGE=repo:tag@digest`); differs from `image` when
+    /// the environment keeps its images in a repository of its own.
+    pub handoff: Option<Sourced<Reference>>,
     pub registry: RegistrySettings,
     pub build: BuildSettings,
     pub upload: UploadSettings,

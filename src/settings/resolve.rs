@@ -115,7 +115,7 @@ pub(super) fn resolve_with(
         std::io::stderr().is_terminal()
     };
 
-    let image = l.string(&k::IMAGE)?.map(parse_repository).transpose()?;
+    let (image, handoff) = image(&l)?;
     let build = build(&l)?;
     let registry = registry_credentials(&l, cli, image.as_ref(), build.base.as_ref())?;
     let clusters = clusters(&file, environment.as_ref().map(|e| e.value.as_str()));
@@ -136,6 +136,7 @@ pub(super) fn resolve_with(
             timeout: number(&l, &k::HTTP_TIMEOUT, 30)?.map(Duration::from_secs),
         },
         image,
+        handoff,
         registry,
         build,
         upload: upload(&l)?,
@@ -344,4 +345,39 @@ fn clusters(file: &Loaded, environment: Option<&str>) -> Vec<Cluster> {
             }
         })
         .collect()
+}
+
+/// The image repository, and the image a job was handed (`--image`/`FLOWSHIP_IMAGE` naming a digest: a build
+/// job's dotenv report reaches every later job). A handoff names *what* to release, not where this
+/// environment keeps its images: when the environment's own entry in the file names another repository
+/// (prod's project), that stays the repository, and release/promote copy the handed-over digest into it.
+fn image(
+    l: &Layers<'_>,
+) -> Result<
+    (
+        Option<Sourced<crate::registry::Reference>>,
+        Option<Sourced<crate::registry::Reference>>,
+    ),
+    ConfigError,
+> {
+    let top = l.string(&k::IMAGE)?.map(parse_repository).transpose()?;
+    let handoff = top
+        .clone()
+        .filter(|t| t.value.digest.is_some())
+        .filter(|t| {
+            matches!(
+                t.source,
+                Source::Flag { .. } | Source::Env { .. } | Source::EnvFile { .. }
+            )
+        });
+    let own = l
+        .environment_file_string(&k::IMAGE)
+        .map(parse_repository)
+        .transpose()?;
+    match (&handoff, own) {
+        (Some(h), Some(o)) if o.value.repository_ref() != h.value.repository_ref() => {
+            Ok((Some(o), handoff))
+        }
+        _ => Ok((top, handoff)),
+    }
 }

@@ -96,6 +96,9 @@ impl Settings {
             ),
         );
         e.one("image", self.image.as_ref());
+        if self.handoff.as_ref().map(|h| &h.value) != self.image.as_ref().map(|i| &i.value) {
+            e.one("image.handoff", self.handoff.as_ref());
+        }
         self.registry_entries(&mut e);
         self.build_entries(&mut e);
         self.gitops_entries(&mut e);

@@ -637,8 +637,12 @@ fn promote_pins_prod_to_exactly_the_digest_staging_runs() {
             .run(),
     );
     let before = w.commits();
+    // As in the example pipeline: the staging job's dotenv report (FLOWSHIP_IMAGE=repo:tag@digest) reaches
+    // the promote job; prod still keeps its images in its own repository.
+    let handoff = format!("{}:aaaa1111@{staged}", w.staging_repo);
     let o = w
         .flowship()
+        .env("FLOWSHIP_IMAGE", &handoff)
         .args([
             "promote",
             "--from-env",
