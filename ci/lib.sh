@@ -6,6 +6,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${FLOWSHIP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flowship}
 PREFECT_VERSION=3.9.1
 PREFECT_DOCKER_VERSION=0.7.4
+GITLAB_CI_LOCAL_VERSION=4.75.1
 PREFECT_VENV=$CACHE/prefect-$PREFECT_VERSION
 TOOLS_VENV=$CACHE/tools
 # Per-clone service state: logs, pids, data, the env file the tests read.

@@ -501,11 +501,13 @@ fn status_shows_every_kind_of_drift() {
             clone.to_str().unwrap(),
         ],
     );
-    let f = clone.join("clusters/staging/kustomization.yaml");
-    let t = std::fs::read_to_string(&f)
-        .unwrap()
-        .replace(&digest, &format!("sha256:{}", "d".repeat(64)));
-    std::fs::write(&f, t).unwrap();
+    for f in ["kustomization.yaml", "flow-runner.yaml"] {
+        let f = clone.join("clusters/staging").join(f);
+        let t = std::fs::read_to_string(&f)
+            .unwrap()
+            .replace(&digest, &format!("sha256:{}", "d".repeat(64)));
+        std::fs::write(&f, t).unwrap();
+    }
     git(
         &clone,
         &[

@@ -1,0 +1,102 @@
+//! What Flux would apply after a release: `kubectl kustomize` of every cluster overlay (kustomize 5.7, as
+//! Flux's kustomize-controller builds it) renders the pinned digest for the flow's workloads, and the
+//! HelmRelease flowship edited renders through `helm template` of its local chart with the values it pins.
+
+use crate::harness::svc;
+use crate::release::{git, world};
+use serde::Deserialize;
+use std::path::Path;
+use std::process::Command;
+
+fn tool(name: &str, args: &[&str], cwd: &Path) -> String {
+    let out = Command::new(svc(name))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn documents(text: &str) -> Vec<yaml_serde::Value> {
+    yaml_serde::Deserializer::from_str(text)
+        .map(|d| yaml_serde::Value::deserialize(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn kustomize_and_helm_render_the_digest_each_cluster_is_pinned_to() {
+    let w = world();
+    let staged = w
+        .flowship()
+        .args(["release", "--env", "staging", "--output", "json"])
+        .run()
+        .success()
+        .json()["image"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.flowship()
+        .args(["promote", "--from-env", "staging", "--env", "prod"])
+        .run()
+        .success();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("gitops");
+    git(
+        Path::new("."),
+        &[
+            "clone",
+            "-q",
+            w.bare.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    let mut helm_releases = 0;
+    for (cluster, image) in [
+        ("staging", Some(&w.staging_repo)),
+        ("cluster-1", Some(&w.prod_repo)),
+        ("cluster-2", Some(&w.prod_repo)),
+        ("dev", None),
+    ] {
+        // Every overlay still renders, released or not.
+        let out = tool(
+            "KUBECTL",
+            &["kustomize", &format!("clusters/{cluster}")],
+            &repo,
+        );
+        let Some(image) = image else { continue };
+        let want = format!("{image}:aaaa1111@{staged}");
+        assert!(
+            out.contains(&format!("image: {want}")),
+            "{cluster} renders another image:\n{out}"
+        );
+        for doc in documents(&out) {
+            if doc["kind"].as_str() != Some("HelmRelease") {
+                continue;
+            }
+            helm_releases += 1;
+            let values = dir.path().join(format!("{cluster}-values.yaml"));
+            std::fs::write(
+                &values,
+                yaml_serde::to_string(&doc["spec"]["values"]).unwrap(),
+            )
+            .unwrap();
+            let chart = doc["spec"]["chart"]["spec"]["chart"].as_str().unwrap();
+            let name = doc["metadata"]["name"].as_str().unwrap();
+            let rendered = tool(
+                "HELM",
+                &["template", name, chart, "-f", values.to_str().unwrap()],
+                &repo,
+            );
+            assert!(
+                rendered.contains(&format!("image: \"{want}\"")),
+                "helm template of {chart}:\n{rendered}"
+            );
+        }
+    }
+    assert_eq!(helm_releases, 1, "the staging overlay's HelmRelease");
+}
