@@ -351,15 +351,13 @@ fn clusters(file: &Loaded, environment: Option<&str>) -> Vec<Cluster> {
 /// job's dotenv report reaches every later job). A handoff names *what* to release, not where this
 /// environment keeps its images: when the environment's own entry in the file names another repository
 /// (prod's project), that stays the repository, and release/promote copy the handed-over digest into it.
-fn image(
-    l: &Layers<'_>,
-) -> Result<
-    (
-        Option<Sourced<crate::registry::Reference>>,
-        Option<Sourced<crate::registry::Reference>>,
-    ),
-    ConfigError,
-> {
+/// The repository in effect and the handoff (see [`image`]).
+type ImageSettings = (
+    Option<Sourced<crate::registry::Reference>>,
+    Option<Sourced<crate::registry::Reference>>,
+);
+
+fn image(l: &Layers<'_>) -> Result<ImageSettings, ConfigError> {
     let top = l.string(&k::IMAGE)?.map(parse_repository).transpose()?;
     let handoff = top
         .clone()
