@@ -347,16 +347,16 @@ fn clusters(file: &Loaded, environment: Option<&str>) -> Vec<Cluster> {
         .collect()
 }
 
-/// The image repository, and the image a job was handed (`--image`/`FLOWSHIP_IMAGE` naming a digest: a build
-/// job's dotenv report reaches every later job). A handoff names *what* to release, not where this
-/// environment keeps its images: when the environment's own entry in the file names another repository
-/// (prod's project), that stays the repository, and release/promote copy the handed-over digest into it.
 /// The repository in effect and the handoff (see [`image`]).
 type ImageSettings = (
     Option<Sourced<crate::registry::Reference>>,
     Option<Sourced<crate::registry::Reference>>,
 );
 
+/// The image repository, and the image a job was handed (`--image`/`FLOWSHIP_IMAGE` naming a digest: a build
+/// job's dotenv report reaches every later job). A handoff names *what* to release, not where this
+/// environment keeps its images: when the environment's own entry in the file names another repository
+/// (prod's project), that stays the repository, and release/promote copy the handed-over digest into it.
 fn image(l: &Layers<'_>) -> Result<ImageSettings, ConfigError> {
     let top = l.string(&k::IMAGE)?.map(parse_repository).transpose()?;
     let handoff = top
