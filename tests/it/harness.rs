@@ -40,6 +40,7 @@ pub fn plain_services() -> Vec<String> {
     [
         "PREFECT_PLAIN",
         "PREFECT_AUTH",
+        "PREFECT_PG",
         "GIT_DAEMON",
         "GIT_HTTP",
         "GITLAB_API",

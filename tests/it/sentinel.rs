@@ -1,7 +1,7 @@
 //! No secret is ever printed, logged, written to an artifact or committed (issue 8, "the sentinel test
 //! extended"): a git token inside the repository URL, the GitLab API token, a registry password going
 //! through the token flow, checked in stdout and stderr (also at -vv), the dotenv report, the commit message
-//! and JSON output. (Secret blocks and Prefect variables: `register::secret_block_and_variable_values_...`.)
+//! and JSON output. (Secret blocks and Prefect variables: `register::{sqlite,postgres}::secret_block_and_variable_values_...`.)
 
 use crate::harness::{SENTINEL, flowship, host_of, svc};
 use std::path::Path;
