@@ -2,8 +2,13 @@
 # Images, measured in one run against the local plain registry:
 #   flowship push vs `skopeo copy` of the same OCI layouts (one 64 MiB layer; 2,000 small files), first push
 #   into a new repository and repeat push; a code-only rebuild + push (`flowship build`, dependencies cached)
-#   vs `buildah bud` + `buildah push`; peak RSS of flowship pushing a 1 GiB layer.
-# Targets: first push <= 0.7x skopeo; repeat <= 1.0x skopeo; code-only rebuild <= 0.1x buildah; RSS <= 64 MiB.
+#   vs `buildah bud` + `buildah push`; peak RSS of flowship pushing a 1 GiB layer; flowship's own slim image
+#   (ci/image): its compressed size and `flowship --version` cold start in a podman container (with the floor:
+#   the same container running the shell's `:`); `flowship release` of a code-only change (build, push, bump,
+#   register) vs `podman build` (a Containerfile FROM the same Prefect base: pip install, COPY; podman's layer
+#   cache keeps the pip layer) + `podman push`.
+# Targets: first push <= 0.7x skopeo; repeat <= 1.0x skopeo; code-only rebuild <= 0.1x buildah; RSS <= 64 MiB;
+# slim image <= 15 MB compressed; release of a code-only change <= 0.1x podman build + push.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT"
@@ -102,3 +107,65 @@ umoci new --image "$W/l:gib" >/dev/null; umoci insert --image "$W/l:gib" "$W/gib
 /usr/bin/time -v -o "$W/time" env -i PATH="$PATH" HOME="$W" "$FLOWSHIP" -q --plain-http "$REG" push --from "oci-layout:$W/l:gib" --image "$REG/bench/gib-$RANDOM" --tag v1 >/dev/null
 rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$W/time"); wall=$(awk -F': ' '/Elapsed/ {print $2}' "$W/time")
 printf '1 GiB layer: peak RSS %.1f MiB (target <= 64), %s wall\n' "$(echo "$rss / 1024" | bc -l)" "$wall"
+
+if command -v podman >/dev/null && [ -n "${FLOWSHIP_IT_PODMAN_SOCK:-}" ]; then
+  say "flowship's own slim image (ci/image): size and cold start"
+  refs=$(FLOWSHIP_PLAIN_HTTP=$REG bash ci/image "$REG/bench/flowship" --python-base "$FLOWSHIP_IT_PYTHON_BASE" 2>/dev/null)
+  slim=$(head -n1 <<<"$refs"); slim_repo=${slim%%:[0-9]*}; slim_digest=${slim##*@}
+  size=$(skopeo inspect --raw --tls-verify=false "docker://$slim_repo@$slim_digest" | jq '[.layers[].size] | add')
+  printf 'slim image: %.2f MB compressed (target <= 15)\n' "$(echo "$size / 1000000" | bc -l)"
+  podman pull -q "$slim_repo@$slim_digest" >/dev/null
+  cs=() fl=()
+  for i in $(seq 1 "$N"); do
+    t0=$(now); podman run --rm "$slim_repo@$slim_digest" --version >/dev/null; t1=$(now)
+    podman run --rm --entrypoint /bin/sh "$slim_repo@$slim_digest" -c : >/dev/null; t2=$(now)
+    cs+=("$(echo "$t1 - $t0" | bc)"); fl+=("$(echo "$t2 - $t1" | bc)")
+  done
+  printf 'cold start in a container: podman run flowship --version %.3f s (floor, podman run sh -c : %.3f s)\n' \
+    "$(median "${cs[@]}")" "$(median "${fl[@]}")"
+
+  say "a code-only change: flowship release vs podman build + podman push"
+  tok=$RANDOM$RANDOM
+  API=$FLOWSHIP_IT_PREFECT_PLAIN; PLAIN_PREFECT=${API#http://}; PLAIN_PREFECT=${PLAIN_PREFECT%%/*}
+  GITD=${FLOWSHIP_IT_GIT_DAEMON#git://}
+  s_dir=$(mktemp -d -p "$W"); cp -r fixtures/gitops/. "$s_dir"
+  grep -rl 'harbor.example.com/' "$s_dir" | xargs sed -i "s|harbor.example.com/flows/example|$REG/bench-img-$tok/example|g"
+  git -C "$s_dir" init -q -b main && git -C "$s_dir" add -A
+  git -C "$s_dir" -c user.name=b -c user.email=b@example.invalid commit -q -m skeleton
+  git init -q --bare -b main "$FLOWSHIP_IT_GIT_ROOT/img-$tok.git" && git -C "$s_dir" push -q "$FLOWSHIP_IT_GIT_ROOT/img-$tok.git" main
+  curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "{\"name\":\"bench-img-$tok\",\"type\":\"process\"}" "$API/work_pools/"
+  rp=$W/release-project; cp -r fixtures/example-project "$rp"
+  for f in etl report; do sed -i "s|@flow(name=\"$f\")|@flow(name=\"$f-img-$tok\")|" "$rp/flows/$f.py"; done
+  cat > "$rp/flowship.yaml" <<YAML
+image: {repository: $REG/bench-img-$tok/example, base: $FLOWSHIP_IT_PREFECT_BASE, python_version: "3.11"}
+gitops: {repo: $FLOWSHIP_IT_GIT_DAEMON/img-$tok.git}
+prefect: {api_url: $API}
+tls: {plain_http: [$REG, $PLAIN_PREFECT, $GITD]}
+environments:
+  staging: {gitops: {paths: ["clusters/staging/**"]}, prefect: {work_pool: bench-img-$tok}}
+YAML
+  pp=$W/podman-project; cp -r fixtures/example-project "$pp"
+  cat > "$pp/Containerfile" <<CF
+FROM $FLOWSHIP_IT_PREFECT_BASE
+COPY requirements.txt /tmp/requirements.txt
+RUN PIP_CERT=/host-certs/ca-certificates.crt pip install -q --disable-pip-version-check -r /tmp/requirements.txt
+COPY . /opt/prefect/example-project
+WORKDIR /opt/prefect/example-project
+CF
+  pb() { podman build -q --network host -v /etc/ssl/certs:/host-certs:ro -t "localhost/bench-img:$1" "$pp" >/dev/null 2>&1 \
+           && podman push -q "localhost/bench-img:$1" "docker://$REG/bench-podman-$tok/example:$1" >/dev/null 2>&1; }
+  fr() { (cd "$rp" && env -i PATH="$PATH" HOME="$W" CI_COMMIT_SHORT_SHA="$1" "$FLOWSHIP" -q release --env staging >/dev/null); }
+  pb warm || die "podman build of the bench project failed"
+  fr warm
+  pt=() ft=()
+  for i in $(seq 1 "$N"); do
+    echo "# change $i" >> "$pp/flows/etl.py"; echo "# change $i" >> "$rp/flows/etl.py"
+    t0=$(now); pb "p$i"; t1=$(now); fr "f$i"; t2=$(now)
+    pt+=("$(echo "$t1 - $t0" | bc)"); ft+=("$(echo "$t2 - $t1" | bc)")
+  done
+  a=$(median "${pt[@]}") b=$(median "${ft[@]}")
+  printf 'code-only change: podman build + push %.2f s, flowship release (build, push, bump, register) %.2f s, ratio %.3f (target <= 0.10)\n' \
+    "$a" "$b" "$(echo "$b / $a" | bc -l)"
+else
+  echo "podman is not running (start the services with podman installed): the own-image figures are skipped" >&2
+fi

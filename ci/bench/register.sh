@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # flowship register vs `prefect --no-prompt deploy --all` vs a sequential keep-alive curl loop (the floor: the
 # same POST /flows/ + POST /deployments/ per deployment, nothing else), for 1 and 50 deployments, in one run
-# against the local Prefect 3.9 server. Targets: >= 10x faster than prefect deploy at 50; <= 1.0x the floor.
+# against the local Prefect 3.9 server on SQLite and on PostgreSQL, median of N (default 3).
+# Targets: >= 10x faster than prefect deploy at 50; <= 1.0x the floor.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT"
@@ -44,22 +45,36 @@ curl_floor() { # n tok: one keep-alive connection, 2 POSTs per deployment
   curl -s "${args[@]}" -o /dev/null "$API/health"
 }
 
-printf 'register, %s\n' "$(date -u +%FT%TZ)"
-for n in 1 50; do
-  tok=$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  a=$(mktemp -d) b=$(mktemp -d)
-  project "$a" "$n" "p$tok"; project "$b" "$n" "f$tok"
-  t0=$(now)
-  (cd "$a" && PREFECT_API_URL=$API PREFECT_HOME=$(mktemp -d) "$FLOWSHIP_IT_PREFECT_BIN" --no-prompt deploy --all >/dev/null 2>&1)
-  t1=$(now)
-  curl_floor "$n" "$tok"
-  t2=$(now)
-  (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q --plain-http "$PLAIN" register --all >/dev/null)
-  t3=$(now)
-  (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q --plain-http "$PLAIN" register --all >/dev/null)
-  t4=$(now)
-  p=$(echo "$t1 - $t0" | bc) c=$(echo "$t2 - $t1" | bc) f=$(echo "$t3 - $t2" | bc) r=$(echo "$t4 - $t3" | bc)
-  printf '  %2d deployments: prefect deploy %6.2f s | curl floor %5.2f s | flowship %5.2f s (re-run, unchanged: %5.2f s) | prefect/flowship %5.1fx (target >= 10) | flowship/floor %4.2f (target <= 1.0)\n' \
-    "$n" "$p" "$c" "$f" "$r" "$(echo "$p / $f" | bc -l)" "$(echo "$f / $c" | bc -l)"
-  rm -rf "$a" "$b"
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+N=${N:-3}
+
+printf 'register, %s, median of %d\n' "$(date -u +%FT%TZ)" "$N"
+for backend in sqlite postgres; do
+  case $backend in
+    sqlite) API=$FLOWSHIP_IT_PREFECT_PLAIN ;;
+    postgres) API=$FLOWSHIP_IT_PREFECT_PG ;;
+  esac
+  PLAIN=${API#http://}; PLAIN=${PLAIN%%/*}
+  for n in 1 50; do
+    ps=() cs=() fs=() rs=()
+    for _ in $(seq 1 "$N"); do
+      tok=$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+      a=$(mktemp -d) b=$(mktemp -d)
+      project "$a" "$n" "p$tok"; project "$b" "$n" "f$tok"
+      t0=$(now)
+      (cd "$a" && PREFECT_API_URL=$API PREFECT_HOME=$(mktemp -d) "$FLOWSHIP_IT_PREFECT_BIN" --no-prompt deploy --all >/dev/null 2>&1)
+      t1=$(now)
+      curl_floor "$n" "$tok"
+      t2=$(now)
+      (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q --plain-http "$PLAIN" register --all >/dev/null)
+      t3=$(now)
+      (cd "$b" && env -i PATH="$PATH" PREFECT_API_URL=$API "$FLOWSHIP" -q --plain-http "$PLAIN" register --all >/dev/null)
+      t4=$(now)
+      ps+=("$(echo "$t1 - $t0" | bc)") cs+=("$(echo "$t2 - $t1" | bc)") fs+=("$(echo "$t3 - $t2" | bc)") rs+=("$(echo "$t4 - $t3" | bc)")
+      rm -rf "$a" "$b"
+    done
+    p=$(median "${ps[@]}") c=$(median "${cs[@]}") f=$(median "${fs[@]}") r=$(median "${rs[@]}")
+    printf '  %-8s %2d deployments: prefect deploy %6.2f s | curl floor %5.2f s | flowship %5.2f s (re-run, unchanged: %5.2f s) | prefect/flowship %5.1fx (target >= 10) | flowship/floor %4.2f (target <= 1.0)\n' \
+      "$backend" "$n" "$p" "$c" "$f" "$r" "$(echo "$p / $f" | bc -l)" "$(echo "$f / $c" | bc -l)"
+  done
 done
