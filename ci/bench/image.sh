@@ -111,7 +111,7 @@ printf '1 GiB layer: peak RSS %.1f MiB (target <= 64), %s wall\n' "$(echo "$rss 
 if command -v podman >/dev/null && [ -n "${FLOWSHIP_IT_PODMAN_SOCK:-}" ]; then
   say "flowship's own slim image (ci/image): size and cold start"
   refs=$(FLOWSHIP_PLAIN_HTTP=$REG bash ci/image "$REG/bench/flowship" --python-base "$FLOWSHIP_IT_PYTHON_BASE" 2>/dev/null)
-  slim=$(head -n1 <<<"$refs"); slim_repo=${slim%%:[0-9]*}; slim_digest=${slim##*@}
+  slim=$(head -n1 <<<"$refs"); slim_digest=${slim##*@}; slim_repo=${slim%@*}; slim_repo=${slim_repo%:*}
   size=$(skopeo inspect --raw --tls-verify=false "docker://$slim_repo@$slim_digest" | jq '[.layers[].size] | add')
   printf 'slim image: %.2f MB compressed (target <= 15)\n' "$(echo "$size / 1000000" | bc -l)"
   podman pull -q "$slim_repo@$slim_digest" >/dev/null
