@@ -187,7 +187,7 @@ impl World {
             .arg(format!("{}/deployments/filter", self.prefect))
             .output()
             .unwrap();
-        let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = crate::harness::last_json(&out.stdout);
         assert_eq!(
             found,
             serde_json::json!([]),

@@ -155,7 +155,7 @@ fn api(method: &str, path: &str, body: &str) -> serde_json::Value {
         .arg(format!("{}{path}", svc("PREFECT_PLAIN")))
         .output()
         .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_default()
+    crate::harness::last_json(&out.stdout)
 }
 
 /// Exactly the three deployments, once each, and exactly one automation on `c`.

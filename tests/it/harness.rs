@@ -234,3 +234,13 @@ pub fn git_http_requests(repo: &str) -> Vec<(String, u16)> {
         })
         .collect()
 }
+
+/// The last JSON document of a curl run's output: with `--retry`, curl writes the bodies of the attempts that
+/// failed (a busy 503) before the one that counts.
+pub fn last_json(out: &[u8]) -> serde_json::Value {
+    serde_json::Deserializer::from_slice(out)
+        .into_iter::<serde_json::Value>()
+        .map_while(Result::ok)
+        .last()
+        .unwrap_or(serde_json::Value::Null)
+}

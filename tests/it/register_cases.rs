@@ -68,7 +68,7 @@ fn api(url: &str, auth: Option<&str>, method: &str, path: &str, body: Option<&st
         cmd.args(["-d", b]);
     }
     let out = cmd.arg(format!("{url}{path}")).output().unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    crate::harness::last_json(&out.stdout)
 }
 
 fn deployment(url: &str, auth: Option<&str>, flow: &str, name: &str) -> Value {

@@ -193,7 +193,7 @@ pub fn prefect_get(api: &str, auth: Option<&str>, path: &str) -> Value {
         c.args(["-u", a]);
     }
     let out = c.arg(format!("{api}{path}")).output().unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    crate::harness::last_json(&out.stdout)
 }
 
 fn digest_of(o: &crate::harness::Outcome) -> String {
@@ -790,7 +790,7 @@ fn a_failure_at_each_step_is_finished_by_a_rerun_with_nothing_doubled() {
         .arg(format!("{}/deployments/filter", svc("PREFECT_PLAIN")))
         .output()
         .unwrap();
-    let found: Value = serde_json::from_slice(&found.stdout).unwrap();
+    let found = crate::harness::last_json(&found.stdout);
     assert_eq!(found.as_array().unwrap().len(), 2, "no deployment doubled");
 }
 
