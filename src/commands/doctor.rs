@@ -475,6 +475,24 @@ async fn prefect(settings: &Settings, http: &Http) -> ServiceReport {
                 Status::Ok,
                 format!("`{}` exists (type {})", p.name, p.kind),
             ),
+            // Missing, and the first release or register makes it: what the configuration asks for.
+            Err(crate::prefect::PrefectError::WorkPoolMissing { .. })
+                if settings.prefect.create_work_pool.is_some() =>
+            {
+                check(
+                    "work_pool",
+                    Status::Ok,
+                    format!(
+                        "`{}` does not exist yet; created as type {} by the first registration",
+                        name.value,
+                        settings
+                            .prefect
+                            .create_work_pool
+                            .as_ref()
+                            .map_or("", |c| c.value.as_str())
+                    ),
+                )
+            }
             Err(e) => failed("work_pool", &e, e.hint()),
         },
     });
