@@ -67,3 +67,27 @@ runroot = "$d/run"
 TOML
   export CONTAINERS_CONF=$d/containers.conf CONTAINERS_STORAGE_CONF=$d/storage.conf
 }
+
+# uv, the installer flowship prefers (in flowship's -python image, and in the build tests): its static binary
+# from PyPI's manylinux wheel, fetched once through the machine's own pip configuration.
+UV_VERSION=0.13.9
+uv_bin() {
+  local d=$CACHE/uv-$UV_VERSION
+  if [ ! -x "$d/uv" ]; then
+    rm -rf "$d"; mkdir -p "$d/wheel"
+    python3 -m venv "$d/venv"
+    "$d/venv/bin/pip" download -q --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
+      --python-version 3.11 -d "$d/wheel" "uv==$UV_VERSION" >&2
+    "$d/venv/bin/python" - "$d" <<'PY'
+import pathlib, sys, zipfile
+d = pathlib.Path(sys.argv[1])
+wheel = next((d / "wheel").glob("uv-*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith(".data/scripts/uv"))
+    (d / "uv").write_bytes(z.read(name))
+(d / "uv").chmod(0o755)
+PY
+    rm -rf "$d/venv" "$d/wheel"
+  fi
+  echo "$d/uv"
+}

@@ -226,6 +226,23 @@ pub fn cache_key(
     hex::encode(h.finalize())
 }
 
+/// uv trusts only its bundled roots unless told otherwise, so a network that pip reaches through the system's
+/// store (a TLS-inspecting proxy, a private index) fails the moment uv appears on PATH. flowship trusts the
+/// system's store for its own requests, and has uv do the same, unless the user chose uv's trust already.
+fn uv_trust(is_set: impl Fn(&str) -> bool) -> Vec<(&'static str, &'static str)> {
+    const CHOSEN: [&str; 4] = [
+        "UV_SYSTEM_CERTS",
+        "UV_NATIVE_TLS",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ];
+    if CHOSEN.iter().any(|k| is_set(k)) {
+        return Vec::new();
+    }
+    // UV_NATIVE_TLS: the same switch under the name older uv releases read.
+    vec![("UV_SYSTEM_CERTS", "1"), ("UV_NATIVE_TLS", "1")]
+}
+
 /// Install `requirements` into `target` for linux/`arch` and Python `python` (`3.12`).
 pub fn install(
     installer: &Installer,
@@ -251,6 +268,9 @@ pub fn install(
                 "-r",
             ]);
             c.arg(requirements);
+            for (k, v) in uv_trust(|k| std::env::var_os(k).is_some()) {
+                c.env(k, v);
+            }
             c
         }
         Installer::Pip { program, .. } => {
@@ -312,6 +332,16 @@ pub fn install(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn uv_trusts_the_system_store_unless_its_trust_was_chosen() {
+        assert_eq!(
+            uv_trust(|_| false),
+            vec![("UV_SYSTEM_CERTS", "1"), ("UV_NATIVE_TLS", "1")]
+        );
+        assert!(uv_trust(|k| k == "SSL_CERT_FILE").is_empty());
+        assert!(uv_trust(|k| k == "UV_NATIVE_TLS").is_empty());
+    }
 
     #[test]
     fn the_key_changes_with_the_installer_version_and_the_index_not_the_token() {

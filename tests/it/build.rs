@@ -498,3 +498,60 @@ fn a_dry_run_writes_no_layout() {
         .stderr_has("dry run: would write");
     assert!(!layout.exists(), "a dry run wrote the layout");
 }
+
+/// Builds `project` onto `base` into a fresh repository with `path` as PATH; the outcome and the image's
+/// layer count.
+fn build_with_path(base: &str, project: &Path, path: &str) -> (crate::harness::Outcome, usize) {
+    let repo = format!("{}/it/installer-{}", svc("REGISTRY_PLAIN"), token());
+    let o = plain(flowship())
+        .env("PATH", path)
+        .args(["build", "--image", &repo, "--tag", "1.0", "--base", base])
+        .args(["--context", project.to_str().unwrap(), "-v"])
+        .run();
+    o.success();
+    let layers = skopeo_inspect(&format!("{repo}:1.0"), false)["Layers"]
+        .as_array()
+        .map_or(0, Vec::len);
+    (o, layers)
+}
+
+/// A requirements file that names nothing (comments, blank lines) runs no installer: with neither uv nor pip
+/// on PATH the build succeeds, and the image is the base plus the code layer.
+#[test]
+fn a_requirements_file_naming_nothing_runs_no_installer() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_image(dir.path());
+    let project = flow_project(&dir.path().join("p"));
+    std::fs::write(project.join("requirements.txt"), "# nothing yet\n\n   \n").unwrap();
+    let empty = dir.path().join("no-tools");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (o, layers) = build_with_path(&base, &project, empty.to_str().unwrap());
+    assert_eq!(layers, 2, "base + code, no dependency layer:\n{o}");
+    assert!(!o.stderr.contains("dependencies for"), "{o}");
+}
+
+/// uv is preferred over pip when both are on PATH, and what it installs is what pip would: the dependency in
+/// the dependency layer.
+#[test]
+fn uv_is_preferred_over_pip_when_on_path() {
+    let uv = svc("UV");
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_image(dir.path());
+    let project = flow_project(&dir.path().join("p"));
+    // A requirement no other test builds, so the registry's dependency cache cannot answer for uv.
+    std::fs::write(
+        project.join("requirements.txt"),
+        format!("six==1.16.0\n# {}\n", token()),
+    )
+    .unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(&uv, bin.join("uv")).unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
+    let (o, layers) = build_with_path(&base, &project, &path);
+    assert!(
+        o.stderr.contains("installed with uv 0.13"),
+        "uv, not pip, installed the dependencies:\n{o}"
+    );
+    assert_eq!(layers, 3, "base + dependencies + code:\n{o}");
+}
