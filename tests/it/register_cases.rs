@@ -327,6 +327,20 @@ fn missing_work_pool_is_an_error_unless_created() {
         p["base_job_template"]["job_configuration"].is_object(),
         "pool lacks the default template: {p}"
     );
+    // The seed's pools: docker and kubernetes, with their workers' default templates, pulling on every run.
+    for kind in ["docker", "kubernetes"] {
+        let named = format!("{kind}-{tok}");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let last = text.lines().find(|l| l.contains("name: ") && l.contains(&tok)).unwrap();
+        let current = last.trim().trim_start_matches("name: ").to_string();
+        std::fs::write(&file, text.replace(&current, &named)).unwrap();
+        register(project.path(), &["--all", "--create-work-pool", kind]).success();
+        let p = api(&svc(OPEN), None, "GET", &format!("/work_pools/{named}"), None);
+        assert_eq!(p["type"], kind);
+        let vars = &p["base_job_template"]["variables"]["properties"];
+        assert_eq!(vars["image_pull_policy"]["default"], "Always", "{kind}: {p}");
+        assert!(vars["image"].is_object(), "{kind} pool lacks its worker's template: {p}");
+    }
 }
 
 #[test]
