@@ -7,14 +7,19 @@ goharbor/harbor api/v2.0/swagger.yaml (shared/harbor/swagger.yaml) and its middl
 
   /v2/...                 basic auth (robot accounts); a repository in a project that does not exist
                           -> 401 UNAUTHORIZED "project X not found" (v2auth middleware); a manifest PUT
-                          over an existing tag matched by an immutable-tag rule -> 412 PRECONDITION
+                          over an existing tag matched by an immutable-tag rule -> 412 PRECONDITION; a
+                          manifest with a `subject` becomes an accessory of its subject, answered with
+                          `OCI-Subject` (Harbor >= 2.8 serves the referrers API from its own database)
+  GET  /v2/{p}/{r}/referrers/{digest}                    OCI index of the accessories (referrers API)
   GET  /api/v2.0/systeminfo                              {harbor_version}
   HEAD /api/v2.0/projects?project_name=P                 200 | 404
   POST /api/v2.0/projects                                ProjectReq -> 201 | 409 | 400
   POST /api/v2.0/projects/{p}/immutabletagrules          ImmutableRule (tag_selectors[].pattern) -> 201
   POST /api/v2.0/projects/{p}/repositories/{r}/artifacts/{ref}/scan   -> 202 | 404
   GET  /api/v2.0/projects/{p}/repositories/{r}/artifacts/{ref}?with_scan_overview=true
-                          Artifact with scan_overview (NativeReportSummary): Pending, Running, then Success
+                          Artifact with scan_overview (NativeReportSummary): Pending, Running, then Success;
+                          with_accessory=true adds its accessories
+  GET  /api/v2.0/projects/{p}/repositories/{r}/artifacts/{ref}/accessories   [Accessory]
   POST /__control/findings  (tests only, not Harbor) what the next scans of a repository find
 """
 import base64
@@ -38,6 +43,7 @@ PROJECTS = {"library"}
 IMMUTABLE = {}    # project -> [tag patterns]
 FINDINGS = {}     # "project/repo" -> {"Critical": n, ...}
 SCANS = {}        # (project/repo, digest) -> polls seen
+ACCESSORIES = {}  # (project/repo, subject digest) -> [OCI descriptor of the referrer]
 
 
 def check_auth(headers):
@@ -99,10 +105,61 @@ class Handler(BaseHTTPRequestHandler):
                         self.body()
                         msg = f"Failed to process request due to '{repo}:{tag}' configured as immutable."
                         return self.reply(412, {"errors": [{"code": "PRECONDITION", "message": msg}]})
+                return self.put_manifest("/".join(parts[2:parts.index("manifests")]))
+            if self.command in ("GET", "HEAD") and "/referrers/" in path:
+                return self.referrers(path)
         self.forward()
 
-    def forward(self):
+    def put_manifest(self, repo):
         data = self.body()
+        try:
+            manifest = json.loads(data)
+        except ValueError:
+            manifest = None
+        subject = manifest.get("subject") if isinstance(manifest, dict) else None
+        if not isinstance(subject, dict) or "digest" not in subject:
+            return self.forward(data)
+        status, headers = self.forward(data, {"OCI-Subject": subject["digest"]})
+        if status == 201:
+            desc = {"mediaType": manifest.get("mediaType") or self.headers.get("Content-Type"),
+                    "digest": headers.get("docker-content-digest"), "size": len(data)}
+            kind = manifest.get("artifactType") or (manifest.get("config") or {}).get("mediaType")
+            if kind:
+                desc["artifactType"] = kind
+            if manifest.get("annotations"):
+                desc["annotations"] = manifest["annotations"]
+            with LOCK:
+                have = ACCESSORIES.setdefault((repo, subject["digest"]), [])
+                if all(d["digest"] != desc["digest"] for d in have):
+                    have.append(desc)
+
+    def referrers(self, path):
+        repo, _, digest = path[len("/v2/"):].partition("/referrers/")
+        kind = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("artifactType", [None])[0]
+        conn = http.client.HTTPConnection(UPSTREAM)
+        conn.request("HEAD", f"/v2/{repo}/manifests/{digest}", headers={"Accept": ACCEPT})
+        exists = conn.getresponse().status == 200
+        conn.close()
+        if not exists:  # Harbor looks the subject up among its artifacts first
+            msg = f"artifact {repo}@{digest} not found"
+            return self.reply(404, {"errors": [{"code": "NOT_FOUND", "message": msg}]})
+        found = [d for d in ACCESSORIES.get((repo, digest), []) if kind is None or d.get("artifactType") == kind]
+        headers = {"Content-Type": "application/vnd.oci.image.index.v1+json"}
+        if kind is not None:
+            headers["OCI-Filters-Applied"] = "artifactType"
+        data = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                           "manifests": found}).encode()
+        self.send_response(200)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def forward(self, data=None, extra=None):
+        """Forwards the request upstream and relays the answer (with `extra` headers on success)."""
+        data = self.body() if data is None else data
         headers = {}
         for k in set(self.headers.keys()):
             if k.lower() not in ("authorization", "connection"):
@@ -116,11 +173,14 @@ class Handler(BaseHTTPRequestHandler):
             if k.lower() in ("content-length", "connection", "transfer-encoding"):
                 continue
             self.send_header(k, v)
+        for k, v in (extra or {}).items() if resp.status < 300 else ():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
         conn.close()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}
 
     # ---- Harbor REST API -----------------------------------------------------------------------------
     def api(self):
@@ -168,8 +228,16 @@ class Handler(BaseHTTPRequestHandler):
             if len(parts) == 8 and parts[7] == "scan" and self.command == "POST":
                 SCANS[key] = 0
                 return self.reply(202)
+            accessories = [{"id": i + 1, "artifact_id": i + 1, "subject_artifact_digest": digest,
+                            "subject_artifact_repo": f"{project}/{repo}", "size": d["size"], "digest": d["digest"],
+                            "type": "subject.accessory", "icon": ""}
+                           for i, d in enumerate(ACCESSORIES.get((f"{project}/{repo}", digest), []))]
+            if len(parts) == 8 and parts[7] == "accessories" and self.command == "GET":
+                return self.reply(200, accessories, {"X-Total-Count": str(len(accessories))})
             if len(parts) == 7 and self.command == "GET":
                 art = {"digest": digest, "type": "IMAGE", "project_id": 1, "repository_name": f"{project}/{repo}"}
+                if q.get("with_accessory", [""])[0] == "true":
+                    art["accessories"] = accessories
                 if "with_scan_overview" in q and key in SCANS:
                     polls = SCANS[key]
                     SCANS[key] = polls + 1

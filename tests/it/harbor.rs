@@ -31,6 +31,8 @@ fn control(body: &str) {
     let ok = Command::new("curl")
         .args([
             "-sf",
+            "-o",
+            "/dev/null",
             "-X",
             "POST",
             "-H",
@@ -256,4 +258,86 @@ fn build_creates_a_missing_project_first() {
             .success()
             .stderr_has(&format!("created Harbor project `{p}`"));
     }
+}
+
+/// flowship's own image pushed to Harbor, which has the referrers API: the SBOM's manifest PUT is answered
+/// with `OCI-Subject`, so no fallback tag is written, the referrers API lists it, Harbor shows it as the
+/// image's accessory, and a re-run finds it there and attaches nothing again.
+#[test]
+fn the_own_image_sbom_is_an_accessory_harbor_shows() {
+    let p = project();
+    let auth = format!("{}:{}", svc("ROBOT_USER"), svc("ROBOT_PASS"));
+    let harbor = |method: &str, path: &str, body: Option<&str>| -> String {
+        let mut c = Command::new("curl");
+        c.args([
+            "-sf",
+            "-u",
+            &auth,
+            "-X",
+            method,
+            "-H",
+            "Content-Type: application/json",
+        ]);
+        if let Some(b) = body {
+            c.args(["-d", b]);
+        }
+        crate::images::run(c.arg(format!("http://{}{path}", svc("HARBOR"))))
+    };
+    harbor(
+        "POST",
+        "/api/v2.0/projects",
+        Some(&format!(r#"{{"project_name":"{p}"}}"#)),
+    );
+    let build = || {
+        robot(flowship())
+            .static_binary()
+            .env("SOURCE_DATE_EPOCH", "1767225600")
+            .args([
+                "build",
+                "--self-image",
+                "--tag",
+                "0.1.0",
+                "--output",
+                "json",
+            ])
+            .args(["--image", &format!("{}/{p}/flowship", svc("HARBOR"))])
+            .run()
+    };
+    let first = build();
+    first.success();
+    assert!(first.stderr.contains("(referrers API)"), "{first}");
+    let digest = first.json()["image"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let referrers: serde_json::Value = serde_json::from_str(&harbor(
+        "GET",
+        &format!("/v2/{p}/flowship/referrers/{digest}"),
+        None,
+    ))
+    .unwrap();
+    let listed = referrers["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{referrers}");
+    assert_eq!(listed[0]["artifactType"], "application/vnd.cyclonedx+json");
+    let accessories: serde_json::Value = serde_json::from_str(&harbor(
+        "GET",
+        &format!("/api/v2.0/projects/{p}/repositories/flowship/artifacts/{digest}/accessories"),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(
+        accessories[0]["digest"], listed[0]["digest"],
+        "{accessories}"
+    );
+    let tags = harbor("GET", &format!("/v2/{p}/flowship/tags/list"), None);
+    assert!(
+        !tags.contains("sha256-"),
+        "a fallback tag was written: {tags}"
+    );
+
+    let again = build();
+    again.success();
+    assert_eq!(again.json()["image"]["pushed"], false, "{again}");
+    assert!(!again.stderr.contains("attached"), "{again}");
 }
