@@ -7,12 +7,14 @@ pub mod blobs;
 pub mod digest;
 mod error;
 pub mod harbor;
+mod manifests;
 pub mod push;
 mod reference;
 pub mod referrers;
 pub mod session;
 
 pub use error::{RegistryError, eaten_robot_name};
+pub use manifests::Put;
 pub use session::{Ping, PushCheck, Session};
 
 /// Credentials for one registry host, with where they were found.
