@@ -260,34 +260,50 @@ fn build_creates_a_missing_project_first() {
     }
 }
 
+/// Harbor's REST API or its registry, as the robot: the body of the answer.
+fn harbor(method: &str, path: &str, body: Option<&str>) -> String {
+    let auth = format!("{}:{}", svc("ROBOT_USER"), svc("ROBOT_PASS"));
+    let mut c = Command::new("curl");
+    c.args([
+        "-sf",
+        "-u",
+        &auth,
+        "-X",
+        method,
+        "-H",
+        "Content-Type: application/json",
+    ]);
+    if let Some(b) = body {
+        c.args(["-d", b]);
+    }
+    crate::images::run(c.arg(format!("http://{}{path}", svc("HARBOR"))))
+}
+
+fn create_project(p: &str) {
+    harbor(
+        "POST",
+        "/api/v2.0/projects",
+        Some(&format!(r#"{{"project_name":"{p}"}}"#)),
+    );
+}
+
+/// The accessories Harbor shows for `repo@digest` (`repo` inside project `p`).
+fn accessories(p: &str, repo: &str, digest: &str) -> serde_json::Value {
+    serde_json::from_str(&harbor(
+        "GET",
+        &format!("/api/v2.0/projects/{p}/repositories/{repo}/artifacts/{digest}/accessories"),
+        None,
+    ))
+    .unwrap()
+}
+
 /// flowship's own image pushed to Harbor, which has the referrers API: the SBOM's manifest PUT is answered
 /// with `OCI-Subject`, so no fallback tag is written, the referrers API lists it, Harbor shows it as the
 /// image's accessory, and a re-run finds it there and attaches nothing again.
 #[test]
 fn the_own_image_sbom_is_an_accessory_harbor_shows() {
     let p = project();
-    let auth = format!("{}:{}", svc("ROBOT_USER"), svc("ROBOT_PASS"));
-    let harbor = |method: &str, path: &str, body: Option<&str>| -> String {
-        let mut c = Command::new("curl");
-        c.args([
-            "-sf",
-            "-u",
-            &auth,
-            "-X",
-            method,
-            "-H",
-            "Content-Type: application/json",
-        ]);
-        if let Some(b) = body {
-            c.args(["-d", b]);
-        }
-        crate::images::run(c.arg(format!("http://{}{path}", svc("HARBOR"))))
-    };
-    harbor(
-        "POST",
-        "/api/v2.0/projects",
-        Some(&format!(r#"{{"project_name":"{p}"}}"#)),
-    );
+    create_project(&p);
     let build = || {
         robot(flowship())
             .static_binary()
@@ -320,16 +336,8 @@ fn the_own_image_sbom_is_an_accessory_harbor_shows() {
     let listed = referrers["manifests"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "{referrers}");
     assert_eq!(listed[0]["artifactType"], "application/vnd.cyclonedx+json");
-    let accessories: serde_json::Value = serde_json::from_str(&harbor(
-        "GET",
-        &format!("/api/v2.0/projects/{p}/repositories/flowship/artifacts/{digest}/accessories"),
-        None,
-    ))
-    .unwrap();
-    assert_eq!(
-        accessories[0]["digest"], listed[0]["digest"],
-        "{accessories}"
-    );
+    let shown = accessories(&p, "flowship", &digest);
+    assert_eq!(shown[0]["digest"], listed[0]["digest"], "{shown}");
     let tags = harbor("GET", &format!("/v2/{p}/flowship/tags/list"), None);
     assert!(
         !tags.contains("sha256-"),
@@ -340,4 +348,82 @@ fn the_own_image_sbom_is_an_accessory_harbor_shows() {
     again.success();
     assert_eq!(again.json()["image"]["pushed"], false, "{again}");
     assert!(!again.stderr.contains("attached"), "{again}");
+}
+
+/// A promote copies what refers to the image with it: flowship's own image, built into the CNCF registry
+/// (fallback tag), promoted to a Harbor project keeps its SBOM there (referrers API, shown as an accessory),
+/// and a promote within the CNCF registry to another repository keeps it too (fallback tag, blobs mounted).
+/// A rerun finds everything in place.
+#[test]
+fn promote_carries_the_sbom_with_the_image() {
+    let src = format!(
+        "{}/it/own-{}",
+        svc("REGISTRY_PLAIN"),
+        crate::images::token()
+    );
+    let built = flowship()
+        .static_binary()
+        .env("FLOWSHIP_PLAIN_HTTP", svc("REGISTRY_PLAIN"))
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .args([
+            "build",
+            "--self-image",
+            "--tag",
+            "0.1.0",
+            "--output",
+            "json",
+        ])
+        .args(["--image", &src])
+        .run();
+    built.success();
+    let digest = built.json()["image"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sbom = |reference: &str| -> Vec<String> {
+        let tag = format!("{reference}:{}", digest.replacen(':', "-", 1));
+        let index: serde_json::Value = serde_json::from_str(&crate::images::run(
+            Command::new("skopeo")
+                .args(["inspect", "--raw", "--tls-verify=false"])
+                .arg(format!("docker://{tag}")),
+        ))
+        .unwrap();
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["digest"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let want = sbom(&src);
+    assert_eq!(want.len(), 1);
+
+    let p = project();
+    create_project(&p);
+    let promote = |dst: &str| {
+        robot(flowship())
+            .env(
+                "FLOWSHIP_PLAIN_HTTP",
+                format!("{},{}", svc("REGISTRY_PLAIN"), svc("HARBOR")),
+            )
+            .args(["promote", &format!("{src}:0.1.0"), dst])
+            .run()
+    };
+    let to_harbor = format!("{}/{p}/flowship:0.1.0", svc("HARBOR"));
+    promote(&to_harbor).success().stderr_has("(referrers API)");
+    let shown = accessories(&p, "flowship", &digest);
+    assert_eq!(shown[0]["digest"], want[0].as_str(), "{shown}");
+    let again = promote(&to_harbor);
+    again.success();
+    assert!(!again.stderr.contains("attached"), "{again}");
+
+    let other = format!(
+        "{}/it/own-copy-{}",
+        svc("REGISTRY_PLAIN"),
+        crate::images::token()
+    );
+    promote(&format!("{other}:0.1.0"))
+        .success()
+        .stderr_has("referrers tag");
+    assert_eq!(sbom(&other), want);
 }

@@ -103,17 +103,15 @@ async fn attach_referrers(
     printer: &Printer,
 ) -> Result<(), Error> {
     for r in plan.referrers.iter().filter(|r| !r.present) {
-        let Some(parts) = &r.parts else { continue };
-        let blobs = parts
-            .files
-            .iter()
-            .map(|(d, p)| Blob {
-                descriptor: d.clone(),
-                source: Source::File(p.clone()),
-                mount_from: None,
-            })
-            .collect();
-        crate::registry::push::push(session.clone(), repo, blobs, &[], opts.clone()).await?;
+        let parts = &r.parts;
+        crate::registry::push::push(
+            session.clone(),
+            repo,
+            parts.blobs.clone(),
+            &[],
+            opts.clone(),
+        )
+        .await?;
         let how = crate::registry::referrers::attach(
             session,
             repo,

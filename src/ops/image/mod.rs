@@ -71,7 +71,15 @@ pub struct ReferrerPlan {
     pub digest: String,
     pub present: bool,
     #[serde(skip)]
-    pub(super) parts: Option<crate::image::own::Referrer>,
+    pub(super) parts: ReferrerParts,
+}
+
+/// What attaching a referrer pushes: its blobs (made here, or in the source repository of a promote), its
+/// manifest, and its entry in a referrers index.
+pub(super) struct ReferrerParts {
+    pub manifest: Manifest,
+    pub descriptor: Descriptor,
+    pub blobs: Vec<Blob>,
 }
 
 impl Plan {
@@ -389,7 +397,10 @@ pub async fn plan_promote(
         all_refs.extend(r);
         manifests.push(m);
     }
+    let top_digest = top.digest.clone();
     manifests.push(top);
+    let (referrers, warning) =
+        source_referrers(&src_session, src, &top_digest, same_registry).await;
     let blobs = all_refs
         .into_iter()
         .map(|d| Blob {
@@ -404,7 +415,89 @@ pub async fn plan_promote(
     let mut target = dst.clone();
     target.tag = None;
     target.digest = None;
-    compare(Some(dst_session), target, blobs, manifests, vec![tag]).await
+    let mut plan = compare(
+        Some(dst_session.clone()),
+        target,
+        blobs,
+        manifests,
+        vec![tag],
+    )
+    .await?;
+    plan.warnings.extend(warning);
+    for parts in referrers {
+        let present =
+            plan.present && referrer_present(&dst_session, &plan, &parts.manifest.digest).await?;
+        plan.referrers.push(ReferrerPlan {
+            artifact_type: parts.descriptor.artifact_type.clone().unwrap_or_default(),
+            digest: parts.manifest.digest.clone(),
+            present,
+            parts,
+        });
+    }
+    Ok(plan)
+}
+
+/// What refers to the image in the source repository (an SBOM, a signature), to copy with it: the same
+/// manifests and blobs, so that the promoted digest keeps them. Listing them is not the promise itself; a
+/// source that cannot list them promotes the image alone, with a warning that says so.
+async fn source_referrers(
+    session: &Arc<Session>,
+    src: &Reference,
+    digest: &str,
+    same_registry: bool,
+) -> (Vec<ReferrerParts>, Option<String>) {
+    let listed = match crate::registry::referrers::list(session, &src.repository, digest).await {
+        Ok((found, _)) => found,
+        Err(e) => {
+            return (
+                Vec::new(),
+                Some(format!(
+                    "the referrers of {}@{digest} were not copied: {e}",
+                    src.repository_ref()
+                )),
+            );
+        }
+    };
+    let mut out = Vec::new();
+    for d in listed {
+        let m = match fetch(session, &src.repository, &d.digest).await {
+            Ok(m) => m,
+            Err(e) => return (out, Some(format!("referrer {}: {e}", d.digest))),
+        };
+        // An artifact is one manifest and its blobs; an index of artifacts is not copied (none here makes one).
+        let Ok((children, refs)) = manifest::references(&m.bytes, &m.digest) else {
+            continue;
+        };
+        if !children.is_empty() {
+            continue;
+        }
+        let blobs = refs
+            .into_iter()
+            .map(|b| Blob {
+                descriptor: b,
+                source: Source::Remote {
+                    session: session.clone(),
+                    repository: src.repository.clone(),
+                },
+                mount_from: same_registry.then(|| src.repository.clone()),
+            })
+            .collect();
+        out.push(ReferrerParts {
+            manifest: m,
+            descriptor: d,
+            blobs,
+        });
+    }
+    (out, None)
+}
+
+/// Does the image already have this referrer, findable (through the API or the fallback tag)?
+async fn referrer_present(s: &Session, plan: &Plan, digest: &str) -> Result<bool, Error> {
+    match crate::registry::referrers::list(s, &plan.target.repository, &plan.digest).await {
+        Ok((found, _)) => Ok(found.iter().any(|d| d.digest == digest)),
+        Err(RegistryError::ProjectNotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn fetch(session: &Session, repository: &str, reference: &str) -> Result<Manifest, Error> {

@@ -1,15 +1,14 @@
 //! `flowship build --self-image`: the image of the flowship that runs (its own binary), planned like any
 //! other image (what the registry lacks, which tags point where) plus its SBOM referrer.
 
-use super::{LayoutWrite, Plan, ReferrerPlan, compare, usage};
+use super::{LayoutWrite, Plan, ReferrerParts, ReferrerPlan, compare, referrer_present, usage};
 use crate::error::Error;
 use crate::image::manifest;
 use crate::image::own::{self, Base, Input, OwnError};
+use crate::registry::Reference;
 use crate::registry::blobs::Source;
 use crate::registry::push::Blob;
-use crate::registry::referrers;
 use crate::registry::session::Session;
-use crate::registry::{Reference, RegistryError};
 use crate::settings::Settings;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -273,7 +272,20 @@ pub async fn plan_own(settings: &Settings, req: &OwnRequest) -> Result<Plan, Err
         artifact_type: made.sbom.artifact_type.clone(),
         digest: made.sbom.manifest.digest.clone(),
         present,
-        parts: Some(made.sbom),
+        parts: ReferrerParts {
+            blobs: made
+                .sbom
+                .files
+                .iter()
+                .map(|(d, p)| Blob {
+                    descriptor: d.clone(),
+                    source: Source::File(p.clone()),
+                    mount_from: None,
+                })
+                .collect(),
+            manifest: made.sbom.manifest,
+            descriptor: made.sbom.descriptor,
+        },
     }];
     plan.layout = layout;
     plan.notes.push(format!(
@@ -287,15 +299,6 @@ pub async fn plan_own(settings: &Settings, req: &OwnRequest) -> Result<Plan, Err
     ));
     plan._scratch = Some(scratch);
     Ok(plan)
-}
-
-/// Does the image already have this referrer, findable (through the API or the fallback tag)?
-async fn referrer_present(s: &Session, plan: &Plan, digest: &str) -> Result<bool, Error> {
-    match referrers::list(s, &plan.target.repository, &plan.digest).await {
-        Ok((found, _)) => Ok(found.iter().any(|d| d.digest == digest)),
-        Err(RegistryError::ProjectNotFound { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,113 @@
+//! Manifests on a registry session, as exact bytes: read (bounded, checked against the digest asked for) and
+//! written (with the registry's answer on whether it indexed the manifest's `subject`).
+
+use super::blobs::detail;
+use super::error::RegistryError;
+use super::session::{Session, scope};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{Method, StatusCode};
+
+impl Session {
+    /// A manifest as exact bytes with its media type and digest; `None` when it does not exist.
+    pub async fn manifest_get(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<(Vec<u8>, String, String)>, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let accept = [
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ]
+        .join(", ");
+        let resp = self
+            .send(
+                &scope(repository, "pull"),
+                |r| r.header(reqwest::header::ACCEPT, &accept),
+                Method::GET,
+                &url,
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            s if !s.is_success() => {
+                return Err(self
+                    .err(format!("GET manifest {repository}:{reference}"), resp)
+                    .await);
+            }
+            _ => {}
+        }
+        let media = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = self
+            .bounded(
+                resp,
+                MAX_MANIFEST,
+                &format!("manifest {repository}:{reference}"),
+            )
+            .await?;
+        let digest = super::digest::of(&bytes);
+        // A manifest asked for by digest must be those bytes, whatever a proxy or a hostile registry serves.
+        if super::is_digest(reference) && digest != reference {
+            return Err(RegistryError::DigestMismatch {
+                registry: self.host.clone(),
+                what: format!("manifest {repository}@{reference}"),
+                expected: reference.into(),
+                actual: digest,
+            });
+        }
+        Ok(Some((bytes, media, digest)))
+    }
+
+    /// `PUT` a manifest's exact bytes under `reference` (a tag or its digest). Says whether the registry
+    /// indexed the manifest's `subject` (the `OCI-Subject` answer of registries with the referrers API).
+    pub async fn manifest_put(
+        &self,
+        repository: &str,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<Put, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let body = bytes.to_vec();
+        let resp = self
+            .send(
+                &Self::push_scope(repository),
+                |r| r.header(CONTENT_TYPE, media_type).body(body.clone()),
+                Method::PUT,
+                &url,
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::CREATED | StatusCode::OK => Ok(Put {
+                subject_indexed: resp.headers().contains_key("oci-subject"),
+            }),
+            StatusCode::PRECONDITION_FAILED => {
+                let d = detail(&resp.text().await.unwrap_or_default());
+                Err(RegistryError::Immutable {
+                    registry: self.host.clone(),
+                    reference: format!("{repository}:{reference}"),
+                    detail: d,
+                })
+            }
+            _ => Err(self
+                .err(format!("PUT manifest {repository}:{reference}"), resp)
+                .await),
+        }
+    }
+}
+
+/// A registry's answer to a manifest `PUT`.
+#[derive(Debug, Clone, Copy)]
+pub struct Put {
+    pub subject_indexed: bool,
+}
+
+/// The OCI distribution spec's suggested limit for manifests a registry accepts (and so serves).
+const MAX_MANIFEST: usize = 4 << 20;
