@@ -297,6 +297,21 @@ fn accessories(p: &str, repo: &str, digest: &str) -> serde_json::Value {
     .unwrap()
 }
 
+/// `build --self-image` of the static binary into `image`, tag 0.1.0, reproducibly.
+fn self_image(f: Flowship, image: &str) -> Flowship {
+    f.static_binary()
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .args([
+            "build",
+            "--self-image",
+            "--tag",
+            "0.1.0",
+            "--output",
+            "json",
+        ])
+        .args(["--image", image])
+}
+
 /// flowship's own image pushed to Harbor, which has the referrers API: the SBOM's manifest PUT is answered
 /// with `OCI-Subject`, so no fallback tag is written, the referrers API lists it, Harbor shows it as the
 /// image's accessory, and a re-run finds it there and attaches nothing again.
@@ -305,19 +320,11 @@ fn the_own_image_sbom_is_an_accessory_harbor_shows() {
     let p = project();
     create_project(&p);
     let build = || {
-        robot(flowship())
-            .static_binary()
-            .env("SOURCE_DATE_EPOCH", "1767225600")
-            .args([
-                "build",
-                "--self-image",
-                "--tag",
-                "0.1.0",
-                "--output",
-                "json",
-            ])
-            .args(["--image", &format!("{}/{p}/flowship", svc("HARBOR"))])
-            .run()
+        self_image(
+            robot(flowship()),
+            &format!("{}/{p}/flowship", svc("HARBOR")),
+        )
+        .run()
     };
     let first = build();
     first.success();
@@ -361,20 +368,11 @@ fn promote_carries_the_sbom_with_the_image() {
         svc("REGISTRY_PLAIN"),
         crate::images::token()
     );
-    let built = flowship()
-        .static_binary()
-        .env("FLOWSHIP_PLAIN_HTTP", svc("REGISTRY_PLAIN"))
-        .env("SOURCE_DATE_EPOCH", "1767225600")
-        .args([
-            "build",
-            "--self-image",
-            "--tag",
-            "0.1.0",
-            "--output",
-            "json",
-        ])
-        .args(["--image", &src])
-        .run();
+    let built = self_image(
+        flowship().env("FLOWSHIP_PLAIN_HTTP", svc("REGISTRY_PLAIN")),
+        &src,
+    )
+    .run();
     built.success();
     let digest = built.json()["image"]["digest"]
         .as_str()

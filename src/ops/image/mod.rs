@@ -401,17 +401,7 @@ pub async fn plan_promote(
     manifests.push(top);
     let (referrers, warning) =
         source_referrers(&src_session, src, &top_digest, same_registry).await;
-    let blobs = all_refs
-        .into_iter()
-        .map(|d| Blob {
-            descriptor: d,
-            source: Source::Remote {
-                session: src_session.clone(),
-                repository: src.repository.clone(),
-            },
-            mount_from: same_registry.then(|| src.repository.clone()),
-        })
-        .collect();
+    let blobs = remote_blobs(all_refs, &src_session, &src.repository, same_registry);
     let mut target = dst.clone();
     target.tag = None;
     target.digest = None;
@@ -471,17 +461,7 @@ async fn source_referrers(
         if !children.is_empty() {
             continue;
         }
-        let blobs = refs
-            .into_iter()
-            .map(|b| Blob {
-                descriptor: b,
-                source: Source::Remote {
-                    session: session.clone(),
-                    repository: src.repository.clone(),
-                },
-                mount_from: same_registry.then(|| src.repository.clone()),
-            })
-            .collect();
+        let blobs = remote_blobs(refs, session, &src.repository, same_registry);
         out.push(ReferrerParts {
             manifest: m,
             descriptor: d,
@@ -489,6 +469,26 @@ async fn source_referrers(
         });
     }
     (out, None)
+}
+
+/// Blobs copied from `repository` on `session`'s registry: mounted when the destination is the same registry.
+fn remote_blobs(
+    descriptors: Vec<Descriptor>,
+    session: &Arc<Session>,
+    repository: &str,
+    same_registry: bool,
+) -> Vec<Blob> {
+    descriptors
+        .into_iter()
+        .map(|d| Blob {
+            descriptor: d,
+            source: Source::Remote {
+                session: session.clone(),
+                repository: repository.into(),
+            },
+            mount_from: same_registry.then(|| repository.into()),
+        })
+        .collect()
 }
 
 /// Does the image already have this referrer, findable (through the API or the fallback tag)?
