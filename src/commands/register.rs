@@ -25,6 +25,14 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
         for p in plan.pools.iter().filter(|p| !p.exists) {
             printer.info(&format!("dry run: would create work pool `{}`", p.name));
         }
+        for p in &plan.pools {
+            if let Some(b) = &p.refresh_block {
+                printer.info(&format!(
+                    "dry run: would update the registry credentials block `{b}` of work pool `{}` (its login changed)",
+                    p.name
+                ));
+            }
+        }
         return crate::report::register(&register::preview(&plan), true, printer);
     }
     let outcome = register::apply(&plan, printer).await?;

@@ -13,7 +13,7 @@ pub mod template;
 pub mod triggers;
 pub mod yaml11;
 
-pub use client::{Auth, Prefect, PrefectError, WorkPool};
+pub use client::{Auth, Prefect, PrefectError, REGISTRY_BLOCK_TYPE, WorkPool};
 
 /// The Prefect UI page of a deployment, from the API URL: self-hosted `http://host:4200/api` →
 /// `http://host:4200/deployments/deployment/ID`; Prefect Cloud

@@ -717,3 +717,61 @@ fn secret_block_and_variable_values_never_reach_the_job_log() {
         format!("{SENTINEL}-two")
     );
 }
+
+/// A docker pool's workers pull with flowship's registry credentials block. When the robot's secret is
+/// rotated, the next registration updates the block and says so (the plan first, under --dry-run); one
+/// after that finds it current. No password is printed on the way.
+#[test]
+fn a_rotated_registry_login_updates_the_pools_credentials_block() {
+    let tok = token();
+    let project = parity_project(&tok);
+    let file = project.path().join("prefect.yaml");
+    let pool = format!("docker-rot-{tok}");
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("name: ci-pool", &format!("name: {pool}")),
+    )
+    .unwrap();
+    let host = format!("reg-{tok}.example.com");
+    let run = |password: &str, extra: &[&str]| {
+        parity_env(flowship())
+            .secret(password)
+            .env("PREFECT_API_URL", svc(OPEN))
+            .env("FLOWSHIP_IMAGE", format!("{host}/flows/parity:0123abcd"))
+            .env("FLOWSHIP_REGISTRY_USERNAME", "robot$flows+pull")
+            .env("FLOWSHIP_REGISTRY_PASSWORD", password)
+            .args(["register", "--all", "--create-work-pool", "docker"])
+            .args(["--file", file.to_str().unwrap()])
+            .args(extra)
+            .run()
+    };
+    let stored = || {
+        let name = format!("flowship-registry-{}", host.replace('.', "-"));
+        api(
+            &svc(OPEN),
+            None,
+            "GET",
+            &format!(
+                "/block_types/slug/docker-registry-credentials/block_documents/name/{name}?include_secrets=true"
+            ),
+            None,
+        )["data"]["password"]
+            .clone()
+    };
+    let (first, rotated) = (format!("first-{tok}"), format!("rotated-{tok}"));
+    run(&first, &[]).success();
+    assert_eq!(stored(), first.as_str());
+    run(&rotated, &["--dry-run"])
+        .success()
+        .stderr_has("would update the registry credentials block");
+    assert_eq!(stored(), first.as_str(), "a dry run wrote the block");
+    run(&rotated, &[])
+        .success()
+        .stderr_has(&format!("of work pool `{pool}` (its login changed)"));
+    assert_eq!(stored(), rotated.as_str());
+    let again = run(&rotated, &[]);
+    again.success();
+    assert!(!again.stderr.contains("updating the registry"), "{again}");
+}

@@ -193,3 +193,46 @@ fn a_registry_password_in_the_token_flow_shows_nowhere() {
         .run()
         .code(1);
 }
+
+/// The registry password a docker pool's credentials block is made of: it reaches Prefect's block (its
+/// purpose) and nothing else — not the plan (`--dry-run`), the JSON outcome, the narration at -vv.
+#[test]
+fn a_registry_password_for_the_pools_credentials_block_shows_nowhere() {
+    let api = svc("PREFECT_PLAIN");
+    let pool = format!("sentinel-pool-{:x}", fastrand::u32(..));
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let register = |dry: bool| {
+        let f = flowship();
+        f.file(
+            "flows/etl.py",
+            "from prefect import flow\n\n@flow\ndef etl():\n    pass\n",
+        );
+        f.file(
+            "prefect.yaml",
+            &format!(
+                "name: sentinel\nprefect-version: 3.9.1\ndeployments:\n  - name: daily\n    entrypoint: flows/etl.py:etl\n    work_pool:\n      name: {pool}\n      job_variables:\n        image: x\n"
+            ),
+        );
+        let f = f
+            .env("PREFECT_API_URL", &api)
+            .env(
+                "FLOWSHIP_IMAGE",
+                format!("harbor.example.com/flows/etl:1@{digest}"),
+            )
+            .env("FLOWSHIP_REGISTRY_USERNAME", "robot$ci+pull")
+            .env("FLOWSHIP_REGISTRY_PASSWORD", SENTINEL)
+            .args(["-vv", "register", "--all", "--create-work-pool", "docker"])
+            .args(["--output", "json"])
+            .in_scratch_dir();
+        if dry { f.args(["--dry-run"]) } else { f }.run()
+    };
+    register(true).success();
+    register(false).success();
+    let block: serde_json::Value = serde_json::from_str(&crate::images::run(
+        Command::new("curl").arg("-sf").arg(format!(
+            "{api}/block_types/slug/docker-registry-credentials/block_documents/name/flowship-registry-harbor-example-com?include_secrets=true"
+        )),
+    ))
+    .unwrap();
+    assert_eq!(block["data"]["password"], SENTINEL, "{block}");
+}

@@ -26,6 +26,20 @@ pub async fn apply(plan: &Plan, printer: &crate::output::Printer) -> Result<Outc
             client.create_work_pool(&p.name, kind, pull).await?;
         }
     }
+    if let Some(c) = &plan.pull_credentials {
+        for (pool, block) in plan
+            .pools
+            .iter()
+            .filter_map(|p| p.refresh_block.as_ref().map(|b| (&p.name, b)))
+        {
+            printer.info(&format!(
+                "updating the registry credentials block `{block}` of work pool `{pool}` (its login changed)"
+            ));
+            client
+                .refresh_registry_block(block, &c.block_data())
+                .await?;
+        }
+    }
     let mut flow_ids = plan.flow_ids.clone();
     for flow in plan
         .deployments

@@ -155,6 +155,25 @@ impl Request {
     }
 }
 
+/// The block flowship made for a docker pool's pulls, when it holds another login than `creds` (a rotated
+/// secret). A pool without flowship's block is the user's to configure: left alone.
+async fn stale_block(
+    client: &Prefect,
+    pool: &crate::prefect::WorkPool,
+    creds: Option<&PullCredentials>,
+) -> Result<Option<String>, Error> {
+    let Some(c) = creds.filter(|_| pool.kind == "docker") else {
+        return Ok(None);
+    };
+    let name = c.block_name();
+    let have = client
+        .block_data(crate::prefect::REGISTRY_BLOCK_TYPE, &name)
+        .await?;
+    Ok(have
+        .filter(|(data, _)| *data != c.block_data())
+        .map(|_| name))
+}
+
 /// One deployment: what the server has, what the file wants, and what will happen.
 #[derive(Debug, Clone, Serialize)]
 pub struct Deployment {
@@ -187,6 +206,10 @@ pub struct PoolPlan {
     /// registry with credentials).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry_block: Option<String>,
+    /// flowship's registry credentials block of an existing docker pool, whose login is no longer the one
+    /// flowship resolves (a rotated robot secret): updated, so that the workers keep pulling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_block: Option<String>,
 }
 
 #[derive(Clone, Serialize)]
@@ -307,7 +330,8 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         .collect::<BTreeSet<_>>()
     {
         match client.work_pool(&pool).await {
-            Ok(_) => pools.push(PoolPlan {
+            Ok(info) => pools.push(PoolPlan {
+                refresh_block: stale_block(&client, &info, req.pull_credentials.as_ref()).await?,
                 name: pool,
                 exists: true,
                 create: None,
@@ -323,6 +347,7 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
                         .as_ref()
                         .filter(|_| kind == "docker")
                         .map(PullCredentials::block_name),
+                    refresh_block: None,
                 }),
                 None => {
                     let users: Vec<String> = plans

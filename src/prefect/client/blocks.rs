@@ -65,22 +65,7 @@ impl Prefect {
         data: &Value,
         schema: &Value,
     ) -> Result<String, PrefectError> {
-        let path = format!(
-            "/block_types/slug/{}/block_documents/name/{}?include_secrets=true",
-            urlencode(REGISTRY_BLOCK_TYPE),
-            urlencode(name)
-        );
-        if let Some(doc) = self.get_optional("GET block document", &path).await? {
-            let id = id_of(&doc, "block document")?;
-            if &doc["data"] != data {
-                let body = json!({"data": data, "merge_existing_data": false});
-                let resp = self
-                    .write(Method::PATCH, &format!("/block_documents/{id}"), &body)
-                    .await?;
-                if !resp.status().is_success() {
-                    return Err(self.api_error("PATCH /block_documents/{id}", resp).await);
-                }
-            }
+        if let Some(id) = self.refresh_registry_block(name, data).await? {
             return Ok(id);
         }
         let type_id = self.block_type_id(REGISTRY_BLOCK_TYPE, schema).await?;
@@ -97,6 +82,33 @@ impl Prefect {
             &self.json_of("POST /block_documents/", resp).await?,
             "block document",
         )
+    }
+
+    /// The registry credentials block `name` made to hold `data`, when it exists (`None`: it does not).
+    pub async fn refresh_registry_block(
+        &self,
+        name: &str,
+        data: &Value,
+    ) -> Result<Option<String>, PrefectError> {
+        let path = format!(
+            "/block_types/slug/{}/block_documents/name/{}?include_secrets=true",
+            urlencode(REGISTRY_BLOCK_TYPE),
+            urlencode(name)
+        );
+        let Some(doc) = self.get_optional("GET block document", &path).await? else {
+            return Ok(None);
+        };
+        let id = id_of(&doc, "block document")?;
+        if &doc["data"] != data {
+            let body = json!({"data": data, "merge_existing_data": false});
+            let resp = self
+                .write(Method::PATCH, &format!("/block_documents/{id}"), &body)
+                .await?;
+            if !resp.status().is_success() {
+                return Err(self.api_error("PATCH /block_documents/{id}", resp).await);
+            }
+        }
+        Ok(Some(id))
     }
 
     async fn api_error(&self, what: &str, resp: reqwest::Response) -> PrefectError {

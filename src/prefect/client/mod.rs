@@ -1,6 +1,7 @@
 //! A Prefect API endpoint with its credentials.
 
 mod blocks;
+pub use blocks::REGISTRY_BLOCK_TYPE;
 mod resources;
 
 use crate::http::{Http, TransportError};
