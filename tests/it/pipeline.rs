@@ -89,3 +89,39 @@ fn the_example_pipeline_runs_in_gitlab_ci_local_in_flowships_own_images() {
     let prod = crate::images::skopeo_inspect(&format!("{reg}/flows-prod/example@{built}"), false);
     assert_eq!(prod["Digest"], built.as_str());
 }
+
+/// `ci/image` plans both images before pushing either: a Python base that cannot be read stops it with the
+/// fix named, and nothing is pushed (not even the slim image, which needs no base).
+#[test]
+fn ci_image_with_an_unreadable_python_base_pushes_nothing() {
+    let reg = svc("REGISTRY_PLAIN");
+    let name = format!("it/flowship-nobase-{}", token());
+    let out = script("image")
+        .args([
+            &format!("{reg}/{name}"),
+            "--python-base",
+            &format!("{reg}/it/no-such-base:1"),
+        ])
+        .env("FLOWSHIP_BIN", svc("STATIC_BIN"))
+        .env("FLOWSHIP_PLAIN_HTTP", &reg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.contains("--python-base"), "{stderr}");
+    let tags = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{reg}/v2/{name}/tags/list"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&tags.stdout),
+        "404",
+        "something was pushed"
+    );
+}
