@@ -335,6 +335,9 @@ pub fn release_plan(p: &crate::ops::release::Plan, printer: &Printer) -> Result<
             )
         }
     ));
+    for r in i.referrers.iter().filter(|r| !r.present) {
+        out.push_str(&format!("referrer    attach {} {}\n", r.artifact_type, r.digest));
+    }
     let untagged: Vec<&String> = i.tags.iter().filter(|t| !i.tagged.contains(t)).collect();
     if !untagged.is_empty() {
         out.push_str(&format!(
@@ -362,6 +365,17 @@ pub fn release_plan(p: &crate::ops::release::Plan, printer: &Printer) -> Result<
     out.push_str(&p.gitops.diff);
     for e in &p.gitops.extras {
         out.push_str(&format!("    {} {}\n", e.action, e.path));
+    }
+    for pool in &p.prefect.pools {
+        if let Some(kind) = pool.create.as_ref().filter(|_| !pool.exists) {
+            out.push_str(&format!("work pool   create `{}` (type {kind})\n", pool.name));
+        }
+        if let Some(b) = &pool.refresh_block {
+            out.push_str(&format!(
+                "work pool   `{}`: update its registry credentials block `{b}` (the login changed)\n",
+                pool.name
+            ));
+        }
     }
     out.push_str(&deployment_lines(
         &crate::ops::register::preview(&p.prefect),

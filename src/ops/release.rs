@@ -477,12 +477,31 @@ impl Plan {
             "step": "image", "action": if i.present { "none" } else { "push" }, "ref": i.reference(),
             "digest": i.digest, "blobs": i.blobs, "blobs_missing": i.blobs_missing, "bytes_missing": i.bytes_missing,
         })];
+        for r in &i.referrers {
+            out.push(json!({
+                "step": "referrer", "action": if r.present { "none" } else { "attach" },
+                "artifact_type": r.artifact_type, "digest": r.digest,
+            }));
+        }
         out.push(json!({"step": "tag", "action": if untagged.is_empty() { "none" } else { "tag" }, "tags": untagged}));
         out.push(json!({
             "step": "gitops", "action": if self.gitops.is_empty() { "none" } else { "commit" },
             "repo": self.gitops.repo, "branch": self.gitops.branch, "changes": self.gitops.changes,
             "extras": self.gitops.extras,
         }));
+        for p in &self.prefect.pools {
+            if let Some(kind) = p.create.as_ref().filter(|_| !p.exists) {
+                out.push(json!({
+                    "step": "work_pool", "action": "create", "name": p.name, "type": kind,
+                    "registry_block": p.registry_block,
+                }));
+            }
+            if let Some(b) = &p.refresh_block {
+                out.push(json!({
+                    "step": "work_pool", "action": "update_registry_block", "name": p.name, "registry_block": b,
+                }));
+            }
+        }
         for d in &self.prefect.deployments {
             out.push(json!({
                 "step": "deployment", "action": d.action, "name": d.name, "work_pool": d.work_pool,

@@ -224,13 +224,15 @@ fn a_release_goes_all_the_way_and_a_rerun_changes_nothing() {
         .collect();
     assert_eq!(
         steps,
-        ["image", "tag", "gitops", "deployment", "deployment"],
+        ["image", "tag", "gitops", "work_pool", "deployment", "deployment"],
         "{plan}"
     );
     assert_eq!(actions[0]["action"], "push");
     assert!(actions[0]["bytes_missing"].as_u64().unwrap() > 0);
     assert_eq!(actions[2]["action"], "commit");
-    assert_eq!(actions[3]["action"], "created");
+    assert_eq!(actions[3]["action"], "create");
+    assert_eq!(actions[3]["type"], "process");
+    assert_eq!(actions[4]["action"], "created");
     assert_eq!(w.commits(), 1, "a dry run writes nothing");
 
     let o = w
