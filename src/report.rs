@@ -336,7 +336,10 @@ pub fn release_plan(p: &crate::ops::release::Plan, printer: &Printer) -> Result<
         }
     ));
     for r in i.referrers.iter().filter(|r| !r.present) {
-        out.push_str(&format!("referrer    attach {} {}\n", r.artifact_type, r.digest));
+        out.push_str(&format!(
+            "referrer    attach {} {}\n",
+            r.artifact_type, r.digest
+        ));
     }
     let untagged: Vec<&String> = i.tags.iter().filter(|t| !i.tagged.contains(t)).collect();
     if !untagged.is_empty() {
@@ -368,7 +371,10 @@ pub fn release_plan(p: &crate::ops::release::Plan, printer: &Printer) -> Result<
     }
     for pool in &p.prefect.pools {
         if let Some(kind) = pool.create.as_ref().filter(|_| !pool.exists) {
-            out.push_str(&format!("work pool   create `{}` (type {kind})\n", pool.name));
+            out.push_str(&format!(
+                "work pool   create `{}` (type {kind})\n",
+                pool.name
+            ));
         }
         if let Some(b) = &pool.refresh_block {
             out.push_str(&format!(

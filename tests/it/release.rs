@@ -224,7 +224,14 @@ fn a_release_goes_all_the_way_and_a_rerun_changes_nothing() {
         .collect();
     assert_eq!(
         steps,
-        ["image", "tag", "gitops", "work_pool", "deployment", "deployment"],
+        [
+            "image",
+            "tag",
+            "gitops",
+            "work_pool",
+            "deployment",
+            "deployment"
+        ],
         "{plan}"
     );
     assert_eq!(actions[0]["action"], "push");
