@@ -297,12 +297,10 @@ fn wrong_or_missing_credentials_fail_with_exit_1() {
     }
 }
 
-#[test]
-fn missing_work_pool_is_an_error_unless_created() {
-    let tok = token();
-    let project = parity_project(&tok);
+/// The parity project with its deployments in work pool `pool`, and its prefect.yaml.
+fn project_in_pool(tok: &str, pool: &str) -> (tempfile::TempDir, PathBuf) {
+    let project = parity_project(tok);
     let file = project.path().join("prefect.yaml");
-    let pool = format!("pool-{tok}");
     std::fs::write(
         &file,
         std::fs::read_to_string(&file)
@@ -310,6 +308,14 @@ fn missing_work_pool_is_an_error_unless_created() {
             .replace("name: ci-pool", &format!("name: {pool}")),
     )
     .unwrap();
+    (project, file)
+}
+
+#[test]
+fn missing_work_pool_is_an_error_unless_created() {
+    let tok = token();
+    let pool = format!("pool-{tok}");
+    let (project, file) = project_in_pool(&tok, &pool);
     register(project.path(), &["--all"])
         .code(2)
         .stderr_has(&format!("work pool `{pool}` does not exist"))
@@ -724,16 +730,8 @@ fn secret_block_and_variable_values_never_reach_the_job_log() {
 #[test]
 fn a_rotated_registry_login_updates_the_pools_credentials_block() {
     let tok = token();
-    let project = parity_project(&tok);
-    let file = project.path().join("prefect.yaml");
     let pool = format!("docker-rot-{tok}");
-    std::fs::write(
-        &file,
-        std::fs::read_to_string(&file)
-            .unwrap()
-            .replace("name: ci-pool", &format!("name: {pool}")),
-    )
-    .unwrap();
+    let (_project, file) = project_in_pool(&tok, &pool);
     let host = format!("reg-{tok}.example.com");
     let run = |password: &str, extra: &[&str]| {
         parity_env(flowship())
