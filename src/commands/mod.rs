@@ -39,3 +39,21 @@ pub async fn run(
         Command::Rollback(args) => rollback::run(args, settings, printer).await,
     }
 }
+
+/// A release request from the flags every releasing command shares; each command fills in the rest.
+fn release_request(
+    bump: &crate::cli::BumpFlags,
+    register: &crate::cli::RegisterFlags,
+) -> crate::ops::release::Request {
+    crate::ops::release::Request {
+        tags: Vec::new(),
+        mr_branch: bump.mr_branch.clone(),
+        push_options: bump.push_options.clone(),
+        skip_steps: register.skip_steps.clone(),
+        lift_hold: false,
+        saved: None,
+        image: None,
+        hold: None,
+        subject: None,
+    }
+}

@@ -84,15 +84,8 @@ async fn between_environments(
         &format!("flowship promote {from} -> {to}"),
     );
     let req = release::Request {
-        tags: Vec::new(),
-        mr_branch: args.bump.mr_branch.clone(),
-        push_options: args.bump.push_options.clone(),
-        skip_steps: args.register.skip_steps.clone(),
-        lift_hold: false,
-        saved: None,
-        image: None,
-        hold: None,
         subject: Some(format!("promote {from} to {to}")),
+        ..super::release_request(&args.bump, &args.register)
     };
     let plan = promote::plan(&source, from, settings, req, printer).await?;
     if settings.dry_run.value {

@@ -21,14 +21,9 @@ pub async fn run(args: &ReleaseArgs, settings: &Settings, printer: &Printer) -> 
     };
     let req = Request {
         tags: args.tags.clone(),
-        mr_branch: args.bump.mr_branch.clone(),
-        push_options: args.bump.push_options.clone(),
-        skip_steps: args.register.skip_steps.clone(),
         lift_hold: args.lift_hold,
         saved,
-        image: None,
-        hold: None,
-        subject: None,
+        ..super::release_request(&args.bump, &args.register)
     };
     let env = settings
         .environment

@@ -16,17 +16,7 @@ pub async fn run(args: &RollbackArgs, settings: &Settings, printer: &Printer) ->
         let outcome = rollback::lift(settings, printer).await?;
         return crate::report::bump(&outcome, settings, printer);
     }
-    let base = release::Request {
-        tags: Vec::new(),
-        mr_branch: args.bump.mr_branch.clone(),
-        push_options: args.bump.push_options.clone(),
-        skip_steps: args.register.skip_steps.clone(),
-        lift_hold: false,
-        saved: None,
-        image: None,
-        hold: None,
-        subject: None,
-    };
+    let base = super::release_request(&args.bump, &args.register);
     let to = args.to.as_deref().unwrap_or("previous");
     let plan = rollback::plan(settings, to, args.reason.clone(), base, printer).await?;
     if settings.dry_run.value {

@@ -211,14 +211,7 @@ pub fn read(file: &Path, tag: Option<&str>, scratch: &Path) -> Result<Image, Lay
             .ok_or_else(|| err(&manifest_path, "entry has no Config"))?,
     )?;
     let config = std::fs::read(&config_path).map_err(|e| err(&config_path, e.to_string()))?;
-    let config_d = Descriptor {
-        media_type: OCI_CONFIG.into(),
-        digest: crate::registry::digest::of(&config),
-        size: config.len() as u64,
-        platform: None,
-        annotations: None,
-        artifact_type: None,
-    };
+    let config_d = Descriptor::of(OCI_CONFIG, &config);
     let mut blobs = vec![Blob {
         descriptor: config_d.clone(),
         source: Source::File(config_path),

@@ -39,23 +39,28 @@ pub fn digest_of(value: &str) -> Option<String> {
     crate::registry::is_digest(&d).then_some(d)
 }
 
+/// The environment's GitOps branch opened for reading only (a probe digest that is never planned, no
+/// merge-request branch): what pins and the release history are read from.
+pub(super) async fn reader(settings: &Settings, repository: String) -> Result<bump::Bumper, Error> {
+    let mut req = bump::Request::new(
+        settings,
+        repository,
+        None,
+        Some(format!("sha256:{}", "0".repeat(64))),
+        None,
+        Vec::new(),
+    )?;
+    req.mr = None;
+    bump::open(req).await
+}
+
 /// The environment's pins, read from its branch (a shallow clone; nothing written).
 pub async fn read(settings: &Settings) -> Result<Pins, Error> {
     let image = settings.image.as_ref().ok_or_else(|| Error::Usage {
         message: "the environment names no image repository".into(),
         hint: Some("set image.repository (or environments.E.image.repository)".into()),
     })?;
-    let mut req = bump::Request::new(
-        settings,
-        image.value.repository_ref(),
-        None,
-        Some(format!("sha256:{}", "0".repeat(64))),
-        None,
-        Vec::new(),
-    )?;
-    // Only reading: no merge-request branch.
-    req.mr = None;
-    let bumper = bump::open(req).await?;
+    let bumper = reader(settings, image.value.repository_ref()).await?;
     let (references, base) = tokio::task::spawn_blocking(move || {
         let r = bumper.references()?;
         let base = bumper.base();

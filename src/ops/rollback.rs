@@ -35,16 +35,7 @@ pub async fn releases(settings: &Settings, depth: usize) -> Result<Vec<Release>,
     })?;
     let repository = image.value.repository_ref();
     let environment = settings.environment.as_ref().map(|e| e.value.clone());
-    let mut req = bump::Request::new(
-        settings,
-        repository.clone(),
-        None,
-        Some(format!("sha256:{}", "0".repeat(64))),
-        None,
-        Vec::new(),
-    )?;
-    req.mr = None;
-    let mut bumper = bump::open(req).await?;
+    let mut bumper = pins::reader(settings, repository.clone()).await?;
     let history = tokio::task::spawn_blocking(move || bumper.history(depth))
         .await
         .map_err(|e| Error::Internal(format!("history panicked: {e}")))??;

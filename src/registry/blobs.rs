@@ -31,6 +31,20 @@ pub struct Descriptor {
     pub artifact_type: Option<String>,
 }
 
+impl Descriptor {
+    /// The descriptor of `bytes` as `media_type`, with nothing else set.
+    pub fn of(media_type: &str, bytes: &[u8]) -> Self {
+        Descriptor {
+            media_type: media_type.into(),
+            digest: super::digest::of(bytes),
+            size: bytes.len() as u64,
+            platform: None,
+            annotations: None,
+            artifact_type: None,
+        }
+    }
+}
+
 /// Where an upload's bytes come from.
 #[derive(Debug, Clone)]
 pub enum Source {

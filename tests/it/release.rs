@@ -7,6 +7,13 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Commit every change in the clone `clone` as a person would, and push it to its origin's main.
+fn push_by_hand(clone: &Path) {
+    let who = ["-c", "user.name=h", "-c", "user.email=h@example.invalid"];
+    git(clone, &[&who[..], &["commit", "-qam", "by hand"]].concat());
+    git(clone, &["push", "-q", "origin", "main"]);
+}
+
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
@@ -353,19 +360,7 @@ fn a_saved_plan_applies_exactly_once_and_is_refused_when_anything_changed() {
         .unwrap()
         .replace("newTag: \"aaaa1111\"", "newTag: \"by-hand\"");
     std::fs::write(&f, t).unwrap();
-    git(
-        &clone,
-        &[
-            "-c",
-            "user.name=h",
-            "-c",
-            "user.email=h@example.invalid",
-            "commit",
-            "-qam",
-            "by hand",
-        ],
-    );
-    git(&clone, &["push", "-q", "origin", "main"]);
+    push_by_hand(&clone);
     let before = w.commits();
     w.flowship()
         .env("CI_COMMIT_SHORT_SHA", "bbbb2222")
@@ -517,19 +512,7 @@ fn status_shows_every_kind_of_drift() {
             .replace(&digest, &format!("sha256:{}", "d".repeat(64)));
         std::fs::write(&f, t).unwrap();
     }
-    git(
-        &clone,
-        &[
-            "-c",
-            "user.name=h",
-            "-c",
-            "user.email=h@example.invalid",
-            "commit",
-            "-qam",
-            "by hand",
-        ],
-    );
-    git(&clone, &["push", "-q", "origin", "main"]);
+    push_by_hand(&clone);
     let weekly = w.deployment(&api, None, "report", "weekly");
     Command::new("curl")
         .args(["-s", "--retry", "10", "-X", "DELETE"])

@@ -60,14 +60,7 @@ pub(super) fn cache_record(
         .map_err(|e| BuildError::Io(e.to_string()))?;
     let path = scratch.join(format!("cache-{}.json", &key[..16]));
     std::fs::write(&path, &config).map_err(|e| BuildError::Io(e.to_string()))?;
-    let cd = Descriptor {
-        media_type: CACHE_CONFIG.into(),
-        digest: crate::registry::digest::of(&config),
-        size: config.len() as u64,
-        platform: None,
-        annotations: None,
-        artifact_type: None,
-    };
+    let cd = Descriptor::of(CACHE_CONFIG, &config);
     let m = serde_json::to_vec(
         &json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cd, "layers": [layer]}),
     )

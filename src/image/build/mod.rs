@@ -340,14 +340,7 @@ impl Builder<'_> {
     ) -> Result<Descriptor, BuildError> {
         let path = self.scratch.join(name);
         std::fs::write(&path, bytes).map_err(io)?;
-        let d = Descriptor {
-            media_type: media_type.into(),
-            digest: crate::registry::digest::of(bytes),
-            size: bytes.len() as u64,
-            platform: None,
-            annotations: None,
-            artifact_type: None,
-        };
+        let d = Descriptor::of(media_type, bytes);
         self.built.blobs.push(Blob {
             descriptor: d.clone(),
             source: Source::File(path.clone()),

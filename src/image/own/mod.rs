@@ -241,17 +241,7 @@ fn file(
 ) -> Result<(Descriptor, PathBuf), OwnError> {
     let path = scratch.join(name);
     std::fs::write(&path, bytes).map_err(io)?;
-    Ok((
-        Descriptor {
-            media_type: media_type.into(),
-            digest: crate::registry::digest::of(bytes),
-            size: bytes.len() as u64,
-            platform: None,
-            annotations: None,
-            artifact_type: None,
-        },
-        path,
-    ))
+    Ok((Descriptor::of(media_type, bytes), path))
 }
 
 fn manifest(value: &Value) -> Manifest {

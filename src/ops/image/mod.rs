@@ -414,9 +414,14 @@ pub async fn plan_promote(
     )
     .await?;
     plan.warnings.extend(warning);
+    // One listing at the destination answers for every referrer.
+    let there = if plan.present && !referrers.is_empty() {
+        attached(&dst_session, &plan).await?
+    } else {
+        Vec::new()
+    };
     for parts in referrers {
-        let present =
-            plan.present && referrer_present(&dst_session, &plan, &parts.manifest.digest).await?;
+        let present = there.contains(&parts.manifest.digest);
         plan.referrers.push(ReferrerPlan {
             artifact_type: parts.descriptor.artifact_type.clone().unwrap_or_default(),
             digest: parts.manifest.digest.clone(),
@@ -491,11 +496,11 @@ fn remote_blobs(
         .collect()
 }
 
-/// Does the image already have this referrer, findable (through the API or the fallback tag)?
-async fn referrer_present(s: &Session, plan: &Plan, digest: &str) -> Result<bool, Error> {
+/// The digests of what refers to the planned image, findable (through the API or the fallback tag).
+async fn attached(s: &Session, plan: &Plan) -> Result<Vec<String>, Error> {
     match crate::registry::referrers::list(s, &plan.target.repository, &plan.digest).await {
-        Ok((found, _)) => Ok(found.iter().any(|d| d.digest == digest)),
-        Err(RegistryError::ProjectNotFound { .. }) => Ok(false),
+        Ok((found, _)) => Ok(found.into_iter().map(|d| d.digest).collect()),
+        Err(RegistryError::ProjectNotFound { .. }) => Ok(Vec::new()),
         Err(e) => Err(e.into()),
     }
 }

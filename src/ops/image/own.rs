@@ -1,7 +1,7 @@
 //! `flowship build --self-image`: the image of the flowship that runs (its own binary), planned like any
 //! other image (what the registry lacks, which tags point where) plus its SBOM referrer.
 
-use super::{LayoutWrite, Plan, ReferrerParts, ReferrerPlan, compare, referrer_present, usage};
+use super::{LayoutWrite, Plan, ReferrerParts, ReferrerPlan, attached, compare, usage};
 use crate::error::Error;
 use crate::image::manifest;
 use crate::image::own::{self, Base, Input, OwnError};
@@ -265,7 +265,9 @@ pub async fn plan_own(settings: &Settings, req: &OwnRequest) -> Result<Plan, Err
     )
     .await?;
     let present = match (&target, plan.present) {
-        (Some(s), true) => referrer_present(s, &plan, &made.sbom.manifest.digest).await?,
+        (Some(s), true) => attached(s, &plan)
+            .await?
+            .contains(&made.sbom.manifest.digest),
         _ => false,
     };
     plan.referrers = vec![ReferrerPlan {
