@@ -1,7 +1,7 @@
 //! `flowship bump` against the real git servers: git daemon, and smart HTTP(S) with basic auth.
 
-use crate::harness::{SENTINEL, flowship, svc};
-use std::path::{Path, PathBuf};
+use crate::harness::{SENTINEL, flowship, seeded, svc};
+use std::path::Path;
 use std::process::Command;
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -17,39 +17,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A fresh bare repository served by every git server, seeded with `files`. Returns (name, bare path).
-fn seeded(files: &[(&str, String)]) -> (String, PathBuf) {
-    let name = format!("it-{}-{}.git", std::process::id(), fastrand::u64(..));
-    let bare = Path::new(&svc("GIT_ROOT")).join(&name);
-    git(
-        Path::new("."),
-        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-    );
-    let work = tempfile::tempdir().unwrap();
-    git(work.path(), &["init", "-q", "-b", "main"]);
-    for (f, content) in files {
-        let p = work.path().join(f);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-    git(work.path(), &["add", "-A"]);
-    git(
-        work.path(),
-        &[
-            "-c",
-            "user.name=seed",
-            "-c",
-            "user.email=seed@example.invalid",
-            "commit",
-            "-q",
-            "-m",
-            "seed",
-        ],
-    );
-    git(work.path(), &["push", "-q", bare.to_str().unwrap(), "main"]);
-    (name, bare)
 }
 
 fn release(app: &str, tag: &str) -> String {

@@ -32,9 +32,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
 
 fn world() -> World {
     let tok = format!("{:x}", fastrand::u32(..));
-    let name = format!("corpus-{tok}.git");
-    let bare = Path::new(&svc("GIT_ROOT")).join(&name);
-    let work = tempfile::tempdir().unwrap();
     let files = [
         (
             "apps/etl.yaml",
@@ -57,32 +54,8 @@ fn world() -> World {
             "image: harbor.example.com/flows/etl:1.0.0@sha256:0000000000000000000000000000000000000000000000000000000000000000\n",
         ),
     ];
-    for (f, c) in files {
-        let p = work.path().join(f);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, c).unwrap();
-    }
-    for args in [
-        vec!["init", "-q", "-b", "main"],
-        vec!["add", "-A"],
-        vec![
-            "-c",
-            "user.name=s",
-            "-c",
-            "user.email=s@example.invalid",
-            "commit",
-            "-q",
-            "-m",
-            "seed",
-        ],
-    ] {
-        git(work.path(), &args);
-    }
-    git(
-        Path::new("."),
-        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-    );
-    git(work.path(), &["push", "-q", bare.to_str().unwrap(), "main"]);
+    let files: Vec<(&str, String)> = files.iter().map(|(f, c)| (*f, c.to_string())).collect();
+    let (name, bare) = crate::harness::seeded(&files);
     let dir = tempfile::tempdir().unwrap();
     let layout = crate::images::umoci_layout(dir.path(), "v1");
     World {

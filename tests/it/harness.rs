@@ -244,3 +244,51 @@ pub fn last_json(out: &[u8]) -> serde_json::Value {
         .last()
         .unwrap_or(serde_json::Value::Null)
 }
+
+/// A fresh bare repository served by every git server, seeded with `files`. Returns (name, bare path).
+pub fn seeded(files: &[(&str, String)]) -> (String, PathBuf) {
+    let name = format!("it-{}-{}.git", std::process::id(), fastrand::u64(..));
+    let bare = Path::new(&svc("GIT_ROOT")).join(&name);
+    seed_git(
+        Path::new("."),
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    let work = tempfile::tempdir().unwrap();
+    seed_git(work.path(), &["init", "-q", "-b", "main"]);
+    for (f, content) in files {
+        let p = work.path().join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    seed_git(work.path(), &["add", "-A"]);
+    seed_git(
+        work.path(),
+        &[
+            "-c",
+            "user.name=seed",
+            "-c",
+            "user.email=seed@example.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "seed",
+        ],
+    );
+    seed_git(work.path(), &["push", "-q", bare.to_str().unwrap(), "main"]);
+    (name, bare)
+}
+
+fn seed_git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

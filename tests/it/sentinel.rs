@@ -17,34 +17,12 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// A GitOps repository with one HelmRelease-shaped file, on every git server.
 fn seeded() -> (String, std::path::PathBuf) {
-    let name = format!("sentinel-{:x}.git", fastrand::u64(..));
-    let bare = Path::new(&svc("GIT_ROOT")).join(&name);
-    let work = tempfile::tempdir().unwrap();
-    let release = "spec:\n  values:\n    image:\n      repository: harbor.example.com/flows/etl\n      tag: \"1.0.0\"\n";
-    std::fs::write(work.path().join("release.yaml"), release).unwrap();
-    for args in [
-        vec!["init", "-q", "-b", "main"],
-        vec!["add", "-A"],
-        vec![
-            "-c",
-            "user.name=s",
-            "-c",
-            "user.email=s@example.invalid",
-            "commit",
-            "-q",
-            "-m",
-            "seed",
-        ],
-    ] {
-        git(work.path(), &args);
-    }
-    git(
-        Path::new("."),
-        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-    );
-    git(work.path(), &["push", "-q", bare.to_str().unwrap(), "main"]);
-    (name, bare)
+    crate::harness::seeded(&[(
+        "release.yaml",
+        "spec:\n  values:\n    image:\n      repository: harbor.example.com/flows/etl\n      tag: \"1.0.0\"\n".into(),
+    )])
 }
 
 #[test]
