@@ -342,6 +342,10 @@ pub struct RegisterFlags {
     /// Deployments registered at once.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// Treat warnings about prefect.yaml (a parameter the flow does not take, a deployment named twice,
+    /// keys Prefect 3 ignores) as errors: exit 2, nothing written.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

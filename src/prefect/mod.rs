@@ -6,6 +6,7 @@ pub mod compare;
 mod docstring;
 pub mod plan;
 pub mod project;
+pub mod python;
 pub mod redact;
 mod schedules;
 pub mod schema;

@@ -3,9 +3,9 @@
 //! build and push steps; schedules; step outputs; pull steps; then the bodies `POST` and `PATCH` send.
 
 use super::project::{BUILD_DOCKER, PUSH_DOCKER};
-use super::project::{Inputs, Plan, Project, ProjectError, absolute};
-use super::schedules::schedule;
-use super::schema::{self, FlowInfo};
+use super::project::{Inputs, Plan, Project, ProjectError, Warning, absolute};
+use super::schedules::{Schedules, schedule, unknown_keys};
+use super::schema::{self, FlowInfo, scope::World};
 use super::template;
 use serde_json::{Map, Value, json};
 
@@ -19,16 +19,17 @@ impl Project {
             .to_string();
         let cfg = self.resolved(raw, inputs, &label)?;
         let name = self.name_of(&cfg, &label)?;
-        let (entrypoint, source, flow) = self.flow_of(&name, &cfg)?;
-        self.check_parameters(&name, &cfg, &flow)?;
+        let mut warnings = Vec::new();
+        let (entrypoint, source, flow) = self.flow_of(index, &name, &cfg, inputs, &mut warnings)?;
+        self.check_parameters(index, &name, &cfg, &flow, &mut warnings)?;
         // 5. the work pool must be named; its existence is checked against the server.
         let work_pool = template::get_path(&cfg, "work_pool.name")
             .and_then(|v| v.as_str().map(str::to_string))
             .or_else(|| inputs.default_work_pool.map(str::to_string));
         let outputs = self.step_outputs(&name, raw, inputs)?;
-        let schedules = self.schedules_of(&name, &cfg, &outputs, inputs)?;
+        let schedules = self.schedules_of(index, &name, &cfg, &outputs, inputs, &mut warnings)?;
+        let pull = self.pull_steps(raw, &cfg, &outputs, inputs);
         let (cfg, triggers) = rest(cfg, &outputs, inputs);
-        let pull = self.pull_steps(raw, &outputs, inputs);
         let head = Head {
             name: &name,
             entrypoint: &entrypoint,
@@ -53,6 +54,7 @@ impl Project {
             create,
             update_fields,
             triggers,
+            warnings,
         })
     }
 
@@ -95,7 +97,14 @@ impl Project {
     }
 
     /// Step 4: the flow, from its source: `(entrypoint, source, flow)`.
-    fn flow_of(&self, name: &str, cfg: &Value) -> Result<(String, String, FlowInfo), ProjectError> {
+    fn flow_of(
+        &self,
+        index: usize,
+        name: &str,
+        cfg: &Value,
+        inputs: &Inputs<'_>,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<(String, String, FlowInfo), ProjectError> {
         let entrypoint = cfg
             .get("entrypoint")
             .and_then(Value::as_str)
@@ -107,25 +116,57 @@ impl Project {
                     Some("set entrypoint: path/to/file.py:flow_function"),
                 )
             })?;
-        let entrypoint = entrypoint.as_str();
-        let (file, function) = self.entrypoint_file(entrypoint).ok_or_else(|| {
-            self.err(name, format!("entrypoint `{entrypoint}` is not path/to/file.py:function or package.module.function"), None)
+        let entry = self.entrypoint_file(&entrypoint).map_err(|m| {
+            self.err(
+                name,
+                m,
+                Some("run flowship from the directory `prefect deploy` runs in (usually the repository root), or fix `entrypoint`"),
+            )
         })?;
-        let source = std::fs::read_to_string(&file).map_err(|e| {
+        if entry.beside_file {
+            warnings.push(self.warning(
+                index,
+                name,
+                format!(
+                    "entrypoint `{entrypoint}` was found relative to {}, not to the working directory {} as Prefect resolves it (`prefect deploy` would fail here)",
+                    self.dir.display(),
+                    self.workdir.display()
+                ),
+                format!("run flowship from {}, or write the entrypoint relative to {}", self.dir.display(), self.workdir.display()),
+            ));
+        }
+        let file = &entry.file;
+        let source = std::fs::read_to_string(file).map_err(|e| {
             self.err(
                 name,
                 format!("entrypoint file `{}` cannot be read: {e}", file.display()),
-                Some("entrypoints are relative to prefect.yaml's directory"),
+                None,
             )
         })?;
-        let flow: FlowInfo = schema::flow_info(&source, &function).map_err(|e| {
-            let flows = schema::flow_functions(&source);
-            let hint = match flows.as_slice() {
-                [] => format!(
-                    "decorate the flow function in {} with @flow",
-                    file.display()
-                ),
-                found => format!(
+        let body = self.sources.parse(file).ok_or_else(|| {
+            let e = super::python::parse_source(&source)
+                .err()
+                .unwrap_or_default();
+            self.err(
+                name,
+                format!("`{}` is not valid Python: {e}", file.display()),
+                None,
+            )
+        })?;
+        let mut sources_env = inputs.env.clone();
+        for (k, v) in std::env::vars() {
+            sources_env.entry(k).or_insert(v);
+        }
+        let world = World::new(&self.sources, &sources_env);
+        let scope = world.file_scope(file, body);
+        let flow: FlowInfo = schema::flow_in(&world, scope, &entry.object).map_err(|e| {
+            let flows = schema::flows_in(&world, scope, body);
+            let hint = match (&e, flows.as_slice()) {
+                (schema::SchemaError::ComputedName(_), _) => {
+                    "give @flow a literal name (or a module constant), so that the flow's name is known before it runs".to_string()
+                }
+                (_, []) => format!("decorate the flow function in {} with @flow", file.display()),
+                (_, found) => format!(
                     "flows in {}: {}; point entrypoint at one of them",
                     file.display(),
                     found.join(", ")
@@ -133,7 +174,7 @@ impl Project {
             };
             self.err(name, format!("`{}` {e}", file.display()), Some(&hint))
         })?;
-        Ok((entrypoint.to_string(), source, flow))
+        Ok((entrypoint, source, flow))
     }
 
     /// Step 6: build and push steps, satisfied without running them; their outputs for later templates.
@@ -190,46 +231,116 @@ impl Project {
         Ok(Value::Object(outputs))
     }
 
-    /// Step 7: schedules, templated with step outputs; absent or null: not sent (the server keeps its own).
+    /// Step 7: schedules, templated with step outputs, from `schedules:` or the singular `schedule:` Prefect
+    /// still reads (`_handle_deprecated_schedule_fields`). Absent or null: not sent (the server keeps its
+    /// own), as `prefect deploy` does.
     fn schedules_of(
         &self,
+        index: usize,
         name: &str,
         cfg: &Value,
         outputs: &Value,
         inputs: &Inputs<'_>,
-    ) -> Result<Option<Vec<Value>>, ProjectError> {
-        let schedules = match cfg.get("schedules") {
-            None | Some(Value::Null) => None,
-            Some(s) => {
-                let s =
-                    template::apply_values(s, outputs, inputs.env, true, &[]).unwrap_or_default();
-                let list = s.as_array().cloned().unwrap_or_default();
-                Some(
-                    list.iter()
-                        .map(|c| {
-                            schedule(c).map_err(|m| {
-                                self.err(
-                                    name,
-                                    format!("schedules: {m}"),
-                                    Some("cron: \"0 3 * * *\", interval: 3600 (seconds), or rrule: \"FREQ=DAILY\""),
-                                )
-                            })
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                )
+        warnings: &mut Vec<Warning>,
+    ) -> Result<Schedules, ProjectError> {
+        let hint = "cron: \"0 3 * * *\", interval: 3600 (seconds), or rrule: \"FREQ=DAILY\"";
+        let legacy = cfg.get("schedule").filter(|v| truthy(v));
+        let raw = match (legacy, cfg.get("schedules")) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    name,
+                    "has both `schedule` and `schedules` (Prefect refuses the deployment)",
+                    Some("keep only `schedules:`, a list"),
+                ));
+            }
+            (Some(Value::Object(one)), None) => Value::Array(vec![Value::Object(one.clone())]),
+            (Some(other), None) => {
+                return Err(self.err(
+                    name,
+                    format!("`schedule` is {other}, not a mapping"),
+                    Some(hint),
+                ));
+            }
+            (None, None) | (None, Some(Value::Null)) => return Ok(None),
+            (None, Some(s)) => s.clone(),
+        };
+        let s = template::apply_values(&raw, outputs, inputs.env, true, &[]).unwrap_or_default();
+        let list = match s {
+            Value::Array(list) => list,
+            other => {
+                return Err(self.err(
+                    name,
+                    format!("`schedules` is {other}, not a list"),
+                    Some("write schedules: [{cron: \"0 3 * * *\"}]"),
+                ));
             }
         };
-        Ok(schedules)
+        let mut out = Vec::new();
+        for c in &list {
+            let keys = unknown_keys(c);
+            if !keys.is_empty() {
+                warnings.push(self.warning(
+                    index,
+                    name,
+                    format!(
+                        "schedule keys {} are not Prefect 3's; they are not registered (`prefect deploy` 3.9 refuses the whole file for them)",
+                        keys.join(", ")
+                    ),
+                    "remove them (Prefect 2's `max_active_runs`/`catchup` have no Prefect 3 equivalent on a schedule)",
+                ));
+            }
+            out.push(
+                schedule(c).map_err(|m| self.err(name, format!("schedules: {m}"), Some(hint)))?,
+            );
+        }
+        Ok(Some(out))
     }
 
-    /// Step 9: pull steps, with step outputs only; variables and blocks stay for the worker.
-    fn pull_steps(&self, raw: &Value, outputs: &Value, inputs: &Inputs<'_>) -> Value {
-        let raw_pull = self.steps(raw, "pull");
-        match raw_pull {
-            Some(p) => template::apply_values(&Value::Array(p), outputs, inputs.env, false, &[])
-                .unwrap_or_default(),
-            None => {
-                json!([{"prefect.deployments.steps.set_working_directory": {"directory": absolute(&self.dir)}}])
+    /// Step 9: pull steps, with step outputs only; variables and blocks stay for the worker. Without a
+    /// `pull:` section, the step `prefect deploy --no-prompt` generates (`_generate_default_pull_action`): a
+    /// `dockerfile: auto` image build → `/opt/prefect/<working directory's name>`; another image build → none;
+    /// an image in the job variables → `/opt/prefect`; else the working directory itself.
+    fn pull_steps(&self, raw: &Value, cfg: &Value, outputs: &Value, inputs: &Inputs<'_>) -> Value {
+        let set_dir = |d: String| json!([{"prefect.deployments.steps.set_working_directory": {"directory": d}}]);
+        match self.steps(raw, "pull") {
+            Some(p) if !(p.len() == 1 && p[0] == json!({})) => {
+                template::apply_values(&Value::Array(p), outputs, inputs.env, false, &[])
+                    .unwrap_or_default()
+            }
+            _ => {
+                // `deploy_config.get("build") or actions["build"]`: an empty or null section of the
+                // deployment falls back to the file's.
+                let builds = match raw.get("build").filter(|b| truthy(b)) {
+                    Some(b) => b.clone(),
+                    None => self.file_section("build"),
+                };
+                let builds = match builds {
+                    Value::Array(a) => a,
+                    Value::Null => Vec::new(),
+                    other => vec![other],
+                };
+                let docker = builds
+                    .iter()
+                    .find_map(|s| s.get(super::project::BUILD_DOCKER).filter(|v| truthy(v)));
+                match docker {
+                    Some(step)
+                        if step.get("dockerfile").and_then(Value::as_str) == Some("auto") =>
+                    {
+                        let dir = self
+                            .workdir
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        set_dir(format!("/opt/prefect/{dir}"))
+                    }
+                    Some(_) => Value::Null,
+                    None if template::get_path(cfg, "work_pool.job_variables.image")
+                        .is_some_and(|v| truthy(&v)) =>
+                    {
+                        set_dir("/opt/prefect".into())
+                    }
+                    None => set_dir(absolute(&self.workdir)),
+                }
             }
         }
     }
@@ -243,7 +354,7 @@ impl Project {
         schema: Value,
         description: Option<String>,
         pull: Value,
-        schedules: &Option<Vec<Value>>,
+        schedules: &Schedules,
         inputs: &Inputs<'_>,
     ) -> Result<Map<String, Value>, ProjectError> {
         let (name, entrypoint, work_pool, source) =
@@ -389,12 +500,20 @@ fn rest(mut cfg: Value, outputs: &Value, inputs: &Inputs<'_>) -> (Value, Option<
     (cfg, triggers)
 }
 
+/// Python's truthiness for a YAML value.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
 /// Field names sent on `PATCH`; `schedules` only when the file sets a non-empty list.
-fn update_fields(
-    cfg: &Value,
-    create: &Map<String, Value>,
-    schedules: &Option<Vec<Value>>,
-) -> Vec<String> {
+fn update_fields(cfg: &Value, create: &Map<String, Value>, schedules: &Schedules) -> Vec<String> {
     let mut update_fields: Vec<String> = [
         "entrypoint",
         "work_pool_name",

@@ -78,6 +78,33 @@ pub struct GitlabVersion {
     pub project_name: Option<String>,
 }
 
+/// Something `prefect deploy` accepts that is probably a mistake, or that flowship reads differently from
+/// it: registered as Prefect would, said on stderr, and refused under `--strict`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    pub file: PathBuf,
+    /// 1-based line of the deployment's entry (0 when unknown).
+    pub line: usize,
+    pub deployment: String,
+    pub message: String,
+    pub fix: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = if self.line > 0 {
+            format!("{}:{}", self.file.display(), self.line)
+        } else {
+            self.file.display().to_string()
+        };
+        write!(
+            f,
+            "{at}: deployment `{}`: {} (fix: {})",
+            self.deployment, self.message, self.fix
+        )
+    }
+}
+
 /// One deployment, ready to send.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -89,6 +116,7 @@ pub struct Plan {
     /// Field names sent on `PATCH` (taken from `create`); `schedules` only when the file sets a non-empty list.
     pub update_fields: Vec<String>,
     pub triggers: Vec<Value>,
+    pub warnings: Vec<Warning>,
 }
 
 impl Plan {
@@ -107,7 +135,14 @@ impl Plan {
 pub struct Project {
     pub file: PathBuf,
     pub dir: PathBuf,
+    /// Where entrypoints and the default pull step resolve: the working directory, as for `prefect deploy
+    /// --prefect-file` (a monorepo deploys `pipelines/x/prefect.yaml` from its root).
+    pub workdir: PathBuf,
     doc: Value,
+    /// The line each entry of `deployments:` starts on.
+    lines: Vec<usize>,
+    /// The project's Python modules, parsed once for all deployments.
+    pub(super) sources: super::python::Sources,
 }
 
 impl Project {
@@ -122,6 +157,7 @@ impl Project {
             message: e.to_string(),
             hint: None,
         })?;
+        let lines = super::yaml11::item_lines(&text, "deployments");
         if !doc.get("deployments").is_some_and(Value::is_array) {
             return Err(ProjectError::File {
                 file: file.into(),
@@ -134,11 +170,33 @@ impl Project {
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
+        let workdir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let sources = super::python::Sources::for_workdir(&workdir);
         Ok(Self {
             file: file.into(),
             dir,
+            workdir,
             doc,
+            lines,
+            sources,
         })
+    }
+
+    /// A warning about deployment `index`.
+    pub fn warning(
+        &self,
+        index: usize,
+        deployment: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Warning {
+        Warning {
+            file: self.file.clone(),
+            line: self.lines.get(index).copied().unwrap_or(0),
+            deployment: deployment.into(),
+            message: message.into(),
+            fix: fix.into(),
+        }
     }
 
     pub fn deployments(&self) -> &[Value] {
@@ -175,13 +233,15 @@ impl Project {
         }
     }
 
-    /// `parameters:` must be a mapping of the flow's own parameters (unless it takes `**kwargs`): a name the
-    /// function does not have fails every flow run, so it is refused here, before anything is written.
+    /// `parameters:` must be a mapping. A name the flow does not take (unless it takes `**kwargs`) is
+    /// registered, as `prefect deploy` does (the server accepts it; the flow run fails on it), with a warning.
     pub(super) fn check_parameters(
         &self,
+        index: usize,
         name: &str,
         cfg: &Value,
         flow: &FlowInfo,
+        warnings: &mut Vec<Warning>,
     ) -> Result<(), ProjectError> {
         let Some(params) = cfg.get("parameters").filter(|v| !v.is_null()) else {
             return Ok(());
@@ -200,25 +260,35 @@ impl Project {
             .as_object()
             .map(|p| p.keys().map(String::as_str).collect())
             .unwrap_or_default();
-        if let Some(bad) = params.keys().find(|k| !known.contains(&k.as_str())) {
-            let hint = if known.is_empty() {
+        for bad in params.keys().filter(|k| !known.contains(&k.as_str())) {
+            let fix = if known.is_empty() {
                 format!(
                     "flow `{}` takes no parameters: remove `parameters`",
                     flow.name
                 )
             } else {
-                format!("flow `{}` takes: {}", flow.name, known.join(", "))
+                format!(
+                    "remove it; flow `{}` takes: {}",
+                    flow.name,
+                    known.join(", ")
+                )
             };
-            return Err(self.err(
+            warnings.push(self.warning(
+                index,
                 name,
                 format!(
-                    "parameter `{bad}` is not a parameter of flow `{}`",
+                    "parameter `{bad}` is not a parameter of flow `{}`: its flow runs will fail",
                     flow.name
                 ),
-                Some(&hint),
+                fix,
             ));
         }
         Ok(())
+    }
+
+    /// The file's own section `key` (null when absent).
+    pub(super) fn file_section(&self, key: &str) -> Value {
+        self.doc.get(key).cloned().unwrap_or(Value::Null)
     }
 
     /// The section `key` for a deployment: its own, else the file's; one mapping counts as a list of one.
@@ -235,17 +305,69 @@ impl Project {
     }
 }
 
+/// Where an entrypoint's source is: the file, and the object in it (`flow` or `Class.method`).
+pub(super) struct Entry {
+    pub file: PathBuf,
+    pub object: String,
+    /// Found only relative to prefect.yaml's directory, where Prefect would not look.
+    pub beside_file: bool,
+}
+
 impl Project {
-    /// `flows/etl.py:etl` or `flows.etl.etl`, relative to the project directory.
-    pub(super) fn entrypoint_file(&self, entrypoint: &str) -> Option<(PathBuf, String)> {
-        if let Some((path, func)) = entrypoint.rsplit_once(':') {
-            return Some((self.dir.join(path), func.to_string()));
+    /// An entrypoint as Prefect's `import_object` reads it: `path/to/file.py:flow` relative to the working
+    /// directory; `package.module:flow` or `package.module.flow` as a module, found in the import roots
+    /// (working directory, `src/`, the packaging's roots). flowship's earlier rule (relative to prefect.yaml's
+    /// directory) is still accepted, with a warning, where Prefect's finds nothing.
+    pub(super) fn entrypoint_file(&self, entrypoint: &str) -> Result<Entry, String> {
+        if let Some((path, object)) = entrypoint.rsplit_once(':')
+            && (path.ends_with(".py") || path.contains('/'))
+        {
+            let at_workdir = self.workdir.join(path);
+            if at_workdir.is_file() {
+                return Ok(Entry {
+                    file: at_workdir,
+                    object: object.into(),
+                    beside_file: false,
+                });
+            }
+            let beside = self.dir.join(path);
+            if beside.is_file() && self.dir != self.workdir && self.dir != Path::new(".") {
+                return Ok(Entry {
+                    file: beside,
+                    object: object.into(),
+                    beside_file: true,
+                });
+            }
+            return Err(format!(
+                "entrypoint file `{path}` is not in {} (Prefect resolves entrypoints against the directory `prefect deploy` runs in)",
+                self.workdir.display()
+            ));
         }
-        let (module, func) = entrypoint.rsplit_once('.')?;
-        Some((
-            self.dir.join(format!("{}.py", module.replace('.', "/"))),
-            func.to_string(),
-        ))
+        let (module, object) = match entrypoint.rsplit_once(':') {
+            Some((m, o)) => (m, o.to_string()),
+            None => {
+                let (m, o) = entrypoint.rsplit_once('.').ok_or_else(|| {
+                    format!("entrypoint `{entrypoint}` is not path/to/file.py:function or package.module:function")
+                })?;
+                (m, o.to_string())
+            }
+        };
+        match self.sources.module_file(module) {
+            Some(file) => Ok(Entry {
+                file,
+                object,
+                beside_file: false,
+            }),
+            None => Err(format!(
+                "module `{module}` of entrypoint `{entrypoint}` is not found under {}",
+                self.sources
+                    .roots()
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
     }
 }
 

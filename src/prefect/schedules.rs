@@ -4,6 +4,37 @@
 
 use serde_json::{Map, Value, json};
 
+/// The schedules a deployment sends: `None` when the file says nothing (the server keeps its own).
+pub type Schedules = Option<Vec<Value>>;
+
+/// Keys of a schedule entry that Prefect 3 reads (`RawScheduleConfig`), and `max_scheduled_runs`, which
+/// the API takes.
+const KNOWN: [&str; 11] = [
+    "cron",
+    "interval",
+    "rrule",
+    "timezone",
+    "anchor_date",
+    "active",
+    "parameters",
+    "slug",
+    "replaces",
+    "day_or",
+    "max_scheduled_runs",
+];
+
+/// Keys of a schedule entry that are not registered (Prefect 2's `max_active_runs`, `catchup`, typos).
+pub fn unknown_keys(c: &Value) -> Vec<String> {
+    c.as_object()
+        .map(|m| {
+            m.keys()
+                .filter(|k| !KNOWN.contains(&k.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// What croniter (Prefect's cron parser) accepts, in shape: 5 or 6 fields of numbers, `*`, `?`, ranges,
 /// steps, lists, `L`/`W`/`#`, and month or day names; or a nickname like `@daily`.
 fn valid_cron(s: &str) -> bool {

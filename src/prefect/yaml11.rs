@@ -167,6 +167,58 @@ pub fn load(text: &str) -> Result<Value, LoadError> {
     Ok(root.unwrap_or(Value::Null))
 }
 
+/// The 1-based line on which each entry of the top-level sequence `key` starts (for messages that point
+/// at a deployment); empty when the document does not parse.
+pub fn item_lines(text: &str, key: &str) -> Vec<usize> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    let mut key_next = true;
+    let mut want = false;
+    let mut in_list = false;
+    let mut out = Vec::new();
+    while let Some(Ok((event, span))) = parser.next_event() {
+        let starts = matches!(
+            event,
+            Event::MappingStart(..)
+                | Event::SequenceStart(..)
+                | Event::Scalar(..)
+                | Event::Alias(..)
+        );
+        if starts && in_list && depth == 2 {
+            out.push(span.start.line());
+        }
+        match &event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                if depth == 1 {
+                    if !key_next && want && matches!(event, Event::SequenceStart(..)) {
+                        in_list = true;
+                    }
+                    key_next = !key_next;
+                    want = false;
+                }
+                depth += 1;
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                depth = depth.saturating_sub(1);
+                if depth == 1 {
+                    in_list = false;
+                }
+            }
+            Event::Scalar(v, ..) if depth == 1 => {
+                want = key_next && v.as_ref() == key;
+                key_next = !key_next;
+            }
+            Event::Alias(..) if depth == 1 => {
+                want = false;
+                key_next = !key_next;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// PyYAML's implicit resolvers (yaml/resolver.py), in its order.
 fn resolve_plain(s: &str) -> Value {
     match s {

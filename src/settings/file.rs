@@ -171,6 +171,8 @@ pub struct PrefectSection {
     pub file: Option<PathBuf>,
     pub concurrency: Option<u64>,
     pub create_work_pool: Option<String>,
+    /// Warnings about prefect.yaml (what `prefect deploy` accepts but is probably wrong) become errors.
+    pub strict: Option<bool>,
     /// Names of the variables that hold this server's credentials (defaults: Prefect's own).
     pub auth_string_variable: Option<String>,
     pub api_key_variable: Option<String>,

@@ -123,6 +123,9 @@ pub const WORK_POOL: Key = Key::new("prefect.work_pool")
 pub const CONCURRENCY: Key = Key::new("prefect.concurrency")
     .flag("concurrency", "--concurrency")
     .env("FLOWSHIP_PREFECT_CONCURRENCY");
+pub const STRICT: Key = Key::new("prefect.strict")
+    .flag("strict", "--strict")
+    .env("FLOWSHIP_STRICT");
 pub const CREATE_WORK_POOL: Key = Key::new("prefect.create_work_pool")
     .flag("create_work_pool", "--create-work-pool")
     .env("FLOWSHIP_CREATE_WORK_POOL");

@@ -161,6 +161,8 @@ pub struct PrefectSettings {
     pub concurrency: Sourced<usize>,
     /// Create missing work pools of this type.
     pub create_work_pool: Option<Sourced<String>>,
+    /// prefect.yaml warnings are errors (exit 2, nothing written).
+    pub strict: Sourced<bool>,
 }
 
 #[derive(Debug, Default, Clone)]

@@ -306,6 +306,7 @@ fn prefect(l: &Layers<'_>) -> Result<PrefectSettings, ConfigError> {
         work_pool: l.string(&k::WORK_POOL)?,
         concurrency: number(l, &k::CONCURRENCY, 8)?.map(|n| n.clamp(1, 256) as usize),
         create_work_pool: l.string(&k::CREATE_WORK_POOL)?,
+        strict: l.bool(&k::STRICT)?,
     })
 }
 

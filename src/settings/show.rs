@@ -202,5 +202,6 @@ impl Settings {
         e.one("prefect.file", Some(&display(&p.file)));
         e.json("prefect.concurrency", &p.concurrency);
         e.one("prefect.create_work_pool", p.create_work_pool.as_ref());
+        e.json("prefect.strict", &p.strict);
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::error::Error;
 use crate::prefect::compare::{FieldChange, diff};
-use crate::prefect::project::{GitlabVersion, Inputs, Project, StepImage};
+use crate::prefect::project::{GitlabVersion, Inputs, Project, StepImage, Warning};
 use crate::prefect::redact::redact_pair;
 use crate::prefect::template::References;
 use crate::prefect::triggers::{automations, same_automations};
@@ -58,6 +58,8 @@ pub struct Request {
     pub pin_image: Option<String>,
     /// The image registry's credentials, for the registry block of a docker pool flowship creates.
     pub pull_credentials: Option<PullCredentials>,
+    /// Warnings about the file are errors.
+    pub strict: bool,
 }
 
 /// What a worker needs to pull from the image's registry.
@@ -142,6 +144,7 @@ impl Request {
             env: settings.template_env.clone(),
             gitlab,
             pin_image: None,
+            strict: settings.prefect.strict.value,
             pull_credentials: settings.image.as_ref().and_then(|i| {
                 settings
                     .credential(&i.value.registry)
@@ -219,6 +222,9 @@ pub struct Plan {
     pub deployments: Vec<Deployment>,
     /// Deployments of the same flows on the server that the file does not name (`flow/name`).
     pub others: Vec<String>,
+    /// What the file says that `prefect deploy` accepts but is probably a mistake.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
     #[serde(skip)]
     pub client: Arc<Prefect>,
     #[serde(skip)]
@@ -293,20 +299,25 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         blocks: &blocks,
         gitlab: req.gitlab.as_ref(),
     };
-    let mut plans = Vec::new();
+    let mut plans: Vec<crate::prefect::project::Plan> = Vec::new();
+    let mut warnings = Vec::new();
     for i in 0..project.deployments().len() {
-        plans.push(project.plan(i, &inputs)?);
-    }
-    let file = req.file.display().to_string();
-    let mut seen = BTreeSet::new();
-    for p in &plans {
-        if !seen.insert(p.full_name()) {
-            return Err(usage(
-                format!("{file}: deployment `{}` is defined twice", p.full_name()),
-                "give each deployment of a flow its own name",
+        let mut p = project.plan(i, &inputs)?;
+        warnings.append(&mut p.warnings);
+        // `prefect deploy --all` deploys each entry in turn: a name given twice ends as the last one.
+        if let Some(earlier) = plans.iter().position(|q| q.full_name() == p.full_name()) {
+            plans.remove(earlier);
+            warnings.push(project.warning(
+                i,
+                &p.name,
+                format!("`{}` is defined twice; the last definition is registered, as `prefect deploy` does", p.full_name()),
+                "remove one of them, or give each deployment of a flow its own name",
             ));
         }
+        plans.push(p);
     }
+    report_warnings(&warnings, req.strict, printer)?;
+    let file = req.file.display().to_string();
     let mut plans = place(select(plans, &req.selection)?, &req.pools);
     if let Some(pin) = &req.pin_image {
         for p in plans.iter_mut() {
@@ -411,11 +422,34 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         pools,
         deployments,
         others,
+        warnings,
         client,
         flow_ids,
         pull_credentials: req.pull_credentials.clone(),
         concurrency: req.concurrency,
     })
+}
+
+/// Warnings on stderr; under `--strict`, exit 2 before anything is written.
+fn report_warnings(
+    warnings: &[Warning],
+    strict: bool,
+    printer: &crate::output::Printer,
+) -> Result<(), Error> {
+    for w in warnings {
+        printer.warn(&w.to_string());
+    }
+    if strict && !warnings.is_empty() {
+        return Err(Error::Usage {
+            message: format!(
+                "{} warning{} about prefect.yaml under --strict; nothing was registered",
+                warnings.len(),
+                if warnings.len() == 1 { "" } else { "s" }
+            ),
+            hint: Some("fix what each warning names, or drop --strict / FLOWSHIP_STRICT".into()),
+        });
+    }
+    Ok(())
 }
 
 /// One deployment's action: created, or compared field by field (and its automations) with the server's.

@@ -37,6 +37,16 @@ fn corpus_matches_prefect() {
     let mut failures = Vec::new();
     for (function, want) in expected.as_object().unwrap() {
         let got = flow_info(&source, function).unwrap();
+        if function == "computed_enum" {
+            // Documented: an Enum whose values are computed is "any" (looser than Prefect, never stricter).
+            assert!(want["schema"]["properties"]["c"]["$ref"].is_string());
+            assert_eq!(
+                got.schema["properties"]["c"],
+                json!({"title": "c", "position": 0})
+            );
+            assert!(got.schema.get("definitions").is_none());
+            continue;
+        }
         let mut want_schema = want["schema"].clone();
         // Prefect's `model_dump_for_openapi` adds an empty `definitions`; the server and the create payload
         // (`exclude_unset`) do not carry it.
