@@ -20,7 +20,8 @@ impl Project {
         let cfg = self.resolved(raw, inputs, &label)?;
         let name = self.name_of(&cfg, &label)?;
         let mut warnings = Vec::new();
-        let (entrypoint, source, flow) = self.flow_of(index, &name, &cfg, inputs, &mut warnings)?;
+        let (entrypoint, source, flow, beside_file) =
+            self.flow_of(index, &name, &cfg, inputs, &mut warnings)?;
         self.check_parameters(index, &name, &cfg, &flow, &mut warnings)?;
         // 5. the work pool must be named; its existence is checked against the server.
         let work_pool = template::get_path(&cfg, "work_pool.name")
@@ -28,7 +29,13 @@ impl Project {
             .or_else(|| inputs.default_work_pool.map(str::to_string));
         let outputs = self.step_outputs(&name, raw, inputs)?;
         let schedules = self.schedules_of(index, &name, &cfg, &outputs, inputs, &mut warnings)?;
-        let pull = self.pull_steps(raw, &cfg, &outputs, inputs);
+        // Where the flow was found is where a worker without other instructions runs it from.
+        let base = if beside_file {
+            self.dir.clone()
+        } else {
+            self.workdir.clone()
+        };
+        let pull = self.pull_steps(raw, &cfg, &outputs, inputs, &base);
         let (cfg, triggers) = rest(cfg, &outputs, inputs);
         let head = Head {
             name: &name,
@@ -96,7 +103,7 @@ impl Project {
         Ok(name)
     }
 
-    /// Step 4: the flow, from its source: `(entrypoint, source, flow)`.
+    /// Step 4: the flow, from its source: `(entrypoint, source, flow, found beside prefect.yaml only)`.
     fn flow_of(
         &self,
         index: usize,
@@ -104,7 +111,7 @@ impl Project {
         cfg: &Value,
         inputs: &Inputs<'_>,
         warnings: &mut Vec<Warning>,
-    ) -> Result<(String, String, FlowInfo), ProjectError> {
+    ) -> Result<(String, String, FlowInfo, bool), ProjectError> {
         let entrypoint = cfg
             .get("entrypoint")
             .and_then(Value::as_str)
@@ -174,7 +181,7 @@ impl Project {
             };
             self.err(name, format!("`{}` {e}", file.display()), Some(&hint))
         })?;
-        Ok((entrypoint, source, flow))
+        Ok((entrypoint, source, flow, entry.beside_file))
     }
 
     /// Step 6: build and push steps, satisfied without running them; their outputs for later templates.
@@ -300,7 +307,14 @@ impl Project {
     /// `pull:` section, the step `prefect deploy --no-prompt` generates (`_generate_default_pull_action`): a
     /// `dockerfile: auto` image build → `/opt/prefect/<working directory's name>`; another image build → none;
     /// an image in the job variables → `/opt/prefect`; else the working directory itself.
-    fn pull_steps(&self, raw: &Value, cfg: &Value, outputs: &Value, inputs: &Inputs<'_>) -> Value {
+    fn pull_steps(
+        &self,
+        raw: &Value,
+        cfg: &Value,
+        outputs: &Value,
+        inputs: &Inputs<'_>,
+        base: &std::path::Path,
+    ) -> Value {
         let set_dir = |d: String| json!([{"prefect.deployments.steps.set_working_directory": {"directory": d}}]);
         match self.steps(raw, "pull") {
             Some(p) if !(p.len() == 1 && p[0] == json!({})) => {
@@ -326,8 +340,7 @@ impl Project {
                     Some(step)
                         if step.get("dockerfile").and_then(Value::as_str) == Some("auto") =>
                     {
-                        let dir = self
-                            .workdir
+                        let dir = base
                             .file_name()
                             .map(|n| n.to_string_lossy().into_owned())
                             .unwrap_or_default();
@@ -339,7 +352,7 @@ impl Project {
                     {
                         set_dir("/opt/prefect".into())
                     }
-                    None => set_dir(absolute(&self.workdir)),
+                    None => set_dir(absolute(base)),
                 }
             }
         }
