@@ -74,3 +74,68 @@ fn corpus_matches_prefect() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Random signatures (`ci/schema-fuzz.py`) against Prefect's own `parameter_schema`: a fixed-seed set in
+/// fixtures/schema/generated/, or a fresh one in `FLOWSHIP_SCHEMA_CASES` (ci/test makes one per run).
+#[test]
+fn generated_signatures_match_prefect() {
+    let dir = std::env::var("FLOWSHIP_SCHEMA_CASES").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/schema/generated").into()
+    });
+    let dir = std::path::Path::new(&dir);
+    let source = std::fs::read_to_string(dir.join("flows.py")).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let mut failures = Vec::new();
+    let cases = expected.as_object().unwrap();
+    assert!(!cases.is_empty());
+    for (function, want) in cases {
+        let got = flow_info(&source, function).unwrap();
+        let mut want_schema = want["schema"].clone();
+        if want_schema["definitions"] == json!({}) {
+            want_schema.as_object_mut().unwrap().remove("definitions");
+        }
+        if canonical(&got.schema) != canonical(&want_schema) {
+            failures.push(format!(
+                "{function}:\n  want {want_schema}\n  got  {}",
+                got.schema
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} generated flows differ from Prefect ({}):\n{}",
+        failures.len(),
+        cases.len(),
+        dir.display(),
+        failures
+            .iter()
+            .take(4)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// `anyOf` and `enum` members sorted: Python caches `Union`/`Literal` types by their set of members, so a
+/// permutation seen earlier in a module dictates a later one's order (flowship keeps each source's order).
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object({
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            keys.into_iter()
+                .map(|k| (k, &m[k]))
+                .map(|(k, x)| {
+                    let mut x = canonical(x);
+                    if let ("anyOf" | "enum", Value::Array(a)) = (k.as_str(), &mut x) {
+                        a.sort_by_key(|e| e.to_string());
+                    }
+                    (k.clone(), x)
+                })
+                .collect()
+        }),
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}

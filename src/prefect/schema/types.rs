@@ -168,7 +168,11 @@ impl<'w, 's> Types<'w, 's> {
                 } else {
                     None
                 };
-                let mut out = json!({"enum": values});
+                // pydantic: one value is a `const`, several an `enum`.
+                let mut out = match values.as_slice() {
+                    [one] => json!({"const": one}),
+                    _ => json!({"enum": values}),
+                };
                 if let Some(k) = kind {
                     out["type"] = json!(k);
                 }
@@ -222,8 +226,8 @@ pub fn additional(v: Map<String, Value>) -> Value {
 }
 
 /// A union as pydantic writes it: nested unions flattened and repeated members dropped (Python's `typing`
-/// does both: `Optional[int] | None` is `int | None`); "any" anywhere makes the union "any"; one member
-/// stands alone.
+/// does both: `Optional[int] | None` is `int | None`); "any" stays a member (`Optional[Any]` is
+/// `anyOf: [{}, null]`); null last; one member stands alone.
 pub fn any_of(members: Vec<Value>) -> Value {
     let mut flat: Vec<Value> = Vec::new();
     for m in members {
@@ -237,11 +241,11 @@ pub fn any_of(members: Vec<Value>) -> Value {
             }
         }
     }
-    if flat
-        .iter()
-        .any(|m| m.as_object().is_some_and(Map::is_empty))
-    {
-        return json!({});
+    // pydantic makes a union with None "nullable": null goes last, whatever its place in the source.
+    let null = json!({"type": "null"});
+    if let Some(i) = flat.iter().position(|m| *m == null) {
+        let n = flat.remove(i);
+        flat.push(n);
     }
     match flat.len() {
         1 => flat.into_iter().next().unwrap_or(json!({})),

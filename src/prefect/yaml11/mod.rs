@@ -7,7 +7,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 
-mod flow;
+mod quirks;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("line {line}: {message}")]
@@ -41,12 +41,18 @@ fn nodes(v: &Value) -> usize {
 /// The first document of `text` as JSON, with PyYAML's YAML 1.1 resolution.
 pub fn load(text: &str) -> Result<Value, LoadError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(line) = quirks::stray_tab(text) {
+        return Err(LoadError {
+            line,
+            message: "a tab outside a quoted or block scalar (PyYAML, which Prefect reads with, refuses it): use spaces".into(),
+        });
+    }
     match load_events(text) {
         // PyYAML lets a flow collection's lines go back to (or left of) its block's indentation
         // (`job_variables: {` … `image: x` … `}` at the key's column); saphyr follows the spec and refuses
         // them. Such a document is read again with those lines indented past the block, which changes no
         // value (flow content folds its line breaks and leading blanks).
-        Err(e) if e.message.contains("indentation") => match flow::reindent(text) {
+        Err(e) if e.message.contains("indentation") => match quirks::reindent(text) {
             Some(fixed) if fixed != text => load_events(&fixed).map_err(|_| e),
             _ => Err(e),
         },
@@ -55,6 +61,8 @@ pub fn load(text: &str) -> Result<Value, LoadError> {
 }
 
 fn load_events(text: &str) -> Result<Value, LoadError> {
+    let text_ends_in_newline = text.ends_with('\n');
+    let text_chars = text.chars().count();
     let mut parser = Parser::new_from_str(text);
     let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
     let mut expanded = 0usize;
@@ -149,8 +157,30 @@ fn load_events(text: &str) -> Result<Value, LoadError> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let explicit_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
-                let v = if style != ScalarStyle::Plain || explicit_str {
-                    Value::String(text.to_string())
+                let plain = style == ScalarStyle::Plain && !explicit_str;
+                let is_key = matches!(stack.last(), Some(Frame::Map(_, None, ..)));
+                // PyYAML resolves a plain `=` to YAML 1.1's value type and `<<` to the merge type, and has
+                // constructors for neither outside a merge key: `prefect deploy` fails on such a file.
+                if plain && (&*text == "=" || (&*text == "<<" && !is_key)) {
+                    return Err(LoadError {
+                        line,
+                        message: format!(
+                            "a plain `{text}` cannot be read (PyYAML has no constructor for it): quote it"
+                        ),
+                    });
+                }
+                let v = if !plain {
+                    let mut t = text.to_string();
+                    // A block scalar that runs to the end of a file without a final line break has no
+                    // line break to keep (PyYAML); the parser behind us reads the end as one.
+                    if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                        && !text_ends_in_newline
+                        && span.end.index() >= text_chars
+                        && t.ends_with('\n')
+                    {
+                        t.pop();
+                    }
+                    Value::String(t)
                 } else {
                     resolve_plain(&text)
                 };
@@ -311,11 +341,35 @@ fn float_11(s: &str) -> Option<f64> {
         _ => {}
     }
     // PyYAML: [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)? | \.[0-9_]+(?:[eE][-+][0-9]+)? | sexagesimal.
+    if let Some(f) = sexagesimal_float(s) {
+        return Some(f);
+    }
     let re = regex_float();
     if !re.is_match(s) {
         return None;
     }
     s.replace('_', "").parse().ok()
+}
+
+/// `190:20:30.15` → 685230.15 (`[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*`).
+fn sexagesimal_float(s: &str) -> Option<f64> {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*$").expect("valid")
+    });
+    if !RE.is_match(s) {
+        return None;
+    }
+    let clean = s.replace('_', "");
+    let (neg, body) = match clean.as_bytes().first()? {
+        b'-' => (true, &clean[1..]),
+        b'+' => (false, &clean[1..]),
+        _ => (false, clean.as_str()),
+    };
+    let mut acc = 0.0f64;
+    for part in body.split(':') {
+        acc = acc * 60.0 + part.parse::<f64>().ok()?;
+    }
+    Some(if neg { -acc } else { acc })
 }
 
 fn regex_float() -> &'static regex::Regex {
@@ -328,15 +382,56 @@ fn regex_float() -> &'static regex::Regex {
     &RE
 }
 
-/// `2024-01-01` → `2024-01-01`; `2024-01-01T10:00:00` (naive) → `2024-01-01T10:00:00`; with a zone, kept.
+/// PyYAML's timestamps, as Prefect sends them (pydantic's JSON form of the `datetime` PyYAML made):
+/// `2024-01-01` stays; `2001-12-14 1:59:43.10 +5` → `2001-12-14T01:59:43.100000+05:00`; UTC → `Z`.
 fn timestamp(s: &str) -> Option<String> {
-    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    static DATE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$").expect("valid")
+    });
+    static FULL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
-            r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?$",
+            r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[Tt]|[ \t]+)([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?(?:[ \t]*(Z|([-+])([0-9]{1,2})(?::([0-9]{2}))?))?$",
         )
         .expect("valid")
     });
-    RE.is_match(s).then(|| s.to_string())
+    if DATE.is_match(s) {
+        return Some(s.to_string());
+    }
+    let c = FULL.captures(s)?;
+    let n = |i: usize| {
+        c.get(i)
+            .map(|m| m.as_str().parse::<u32>().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    let mut out = format!(
+        "{}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        &c[1],
+        n(2),
+        n(3),
+        n(4),
+        n(5),
+        n(6)
+    );
+    // Microseconds: the first six digits, as PyYAML reads them; none when zero, as Python prints them.
+    let frac = c.get(7).map(|m| m.as_str()).unwrap_or("");
+    let micros: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+    if micros != "000000" {
+        out.push('.');
+        out.push_str(&micros);
+    }
+    match c.get(8).map(|m| m.as_str()) {
+        None => {}
+        Some("Z") => out.push('Z'),
+        Some(_) => {
+            let (h, m) = (n(10), n(11));
+            if h == 0 && m == 0 {
+                out.push('Z');
+            } else {
+                out.push_str(&format!("{}{h:02}:{m:02}", &c[9]));
+            }
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -421,6 +516,75 @@ mod tests {
                 }
             }
             let _ = load(&String::from_utf8_lossy(&b));
+        }
+    }
+}
+
+/// The loader against PyYAML over generated documents (`ci/yaml-fuzz.py`): the committed corpus, or the cases
+/// in `FLOWSHIP_YAML_CASES` (ci/test writes a fresh seed's there): the same value, or an error in both.
+#[cfg(test)]
+mod differential {
+    #[test]
+    fn differential_with_pyyaml() {
+        let path = std::env::var("FLOWSHIP_YAML_CASES").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/yaml/pyyaml-cases.jsonl"
+            )
+            .into()
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut failures = Vec::new();
+        let mut count = 0;
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let case: serde_json::Value = serde_json::from_str(line).unwrap();
+            let doc = case["doc"].as_str().unwrap();
+            let got = super::load(doc);
+            count += 1;
+            let same = match (&got, case["error"].as_bool().unwrap()) {
+                (Err(_), true) => true,
+                (Ok(v), false) => same_value(v, &case["value"]),
+                _ => false,
+            };
+            if !same {
+                failures.push(format!(
+                    "--- document\n{doc}--- PyYAML: {}\n--- flowship: {got:?}",
+                    if case["error"] == true {
+                        "error".to_string()
+                    } else {
+                        case["value"].to_string()
+                    }
+                ));
+            }
+        }
+        assert!(count > 0, "no cases in {path}");
+        assert!(
+            failures.is_empty(),
+            "{} of {count} documents differ from PyYAML ({path}):\n{}",
+            failures.len(),
+            failures
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    /// Equal as JSON, with numbers compared by value (PyYAML's `1.0` and `1` are the same here).
+    fn same_value(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        use serde_json::Value as V;
+        match (a, b) {
+            (V::Number(x), V::Number(y)) => x.as_f64() == y.as_f64() && x.is_f64() == y.is_f64(),
+            (V::Array(x), V::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q))
+            }
+            (V::Object(x), V::Object(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+            }
+            _ => a == b,
         }
     }
 }

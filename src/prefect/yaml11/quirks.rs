@@ -1,7 +1,11 @@
-//! PyYAML's leniency about flow collections over several lines, for a parser that follows the spec: lines
-//! inside a multi-line `{...}` / `[...]` that are not indented past the block holding it are indented by
-//! as much as needed. Line numbers stay as they were; values do not change (inside flow context line breaks
-//! and leading blanks fold away). Block scalars (`|`, `>`) and quoted scalars are left as they are.
+//! Where PyYAML and a spec-following parser disagree on what a document is, PyYAML's way (it is what
+//! `prefect deploy` reads with):
+//! - PyYAML is lenient about flow collections over several lines: lines inside a multi-line `{...}` /
+//!   `[...]` that are not indented past the block holding it are indented by as much as needed
+//!   ([`reindent`]). Line numbers stay as they were; values do not change (inside flow context line breaks
+//!   and leading blanks fold away). Block scalars (`|`, `>`) and quoted scalars are left as they are.
+//! - PyYAML is strict about tabs: one anywhere outside a quoted scalar, a block scalar's text or a comment
+//!   fails the whole file ([`stray_tab`]), where a spec parser accepts it as white space.
 
 /// `text` with such lines re-indented, or `None` when nothing needed it.
 pub fn reindent(text: &str) -> Option<String> {
@@ -30,18 +34,56 @@ pub fn reindent(text: &str) -> Option<String> {
         out.push_str(line);
         let starts_flow_at = depth == 0;
         scan_line(line, &mut depth, &mut quote);
+        // The block that holds what this line starts begins after any `- ` of sequence entries.
+        let column = block_column(line, indent);
         if starts_flow_at && depth > 0 {
-            base = indent;
+            base = column;
         }
         if depth == 0 && quote.is_none() && opens_block_scalar(line) {
-            block_scalar = Some(indent);
+            block_scalar = Some(column);
         }
     }
     changed.then_some(out)
 }
 
-/// Track flow depth and open quotes through one line.
-fn scan_line(line: &str, depth: &mut usize, quote: &mut Option<char>) {
+/// The column after the line's indentation and any `- ` sequence-entry indicators.
+fn block_column(line: &str, indent: usize) -> usize {
+    let mut rest = &line[indent..];
+    let mut column = indent;
+    while let Some(r) = rest.strip_prefix("- ") {
+        let r2 = r.trim_start_matches(' ');
+        column += 2 + (r.len() - r2.len());
+        rest = r2;
+    }
+    column
+}
+
+/// The 1-based line of the first tab PyYAML refuses ("found character '\\t' that cannot start any token").
+pub fn stray_tab(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut block_scalar: Option<usize> = None;
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let blank = line.trim_matches([' ', '\n', '\r']).is_empty();
+        if let Some(parent) = block_scalar {
+            if blank || indent > parent {
+                continue;
+            }
+            block_scalar = None;
+        }
+        if scan_line(line, &mut depth, &mut quote) {
+            return Some(n + 1);
+        }
+        if depth == 0 && quote.is_none() && opens_block_scalar(line) {
+            block_scalar = Some(block_column(line, indent));
+        }
+    }
+    None
+}
+
+/// Track flow depth and open quotes through one line; true when it meets a tab outside quotes and comments.
+fn scan_line(line: &str, depth: &mut usize, quote: &mut Option<char>) -> bool {
     let bytes: Vec<char> = line.chars().collect();
     let mut i = 0;
     while i < bytes.len() {
@@ -66,7 +108,8 @@ fn scan_line(line: &str, depth: &mut usize, quote: &mut Option<char>) {
             None => {
                 let before = line_before(&bytes, i);
                 match c {
-                    '#' if i == 0 || bytes[i - 1].is_whitespace() => return,
+                    '#' if i == 0 || bytes[i - 1].is_whitespace() => return false,
+                    '\t' => return true,
                     '\'' | '"' if starts_token(&before, *depth) => *quote = Some(c),
                     '{' | '[' if *depth > 0 || starts_token(&before, 0) => *depth += 1,
                     '}' | ']' if *depth > 0 => *depth -= 1,
@@ -76,6 +119,7 @@ fn scan_line(line: &str, depth: &mut usize, quote: &mut Option<char>) {
         }
         i += 1;
     }
+    false
 }
 
 fn line_before(chars: &[char], i: usize) -> String {
@@ -102,7 +146,11 @@ fn opens_block_scalar(line: &str) -> bool {
         Some(i) => &line[..i],
         None => line,
     };
-    let last = code.trim_end().rsplit(char::is_whitespace).next().unwrap_or("");
+    let last = code
+        .trim_end()
+        .rsplit(char::is_whitespace)
+        .next()
+        .unwrap_or("");
     let mut chars = last.chars();
     matches!(chars.next(), Some('|' | '>'))
         && chars.all(|c| matches!(c, '-' | '+') || c.is_ascii_digit())
