@@ -328,9 +328,11 @@ pub struct RegisterArgs {
 /// How deployments are registered (register, release, promote, rollback).
 #[derive(Debug, Args)]
 pub struct RegisterFlags {
-    /// Prefect's project file [default: prefect.file, else ./prefect.yaml].
-    #[arg(long, value_name = "FILE")]
-    pub file: Option<std::path::PathBuf>,
+    /// Prefect's project file [default: prefect.file, else ./prefect.yaml]. Repeatable, and a directory
+    /// stands for every prefect.yaml under it (a monorepo): one plan, one summary. Entrypoints resolve
+    /// against the working directory, as with `prefect deploy --prefect-file`.
+    #[arg(long = "file", value_name = "FILE")]
+    pub file: Vec<std::path::PathBuf>,
     /// Skip a build/push/pull step flowship cannot run, by its name (repeatable), e.g.
     /// `prefect.deployments.steps.run_shell_script`.
     #[arg(long = "skip-step", value_name = "STEP")]

@@ -18,7 +18,14 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
     let req = Request::new(settings, selection, args.register.skip_steps.clone())?;
     let _section = printer.section(
         "flowship_register",
-        &format!("flowship register ({})", req.file.display()),
+        &format!(
+            "flowship register ({})",
+            req.files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     );
     let plan = register::plan(&req, printer).await?;
     if settings.dry_run.value {

@@ -55,6 +55,7 @@ impl Project {
         let update_fields = update_fields(&cfg, &create, &schedules);
         let triggers = self.check_triggers(&name, triggers)?;
         Ok(Plan {
+            file: self.file.clone(),
             flow_name: flow.name,
             name,
             work_pool,

@@ -108,6 +108,8 @@ impl std::fmt::Display for Warning {
 /// One deployment, ready to send.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The prefect.yaml it comes from.
+    pub file: PathBuf,
     pub flow_name: String,
     pub name: String,
     pub work_pool: Option<String>,

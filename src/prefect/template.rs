@@ -63,6 +63,13 @@ pub struct References {
     pub blocks: BTreeSet<(String, String)>,
 }
 
+impl References {
+    pub fn extend(&mut self, other: References) {
+        self.variables.extend(other.variables);
+        self.blocks.extend(other.blocks);
+    }
+}
+
 pub fn references(v: &Value, out: &mut References) {
     match v {
         Value::String(s) => {

@@ -83,6 +83,19 @@ impl Reference {
         format!("{}/{}", self.registry, self.repository)
     }
 
+    /// The repository as people write it: Docker Hub's `docker.io/` (and `library/`) left implicit, as
+    /// Docker does and as Prefect stores what prefect.yaml says (`user/repo`, not `docker.io/user/repo`).
+    pub fn familiar_repository(&self) -> String {
+        if self.registry == DOCKER_HUB {
+            self.repository
+                .strip_prefix("library/")
+                .unwrap_or(&self.repository)
+                .to_string()
+        } else {
+            self.repository_ref()
+        }
+    }
+
     /// The host the registry API lives on (Docker Hub's API is not at docker.io).
     pub fn api_host(&self) -> &str {
         if self.registry == DOCKER_HUB {

@@ -156,8 +156,10 @@ pub struct PrefectSettings {
     /// Self-hosted basic auth, `user:password`. Prefect 3.9 sends it in preference to the key; so do we.
     pub auth_string: Option<Sourced<Secret>>,
     pub work_pool: Option<Sourced<String>>,
-    /// Prefect's project file for `register`.
+    /// Prefect's project file for `register` (the first of `files`).
     pub file: Sourced<PathBuf>,
+    /// Every project file, or directory to find `prefect.yaml` files under (a monorepo), in order.
+    pub files: Vec<Sourced<PathBuf>>,
     pub concurrency: Sourced<usize>,
     /// Create missing work pools of this type.
     pub create_work_pool: Option<Sourced<String>>,

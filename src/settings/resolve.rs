@@ -287,11 +287,17 @@ fn gitops(l: &Layers<'_>, clusters: &[Cluster]) -> Result<GitopsSettings, Config
 }
 
 fn prefect(l: &Layers<'_>) -> Result<PrefectSettings, ConfigError> {
+    let mut files: Vec<Sourced<PathBuf>> = l
+        .list(&k::PREFECT_FILE)?
+        .into_iter()
+        .map(|s| s.map(PathBuf::from))
+        .collect();
+    if files.is_empty() {
+        files.push(Sourced::default_value(PathBuf::from("prefect.yaml")));
+    }
     Ok(PrefectSettings {
-        file: l
-            .string(&k::PREFECT_FILE)?
-            .map(|s| s.map(PathBuf::from))
-            .unwrap_or_else(|| Sourced::default_value(PathBuf::from("prefect.yaml"))),
+        file: files[0].clone(),
+        files,
         api_url: l
             .string(&k::PREFECT_API_URL)?
             .map(|u| {

@@ -199,7 +199,15 @@ impl Settings {
         e.secret("prefect.api_key", p.api_key.as_ref());
         e.secret("prefect.auth_string", p.auth_string.as_ref());
         e.one("prefect.work_pool", p.work_pool.as_ref());
-        e.one("prefect.file", Some(&display(&p.file)));
+        let files: Vec<String> = p
+            .files
+            .iter()
+            .map(|f| f.value.display().to_string())
+            .collect();
+        e.one(
+            "prefect.file",
+            Some(&Sourced::new(files.join(", "), p.file.source.clone())),
+        );
         e.json("prefect.concurrency", &p.concurrency);
         e.one("prefect.create_work_pool", p.create_work_pool.as_ref());
         e.json("prefect.strict", &p.strict);

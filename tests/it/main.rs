@@ -15,6 +15,7 @@ mod images;
 mod own_image;
 mod pipeline;
 mod plain_http;
+mod prefect_real;
 mod proxy;
 mod register;
 mod release;

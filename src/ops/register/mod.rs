@@ -9,7 +9,7 @@
 
 use crate::error::Error;
 use crate::prefect::compare::{FieldChange, diff};
-use crate::prefect::project::{GitlabVersion, Inputs, Project, StepImage, Warning};
+use crate::prefect::project::{GitlabVersion, Inputs, StepImage, Warning};
 use crate::prefect::redact::redact_pair;
 use crate::prefect::template::References;
 use crate::prefect::triggers::{automations, same_automations};
@@ -40,7 +40,8 @@ pub struct Pool {
 }
 
 pub struct Request {
-    pub file: PathBuf,
+    /// The prefect.yaml files (directories already expanded), registered as one plan.
+    pub files: Vec<PathBuf>,
     pub client: Arc<Prefect>,
     pub image: Option<StepImage>,
     pub selection: Selection,
@@ -124,10 +125,17 @@ impl Request {
             _ => None,
         };
         Ok(Self {
-            file: settings.prefect.file.value.clone(),
+            files: files::discover(
+                &settings
+                    .prefect
+                    .files
+                    .iter()
+                    .map(|f| f.value.clone())
+                    .collect::<Vec<_>>(),
+            )?,
             client,
             image: settings.image.as_ref().map(|i| StepImage {
-                repository: i.value.repository_ref(),
+                repository: i.value.familiar_repository(),
                 tag: i.value.tag.clone(),
                 digest: i.value.digest.clone(),
             }),
@@ -274,11 +282,12 @@ fn usage(m: String, h: &str) -> Error {
 
 /// Everything apply will do, from the file and the server; nothing written.
 pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Plan, Error> {
-    let project = Project::load(&req.file)?;
+    let projects = files::load(&req.files)?;
     let client = req.client.clone();
-    // Variables and blocks the file refers to, fetched once. Their secret values (blocks' secret fields,
+    // Variables and blocks the files refer to, fetched once. Their secret values (blocks' secret fields,
     // and variables, which hold tokens too) are redacted in every diff and scrubbed from all output.
-    let (variables, blocks, secrets) = fetch_references(&client, &project.references()).await?;
+    let (variables, blocks, secrets) =
+        fetch_references(&client, &files::references(&projects)).await?;
     for s in &secrets.strong {
         printer.scrubber().add(s);
     }
@@ -299,25 +308,8 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         blocks: &blocks,
         gitlab: req.gitlab.as_ref(),
     };
-    let mut plans: Vec<crate::prefect::project::Plan> = Vec::new();
-    let mut warnings = Vec::new();
-    for i in 0..project.deployments().len() {
-        let mut p = project.plan(i, &inputs)?;
-        warnings.append(&mut p.warnings);
-        // `prefect deploy --all` deploys each entry in turn: a name given twice ends as the last one.
-        if let Some(earlier) = plans.iter().position(|q| q.full_name() == p.full_name()) {
-            plans.remove(earlier);
-            warnings.push(project.warning(
-                i,
-                &p.name,
-                format!("`{}` is defined twice; the last definition is registered, as `prefect deploy` does", p.full_name()),
-                "remove one of them, or give each deployment of a flow its own name",
-            ));
-        }
-        plans.push(p);
-    }
+    let (plans, warnings) = files::plan_all(&projects, &inputs)?;
     report_warnings(&warnings, req.strict, printer)?;
-    let file = req.file.display().to_string();
     let mut plans = place(select(plans, &req.selection)?, &req.pools);
     if let Some(pin) = &req.pin_image {
         for p in plans.iter_mut() {
@@ -327,7 +319,11 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
     for p in &plans {
         if p.work_pool.is_none() {
             return Err(usage(
-                format!("{file}: deployment `{}` names no work pool", p.name),
+                format!(
+                    "{}: deployment `{}` names no work pool",
+                    p.file.display(),
+                    p.name
+                ),
                 "set work_pool.name in prefect.yaml, or --work-pool / FLOWSHIP_WORK_POOL",
             ));
         }
@@ -516,6 +512,7 @@ fn fingerprint(p: &crate::prefect::project::Plan) -> String {
 }
 
 mod apply;
+mod files;
 pub use apply::{apply, preview};
 
 /// Values that must not be shown: blocks' secret fields, and Prefect variables.
