@@ -324,8 +324,9 @@ impl Project {
         if let Some((path, object)) = entrypoint.rsplit_once(':')
             && (path.ends_with(".py") || path.contains('/'))
         {
-            let at_workdir = self.workdir.join(path);
-            if at_workdir.is_file() {
+            // Relative to the working directory, as people read it in messages (`./flows/etl.py`).
+            let at_workdir = Path::new(".").join(path);
+            if self.workdir.join(path).is_file() {
                 return Ok(Entry {
                     file: at_workdir,
                     object: object.into(),

@@ -987,7 +987,7 @@ fn every_bad_input_is_refused_clearly_and_writes_nothing() {
         (
             "entrypoint file",
             2,
-            vec!["flows/none.py", "relative to prefect.yaml"],
+            vec!["flows/none.py", "Prefect resolves entrypoints against the directory"],
             Box::new(|| {
                 w.project(
                     flowship(),
@@ -1011,12 +1011,13 @@ fn every_bad_input_is_refused_clearly_and_writes_nothing() {
             }),
         ),
         (
-            "unknown parameter",
+            // `prefect deploy` registers it (a warning here); `--strict` makes it bad input.
+            "unknown parameter under --strict",
             2,
-            vec!["parameter `m`", "takes: n"],
+            vec!["parameter `m`", "takes: n", "--strict"],
             Box::new(|| {
                 w.project(flowship(), &w.deploy("  parameters: {m: 1}\n"))
-                    .args(["register"])
+                    .args(["register", "--strict"])
                     .run()
             }),
         ),
@@ -1126,7 +1127,7 @@ fn every_bad_input_is_refused_clearly_and_writes_nothing() {
             }),
         ),
         (
-            "defined twice",
+            "defined twice under --strict",
             2,
             vec!["defined twice", "its own name"],
             Box::new(|| {
@@ -1134,7 +1135,7 @@ fn every_bad_input_is_refused_clearly_and_writes_nothing() {
                     flowship(),
                     &format!("{}- name: d\n  entrypoint: flows/x.py:f\n", w.deploy("")),
                 )
-                .args(["register", "--all"])
+                .args(["register", "--all", "--strict"])
                 .run()
             }),
         ),
