@@ -348,6 +348,10 @@ pub struct RegisterFlags {
     /// keys Prefect 3 ignores) as errors: exit 2, nothing written.
     #[arg(long)]
     pub strict: bool,
+    /// Delete the deployments flowship registered for these projects that their files no longer name
+    /// (planned and shown like every other change; needs every deployment of the files, i.e. no --name).
+    #[arg(long)]
+    pub prune: bool,
 }
 
 #[derive(Debug, Args)]

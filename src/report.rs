@@ -144,8 +144,12 @@ pub fn register(
         printer.data(&deployment_lines(o, dry_run))?;
     }
     let count = |a: &str| o.deployments.iter().filter(|d| d.action == a).count();
+    let deleted = match count("deleted") {
+        0 => String::new(),
+        n => format!(", {n} deleted"),
+    };
     printer.info(&format!(
-        "{}{} created, {} updated, {} unchanged, {} failed",
+        "{}{} created, {} updated, {} unchanged{deleted}, {} failed",
         if dry_run { "dry run: " } else { "" },
         count("created"),
         count("updated"),

@@ -444,6 +444,11 @@ impl Project {
         create.insert("concurrency_limit".into(), concurrency_limit);
         create.insert("concurrency_options".into(), concurrency_options);
         create.insert("pull_steps".into(), pull);
+        // Only on create (the API cannot change labels later): which project made it, for `--prune`.
+        create.insert(
+            "labels".into(),
+            json!({super::project::PROJECT_LABEL: self.id()}),
+        );
         create.insert("path".into(), Value::Null);
         create.insert("storage_document_id".into(), Value::Null);
         create.insert("infrastructure_document_id".into(), Value::Null);

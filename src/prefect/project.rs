@@ -9,6 +9,9 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+/// The label flowship gives the deployments it creates: the project's id (see [`Project::id`]).
+pub const PROJECT_LABEL: &str = "flowship.project";
+
 pub const BUILD_DOCKER: &str = "prefect_docker.deployments.steps.build_docker_image";
 pub const PUSH_DOCKER: &str = "prefect_docker.deployments.steps.push_docker_image";
 
@@ -182,6 +185,25 @@ impl Project {
             lines,
             sources,
         })
+    }
+
+    /// What identifies the project across runs (the label flowship marks its deployments with, for
+    /// `--prune`): prefect.yaml's own `name:`, else its path relative to the working directory.
+    pub fn id(&self) -> String {
+        if let Some(n) = self
+            .doc
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            return n.to_string();
+        }
+        let abs = std::path::absolute(&self.file).unwrap_or_else(|_| self.file.clone());
+        abs.strip_prefix(&self.workdir)
+            .map(Path::to_path_buf)
+            .unwrap_or(abs)
+            .display()
+            .to_string()
     }
 
     /// A warning about deployment `index`.

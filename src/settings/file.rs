@@ -173,6 +173,8 @@ pub struct PrefectSection {
     pub create_work_pool: Option<String>,
     /// Warnings about prefect.yaml (what `prefect deploy` accepts but is probably wrong) become errors.
     pub strict: Option<bool>,
+    /// Delete the project's deployments (marked by flowship) that the files no longer name.
+    pub prune: Option<bool>,
     /// Names of the variables that hold this server's credentials (defaults: Prefect's own).
     pub auth_string_variable: Option<String>,
     pub api_key_variable: Option<String>,

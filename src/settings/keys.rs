@@ -123,6 +123,9 @@ pub const WORK_POOL: Key = Key::new("prefect.work_pool")
 pub const CONCURRENCY: Key = Key::new("prefect.concurrency")
     .flag("concurrency", "--concurrency")
     .env("FLOWSHIP_PREFECT_CONCURRENCY");
+pub const PRUNE: Key = Key::new("prefect.prune")
+    .flag("prune", "--prune")
+    .env("FLOWSHIP_PRUNE");
 pub const STRICT: Key = Key::new("prefect.strict")
     .flag("strict", "--strict")
     .env("FLOWSHIP_STRICT");

@@ -165,6 +165,8 @@ pub struct PrefectSettings {
     pub create_work_pool: Option<Sourced<String>>,
     /// prefect.yaml warnings are errors (exit 2, nothing written).
     pub strict: Sourced<bool>,
+    /// Deployments flowship registered for a project that its files no longer name are deleted.
+    pub prune: Sourced<bool>,
 }
 
 #[derive(Debug, Default, Clone)]

@@ -313,6 +313,7 @@ fn prefect(l: &Layers<'_>) -> Result<PrefectSettings, ConfigError> {
         concurrency: number(l, &k::CONCURRENCY, 8)?.map(|n| n.clamp(1, 256) as usize),
         create_work_pool: l.string(&k::CREATE_WORK_POOL)?,
         strict: l.bool(&k::STRICT)?,
+        prune: l.bool(&k::PRUNE)?,
     })
 }
 

@@ -211,5 +211,6 @@ impl Settings {
         e.json("prefect.concurrency", &p.concurrency);
         e.one("prefect.create_work_pool", p.create_work_pool.as_ref());
         e.json("prefect.strict", &p.strict);
+        e.json("prefect.prune", &p.prune);
     }
 }

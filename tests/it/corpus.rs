@@ -987,7 +987,10 @@ fn every_bad_input_is_refused_clearly_and_writes_nothing() {
         (
             "entrypoint file",
             2,
-            vec!["flows/none.py", "Prefect resolves entrypoints against the directory"],
+            vec![
+                "flows/none.py",
+                "Prefect resolves entrypoints against the directory",
+            ],
             Box::new(|| {
                 w.project(
                     flowship(),

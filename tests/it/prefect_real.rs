@@ -489,3 +489,71 @@ fn copy_dir(src: &Path, dst: &Path) {
         }
     }
 }
+
+#[test]
+fn prune_deletes_only_what_flowship_registered_for_the_project_and_the_file_dropped() {
+    let t = token();
+    let dir = tempfile::tempdir().unwrap();
+    pool("real-pool");
+    let flow =
+        format!("from prefect import flow\n\n\n@flow(name=\"prune-{t}\")\ndef f():\n    pass\n");
+    let yaml = |names: &[&str]| {
+        // The project's id (its `name:`) is what marks its deployments: unique per server.
+        let mut y = format!("name: shop-{t}\ndeployments:\n");
+        for n in names {
+            y.push_str(&format!(
+                "- name: {n}\n  entrypoint: flows/f.py:f\n  work_pool: {{name: real-pool}}\n"
+            ));
+        }
+        y
+    };
+    write(
+        dir.path(),
+        &[
+            ("flows/f.py", &flow),
+            ("prefect.yaml", &yaml(&["keep", "drop"])),
+            // Another project with the same flow: its deployment is not this project's to delete.
+            (
+                "other/prefect.yaml",
+                "name: other\ndeployments:\n- name: theirs\n  entrypoint: flows/f.py:f\n  work_pool: {name: real-pool}\n",
+            ),
+        ],
+    );
+    let run = |args: &[&str]| {
+        flowship()
+            .env("PREFECT_API_URL", svc(OURS))
+            .cwd(dir.path())
+            .args(["register", "--all"])
+            .args(args)
+            .run()
+    };
+    run(&[]).success().stderr_has("2 created");
+    run(&["--file", "other/prefect.yaml"])
+        .success()
+        .stderr_has("1 created");
+    std::fs::write(dir.path().join("prefect.yaml"), yaml(&["keep"])).unwrap();
+    run(&["--prune", "--dry-run"])
+        .success()
+        .stdout_has(&format!("would be deleted prune-{t}/drop"))
+        .stderr_has("0 created, 0 updated, 1 unchanged, 1 deleted, 0 failed");
+    assert_eq!(
+        deployments(OURS, &[format!("prune-{t}")]).len(),
+        3,
+        "a dry run deletes nothing"
+    );
+    run(&["--prune"]).success().stderr_has("1 deleted");
+    let left: Vec<String> = deployments(OURS, &[format!("prune-{t}")])
+        .into_keys()
+        .collect();
+    assert_eq!(
+        left,
+        [format!("prune-{t}/keep"), format!("prune-{t}/theirs")]
+    );
+    flowship()
+        .env("PREFECT_API_URL", svc(OURS))
+        .cwd(dir.path())
+        .args(["register", "--prune", "--name", "*/keep"])
+        .run()
+        .code(2)
+        .stderr_has("--prune deletes what the files do not name");
+}

@@ -78,7 +78,29 @@ pub async fn apply(plan: &Plan, printer: &crate::output::Printer) -> Result<Outc
             d.id.as_deref()
                 .map(|id| crate::prefect::ui_url(&plan.api_url, id));
     }
+    // Pruning only after everything else landed: a failed run deletes nothing.
+    if deployments.iter().all(|d| d.action != "failed") {
+        for p in &plan.prune {
+            printer.info(&format!(
+                "deleting `{}`: project `{}` no longer names it (--prune)",
+                p.name, p.project
+            ));
+            let result = client.delete_deployment(&p.id).await;
+            deployments.push(pruned(p, result.err().map(|e| e.to_string())));
+        }
+    }
     Ok(Outcome { deployments })
+}
+
+fn pruned(p: &super::Pruned, error: Option<String>) -> DeploymentOutcome {
+    DeploymentOutcome {
+        name: p.name.clone(),
+        id: Some(p.id.clone()),
+        action: if error.is_some() { "failed" } else { "deleted" },
+        changes: Vec::new(),
+        error,
+        url: None,
+    }
 }
 
 /// The plan as an outcome, for a dry run (what would happen, nothing done).
@@ -98,6 +120,7 @@ pub fn preview(plan: &Plan) -> Outcome {
                     .as_deref()
                     .map(|id| crate::prefect::ui_url(&plan.api_url, id)),
             })
+            .chain(plan.prune.iter().map(|p| pruned(p, None)))
             .collect(),
     }
 }

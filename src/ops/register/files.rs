@@ -1,6 +1,7 @@
 //! Which prefect.yaml files a run registers (`--file` repeated, or a directory standing for every
 //! `prefect.yaml` under it), and their deployments planned together: one plan for a monorepo.
 
+use super::Pruned;
 use crate::error::Error;
 use crate::prefect::project::{Inputs, Plan, Project, Warning};
 use crate::prefect::template::References;
@@ -110,4 +111,44 @@ pub fn plan_all(
         }
     }
     Ok((plans, warnings))
+}
+
+/// The deployments flowship registered for these projects (by their label) that none of the plans names
+/// any more: what `--prune` deletes. Placement (`<name>-<cluster>`) is applied to plans before this.
+pub async fn stale(
+    client: &crate::prefect::Prefect,
+    projects: &[Project],
+    plans: &[Plan],
+    flow_ids: &std::collections::HashMap<String, String>,
+) -> Result<Vec<Pruned>, Error> {
+    let mut out = Vec::new();
+    for project in projects {
+        let id = project.id();
+        for d in client
+            .deployments_labelled(crate::prefect::project::PROJECT_LABEL, &id)
+            .await?
+        {
+            let (Some(name), Some(dep_id), Some(flow_id)) =
+                (d["name"].as_str(), d["id"].as_str(), d["flow_id"].as_str())
+            else {
+                continue;
+            };
+            let named = plans.iter().any(|p| {
+                p.name == name && flow_ids.get(&p.flow_name).map(String::as_str) == Some(flow_id)
+            });
+            if named {
+                continue;
+            }
+            let flow = client
+                .flow_name_of(flow_id)
+                .await?
+                .unwrap_or_else(|| flow_id.to_string());
+            out.push(Pruned {
+                name: format!("{flow}/{name}"),
+                id: dep_id.to_string(),
+                project: id.clone(),
+            });
+        }
+    }
+    Ok(out)
 }

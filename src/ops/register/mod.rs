@@ -61,6 +61,8 @@ pub struct Request {
     pub pull_credentials: Option<PullCredentials>,
     /// Warnings about the file are errors.
     pub strict: bool,
+    /// Delete the projects' marked deployments that the files no longer name.
+    pub prune: bool,
 }
 
 /// What a worker needs to pull from the image's registry.
@@ -153,6 +155,7 @@ impl Request {
             gitlab,
             pin_image: None,
             strict: settings.prefect.strict.value,
+            prune: settings.prefect.prune.value,
             pull_credentials: settings.image.as_ref().and_then(|i| {
                 settings
                     .credential(&i.value.registry)
@@ -233,6 +236,9 @@ pub struct Plan {
     /// What the file says that `prefect deploy` accepts but is probably a mistake.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+    /// Deployments flowship registered for these projects that the files no longer name (`--prune`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prune: Vec<Pruned>,
     #[serde(skip)]
     pub client: Arc<Prefect>,
     #[serde(skip)]
@@ -243,12 +249,22 @@ pub struct Plan {
     concurrency: usize,
 }
 
+/// A deployment `--prune` deletes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pruned {
+    /// `flow/deployment`.
+    pub name: String,
+    pub id: String,
+    /// The project (prefect.yaml) it was registered for.
+    pub project: String,
+}
+
 /// What was done to one deployment.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeploymentOutcome {
     pub name: String,
     pub id: Option<String>,
-    /// created | updated | unchanged | failed.
+    /// created | updated | unchanged | deleted | failed.
     pub action: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<FieldChange>,
@@ -310,6 +326,12 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
     };
     let (plans, warnings) = files::plan_all(&projects, &inputs)?;
     report_warnings(&warnings, req.strict, printer)?;
+    if req.prune && matches!(req.selection, Selection::Names(_)) {
+        return Err(usage(
+            "--prune deletes what the files do not name, so it needs every deployment of them, not --name".into(),
+            "drop --name (register --all --prune), or drop --prune",
+        ));
+    }
     let mut plans = place(select(plans, &req.selection)?, &req.pools);
     if let Some(pin) = &req.pin_image {
         for p in plans.iter_mut() {
@@ -400,6 +422,11 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         }
     }
 
+    let prune = if req.prune {
+        files::stale(&client, &projects, &plans, &flow_ids).await?
+    } else {
+        Vec::new()
+    };
     let mut deployments = Vec::new();
     let mut others: Vec<String> = existing
         .keys()
@@ -419,6 +446,7 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         deployments,
         others,
         warnings,
+        prune,
         client,
         flow_ids,
         pull_credentials: req.pull_credentials.clone(),

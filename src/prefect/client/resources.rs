@@ -46,13 +46,62 @@ impl Prefect {
         &self,
         flows: &[String],
     ) -> Result<Vec<serde_json::Value>, PrefectError> {
+        self.deployments_where(serde_json::json!({"flows": {"name": {"any_": flows}}}))
+            .await
+    }
+
+    /// Every deployment carrying label `key` = `value` (the server cannot filter by label: all pages are
+    /// read, and kept here).
+    pub async fn deployments_labelled(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<serde_json::Value>, PrefectError> {
+        let all = self.deployments_where(serde_json::json!({})).await?;
+        Ok(all
+            .into_iter()
+            .filter(|d| d["labels"][key] == value)
+            .collect())
+    }
+
+    /// A flow's name from its id (`None` when it no longer exists).
+    pub async fn flow_name_of(&self, id: &str) -> Result<Option<String>, PrefectError> {
+        Ok(self
+            .get_optional("GET /flows/{id}", &format!("/flows/{id}"))
+            .await?
+            .and_then(|f| f["name"].as_str().map(str::to_string)))
+    }
+
+    pub async fn delete_deployment(&self, id: &str) -> Result<(), PrefectError> {
+        let resp = self
+            .write(
+                Method::DELETE,
+                &format!("/deployments/{id}"),
+                &serde_json::json!(null),
+            )
+            .await?;
+        if resp.status().as_u16() == 404 {
+            return Ok(());
+        }
+        self.json_of("DELETE /deployments/{id}", resp)
+            .await
+            .map(|_| ())
+    }
+
+    /// The deployments matching a `/deployments/filter` body, every page.
+    async fn deployments_where(
+        &self,
+        filter: serde_json::Value,
+    ) -> Result<Vec<serde_json::Value>, PrefectError> {
         // Bounded: a server that ignores `offset` (or keeps answering full pages) cannot keep flowship paging
         // for ever. 50 pages of 200 is far more deployments than any project file names.
         const PAGE: usize = 200;
         const MAX_PAGES: usize = 50;
         let mut out: Vec<serde_json::Value> = Vec::new();
         for _ in 0..MAX_PAGES {
-            let body = serde_json::json!({"flows": {"name": {"any_": flows}}, "limit": PAGE, "offset": out.len()});
+            let mut body = filter.clone();
+            body["limit"] = serde_json::json!(PAGE);
+            body["offset"] = serde_json::json!(out.len());
             let resp = self
                 .write(Method::POST, "/deployments/filter", &body)
                 .await?;
