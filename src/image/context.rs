@@ -137,6 +137,12 @@ pub fn collect(
             } else if ft.is_dir() {
                 entries.insert(in_image, Entry::Dir);
                 stack.push(rel);
+            } else if ft.is_file() && flowship_artifact(&child.path()) {
+                // A saved plan or a dotenv report restored into the checkout by a later CI job must not
+                // change the code layer (a plan would then never apply: its image would differ).
+                warnings.push(format!(
+                    "skipped {rel_str}: flowship's own output (a saved plan or dotenv report) never enters an image"
+                ));
             } else if ft.is_file() {
                 use std::os::unix::fs::PermissionsExt;
                 let mode = child
@@ -155,6 +161,22 @@ pub fn collect(
         }
     }
     Ok((entries, warnings))
+}
+
+/// A file flowship wrote: a saved plan (`{"flowship_plan": …`), a dotenv report of its variables
+/// (`FLOWSHIP_IMAGE=…`), or one of their temporary files. Known by content, since users name them.
+fn flowship_artifact(path: &Path) -> bool {
+    use std::io::Read;
+    if path.extension().is_some_and(|e| e == "flowship-tmp") {
+        return true;
+    }
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = String::from_utf8_lossy(&head[..n]);
+    let compact: String = head.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.starts_with("{\"flowship_plan\":") || head.starts_with("FLOWSHIP_IMAGE=")
 }
 
 /// Does a relative symlink at `link` (relative to the context) resolve inside the context?
@@ -206,6 +228,28 @@ mod tests {
                 "opt/prefect/app/keep.md"
             ]
         );
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn flowships_own_output_never_enters_the_context() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::write(p.join("flow.py"), "x").unwrap();
+        std::fs::write(
+            p.join("plan.json"),
+            "{\n  \"flowship_plan\": 1,\n  \"created\": 1\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("build.env"),
+            "FLOWSHIP_IMAGE=h.example.com/a:1@sha256:ab\n",
+        )
+        .unwrap();
+        std::fs::write(p.join("data.json"), "{\"plan\": 1}").unwrap();
+        let (entries, warnings) = collect(p, "app").unwrap();
+        let names: Vec<&str> = entries.keys().map(String::as_str).collect();
+        assert_eq!(names, ["app/data.json", "app/flow.py"]);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
     }
 }

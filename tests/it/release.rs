@@ -298,6 +298,22 @@ fn a_release_goes_all_the_way_and_a_rerun_changes_nothing() {
     assert!(started.elapsed().as_secs_f64() < 30.0);
 }
 
+/// The README's example as written: the plan saved inside the project (the build context), then applied.
+#[test]
+fn the_readme_saved_plan_example_applies_with_the_plan_in_the_checkout() {
+    let w = world();
+    w.flowship()
+        .args(["release", "--env", "staging", "--plan-out", "plan.json"])
+        .run()
+        .success();
+    assert!(w.project.join("plan.json").is_file());
+    w.flowship()
+        .args(["release", "--env", "staging", "--plan", "plan.json"])
+        .run()
+        .success();
+    assert_eq!(w.commits(), 2, "the skeleton and the release");
+}
+
 #[test]
 fn a_saved_plan_applies_exactly_once_and_is_refused_when_anything_changed() {
     let w = world();
