@@ -518,6 +518,11 @@ pub fn status(envs: &[crate::ops::status::Environment], printer: &Printer) -> Re
                     d.image.as_deref().unwrap_or("")
                 ));
             }
+            for p in &e.pending {
+                out.push_str(&format!(
+                    "  pending   {p} (the next release registers it)\n"
+                ));
+            }
             for d in &e.drift {
                 out.push_str(&format!("  drift     {}: {}\n", d.kind, d.detail));
             }

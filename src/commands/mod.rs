@@ -55,5 +55,6 @@ fn release_request(
         image: None,
         hold: None,
         subject: None,
+        record: None,
     }
 }

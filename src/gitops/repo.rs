@@ -180,7 +180,13 @@ impl Checkout {
 
     /// The text of `path` in the base commit, if it is a file.
     pub fn read_path(&self, path: &str) -> Option<String> {
-        let tree = self.repo.find_commit(self.base).ok()?.tree().ok()?;
+        self.read_path_at(&self.base.to_string(), path)
+    }
+
+    /// A file as it was at `commit` (one the clone has: see `history`).
+    pub fn read_path_at(&self, commit: &str, path: &str) -> Option<String> {
+        let oid = git2::Oid::from_str(commit).ok()?;
+        let tree = self.repo.find_commit(oid).ok()?.tree().ok()?;
         let entry = tree.get_path(Path::new(path)).ok()?;
         self.read(entry.id())
     }

@@ -29,6 +29,9 @@ pub struct Pins {
     /// Distinct digests found (more than one: the targets disagree).
     pub digests: Vec<String>,
     pub tags: Vec<String>,
+    /// The release record committed with the pins (`None`: released before flowship recorded releases).
+    #[serde(skip)]
+    pub record: Option<super::record::Record>,
 }
 
 /// The digest inside a value (`repo:tag@sha256:…`, `tag@sha256:…`, `sha256:…`).
@@ -61,10 +64,17 @@ pub async fn read(settings: &Settings) -> Result<Pins, Error> {
         hint: Some("set image.repository (or environments.E.image.repository)".into()),
     })?;
     let bumper = reader(settings, image.value.repository_ref()).await?;
-    let (references, base) = tokio::task::spawn_blocking(move || {
+    let record_path = settings
+        .environment
+        .as_ref()
+        .map(|e| super::record::path(&e.value));
+    let (references, base, record) = tokio::task::spawn_blocking(move || {
         let r = bumper.references()?;
         let base = bumper.base();
-        Ok::<_, Error>((r, base))
+        let record = record_path
+            .and_then(|p| bumper.read_file(&p))
+            .and_then(|t| super::record::Record::parse(&t));
+        Ok::<_, Error>((r, base, record))
     })
     .await
     .map_err(|e| Error::Internal(format!("pins panicked: {e}")))??;
@@ -102,6 +112,7 @@ pub async fn read(settings: &Settings) -> Result<Pins, Error> {
         places,
         digests,
         tags,
+        record,
     })
 }
 

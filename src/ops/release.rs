@@ -31,6 +31,9 @@ pub struct Request {
     pub hold: Option<String>,
     /// The first line of the GitOps commit (rollback).
     pub subject: Option<String>,
+    /// Register this release record's definitions instead of the checkout's (rollback to a recorded release,
+    /// promotion of another environment's release).
+    pub record: Option<super::record::Record>,
 }
 
 /// Everything a release will do, computed before anything is written.
@@ -166,13 +169,35 @@ pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Resu
             image.digest, saved.image.digest
         )));
     }
-    let (bumper, gitops) = {
-        let _s = printer.section("flowship_release_gitops", "release: GitOps plan");
-        gitops_plan(settings, req, &image, environment.as_deref()).await?
-    };
     let prefect = {
         let _s = printer.section("flowship_release_prefect", "release: Prefect plan");
         prefect_plan(settings, req, &image, printer).await?
+    };
+    // The record of what is released goes into the same commit as the pin.
+    let record = environment.as_deref().map(|env| {
+        super::record::Record::new(
+            env,
+            image.reference(),
+            settings.ci.commit_sha.clone(),
+            prefect.sources.clone(),
+            &prefect
+                .deployments
+                .iter()
+                .map(|d| &d.plan)
+                .collect::<Vec<_>>(),
+            req.record
+                .as_ref()
+                .map(|r| r.skip_steps.clone())
+                .unwrap_or_else(|| req.skip_steps.clone()),
+            match &req.record {
+                Some(r) => r.gitlab.clone(),
+                None => register::gitlab_version(settings),
+            },
+        )
+    });
+    let (bumper, gitops) = {
+        let _s = printer.section("flowship_release_gitops", "release: GitOps plan");
+        gitops_plan(settings, req, &image, environment.as_deref(), record).await?
     };
     if let Some(saved) = &req.saved {
         check_saved_deployments(saved, &prefect)?;
@@ -276,6 +301,7 @@ async fn gitops_plan(
     req: &Request,
     image: &image::Plan,
     environment: Option<&str>,
+    record: Option<super::record::Record>,
 ) -> Result<(bump::Bumper, bump::Plan), Error> {
     let mut r = bump::Request::new(
         settings,
@@ -326,6 +352,19 @@ async fn gitops_plan(
             }),
             (None, None) => {}
         }
+        if let Some(record) = record {
+            let path = super::record::path(env);
+            let same = bumper
+                .read_file(&path)
+                .and_then(|t| super::record::Record::parse(&t))
+                .is_some_and(|have| have.same_release(&record));
+            if !same {
+                bumper.request_mut().extras.push(bump::Extra {
+                    path,
+                    content: Some(record.render()),
+                });
+            }
+        }
     }
     let paths: Vec<String> = settings
         .gitops
@@ -374,6 +413,11 @@ async fn prefect_plan(
     });
     r.pin_image = Some(image.reference());
     r.pools = pools(settings);
+    if let Some(record) = &req.record {
+        r.skip_steps = record.skip_steps.clone();
+        r.gitlab = record.gitlab.clone();
+        r.record = Some(record.clone());
+    }
     register::plan(&r, printer).await
 }
 
@@ -541,11 +585,26 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
     // now, so the last release to finish leaves both sides agreeing.
     if gitops.pushed
         && let Ok(now) = super::pins::read(settings).await
-        && let Some(d) = now.digest
+        && let Some(d) = now.digest.clone()
         && d != image.digest
     {
+        // Register that release as it was released (its record), never our definitions with its image.
+        let Some(record) = now
+            .record
+            .filter(|r| r.digest().as_deref() == Some(d.as_str()))
+        else {
+            printer.warn(&format!(
+                "a newer release pins {d} now, without a release record of flowship's; its own job registers its deployments (this release's are left as registered above)"
+            ));
+            return Ok(Outcome {
+                environment: plan.environment,
+                image,
+                gitops,
+                prefect,
+            });
+        };
         printer.info(&format!(
-            "a newer release pins {d} now; registering the deployments with that image"
+            "a newer release pins {d} now; registering its deployments as it recorded them"
         ));
         let repo = settings
             .image
@@ -564,6 +623,9 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         });
         r.pin_image = Some(pin);
         r.pools = pools(settings);
+        r.skip_steps = record.skip_steps.clone();
+        r.gitlab = record.gitlab.clone();
+        r.record = Some(record);
         let again = register::plan(&r, printer).await?;
         prefect = register::apply(&again, printer).await?;
     }

@@ -15,6 +15,9 @@ use crate::settings::Settings;
 pub struct Release {
     pub commit: String,
     pub image: String,
+    /// What it was released with (its record at that commit); `None` for releases before records.
+    #[serde(skip)]
+    pub record: Option<super::record::Record>,
 }
 
 fn trailer<'a>(message: &'a str, key: &str) -> Option<&'a str> {
@@ -36,12 +39,29 @@ pub async fn releases(settings: &Settings, depth: usize) -> Result<Vec<Release>,
     let repository = image.value.repository_ref();
     let environment = settings.environment.as_ref().map(|e| e.value.clone());
     let mut bumper = pins::reader(settings, repository.clone()).await?;
-    let history = tokio::task::spawn_blocking(move || bumper.history(depth))
-        .await
-        .map_err(|e| Error::Internal(format!("history panicked: {e}")))??;
+    let record_path = environment.as_deref().map(super::record::path);
+    let history = tokio::task::spawn_blocking(move || {
+        let h = bumper.history(depth)?;
+        // Each release's record as its own commit left it.
+        Ok::<_, Error>(
+            h.into_iter()
+                .map(|(commit, message)| {
+                    let record = message
+                        .contains("Flowship-Image: ")
+                        .then(|| record_path.as_deref())
+                        .flatten()
+                        .and_then(|p| bumper.read_file_at(&commit, p))
+                        .and_then(|t| super::record::Record::parse(&t));
+                    (commit, message, record)
+                })
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("history panicked: {e}")))??;
     Ok(history
         .into_iter()
-        .filter_map(|(commit, message)| {
+        .filter_map(|(commit, message, record)| {
             let img = trailer(&message, "Flowship-Image")?;
             let of_repo = Reference::parse(img).ok()?.repository_ref() == repository;
             let env_ok = match (trailer(&message, "Flowship-Environment"), &environment) {
@@ -51,6 +71,7 @@ pub async fn releases(settings: &Settings, depth: usize) -> Result<Vec<Release>,
             (of_repo && env_ok).then(|| Release {
                 commit,
                 image: img.to_string(),
+                record,
             })
         })
         .collect())
@@ -127,11 +148,22 @@ pub async fn plan(
     let releases = releases(settings, 200).await?;
     let image = choose(to, &releases, current.as_deref())?;
     printer.info(&format!("rolling `{environment}` back to {image}"));
+    // The deployments as that release registered them: its record (the newest release of that digest).
+    let record = releases
+        .iter()
+        .filter(|r| Reference::parse(&r.image).ok().and_then(|i| i.digest) == image.digest)
+        .find_map(|r| r.record.clone());
+    if record.is_none() {
+        printer.warn(&format!(
+            "{image} was released before flowship recorded releases: its deployments are registered from this checkout's prefect.yaml, with its image"
+        ));
+    }
     let req = release::Request {
         tags: image.tag.iter().cloned().collect(),
         image: Some(image.clone()),
         hold: Some(reason.unwrap_or_else(|| format!("rollback --to {to}"))),
         subject: Some(format!("rollback {environment} to {image}")),
+        record,
         ..base
     };
     release::plan(settings, &req, printer).await
@@ -190,6 +222,7 @@ mod tests {
         Release {
             commit: commit.into(),
             image: image.into(),
+            record: None,
         }
     }
 

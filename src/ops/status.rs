@@ -48,6 +48,10 @@ pub struct Environment {
     pub registry: Option<Registry>,
     pub deployments: Vec<Deployment>,
     pub drift: Vec<Drift>,
+    /// Informational, not drift: the checkout's prefect.yaml or flows differ from what the pinned release
+    /// recorded (the next release registers them). A new commit alone is never drift.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
     /// What could not be read (a service down): the environment's status is unknown, not in sync.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -69,6 +73,7 @@ pub async fn environment(settings: &Settings, printer: &Printer) -> Environment 
         registry: None,
         deployments: Vec::new(),
         drift: Vec::new(),
+        pending: Vec::new(),
         error: None,
     };
     let pins = match pins::read(settings).await {
@@ -129,7 +134,15 @@ pub async fn environment(settings: &Settings, printer: &Printer) -> Environment 
             Err(e) => env.error = Some(e.render()),
         }
         let pin = pinned_reference(settings, &pins, digest);
-        match deployments(settings, &pin, printer).await {
+        // Prefect is compared with what the pinned release recorded, when it did.
+        let record = pins
+            .record
+            .as_ref()
+            .filter(|r| r.digest().as_deref() == Some(digest.as_str()));
+        if let Some(r) = record {
+            env.pending = pending(r);
+        }
+        match deployments(settings, &pin, record, printer).await {
             Ok((ds, drift)) => {
                 env.deployments = ds;
                 env.drift.extend(drift);
@@ -187,12 +200,50 @@ async fn registry(settings: &Settings, digest: &str, tag: Option<&str>) -> Resul
     })
 }
 
+/// What the checkout would register that the record does not hold: its prefect.yaml files' texts, and the
+/// flows the record's entrypoints point at now.
+fn pending(record: &super::record::Record) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in &record.projects {
+        match std::fs::read_to_string(&p.file) {
+            Ok(t) if t == p.text => {}
+            Ok(_) => out.push(format!(
+                "{} changed since {} was released",
+                p.file.display(),
+                record.image
+            )),
+            Err(_) => out.push(format!("{} is not in this checkout", p.file.display())),
+        }
+    }
+    let projects: Vec<crate::prefect::project::Project> = record
+        .projects
+        .iter()
+        .filter_map(|p| crate::prefect::project::Project::load(&p.file).ok())
+        .collect();
+    for (entrypoint, flow) in &record.flows {
+        let now = projects.iter().find_map(|p| p.source_flow(entrypoint));
+        if now.as_ref() != Some(flow) {
+            out.push(format!(
+                "flow `{entrypoint}` changed since {} was released",
+                record.image
+            ));
+        }
+    }
+    out
+}
+
 async fn deployments(
     settings: &Settings,
     pin: &str,
+    record: Option<&super::record::Record>,
     printer: &Printer,
 ) -> Result<(Vec<Deployment>, Vec<Drift>), Error> {
     let mut req = register::Request::new(settings, register::Selection::All, Vec::new())?;
+    if let Some(r) = record {
+        req.skip_steps = r.skip_steps.clone();
+        req.gitlab = r.gitlab.clone();
+        req.record = Some(r.clone());
+    }
     if let Some((repo, rest)) = pin.split_once('@') {
         let (repository, tag) = match repo.rsplit_once(':') {
             Some((r, t)) if !t.contains('/') => (r.to_string(), Some(t.to_string())),

@@ -20,8 +20,9 @@ impl Project {
         let cfg = self.resolved(raw, inputs, &label)?;
         let name = self.name_of(&cfg, &label)?;
         let mut warnings = Vec::new();
-        let (entrypoint, source, flow, beside_file) =
+        let (entrypoint, recorded, beside_file) =
             self.flow_of(index, &name, &cfg, inputs, &mut warnings)?;
+        let flow = recorded.info.clone();
         self.check_parameters(index, &name, &cfg, &flow, &mut warnings)?;
         // 5. the work pool must be named; its existence is checked against the server.
         let work_pool = template::get_path(&cfg, "work_pool.name")
@@ -41,7 +42,7 @@ impl Project {
             name: &name,
             entrypoint: &entrypoint,
             work_pool: &work_pool,
-            source: &source,
+            source_md5: &recorded.source_md5,
         };
         let create = self.create_body(
             &head,
@@ -63,6 +64,8 @@ impl Project {
             update_fields,
             triggers,
             warnings,
+            entrypoint,
+            flow: recorded,
         })
     }
 
@@ -104,7 +107,8 @@ impl Project {
         Ok(name)
     }
 
-    /// Step 4: the flow, from its source: `(entrypoint, source, flow, found beside prefect.yaml only)`.
+    /// Step 4: the flow, from its source (or the release record's): `(entrypoint, flow, found beside
+    /// prefect.yaml only)`.
     fn flow_of(
         &self,
         index: usize,
@@ -112,7 +116,7 @@ impl Project {
         cfg: &Value,
         inputs: &Inputs<'_>,
         warnings: &mut Vec<Warning>,
-    ) -> Result<(String, String, FlowInfo, bool), ProjectError> {
+    ) -> Result<(String, super::project::RecordedFlow, bool), ProjectError> {
         let entrypoint = cfg
             .get("entrypoint")
             .and_then(Value::as_str)
@@ -124,6 +128,16 @@ impl Project {
                     Some("set entrypoint: path/to/file.py:flow_function"),
                 )
             })?;
+        if let Some(recorded) = &self.recorded {
+            let flow = recorded.get(&entrypoint).cloned().ok_or_else(|| {
+                self.err(
+                    name,
+                    format!("the release record has no flow for entrypoint `{entrypoint}`"),
+                    Some("the record is damaged: release again instead of rolling back to it"),
+                )
+            })?;
+            return Ok((entrypoint, flow, false));
+        }
         let entry = self.entrypoint_file(&entrypoint).map_err(|m| {
             self.err(
                 name,
@@ -143,6 +157,25 @@ impl Project {
                 format!("run flowship from {}, or write the entrypoint relative to {}", self.dir.display(), self.workdir.display()),
             ));
         }
+        let flow = self.flow_from_source(name, &entry, inputs.env)?;
+        Ok((entrypoint, flow, entry.beside_file))
+    }
+
+    /// The flow at `entrypoint` as the checkout's source says (for `status`: what a release would record
+    /// now); `None` when it cannot be read.
+    pub fn source_flow(&self, entrypoint: &str) -> Option<super::project::RecordedFlow> {
+        let entry = self.entrypoint_file(entrypoint).ok()?;
+        self.flow_from_source(entrypoint, &entry, &std::collections::BTreeMap::new())
+            .ok()
+    }
+
+    /// Name, description, schema and version of the flow an entry points at, from its source file.
+    fn flow_from_source(
+        &self,
+        name: &str,
+        entry: &super::project::Entry,
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Result<super::project::RecordedFlow, ProjectError> {
         let file = &entry.file;
         let source = std::fs::read_to_string(file).map_err(|e| {
             self.err(
@@ -161,7 +194,7 @@ impl Project {
                 None,
             )
         })?;
-        let mut sources_env = inputs.env.clone();
+        let mut sources_env = env.clone();
         for (k, v) in std::env::vars() {
             sources_env.entry(k).or_insert(v);
         }
@@ -182,7 +215,12 @@ impl Project {
             };
             self.err(name, format!("`{}` {e}", file.display()), Some(&hint))
         })?;
-        Ok((entrypoint, source, flow, entry.beside_file))
+        use md5::Digest;
+        let source_md5 = hex::encode(md5::Md5::digest(source.as_bytes()));
+        Ok(super::project::RecordedFlow {
+            info: flow,
+            source_md5,
+        })
     }
 
     /// Step 6: build and push steps, satisfied without running them; their outputs for later templates.
@@ -371,8 +409,8 @@ impl Project {
         schedules: &Schedules,
         inputs: &Inputs<'_>,
     ) -> Result<Map<String, Value>, ProjectError> {
-        let (name, entrypoint, work_pool, source) =
-            (head.name, head.entrypoint, head.work_pool, head.source);
+        let (name, entrypoint, work_pool, source_md5) =
+            (head.name, head.entrypoint, head.work_pool, head.source_md5);
         let get = |k: &str| cfg.get(k).filter(|v| !v.is_null()).cloned();
         let (concurrency_limit, concurrency_options) = match get("concurrency_limit") {
             Some(Value::Object(c)) => {
@@ -396,10 +434,7 @@ impl Project {
                 .gitlab
                 .map(|g| g.commit_sha.chars().take(8).collect())
         });
-        let version = version.unwrap_or_else(|| {
-            use md5::Digest;
-            hex::encode(md5::Md5::digest(source.as_bytes()))
-        });
+        let version = version.unwrap_or_else(|| source_md5.to_string());
         let tags = match get("tags") {
             Some(Value::Array(t)) if t.iter().all(Value::is_string) => Value::Array(t),
             Some(Value::String(s)) => json!([s]),
@@ -504,7 +539,7 @@ struct Head<'a> {
     name: &'a str,
     entrypoint: &'a str,
     work_pool: &'a Option<String>,
-    source: &'a str,
+    source_md5: &'a str,
 }
 
 /// Step 8: the rest with step outputs (whole-string misses drop the key, inline misses become ""); the

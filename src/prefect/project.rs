@@ -73,7 +73,7 @@ pub struct Inputs<'a> {
     pub gitlab: Option<&'a GitlabVersion>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GitlabVersion {
     pub commit_sha: String,
     pub branch: Option<String>,
@@ -122,6 +122,9 @@ pub struct Plan {
     pub update_fields: Vec<String>,
     pub triggers: Vec<Value>,
     pub warnings: Vec<Warning>,
+    /// The entrypoint and the flow as its source said (what a release records).
+    pub entrypoint: String,
+    pub flow: RecordedFlow,
 }
 
 impl Plan {
@@ -137,6 +140,16 @@ impl Plan {
     }
 }
 
+/// A flow as a release recorded it (`ops::record`): what its source said then, so that a rollback registers
+/// the deployment as it was released, whatever the checkout holds now.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedFlow {
+    #[serde(flatten)]
+    pub info: FlowInfo,
+    /// Prefect's default version: the MD5 of the flow file.
+    pub source_md5: String,
+}
+
 pub struct Project {
     pub file: PathBuf,
     pub dir: PathBuf,
@@ -148,6 +161,10 @@ pub struct Project {
     lines: Vec<usize>,
     /// The project's Python modules, parsed once for all deployments.
     pub(super) sources: super::python::Sources,
+    /// The file's text, as read.
+    pub text: String,
+    /// Flows by entrypoint, from a release record: used instead of the sources.
+    pub(super) recorded: Option<BTreeMap<String, RecordedFlow>>,
 }
 
 impl Project {
@@ -157,6 +174,15 @@ impl Project {
             message: format!("cannot read: {e}"),
             hint: Some("pass --file with the path of prefect.yaml".into()),
         })?;
+        Self::from_text(file, text, None)
+    }
+
+    /// A project from its text (a release record's), its flows from `recorded` when given.
+    pub fn from_text(
+        file: &Path,
+        text: String,
+        recorded: Option<BTreeMap<String, RecordedFlow>>,
+    ) -> Result<Self, ProjectError> {
         let doc = super::yaml11::load(&text).map_err(|e| ProjectError::File {
             file: file.into(),
             message: e.to_string(),
@@ -184,6 +210,8 @@ impl Project {
             doc,
             lines,
             sources,
+            text,
+            recorded,
         })
     }
 

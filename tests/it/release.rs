@@ -843,3 +843,75 @@ fn concurrent_releases_lose_nothing_and_with_monotonic_the_newer_wins() {
         );
     }
 }
+
+/// A release is a digest *and the deployments it was released with*: a rollback across a parameter change
+/// registers the old definitions, and `status` compares with what the pinned release recorded, so a new
+/// commit alone is `pending`, never drift.
+#[test]
+fn a_rollback_restores_the_deployments_as_released_and_status_stays_in_sync_after_a_new_commit() {
+    let w = world();
+    let release = |sha: &str| {
+        w.flowship()
+            .env("CI_COMMIT_SHORT_SHA", sha)
+            .args(["release", "--env", "staging", "--output", "json"])
+            .run()
+            .success()
+            .json()["image"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let d1 = release("aaaa1111");
+    let schema_of = || {
+        w.deployment(&svc("PREFECT_PLAIN"), None, "etl", "daily")["parameter_openapi_schema"]
+            ["properties"]
+            .clone()
+    };
+    assert!(schema_of().get("region").is_none());
+    // D2: the flow gains a parameter, and prefect.yaml sets it.
+    let flow = w.project.join("flows/etl.py");
+    let t = std::fs::read_to_string(&flow).unwrap().replace(
+        "dry_run: bool = False)",
+        "dry_run: bool = False, region: str = \"eu\")",
+    );
+    std::fs::write(&flow, t).unwrap();
+    let yaml = w.project.join("prefect.yaml");
+    let y = std::fs::read_to_string(&yaml).unwrap().replace(
+        "      day: \"2026-01-01\"\n",
+        "      day: \"2026-01-01\"\n      region: us\n",
+    );
+    std::fs::write(&yaml, y).unwrap();
+    let d2 = release("bbbb2222");
+    assert_ne!(d1, d2);
+    assert!(schema_of().get("region").is_some());
+    let record: Value =
+        serde_json::from_str(&w.file_on_main(".flowship/releases/staging.json")).unwrap();
+    assert_eq!(record["environment"], "staging");
+    assert!(record["image"].as_str().unwrap().ends_with(&d2));
+    // Back to D1 from this (D2) checkout: D1's definitions, not the checkout's.
+    w.flowship()
+        .args(["rollback", "--env", "staging", "--reason", "region broke"])
+        .run()
+        .success();
+    let d = w.deployment(&svc("PREFECT_PLAIN"), None, "etl", "daily");
+    assert!(d["job_variables"]["image"].as_str().unwrap().ends_with(&d1));
+    assert!(
+        schema_of().get("region").is_none(),
+        "the schema as D1 released it"
+    );
+    assert!(
+        d["parameters"].get("region").is_none(),
+        "the parameters as D1 released them"
+    );
+    // Status from the D2 checkout: in sync with what is pinned; D2's files are pending, not drift.
+    let o = w.flowship().args(["status", "--env", "staging"]).run();
+    o.success()
+        .stdout_has("staging  in sync")
+        .stdout_has("pending   prefect.yaml changed since");
+    // And a commit that touches only the flow's code while staging runs D1: still no drift.
+    w.edit_code("v3");
+    w.flowship()
+        .args(["status", "--env", "staging", "--output", "json"])
+        .run()
+        .success();
+}

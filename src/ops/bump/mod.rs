@@ -174,6 +174,11 @@ impl Bumper {
         self.checkout.read_path(path)
     }
 
+    /// A file as it was at `commit` of the branch (after `history` deepened the clone that far).
+    pub fn read_file_at(&self, commit: &str, path: &str) -> Option<String> {
+        self.checkout.read_path_at(commit, path)
+    }
+
     /// The branch's history from the tip, newest first: `(commit, message)` for up to `max` commits (the
     /// clone is deepened as far as needed).
     pub fn history(&mut self, max: usize) -> Result<Vec<(String, String)>, Error> {

@@ -63,6 +63,8 @@ pub struct Request {
     pub strict: bool,
     /// Delete the projects' marked deployments that the files no longer name.
     pub prune: bool,
+    /// Register a release record's definitions instead of the files (rollback, a newer release's record).
+    pub record: Option<crate::ops::record::Record>,
 }
 
 /// What a worker needs to pull from the image's registry.
@@ -117,15 +119,7 @@ impl Request {
             &api_url.value,
             settings.prefect_auth(),
         ));
-        let gitlab = match (&settings.ci.commit_sha, settings.gitlab_ci) {
-            (Some(sha), true) => Some(GitlabVersion {
-                commit_sha: sha.clone(),
-                branch: settings.ci.ref_name.clone(),
-                project_url: settings.ci.project_url.clone(),
-                project_name: settings.ci.project_name.clone(),
-            }),
-            _ => None,
-        };
+        let gitlab = gitlab_version(settings);
         Ok(Self {
             files: files::discover(
                 &settings
@@ -156,6 +150,7 @@ impl Request {
             pin_image: None,
             strict: settings.prefect.strict.value,
             prune: settings.prefect.prune.value,
+            record: None,
             pull_credentials: settings.image.as_ref().and_then(|i| {
                 settings
                     .credential(&i.value.registry)
@@ -166,6 +161,19 @@ impl Request {
                     })
             }),
         })
+    }
+}
+
+/// The pipeline a registration runs in (GitLab CI): its commit gives deployments their `version`.
+pub fn gitlab_version(settings: &Settings) -> Option<GitlabVersion> {
+    match (&settings.ci.commit_sha, settings.gitlab_ci) {
+        (Some(sha), true) => Some(GitlabVersion {
+            commit_sha: sha.clone(),
+            branch: settings.ci.ref_name.clone(),
+            project_url: settings.ci.project_url.clone(),
+            project_name: settings.ci.project_name.clone(),
+        }),
+        _ => None,
     }
 }
 
@@ -239,6 +247,9 @@ pub struct Plan {
     /// Deployments flowship registered for these projects that the files no longer name (`--prune`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prune: Vec<Pruned>,
+    /// The prefect.yaml files as read (what a release records).
+    #[serde(skip)]
+    pub sources: Vec<crate::ops::record::RecordedProject>,
     #[serde(skip)]
     pub client: Arc<Prefect>,
     #[serde(skip)]
@@ -298,7 +309,10 @@ fn usage(m: String, h: &str) -> Error {
 
 /// Everything apply will do, from the file and the server; nothing written.
 pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Plan, Error> {
-    let projects = files::load(&req.files)?;
+    let projects = match &req.record {
+        Some(r) => r.projects()?,
+        None => files::load(&req.files)?,
+    };
     let client = req.client.clone();
     // Variables and blocks the files refer to, fetched once. Their secret values (blocks' secret fields,
     // and variables, which hold tokens too) are redacted in every diff and scrubbed from all output.
@@ -447,6 +461,13 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         others,
         warnings,
         prune,
+        sources: projects
+            .iter()
+            .map(|p| crate::ops::record::RecordedProject {
+                file: p.file.clone(),
+                text: p.text.clone(),
+            })
+            .collect(),
         client,
         flow_ids,
         pull_credentials: req.pull_credentials.clone(),
