@@ -48,7 +48,7 @@ pub async fn releases(settings: &Settings, depth: usize) -> Result<Vec<Release>,
                 .map(|(commit, message)| {
                     let record = message
                         .contains("Flowship-Image: ")
-                        .then(|| record_path.as_deref())
+                        .then_some(record_path.as_deref())
                         .flatten()
                         .and_then(|p| bumper.read_file_at(&commit, p))
                         .and_then(|t| super::record::Record::parse(&t));
