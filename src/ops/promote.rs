@@ -1,7 +1,8 @@
 //! Promotion between environments: the target environment is pinned to exactly the digest the source
 //! environment's GitOps branch pins (read from its targets; no rebuild, no tag lookup), copied into the
-//! target's repository when that is another, and the target's deployments registered with it. A release in
-//! every other respect (hold, saved plans, resumable), so it is `release::plan` with the image given.
+//! target's repository when that is another, and the target's deployments registered as the source
+//! environment's release record says (what runs there, not what the checkout holds now). A release in every
+//! other respect (hold, saved plans, resumable), so it is `release::plan` with the image and record given.
 
 use super::{pins, release};
 use crate::error::Error;
@@ -81,6 +82,17 @@ pub async fn plan(
     ));
     if req.tags.is_empty() {
         req.tags.extend(image.tag.clone());
+    }
+    // The deployments as the source environment released them, with its digest: never this checkout's
+    // definitions with another environment's image.
+    match pins
+        .record
+        .filter(|r| r.digest().as_deref() == image.digest.as_deref())
+    {
+        Some(record) => req.record = Some(record),
+        None => printer.warn(&format!(
+            "`{from_name}` has no release record of {image} (released before flowship recorded releases): the deployments are registered from this checkout's prefect.yaml"
+        )),
     }
     req.image = Some(image);
     release::plan(to, &req, printer).await

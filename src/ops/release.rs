@@ -39,7 +39,6 @@ pub struct Request {
 /// Everything a release will do, computed before anything is written.
 pub struct Plan {
     pub environment: Option<String>,
-    skip_steps: Vec<String>,
     pub image: image::Plan,
     pub bumper: bump::Bumper,
     pub gitops: bump::Plan,
@@ -204,7 +203,6 @@ pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Resu
     }
     Ok(Plan {
         environment,
-        skip_steps: req.skip_steps.clone(),
         image,
         bumper,
         gitops,
@@ -328,10 +326,17 @@ async fn gitops_plan(
                 let h = Hold {
                     environment: env.to_string(),
                     image: image.reference(),
+                    // Who: the pipeline's user, else the commit author configured for this repository (the
+                    // laptop path), else the login of whoever runs it.
                     by: settings
                         .ci
                         .user_login
                         .clone()
+                        .or_else(|| {
+                            (settings.gitops.author_name.source != crate::source::Source::Default)
+                                .then(|| settings.gitops.author_name.value.clone())
+                        })
+                        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
                         .unwrap_or_else(|| "unknown".into()),
                     at: hold::now(),
                     reason: reason.clone(),
@@ -568,7 +573,6 @@ pub struct Outcome {
 /// Apply the plan, step by step; each step skips what is in place. A failing step stops the release with
 /// its error: the steps before it are done, and a re-run picks up from there.
 pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result<Outcome, Error> {
-    let skip_steps = plan.skip_steps.clone();
     let image = {
         let _s = printer.section("flowship_release_push", "release: push, gate, tag");
         image::apply(settings, plan.image, printer).await?
@@ -577,57 +581,27 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         let _s = printer.section("flowship_release_bump", "release: GitOps commit");
         bump::apply(plan.bumper, plan.gitops).await?
     };
+    pause_for_tests();
+    // Prefect follows what GitOps pins: a newer release that landed after our commit is registered as it
+    // recorded itself, instead of ours (never our definitions with its image, nor its image with ours).
+    let newer = if gitops.pushed {
+        newer_release(settings, &image.digest, printer).await?
+    } else {
+        None
+    };
     let mut prefect = {
         let _s = printer.section("flowship_release_register", "release: deployments");
-        register::apply(&plan.prefect, printer).await?
+        match &newer {
+            Some(r) => register::apply(r, printer).await?,
+            None => register::apply(&plan.prefect, printer).await?,
+        }
     };
-    // Another release into this environment may have landed after ours: Prefect follows what GitOps pins
-    // now, so the last release to finish leaves both sides agreeing.
+    // One may also land while ours registers: the last release to finish leaves both sides agreeing.
     if gitops.pushed
-        && let Ok(now) = super::pins::read(settings).await
-        && let Some(d) = now.digest.clone()
-        && d != image.digest
+        && newer.is_none()
+        && let Some(r) = newer_release(settings, &image.digest, printer).await?
     {
-        // Register that release as it was released (its record), never our definitions with its image.
-        let Some(record) = now
-            .record
-            .filter(|r| r.digest().as_deref() == Some(d.as_str()))
-        else {
-            printer.warn(&format!(
-                "a newer release pins {d} now, without a release record of flowship's; its own job registers its deployments (this release's are left as registered above)"
-            ));
-            return Ok(Outcome {
-                environment: plan.environment,
-                image,
-                gitops,
-                prefect,
-            });
-        };
-        printer.info(&format!(
-            "a newer release pins {d} now; registering its deployments as it recorded them"
-        ));
-        let repo = settings
-            .image
-            .as_ref()
-            .map(|i| i.value.repository_ref())
-            .unwrap_or_default();
-        let pin = match &now.tag {
-            Some(t) => format!("{repo}:{t}@{d}"),
-            None => format!("{repo}@{d}"),
-        };
-        let mut r = register::Request::new(settings, register::Selection::All, skip_steps.clone())?;
-        r.image = Some(StepImage {
-            repository: repo,
-            tag: now.tag.clone(),
-            digest: Some(d.clone()),
-        });
-        r.pin_image = Some(pin);
-        r.pools = pools(settings);
-        r.skip_steps = record.skip_steps.clone();
-        r.gitlab = record.gitlab.clone();
-        r.record = Some(record);
-        let again = register::plan(&r, printer).await?;
-        prefect = register::apply(&again, printer).await?;
+        prefect = register::apply(&r, printer).await?;
     }
     Ok(Outcome {
         environment: plan.environment,
@@ -635,4 +609,70 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         gitops,
         prefect,
     })
+}
+
+/// The registration of the release GitOps pins now, when that is not `ours` (another release landed after
+/// our commit): its record's definitions with its image. `None` when ours is pinned, or the pin cannot be
+/// read; a newer pin without a record is left to its own job, with a warning.
+async fn newer_release(
+    settings: &Settings,
+    ours: &str,
+    printer: &Printer,
+) -> Result<Option<register::Plan>, Error> {
+    let Ok(now) = super::pins::read(settings).await else {
+        return Ok(None);
+    };
+    let Some(d) = now.digest.clone().filter(|d| d != ours) else {
+        return Ok(None);
+    };
+    let Some(record) = now
+        .record
+        .filter(|r| r.digest().as_deref() == Some(d.as_str()))
+    else {
+        printer.warn(&format!(
+            "a newer release pins {d} now, without a release record of flowship's: its own job registers its deployments"
+        ));
+        return Ok(None);
+    };
+    printer.info(&format!(
+        "a newer release pins {d} now; registering its deployments as it recorded them"
+    ));
+    let repo = settings
+        .image
+        .as_ref()
+        .map(|i| i.value.repository_ref())
+        .unwrap_or_default();
+    let pin = match &now.tag {
+        Some(t) => format!("{repo}:{t}@{d}"),
+        None => format!("{repo}@{d}"),
+    };
+    let mut r = register::Request::new(
+        settings,
+        register::Selection::All,
+        record.skip_steps.clone(),
+    )?;
+    r.image = Some(StepImage {
+        repository: repo,
+        tag: now.tag.clone(),
+        digest: Some(d.clone()),
+    });
+    r.pin_image = Some(pin);
+    r.pools = pools(settings);
+    r.gitlab = record.gitlab.clone();
+    r.record = Some(record);
+    Ok(Some(register::plan(&r, printer).await?))
+}
+
+/// For tests that force an interleaving: with `FLOWSHIP_TEST_PAUSE_BEFORE_REGISTER=FILE`, a release that has
+/// committed writes `FILE.reached` and waits (up to two minutes) while FILE exists. Unset, nothing happens.
+fn pause_for_tests() {
+    let Some(gate) = std::env::var_os("FLOWSHIP_TEST_PAUSE_BEFORE_REGISTER") else {
+        return;
+    };
+    let gate = std::path::PathBuf::from(gate);
+    let _ = std::fs::write(gate.with_extension("reached"), b"");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while gate.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -890,9 +890,15 @@ fn a_rollback_restores_the_deployments_as_released_and_status_stays_in_sync_afte
     assert!(record["image"].as_str().unwrap().ends_with(&d2));
     // Back to D1 from this (D2) checkout: D1's definitions, not the checkout's.
     w.flowship()
+        .env("FLOWSHIP_GIT_AUTHOR_NAME", "Release Bot")
         .args(["rollback", "--env", "staging", "--reason", "region broke"])
         .run()
         .success();
+    // Outside GitLab the hold names the configured author (the laptop path), not "unknown".
+    assert!(
+        w.file_on_main(".flowship/holds/staging.yaml")
+            .contains("by: Release Bot")
+    );
     let d = w.deployment(&svc("PREFECT_PLAIN"), None, "etl", "daily");
     assert!(d["job_variables"]["image"].as_str().unwrap().ends_with(&d1));
     assert!(
@@ -914,4 +920,72 @@ fn a_rollback_restores_the_deployments_as_released_and_status_stays_in_sync_afte
         .args(["status", "--env", "staging", "--output", "json"])
         .run()
         .success();
+}
+
+/// Forced: release A commits, release B lands completely, then A registers. A registers B's record (B's
+/// definitions with B's image), never a mix; `status` from B's checkout is then in sync.
+#[test]
+fn a_release_overtaken_between_its_commit_and_its_registration_registers_the_newer_record() {
+    let w = world();
+    let other = tempfile::tempdir().unwrap();
+    let b_dir = other.path().join("example-project");
+    copy_dir(&w.project, &b_dir);
+    // B's flow has a parameter A's has not, and its own code (another image).
+    let flow = b_dir.join("flows/etl.py");
+    let t = std::fs::read_to_string(&flow).unwrap().replace(
+        "dry_run: bool = False)",
+        "dry_run: bool = False, region: str = \"eu\")",
+    );
+    std::fs::write(&flow, t).unwrap();
+    let gate = other.path().join("gate");
+    std::fs::write(&gate, "").unwrap();
+    let a = w
+        .flowship()
+        .env("CI_COMMIT_SHORT_SHA", "aaaa1111")
+        .env(
+            "FLOWSHIP_TEST_PAUSE_BEFORE_REGISTER",
+            gate.to_str().unwrap(),
+        )
+        .args(["release", "--env", "staging"]);
+    let a = std::thread::spawn(move || a.run());
+    let reached = gate.with_extension("reached");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !reached.exists() {
+        assert!(
+            std::time::Instant::now() < until,
+            "release A never committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let b = w
+        .flowship()
+        .cwd(&b_dir)
+        .env("CI_COMMIT_SHORT_SHA", "bbbb2222")
+        .args(["release", "--env", "staging", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    let b_digest = b["image"]["digest"].as_str().unwrap().to_string();
+    std::fs::remove_file(&gate).unwrap();
+    a.join()
+        .unwrap()
+        .success()
+        .stderr_has("a newer release pins");
+    let d = w.deployment(&svc("PREFECT_PLAIN"), None, "etl", "daily");
+    assert!(
+        d["job_variables"]["image"]
+            .as_str()
+            .unwrap()
+            .ends_with(&b_digest)
+    );
+    assert!(
+        d["parameter_openapi_schema"]["properties"]["region"].is_object(),
+        "B's definitions with B's image: {d}"
+    );
+    w.flowship()
+        .cwd(&b_dir)
+        .args(["status", "--env", "staging"])
+        .run()
+        .success()
+        .stdout_has("staging  in sync");
 }
