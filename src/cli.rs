@@ -20,7 +20,8 @@ pub const VERSION: &str = concat!(
     version = VERSION,
     about = "Build, push, bump and register Prefect flow images from GitLab CI: one binary, no daemon, no Python.",
     after_help = "Exit codes: 0 success (also when there was nothing to do), 1 an operation failed, \
-                  2 bad usage, config or input (nothing was written), 3 a policy refused the release."
+                  2 bad usage, config or input (nothing was written), 3 a policy refused the release, \
+                  4 `status` found drift."
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -67,6 +67,13 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(&cli.command, &settings, &printer, &other)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout went away (`flowship status | head -1`): what it wanted was written; a
+        // clean exit, as ripgrep and other well-behaved tools do.
+        Err(error::Error::Output { what, reason })
+            if what == "stdout" && reason.contains("Broken pipe") =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             printer.error(&e);
             ExitCode::from(e.exit_code())

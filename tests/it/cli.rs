@@ -34,3 +34,25 @@ fn bad_output_format_exits_2() {
         .run()
         .code(2);
 }
+
+/// A reader that goes away (`flowship settings | head -1`) is a clean exit, not an error.
+#[test]
+fn a_closed_stdout_is_a_clean_exit() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowship"))
+        .args(["settings"])
+        .env_clear()
+        .env("FLOWSHIP_IMAGE", "h.example.com/f/x")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
