@@ -30,12 +30,56 @@ pub enum DepsError {
 impl DepsError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            DepsError::NoInstaller => Some("install uv (pip install uv) or pip in the job image".into()),
-            DepsError::Failed { .. } => Some(
-                "every requirement needs a wheel for the target platform (--only-binary=:all:); pin versions that ship one".into(),
-            ),
+            DepsError::NoInstaller => {
+                Some("install uv (pip install uv) or pip in the job image".into())
+            }
+            DepsError::Failed { output, python, .. } => Some(failure_hint(output, python)),
             DepsError::Io { .. } => None,
         }
+    }
+}
+
+/// What the installer's own words say went wrong, and what to do: one hint per kind of failure (a missing
+/// wheel is only one of them).
+fn failure_hint(output: &str, python: &str) -> String {
+    let o = output.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| o.contains(w));
+    if has(&[
+        "requires-python",
+        "requires a different python",
+        "python>=",
+        "requires python",
+    ]) {
+        format!(
+            "a package does not support Python {python}: pin a version that does, or build on a base with the Python it needs (--base, or --python-version)"
+        )
+    } else if has(&[
+        "resolutionimpossible",
+        "conflict",
+        "no solution found",
+        "unsatisfiable",
+    ]) {
+        "the requirements pin versions that cannot be installed together: fix the pins (the installer's output above names them)".into()
+    } else if has(&[
+        "invalid requirement",
+        "could not parse",
+        "parse error",
+        "expected package name",
+        "error parsing",
+    ]) {
+        "a line of the requirements file is not a requirement: fix it (the installer's output above names it)".into()
+    } else if has(&[
+        "git clone",
+        "git checkout",
+        "did not run successfully",
+        "git@",
+        "git+",
+    ]) {
+        "a git requirement could not be fetched: check its URL and credentials, or publish it as a wheel".into()
+    } else if has(&["401", "403", "unauthorized", "forbidden"]) {
+        "the package index refused the request: check its credentials (PIP_INDEX_URL / UV_INDEX_URL, ~/.netrc)".into()
+    } else {
+        "every requirement needs a wheel for the target platform (--only-binary=:all:); pin versions that ship one".into()
     }
 }
 
@@ -202,10 +246,105 @@ fn platform_tags(arch: &str) -> (Vec<String>, String) {
     (pip, format!("{m}-manylinux_2_28"))
 }
 
-/// Everything that decides the layer: the requirements, the platform, the Python, the installer and its
-/// version, and where it takes packages from.
+/// What the install reads, for the cache key: the requirements file, every file it includes (`-r`, `-c`),
+/// and the *content* of every local artifact it names (a wheel, a path, `--find-links` directories,
+/// `name @ file://...`), so that a rebuilt local wheel under the same name is another layer, never a stale
+/// one reused.
+pub fn inputs(requirements: &Path) -> Result<Vec<u8>, DepsError> {
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    read_inputs(requirements, &mut out, &mut seen, 0)?;
+    Ok(out)
+}
+
+fn read_inputs(
+    file: &Path,
+    out: &mut Vec<u8>,
+    seen: &mut Vec<PathBuf>,
+    depth: usize,
+) -> Result<(), DepsError> {
+    if depth > 8 || seen.iter().any(|s| s == file) {
+        return Ok(());
+    }
+    seen.push(file.to_path_buf());
+    let bytes = std::fs::read(file).map_err(|e| DepsError::Io {
+        path: file.into(),
+        reason: e.to_string(),
+    })?;
+    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(&bytes);
+    let dir = file.parent().unwrap_or(Path::new("."));
+    for line in String::from_utf8_lossy(&bytes).lines() {
+        let line = line.split(" #").next().unwrap_or("").trim();
+        let (flag, rest) = match line.split_once(|c: char| c.is_whitespace() || c == '=') {
+            Some((f, r)) if f.starts_with('-') => (f, r.trim()),
+            _ => ("", line),
+        };
+        match flag {
+            "-r" | "--requirement" | "-c" | "--constraint" => {
+                read_inputs(&dir.join(rest), out, seen, depth + 1)?;
+            }
+            "-f" | "--find-links" | "-e" | "--editable" => local_content(dir, rest, out),
+            _ => {
+                // `name @ file:///path`, `./pkg`, `../x.whl`, `/abs/x.whl`.
+                let target = rest
+                    .split_once(" @ ")
+                    .map(|(_, u)| u.trim())
+                    .unwrap_or(rest);
+                let local = target.starts_with("file:")
+                    || target.starts_with("./")
+                    || target.starts_with("../")
+                    || target.starts_with('/')
+                    || target.ends_with(".whl");
+                if local {
+                    local_content(dir, target, out);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The content of a local file or directory (walked in order, `.git` and caches skipped) into `out`.
+fn local_content(base: &Path, spec: &str, out: &mut Vec<u8>) {
+    let path = spec
+        .strip_prefix("file://")
+        .or_else(|| spec.strip_prefix("file:"))
+        .unwrap_or(spec);
+    let path = base.join(path);
+    out.extend_from_slice(path.to_string_lossy().as_bytes());
+    let mut stack = vec![path];
+    let mut files = 0usize;
+    while let Some(p) = stack.pop() {
+        if files > 50_000 {
+            break;
+        }
+        if p.is_dir() {
+            let mut children: Vec<PathBuf> = std::fs::read_dir(&p)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|c| {
+                    !c.file_name()
+                        .is_some_and(|n| n == ".git" || n == "__pycache__" || n == ".venv")
+                })
+                .collect();
+            children.sort();
+            children.reverse();
+            stack.extend(children);
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            files += 1;
+            out.extend_from_slice(p.to_string_lossy().as_bytes());
+            out.extend_from_slice(&Sha256::digest(&bytes));
+        }
+    }
+}
+
+/// Everything that decides the layer: what the install reads (see [`inputs`]), the platform, the Python,
+/// the installer and its version, and where it takes packages from.
 pub fn cache_key(
-    requirements: &[u8],
+    inputs: &[u8],
     arch: &str,
     python: &str,
     installer: &Installer,
@@ -213,8 +352,8 @@ pub fn cache_key(
 ) -> String {
     let mut h = Sha256::new();
     for part in [
-        b"flowship-deps-v2".as_slice(),
-        requirements,
+        b"flowship-deps-v3".as_slice(),
+        inputs,
         arch.as_bytes(),
         python.as_bytes(),
         installer.id().as_bytes(),
@@ -243,6 +382,71 @@ fn uv_trust(is_set: impl Fn(&str) -> bool) -> Vec<(&'static str, &'static str)> 
     vec![("UV_SYSTEM_CERTS", "1"), ("UV_NATIVE_TLS", "1")]
 }
 
+/// The requirements without `-e`/`--editable`: an editable install leaves `.pth` files naming the build
+/// machine's paths, which do not exist in the image. Written beside `target`; `None` when nothing changes.
+fn never_editable(requirements: &Path, target: &Path) -> Result<Option<PathBuf>, DepsError> {
+    let io = |e: std::io::Error| DepsError::Io {
+        path: requirements.into(),
+        reason: e.to_string(),
+    };
+    let text = std::fs::read_to_string(requirements).map_err(io)?;
+    let mut changed = false;
+    let dir = requirements.parent().unwrap_or(Path::new("."));
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            for flag in ["-e ", "--editable ", "--editable="] {
+                if let Some(rest) = t.strip_prefix(flag) {
+                    changed = true;
+                    let rest = rest.trim();
+                    // Relative paths stay relative to the original file's directory.
+                    return if rest.starts_with('.') {
+                        dir.join(rest).display().to_string()
+                    } else {
+                        rest.to_string()
+                    };
+                }
+            }
+            l.to_string()
+        })
+        .collect();
+    if !changed {
+        return Ok(None);
+    }
+    let out = target.with_extension("requirements.txt");
+    std::fs::write(&out, lines.join("\n") + "\n").map_err(io)?;
+    Ok(Some(out))
+}
+
+/// Console scripts the installer wrote name the build machine's interpreter (`#!/home/runner/.pyenv/...`):
+/// in the image they must run with the image's own Python, found on its `PATH`.
+fn retarget_scripts(target: &Path) {
+    let Ok(entries) = std::fs::read_dir(target.join("bin")) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let Ok(bytes) = std::fs::read(&p) else {
+            continue;
+        };
+        if !bytes.starts_with(b"#!") {
+            continue;
+        }
+        let end = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap_or(bytes.len());
+        let first = String::from_utf8_lossy(&bytes[..end]);
+        if !first.contains("python") || first.starts_with("#!/usr/bin/env python3") {
+            continue;
+        }
+        let mut out = b"#!/usr/bin/env python3".to_vec();
+        out.extend_from_slice(&bytes[end..]);
+        let _ = std::fs::write(&p, out);
+    }
+}
+
 /// Install `requirements` into `target` for linux/`arch` and Python `python` (`3.12`).
 pub fn install(
     installer: &Installer,
@@ -251,6 +455,8 @@ pub fn install(
     python: &str,
     target: &Path,
 ) -> Result<(), DepsError> {
+    let sanitized = never_editable(requirements, target)?;
+    let requirements = sanitized.as_deref().unwrap_or(requirements);
     let (pip_platforms, uv_platform) = platform_tags(arch);
     let mut cmd = match installer {
         Installer::Uv { .. } => {
@@ -325,6 +531,7 @@ pub fn install(
                 .join("\n"),
         });
     }
+    retarget_scripts(target);
     Ok(())
 }
 
@@ -363,5 +570,72 @@ mod tests {
         let mut c = Command::new("echo");
         c.arg("uv 0.13.9 (abc 2026-01-01)");
         assert_eq!(run_version(&mut c).as_deref(), Some("uv 0.13.9"));
+    }
+
+    #[test]
+    fn the_inputs_cover_the_content_of_local_artifacts_and_included_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::create_dir_all(p.join("wheels")).unwrap();
+        std::fs::write(p.join("wheels/lib-1.0-py3-none-any.whl"), "v1").unwrap();
+        std::fs::write(p.join("base.txt"), "six==1.16.0\n").unwrap();
+        std::fs::write(
+            p.join("requirements.txt"),
+            "-r base.txt\n--find-links ./wheels\n./wheels/lib-1.0-py3-none-any.whl\n",
+        )
+        .unwrap();
+        let a = inputs(&p.join("requirements.txt")).unwrap();
+        std::fs::write(p.join("wheels/lib-1.0-py3-none-any.whl"), "v2").unwrap();
+        let b = inputs(&p.join("requirements.txt")).unwrap();
+        assert_ne!(a, b, "a rebuilt wheel under the same name is another layer");
+        std::fs::write(p.join("base.txt"), "six==1.17.0\n").unwrap();
+        assert_ne!(
+            b,
+            inputs(&p.join("requirements.txt")).unwrap(),
+            "an included file counts"
+        );
+    }
+
+    #[test]
+    fn editable_lines_are_installed_as_regular_ones_and_scripts_use_the_images_python() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::write(p.join("r.txt"), "-e ./pkg\nsix\n").unwrap();
+        let out = never_editable(&p.join("r.txt"), &p.join("site"))
+            .unwrap()
+            .unwrap();
+        let text = std::fs::read_to_string(out).unwrap();
+        assert!(!text.contains("-e"), "{text}");
+        assert!(text.contains("pkg\nsix"), "{text}");
+        std::fs::create_dir_all(p.join("site/bin")).unwrap();
+        std::fs::write(
+            p.join("site/bin/prefect"),
+            "#!/root/.pyenv/versions/3.11.7/bin/python3.11\nimport sys\n",
+        )
+        .unwrap();
+        retarget_scripts(&p.join("site"));
+        assert_eq!(
+            std::fs::read_to_string(p.join("site/bin/prefect")).unwrap(),
+            "#!/usr/bin/env python3\nimport sys\n"
+        );
+    }
+
+    #[test]
+    fn installer_failures_get_the_hint_of_their_kind() {
+        assert!(
+            failure_hint(
+                "ERROR: Package 'x' requires a different Python: 3.11.7 not in '>=3.12'",
+                "3.11"
+            )
+            .contains("Python 3.11")
+        );
+        assert!(
+            failure_hint("ResolutionImpossible: conflict", "3.11")
+                .contains("cannot be installed together")
+        );
+        assert!(
+            failure_hint("ERROR: Invalid requirement: 'x=='", "3.11").contains("not a requirement")
+        );
+        assert!(failure_hint("No matching distribution found for x", "3.11").contains("wheel"));
     }
 }

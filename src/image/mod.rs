@@ -9,4 +9,5 @@ pub mod layer;
 pub mod layout;
 pub mod manifest;
 pub mod own;
+pub mod project;
 pub mod time;

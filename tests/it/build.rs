@@ -555,3 +555,41 @@ fn uv_is_preferred_over_pip_when_on_path() {
     );
     assert_eq!(layers, 3, "base + dependencies + code:\n{o}");
 }
+
+/// A project that declares dependencies (a lock, `pyproject.toml`) but has no requirements file, or whose
+/// `requires-python` the base's Python does not meet, is refused before anything is pushed: never a
+/// silently broken image.
+#[test]
+fn declared_dependencies_without_requirements_and_a_python_that_does_not_fit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_image(dir.path());
+    let project = flow_project(&dir.path().join("p"));
+    std::fs::remove_file(project.join("requirements.txt")).unwrap();
+    std::fs::write(
+        project.join("pyproject.toml"),
+        "[project]\nname = \"p\"\nversion = \"1\"\nrequires-python = \">=3.12\"\ndependencies = [\"six\"]\n",
+    )
+    .unwrap();
+    let repo = format!("{}/it/declared-{}", svc("REGISTRY_PLAIN"), token());
+    let build = || {
+        plain(flowship())
+            .args(["build", "--image", &repo, "--tag", "1.0", "--base", &base])
+            .args(["--context", project.to_str().unwrap()])
+            .run()
+    };
+    build()
+        .code(2)
+        .stderr_has("pyproject.toml declares dependencies, but there is no requirements file")
+        .stderr_has("uv export --frozen");
+    std::fs::write(project.join("requirements.txt"), "# exported: none\n").unwrap();
+    build()
+        .code(2)
+        .stderr_has("has Python 3.11")
+        .stderr_has("requires-python is `>=3.12`");
+    let pushed = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:1.0"))
+        .output()
+        .unwrap();
+    assert!(!pushed.status.success(), "nothing pushed");
+}

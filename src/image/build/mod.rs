@@ -34,6 +34,14 @@ pub enum BuildError {
     Base { base: String, reason: String },
     #[error("{0}")]
     Io(String),
+    #[error(
+        "base image {base} has Python {python}; the project's pyproject.toml requires-python is `{requires}`"
+    )]
+    Python {
+        base: String,
+        python: String,
+        requires: String,
+    },
 }
 
 impl BuildError {
@@ -44,6 +52,9 @@ impl BuildError {
             BuildError::Base { .. } => {
                 Some("check --base, and that it is built for every --platform".into())
             }
+            BuildError::Python { .. } => Some(
+                "build on a base with a Python that fits (--base), or fix requires-python".into(),
+            ),
             _ => None,
         }
     }
@@ -51,7 +62,10 @@ impl BuildError {
     pub fn is_input(&self) -> bool {
         matches!(
             self,
-            BuildError::Context(_) | BuildError::Base { .. } | BuildError::Deps(_)
+            BuildError::Context(_)
+                | BuildError::Base { .. }
+                | BuildError::Deps(_)
+                | BuildError::Python { .. }
         )
     }
 }
@@ -264,6 +278,19 @@ impl Builder<'_> {
         if !config.is_object() {
             return Err(self.bad_base("config is not a JSON object".into()));
         }
+        // Code that needs another Python than the base has cannot run in the image: refused here, not at
+        // the first flow run.
+        if let (Some(spec), Some(py)) = (
+            crate::image::project::requires_python(&input.context),
+            input.python.clone().or_else(|| python_of(&config)),
+        ) && !crate::image::project::fits(&spec, &py)
+        {
+            return Err(BuildError::Python {
+                base: self.base_name.clone(),
+                python: py,
+                requires: spec,
+            });
+        }
         let mut new_layers: Vec<(Descriptor, String, &'static str)> = Vec::new();
         if let Some((req, inst)) = deps {
             new_layers.push(self.deps_layer(platform, &config, req, inst).await?);
@@ -363,9 +390,8 @@ impl Builder<'_> {
         let python = input.python.clone().or_else(|| python_of(config)).ok_or_else(|| {
             self.bad_base("does not say its Python version (no PYTHON_VERSION in its environment); pass --python-version".into())
         })?;
-        let req_bytes =
-            std::fs::read(req).map_err(|e| BuildError::Io(format!("{}: {e}", req.display())))?;
-        let key = deps::cache_key(&req_bytes, &platform.arch, &python, inst, &input.index);
+        let inputs = deps::inputs(req)?;
+        let key = deps::cache_key(&inputs, &platform.arch, &python, inst, &input.index);
         let cached = match &self.target {
             Some((s, repo)) => cached_deps(s, repo, &key).await?,
             None => None,

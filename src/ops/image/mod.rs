@@ -194,6 +194,19 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
             "pass --requirements FILE, or leave it out to build without dependencies",
         ));
     }
+    // A project that declares dependencies but names no requirements file would be built without them: a
+    // broken image, exit 0. Refused, with the export that gives the file.
+    if b.requirements.is_none()
+        && let Some(declared) = crate::image::project::undeclared_install(&context)
+    {
+        return Err(usage(
+            format!(
+                "{}/{declared} declares dependencies, but there is no requirements file: the image would have none",
+                context.display()
+            ),
+            "export them into requirements.txt (`uv export --frozen --no-dev --no-hashes --no-editable -o requirements.txt`; poetry: `poetry export -o requirements.txt`), or pass --requirements FILE (an empty file builds without them)",
+        ));
+    }
     let platforms = b
         .platforms
         .iter()
