@@ -52,6 +52,9 @@ pub enum Error {
     Drift(String),
     #[error("cannot write {what}: {reason}")]
     Output { what: String, reason: String },
+    /// The machine said no (a temporary directory, a file of flowship's own): not a bug, nothing to report.
+    #[error("{what}: {reason}")]
+    Local { what: String, reason: String },
     /// A bug: an invariant flowship relies on did not hold.
     #[error("internal error (this is a bug in flowship, please report it): {0}")]
     Internal(String),
@@ -104,6 +107,7 @@ impl Error {
             Error::Transport(_)
             | Error::Reported(_)
             | Error::Output { .. }
+            | Error::Local { .. }
             | Error::Internal(_) => 1,
         }
     }
@@ -125,6 +129,9 @@ impl Error {
             Error::PushRejected { .. } => Some(
                 "serialise bump jobs with a GitLab resource_group, or raise --max-attempts".into(),
             ),
+            Error::Local { .. } => {
+                Some("check TMPDIR (or the directory named) for free space and permissions".into())
+            }
             _ => None,
         }
     }

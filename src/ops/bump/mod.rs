@@ -108,8 +108,10 @@ pub struct Bumper {
 impl Bumper {
     /// Clone the branch (the MR branch when a previous run created it).
     pub fn open(req: Request) -> Result<Self, Error> {
-        let dir = tempfile::tempdir()
-            .map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
+        let dir = tempfile::tempdir().map_err(|e| Error::Local {
+            what: "cannot create a temporary directory".into(),
+            reason: e.to_string(),
+        })?;
         let url = req.access.url().to_string();
         let checkout = match &req.mr {
             Some(mr) => {

@@ -179,8 +179,10 @@ fn layout_names(plan: &Plan) -> Vec<String> {
 }
 
 async fn write_layout(l: &LayoutWrite, plan: &Plan) -> Result<(), Error> {
-    let scratch =
-        tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
+    let scratch = tempfile::tempdir().map_err(|e| Error::Local {
+        what: "cannot create a temporary directory".into(),
+        reason: e.to_string(),
+    })?;
     let mut files = l.files.clone();
     if let Some((session, repository)) = &l.base {
         for (i, d) in l.base_layers.iter().enumerate() {

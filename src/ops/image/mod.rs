@@ -288,9 +288,10 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
     } else {
         None
     };
-    let scratch = Arc::new(
-        tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?,
-    );
+    let scratch = Arc::new(tempfile::tempdir().map_err(|e| Error::Local {
+        what: "cannot create a temporary directory".into(),
+        reason: e.to_string(),
+    })?);
     let built = build::build(&input, base_session.clone(), target.clone(), scratch.path())
         .await
         .map_err(build_error)?;
@@ -324,9 +325,10 @@ pub async fn plan_push(settings: &Settings, from: &str, tags: &[String]) -> Resu
             "pass --image REPO or FLOWSHIP_IMAGE",
         )
     })?;
-    let scratch = Arc::new(
-        tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?,
-    );
+    let scratch = Arc::new(tempfile::tempdir().map_err(|e| Error::Local {
+        what: "cannot create a temporary directory".into(),
+        reason: e.to_string(),
+    })?);
     let (kind, rest) = from.split_once(':').unwrap_or(("", ""));
     // `DIR:TAG` / `FILE:TAG`: a trailing `:tag` that is not part of a path.
     let (path, tag) = match rest.rsplit_once(':') {

@@ -220,9 +220,10 @@ pub async fn plan_own(settings: &Settings, req: &OwnRequest) -> Result<Plan, Err
         }
         None => None,
     };
-    let scratch = Arc::new(
-        tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?,
-    );
+    let scratch = Arc::new(tempfile::tempdir().map_err(|e| Error::Local {
+        what: "cannot create a temporary directory".into(),
+        reason: e.to_string(),
+    })?);
     let base_session = base_read.as_ref().map(|(_, s, r)| (s.clone(), r.clone()));
     let input = Input {
         binary,
