@@ -368,7 +368,7 @@ pub fn cache_key(
 /// uv trusts only its bundled roots unless told otherwise, so a network that pip reaches through the system's
 /// store (a TLS-inspecting proxy, a private index) fails the moment uv appears on PATH. flowship trusts the
 /// system's store for its own requests, and has uv do the same, unless the user chose uv's trust already.
-fn uv_trust(is_set: impl Fn(&str) -> bool) -> Vec<(&'static str, &'static str)> {
+pub fn uv_trust(is_set: impl Fn(&str) -> bool) -> Vec<(&'static str, &'static str)> {
     const CHOSEN: [&str; 4] = [
         "UV_SYSTEM_CERTS",
         "UV_NATIVE_TLS",

@@ -593,3 +593,51 @@ fn declared_dependencies_without_requirements_and_a_python_that_does_not_fit_are
         .unwrap();
     assert!(!pushed.status.success(), "nothing pushed");
 }
+
+/// A uv project (pyproject.toml + uv.lock, no requirements file) is built with exactly the locked versions;
+/// a lock out of date with pyproject.toml is refused, as `uv sync --locked` refuses it.
+#[test]
+fn a_uv_lock_is_installed_as_locked_and_a_stale_lock_is_refused() {
+    let uv = svc("UV");
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_image(dir.path());
+    let project = flow_project(&dir.path().join("p"));
+    std::fs::remove_file(project.join("requirements.txt")).unwrap();
+    let pyproject = |deps: &str| {
+        std::fs::write(
+            project.join("pyproject.toml"),
+            format!("[project]\nname = \"p-{}\"\nversion = \"1\"\nrequires-python = \">=3.10\"\ndependencies = [{deps}]\n\n[dependency-groups]\ndev = [\"idna==3.7\"]\n", token()),
+        )
+        .unwrap();
+    };
+    pyproject("\"six==1.16.0\"");
+    let lock = Command::new(&uv)
+        .arg("lock")
+        .current_dir(&project)
+        .env("UV_SYSTEM_CERTS", "1")
+        .env("UV_NATIVE_TLS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        lock.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lock.stderr)
+    );
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(&uv, bin.join("uv")).unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
+    let (o, layers) = build_with_path(&base, &project, &path);
+    assert_eq!(layers, 3, "base + the locked dependencies + code:\n{o}");
+    // A dependency added to pyproject.toml but not locked: refused, naming the fix.
+    pyproject("\"six==1.16.0\", \"idna\"");
+    let repo = format!("{}/it/stale-lock-{}", svc("REGISTRY_PLAIN"), token());
+    plain(flowship())
+        .env("PATH", &path)
+        .args(["build", "--image", &repo, "--tag", "1.0", "--base", &base])
+        .args(["--context", project.to_str().unwrap()])
+        .run()
+        .code(2)
+        .stderr_has("uv.lock is out of date")
+        .stderr_has("uv lock");
+}

@@ -194,9 +194,37 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
             "pass --requirements FILE, or leave it out to build without dependencies",
         ));
     }
+    // A uv project without a requirements file: its lock, exported (exactly the locked versions).
+    let mut requirements = b.requirements.as_ref().map(|r| r.value.clone());
+    if requirements.is_none() && context.join("uv.lock").is_file() {
+        let out = std::env::temp_dir().join(format!(
+            "flowship-uv-export-{}.txt",
+            crate::registry::digest::of(
+                std::path::absolute(&context)
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .as_bytes()
+            )
+            .trim_start_matches("sha256:")
+            .get(..16)
+            .unwrap_or("x")
+        ));
+        crate::image::project::export_uv_lock(
+            &context,
+            settings.template_env.get("PATH").map(String::as_str),
+            &out,
+        )
+        .map_err(|m| {
+            usage(
+                format!("{}/uv.lock: {m}", context.display()),
+                "run `uv lock` in the project and commit uv.lock, or pass --requirements FILE",
+            )
+        })?;
+        requirements = Some(out);
+    }
     // A project that declares dependencies but names no requirements file would be built without them: a
     // broken image, exit 0. Refused, with the export that gives the file.
-    if b.requirements.is_none()
+    if requirements.is_none()
         && let Some(declared) = crate::image::project::undeclared_install(&context)
     {
         return Err(usage(
@@ -257,7 +285,7 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         base: base.clone(),
         platforms,
         context,
-        requirements: b.requirements.as_ref().map(|r| r.value.clone()),
+        requirements,
         python: b.python_version.as_ref().map(|p| p.value.clone()),
         workdir,
         mtime: settings.source_date.value,
