@@ -383,6 +383,16 @@ pub struct ReleaseArgs {
     /// Release into a held environment, lifting its hold in the same commit.
     #[arg(long)]
     pub lift_hold: bool,
+    /// After registering, run this deployment once (`flow/name` or `name`, optionally `=PARAMS_JSON`;
+    /// repeatable) and wait for it to finish: a failed run fails the release (exit 1).
+    #[arg(long = "smoke", value_name = "DEPLOYMENT[=PARAMS_JSON]")]
+    pub smoke: Vec<String>,
+    /// Seconds a smoke run may take [default: 600].
+    #[arg(long, value_name = "SECONDS")]
+    pub smoke_timeout: Option<u64>,
+    /// When a smoke run fails, roll the environment back to the previous release and hold it.
+    #[arg(long)]
+    pub rollback_on_failure: bool,
 }
 
 #[derive(Debug, Args)]

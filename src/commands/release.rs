@@ -5,6 +5,7 @@
 use crate::cli::ReleaseArgs;
 use crate::error::Error;
 use crate::ops::release::{self, Request, Saved};
+use crate::ops::smoke;
 use crate::output::Printer;
 use crate::settings::Settings;
 
@@ -54,9 +55,120 @@ pub async fn run(args: &ReleaseArgs, settings: &Settings, printer: &Printer) -> 
         ));
         return crate::report::release_plan(&plan, printer);
     }
+    // Smoke runs are checked against the plan before anything is written: a name that matches no
+    // deployment is bad input, not a failure after the release.
+    let smoke = smoke_targets(settings, &plan)?;
     if settings.dry_run.value {
         return crate::report::release_plan(&plan, printer);
     }
+    let client = plan.prefect.client.clone();
+    let api_url = plan.prefect.api_url.clone();
+    let pin = plan.image.reference();
     let outcome = release::apply(settings, plan, printer).await?;
-    crate::report::release(&outcome, settings, printer)
+    crate::report::release(&outcome, settings, printer)?;
+    if smoke.is_empty() {
+        return Ok(());
+    }
+    let targets: Vec<(String, String, serde_json::Value)> = smoke
+        .into_iter()
+        .filter_map(|(name, params)| {
+            let id = outcome
+                .prefect
+                .deployments
+                .iter()
+                .find(|d| d.name == name)?
+                .id
+                .clone()?;
+            Some((name, id, params))
+        })
+        .collect();
+    let timeout = std::time::Duration::from_secs(settings.prefect.smoke_timeout.value);
+    let runs = smoke::run_all(&client, &api_url, &targets, &pin, timeout, printer).await?;
+    let failed: Vec<&smoke::Run> = runs.iter().filter(|r| !r.passed()).collect();
+    for r in &runs {
+        printer.info(&format!(
+            "smoke run of {}: {} in {} ({})",
+            r.deployment,
+            r.state,
+            r.image.as_deref().unwrap_or("?"),
+            r.url
+        ));
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let why = failed
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}{} ({})",
+                r.deployment,
+                r.state,
+                r.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default(),
+                r.url
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    if settings.prefect.rollback_on_failure.value {
+        printer.warn(&format!("smoke run failed: {why}; rolling back"));
+        let base = super::release_request(&args.bump, &args.register);
+        let plan = crate::ops::rollback::plan(
+            settings,
+            "previous",
+            Some(format!("smoke run failed after releasing {pin}")),
+            base,
+            printer,
+        )
+        .await?;
+        let back = release::apply(settings, plan, printer).await?;
+        crate::report::release(&back, settings, printer)?;
+        return Err(Error::Reported(format!(
+            "release: the smoke run failed ({why}); the environment was rolled back and is held"
+        )));
+    }
+    Err(Error::Reported(format!(
+        "release: the smoke run failed: {why}"
+    )))
+}
+
+/// The deployments `--smoke` names, with their parameters, resolved against what the release registers.
+fn smoke_targets(
+    settings: &Settings,
+    plan: &release::Plan,
+) -> Result<Vec<(String, serde_json::Value)>, Error> {
+    let names: Vec<(String, String)> = plan
+        .prefect
+        .deployments
+        .iter()
+        .map(|d| (d.name.clone(), String::new()))
+        .collect();
+    let mut out = Vec::new();
+    for spec in &settings.prefect.smoke {
+        let (want, params) = smoke::parse(&spec.value)?;
+        let hits = smoke::matches(&want, &names);
+        if hits.is_empty() {
+            return Err(Error::Usage {
+                message: format!(
+                    "{}: smoke run `{want}` names no deployment of this release",
+                    spec.source
+                ),
+                hint: Some(format!(
+                    "deployments: {}",
+                    names
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            });
+        }
+        for (name, _) in hits {
+            out.push((name.clone(), params.clone()));
+        }
+    }
+    Ok(out)
 }

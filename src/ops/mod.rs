@@ -11,4 +11,5 @@ pub mod record;
 pub mod register;
 pub mod release;
 pub mod rollback;
+pub mod smoke;
 pub mod status;

@@ -175,6 +175,11 @@ pub struct PrefectSection {
     pub strict: Option<bool>,
     /// Delete the project's deployments (marked by flowship) that the files no longer name.
     pub prune: Option<bool>,
+    /// Deployments (`flow/name[=PARAMS_JSON]`) a release runs once and waits for.
+    #[serde(default)]
+    pub smoke: Vec<String>,
+    pub smoke_timeout: Option<u64>,
+    pub rollback_on_failure: Option<bool>,
     /// Names of the variables that hold this server's credentials (defaults: Prefect's own).
     pub auth_string_variable: Option<String>,
     pub api_key_variable: Option<String>,

@@ -123,6 +123,15 @@ pub const WORK_POOL: Key = Key::new("prefect.work_pool")
 pub const CONCURRENCY: Key = Key::new("prefect.concurrency")
     .flag("concurrency", "--concurrency")
     .env("FLOWSHIP_PREFECT_CONCURRENCY");
+pub const SMOKE: Key = Key::new("prefect.smoke")
+    .flag("smoke", "--smoke")
+    .env("FLOWSHIP_SMOKE");
+pub const SMOKE_TIMEOUT: Key = Key::new("prefect.smoke_timeout")
+    .flag("smoke_timeout", "--smoke-timeout")
+    .env("FLOWSHIP_SMOKE_TIMEOUT");
+pub const ROLLBACK_ON_FAILURE: Key = Key::new("prefect.rollback_on_failure")
+    .flag("rollback_on_failure", "--rollback-on-failure")
+    .env("FLOWSHIP_ROLLBACK_ON_FAILURE");
 pub const PRUNE: Key = Key::new("prefect.prune")
     .flag("prune", "--prune")
     .env("FLOWSHIP_PRUNE");

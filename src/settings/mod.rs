@@ -167,6 +167,12 @@ pub struct PrefectSettings {
     pub strict: Sourced<bool>,
     /// Deployments flowship registered for a project that its files no longer name are deleted.
     pub prune: Sourced<bool>,
+    /// Smoke runs after a release: `flow/name` or `name`, with `=PARAMS_JSON`.
+    pub smoke: Vec<Sourced<String>>,
+    /// How long a smoke run may take, in seconds.
+    pub smoke_timeout: Sourced<u64>,
+    /// A failed smoke run rolls the environment back (and holds it).
+    pub rollback_on_failure: Sourced<bool>,
 }
 
 #[derive(Debug, Default, Clone)]

@@ -212,5 +212,14 @@ impl Settings {
         e.one("prefect.create_work_pool", p.create_work_pool.as_ref());
         e.json("prefect.strict", &p.strict);
         e.json("prefect.prune", &p.prune);
+        let smoke: Vec<String> = p.smoke.iter().map(|s| s.value.clone()).collect();
+        if let Some(first) = p.smoke.first() {
+            e.one(
+                "prefect.smoke",
+                Some(&Sourced::new(smoke.join(", "), first.source.clone())),
+            );
+        }
+        e.json("prefect.smoke_timeout", &p.smoke_timeout);
+        e.json("prefect.rollback_on_failure", &p.rollback_on_failure);
     }
 }

@@ -240,3 +240,53 @@ fn a_private_registry_reaches_the_worker_through_the_credentials_block() {
     );
     let _ = git(&w.bare, &["log", "-1", "--format=%H", "main"]);
 }
+
+/// `release --smoke`: the released deployment runs once on Prefect's docker worker, handed the pinned digest,
+/// and must finish COMPLETED; a failing run fails the release, and with `--rollback-on-failure` the
+/// environment goes back to the previous release and is held, in the same job.
+#[test]
+fn a_smoke_run_proves_a_release_and_a_failing_one_rolls_it_back() {
+    let w = world_with(&svc("REGISTRY_PLAIN"), &svc("PREFECT_BASE"), "docker", true);
+    let api = svc("PREFECT_PLAIN");
+    let release = |sha: &str, extra: &[&str]| {
+        w.flowship()
+            .env("CI_COMMIT_SHORT_SHA", sha)
+            .args(["release", "--env", "staging"])
+            .args(extra)
+            .run()
+    };
+    release("aaaa1111", &[]).success();
+    let worker = Worker::start(&api, &format!("staging-{}", w.tok));
+    w.edit_code("v2");
+    let good = release("bbbb2222", &["--smoke", "daily", "--smoke-timeout", "240"]);
+    good.success().stderr_has("COMPLETED");
+    let pinned = w.deployment(&api, None, "etl", "daily")["job_variables"]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.edit_code("v3");
+    // `day` is not a date: the run fails in the flow's own parameter validation.
+    let bad = release(
+        "cccc3333",
+        &[
+            "--smoke",
+            r#"daily={"day": "not-a-date"}"#,
+            "--smoke-timeout",
+            "240",
+            "--rollback-on-failure",
+        ],
+    );
+    bad.code(1)
+        .stderr_has("smoke run failed")
+        .stderr_has("rolled back and is held");
+    assert_eq!(
+        w.deployment(&api, None, "etl", "daily")["job_variables"]["image"],
+        pinned.as_str(),
+        "back on the release before it; worker:\n{}",
+        worker.logs()
+    );
+    assert!(
+        w.file_on_main(".flowship/holds/staging.yaml")
+            .contains("smoke run failed")
+    );
+}

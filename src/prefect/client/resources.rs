@@ -64,6 +64,37 @@ impl Prefect {
             .collect())
     }
 
+    /// A flow run of deployment `id` (`POST /deployments/{id}/create_flow_run`); its id.
+    pub async fn create_flow_run(
+        &self,
+        deployment: &str,
+        body: &serde_json::Value,
+    ) -> Result<String, PrefectError> {
+        let what = "POST /deployments/{id}/create_flow_run";
+        let resp = self
+            .write_once(
+                Method::POST,
+                &format!("/deployments/{deployment}/create_flow_run"),
+                body,
+            )
+            .await?;
+        let v = self.json_of(what, resp).await?;
+        v["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| PrefectError::Api {
+                what: what.into(),
+                status: 200,
+                detail: "no id".into(),
+            })
+    }
+
+    /// A flow run as the server has it now.
+    pub async fn flow_run(&self, id: &str) -> Result<Option<serde_json::Value>, PrefectError> {
+        self.get_optional("GET /flow_runs/{id}", &format!("/flow_runs/{id}"))
+            .await
+    }
+
     /// A flow's name from its id (`None` when it no longer exists).
     pub async fn flow_name_of(&self, id: &str) -> Result<Option<String>, PrefectError> {
         Ok(self
