@@ -345,6 +345,10 @@ pub struct RegisterFlags {
     /// Deployments registered at once.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// The Kubernetes secret kubernetes work pools pull images with: set as `imagePullSecrets` of pools
+    /// flowship creates, and added to existing ones.
+    #[arg(long, value_name = "SECRET")]
+    pub image_pull_secret: Option<String>,
     /// Treat warnings about prefect.yaml (a parameter the flow does not take, a deployment named twice,
     /// keys Prefect 3 ignores) as errors: exit 2, nothing written.
     #[arg(long)]

@@ -33,6 +33,12 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
             printer.info(&format!("dry run: would create work pool `{}`", p.name));
         }
         for p in &plan.pools {
+            if let Some(s) = p.pull_secret.as_ref().filter(|_| p.exists) {
+                printer.info(&format!(
+                    "dry run: would add the image pull secret `{s}` to work pool `{}`",
+                    p.name
+                ));
+            }
             if let Some(b) = &p.refresh_block {
                 printer.info(&format!(
                     "dry run: would update the registry credentials block `{b}` of work pool `{}` (its login changed)",

@@ -550,6 +550,11 @@ impl Plan {
                     "step": "work_pool", "action": "update_registry_block", "name": p.name, "registry_block": b,
                 }));
             }
+            if let Some(s) = p.pull_secret.as_ref().filter(|_| p.exists) {
+                out.push(json!({
+                    "step": "work_pool", "action": "add_pull_secret", "name": p.name, "pull_secret": s,
+                }));
+            }
         }
         for d in &self.prefect.deployments {
             out.push(json!({

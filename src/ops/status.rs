@@ -267,6 +267,35 @@ async fn deployments(
             detail: format!("work pool `{}` does not exist", p.name),
         });
     }
+    // A kubernetes pool pulling from a registry that needs a login, without an image pull secret: its pods
+    // cannot pull the pinned image.
+    let private = settings
+        .image
+        .as_ref()
+        .is_some_and(|i| settings.credential(&i.value.registry).is_some());
+    for p in &plan.pools {
+        if let Some(w) = p.existing.as_ref().filter(|w| w.kind == "kubernetes") {
+            let secrets = w.pull_secrets();
+            if private && secrets.is_empty() || p.pull_secret.is_some() {
+                drift.push(Drift {
+                    kind: "pull_secret_missing",
+                    detail: format!(
+                        "kubernetes work pool `{}` names {} image pull secret{}",
+                        p.name,
+                        p.pull_secret
+                            .as_deref()
+                            .map(|s| format!("no `{s}`"))
+                            .unwrap_or_else(|| "no".into()),
+                        if p.pull_secret.is_some() {
+                            ""
+                        } else {
+                            ", and the registry needs a login"
+                        }
+                    ),
+                });
+            }
+        }
+    }
     let mut out = Vec::new();
     for d in &plan.deployments {
         let image = d.running.clone();

@@ -180,6 +180,8 @@ pub struct PrefectSection {
     pub smoke: Vec<String>,
     pub smoke_timeout: Option<u64>,
     pub rollback_on_failure: Option<bool>,
+    /// The Kubernetes secret (a pull-only registry login) the environment's kubernetes pools pull with.
+    pub image_pull_secret: Option<String>,
     /// Names of the variables that hold this server's credentials (defaults: Prefect's own).
     pub auth_string_variable: Option<String>,
     pub api_key_variable: Option<String>,

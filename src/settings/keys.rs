@@ -123,6 +123,9 @@ pub const WORK_POOL: Key = Key::new("prefect.work_pool")
 pub const CONCURRENCY: Key = Key::new("prefect.concurrency")
     .flag("concurrency", "--concurrency")
     .env("FLOWSHIP_PREFECT_CONCURRENCY");
+pub const PULL_SECRET: Key = Key::new("prefect.image_pull_secret")
+    .flag("image_pull_secret", "--image-pull-secret")
+    .env("FLOWSHIP_IMAGE_PULL_SECRET");
 pub const SMOKE: Key = Key::new("prefect.smoke")
     .flag("smoke", "--smoke")
     .env("FLOWSHIP_SMOKE");

@@ -173,6 +173,8 @@ pub struct PrefectSettings {
     pub smoke_timeout: Sourced<u64>,
     /// A failed smoke run rolls the environment back (and holds it).
     pub rollback_on_failure: Sourced<bool>,
+    /// The Kubernetes secret kubernetes work pools pull images with (`imagePullSecrets`).
+    pub image_pull_secret: Option<Sourced<String>>,
 }
 
 #[derive(Debug, Default, Clone)]

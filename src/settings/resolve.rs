@@ -317,6 +317,7 @@ fn prefect(l: &Layers<'_>) -> Result<PrefectSettings, ConfigError> {
         smoke: l.list(&k::SMOKE)?,
         smoke_timeout: number(l, &k::SMOKE_TIMEOUT, 600)?,
         rollback_on_failure: l.bool(&k::ROLLBACK_ON_FAILURE)?,
+        image_pull_secret: l.string(&k::PULL_SECRET)?,
     })
 }
 

@@ -221,5 +221,6 @@ impl Settings {
         }
         e.json("prefect.smoke_timeout", &p.smoke_timeout);
         e.json("prefect.rollback_on_failure", &p.rollback_on_failure);
+        e.one("prefect.image_pull_secret", p.image_pull_secret.as_ref());
     }
 }

@@ -557,3 +557,64 @@ fn prune_deletes_only_what_flowship_registered_for_the_project_and_the_file_drop
         .code(2)
         .stderr_has("--prune deletes what the files do not name");
 }
+
+/// Kubernetes pools get the image pull secret the environment names: on pools flowship creates, and added to
+/// existing ones (planned, shown under --dry-run); a second run has nothing to add.
+#[test]
+fn kubernetes_pools_get_the_image_pull_secret() {
+    let t = token();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "flows/f.py",
+                &format!(
+                    "from prefect import flow\n\n\n@flow(name=\"k8s-{t}\")\ndef f():\n    pass\n"
+                ),
+            ),
+            (
+                "prefect.yaml",
+                &format!(
+                    "deployments:\n- name: a\n  entrypoint: flows/f.py:f\n  work_pool: {{name: k8s-{t}}}\n- name: b\n  entrypoint: flows/f.py:f\n  work_pool: {{name: k8s2-{t}}}\n"
+                ),
+            ),
+        ],
+    );
+    let run = |args: &[&str]| {
+        flowship()
+            .env("PREFECT_API_URL", svc(OURS))
+            .cwd(dir.path())
+            .args(["register", "--create-work-pool", "kubernetes"])
+            .args(if args.contains(&"--name") {
+                &[][..]
+            } else {
+                &["--all"][..]
+            })
+            .args(args)
+            .run()
+    };
+    let secrets = |pool: &str| {
+        api(&svc(OURS), "GET", &format!("/work_pools/{pool}"), None)["base_job_template"]["job_configuration"]
+            ["job_manifest"]["spec"]["template"]["spec"]["imagePullSecrets"]
+            .clone()
+    };
+    // k8s2 exists first, without a secret.
+    run(&["--name", "*/b"]).success();
+    assert!(secrets(&format!("k8s2-{t}")).is_null());
+    run(&["--image-pull-secret", "harbor-pull", "--dry-run"])
+        .success()
+        .stderr_has(&format!(
+            "would add the image pull secret `harbor-pull` to work pool `k8s2-{t}`"
+        ));
+    run(&["--image-pull-secret", "harbor-pull"]).success();
+    for pool in [format!("k8s-{t}"), format!("k8s2-{t}")] {
+        assert_eq!(secrets(&pool), json!([{"name": "harbor-pull"}]), "{pool}");
+    }
+    let again = run(&["--image-pull-secret", "harbor-pull", "--dry-run"]);
+    again.success();
+    assert!(
+        !again.stderr.contains("would add the image pull secret"),
+        "{again}"
+    );
+}

@@ -23,7 +23,9 @@ pub async fn apply(plan: &Plan, printer: &crate::output::Printer) -> Result<Outc
                     "  its workers pull with the registry credentials block `{block}`"
                 ));
             }
-            client.create_work_pool(&p.name, kind, pull).await?;
+            client
+                .create_work_pool(&p.name, kind, pull, p.pull_secret.as_deref())
+                .await?;
         }
     }
     if let Some(c) = &plan.pull_credentials {
@@ -38,6 +40,15 @@ pub async fn apply(plan: &Plan, printer: &crate::output::Printer) -> Result<Outc
             client
                 .refresh_registry_block(block, &c.block_data())
                 .await?;
+        }
+    }
+    for p in plan.pools.iter().filter(|p| p.exists) {
+        if let (Some(secret), Some(pool)) = (&p.pull_secret, &p.existing) {
+            printer.info(&format!(
+                "adding the image pull secret `{secret}` to work pool `{}`",
+                p.name
+            ));
+            client.add_pull_secret(pool, secret).await?;
         }
     }
     let mut flow_ids = plan.flow_ids.clone();

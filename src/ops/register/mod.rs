@@ -65,6 +65,8 @@ pub struct Request {
     pub prune: bool,
     /// Register a release record's definitions instead of the files (rollback, a newer release's record).
     pub record: Option<crate::ops::record::Record>,
+    /// The Kubernetes image pull secret kubernetes pools must name.
+    pub pull_secret: Option<String>,
 }
 
 /// What a worker needs to pull from the image's registry.
@@ -151,6 +153,11 @@ impl Request {
             strict: settings.prefect.strict.value,
             prune: settings.prefect.prune.value,
             record: None,
+            pull_secret: settings
+                .prefect
+                .image_pull_secret
+                .as_ref()
+                .map(|s| s.value.clone()),
             pull_credentials: settings.image.as_ref().and_then(|i| {
                 settings
                     .credential(&i.value.registry)
@@ -232,6 +239,12 @@ pub struct PoolPlan {
     /// flowship resolves (a rotated robot secret): updated, so that the workers keep pulling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_block: Option<String>,
+    /// The image pull secret added to an existing kubernetes pool that does not name it yet, or set on one
+    /// created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_secret: Option<String>,
+    #[serde(skip)]
+    pub existing: Option<crate::prefect::WorkPool>,
 }
 
 #[derive(Clone, Serialize)]
@@ -375,10 +388,15 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         match client.work_pool(&pool).await {
             Ok(info) => pools.push(PoolPlan {
                 refresh_block: stale_block(&client, &info, req.pull_credentials.as_ref()).await?,
+                pull_secret: req
+                    .pull_secret
+                    .clone()
+                    .filter(|s| info.kind == "kubernetes" && !info.pull_secrets().contains(s)),
                 name: pool,
                 exists: true,
                 create: None,
                 registry_block: None,
+                existing: Some(info),
             }),
             Err(PrefectError::WorkPoolMissing { .. }) => match &req.create_work_pool {
                 Some(kind) => pools.push(PoolPlan {
@@ -391,6 +409,8 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
                         .filter(|_| kind == "docker")
                         .map(PullCredentials::block_name),
                     refresh_block: None,
+                    pull_secret: req.pull_secret.clone().filter(|_| kind == "kubernetes"),
+                    existing: None,
                 }),
                 None => {
                     let users: Vec<String> = plans

@@ -56,11 +56,53 @@ pub enum Auth {
     Bearer(Secret),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct WorkPool {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default)]
+    pub base_job_template: serde_json::Value,
+}
+
+impl WorkPool {
+    /// The image pull secrets a Kubernetes pool's job manifest names (`spec.template.spec.imagePullSecrets`).
+    pub fn pull_secrets(&self) -> Vec<String> {
+        pull_secrets_of(&self.base_job_template)
+    }
+}
+
+/// Where a Kubernetes job template keeps its pod spec.
+fn pod_spec(template: &mut serde_json::Value) -> &mut serde_json::Value {
+    &mut template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+}
+
+pub fn pull_secrets_of(template: &serde_json::Value) -> Vec<String> {
+    template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]["imagePullSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A Kubernetes job template with `secret` among its pod's image pull secrets.
+pub fn with_pull_secret(mut template: serde_json::Value, secret: &str) -> serde_json::Value {
+    if pull_secrets_of(&template).iter().any(|s| s == secret) {
+        return template;
+    }
+    let spec = pod_spec(&mut template);
+    if !spec.is_object() {
+        return template;
+    }
+    let list = spec.as_object_mut().map(|o| {
+        o.entry("imagePullSecrets")
+            .or_insert_with(|| serde_json::json!([]))
+    });
+    if let Some(serde_json::Value::Array(a)) = list {
+        a.push(serde_json::json!({"name": secret}));
+    }
+    template
 }
 
 pub struct Prefect {

@@ -238,6 +238,7 @@ impl Prefect {
         name: &str,
         kind: &str,
         pull: Option<(&str, &serde_json::Value)>,
+        pull_secret: Option<&str>,
     ) -> Result<(), PrefectError> {
         let resp = self
             .http
@@ -274,12 +275,35 @@ impl Prefect {
             template["variables"]["properties"]["registry_credentials"]["default"] =
                 serde_json::json!({"$ref": {"block_document_id": id}});
         }
+        if let Some(secret) = pull_secret.filter(|_| kind == "kubernetes") {
+            template = super::with_pull_secret(template, secret);
+        }
         let body = serde_json::json!({"name": name, "type": kind, "base_job_template": template});
         let resp = self.write(Method::POST, "/work_pools/", &body).await?;
         if resp.status() == StatusCode::CONFLICT {
             return Ok(()); // created meanwhile by someone else: what we wanted
         }
         self.json_of("POST /work_pools/", resp).await.map(|_| ())
+    }
+
+    /// Add `secret` to an existing Kubernetes pool's image pull secrets (its template otherwise kept).
+    pub async fn add_pull_secret(
+        &self,
+        pool: &super::WorkPool,
+        secret: &str,
+    ) -> Result<(), PrefectError> {
+        let template = super::with_pull_secret(pool.base_job_template.clone(), secret);
+        let path = format!("/work_pools/{}", super::urlencode(&pool.name));
+        let resp = self
+            .write(
+                Method::PATCH,
+                &path,
+                &serde_json::json!({"base_job_template": template}),
+            )
+            .await?;
+        self.json_of("PATCH /work_pools/{name}", resp)
+            .await
+            .map(|_| ())
     }
 
     /// Make the automations a deployment owns (`have`) the ones the file wants: the missing ones are created
