@@ -833,3 +833,43 @@ fn concurrent_merge_request_bumps_report_only_what_the_remote_has() {
         assert_eq!(git(&bare, &["rev-parse", "main"]), main);
     }
 }
+
+/// A bump that finds no reference to its image is exit 2 naming the image, where it looked and the closest
+/// references it saw: never "nothing to change … already set" for a misconfiguration.
+#[test]
+fn no_reference_to_the_image_is_exit_2_not_already_set() {
+    let (name, bare) = seeded(&[("apps/etl/release.yaml", release("etl", "1.0.0"))]);
+    let head = git(&bare, &["rev-parse", "main"]);
+    let o = flowship()
+        .args([
+            "bump",
+            "--repo",
+            &format!("{}/{name}", svc("GIT_DAEMON")),
+            "--image",
+            "harbor.example.com/other-project/etl",
+            "--tag",
+            "1.1.0",
+        ])
+        .run();
+    o.code(2)
+        .stderr_has("no reference to harbor.example.com/other-project/etl")
+        .stderr_has(
+            "closest references: apps/etl/release.yaml:9: repository: harbor.example.com/flows/etl",
+        );
+    assert!(!o.stderr.contains("already set"), "{o}");
+    assert_eq!(git(&bare, &["rev-parse", "main"]), head, "nothing written");
+    // Found and holding the value: that is "already set", exit 0.
+    flowship()
+        .args([
+            "bump",
+            "--repo",
+            &format!("{}/{name}", svc("GIT_DAEMON")),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.0.0",
+        ])
+        .run()
+        .success()
+        .stderr_has("already set");
+}
