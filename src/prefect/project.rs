@@ -295,6 +295,14 @@ impl Project {
         flow: &FlowInfo,
         warnings: &mut Vec<Warning>,
     ) -> Result<(), ProjectError> {
+        if cfg.get("parameters").is_some_and(Value::is_null) {
+            warnings.push(self.warning(
+                index,
+                name,
+                "`parameters:` is empty (null); registered as no parameters (`prefect deploy` refuses the whole file for it)",
+                "remove the key, or write parameters: {}",
+            ));
+        }
         let Some(params) = cfg.get("parameters").filter(|v| !v.is_null()) else {
             return Ok(());
         };
@@ -312,6 +320,25 @@ impl Project {
             .as_object()
             .map(|p| p.keys().map(String::as_str).collect())
             .unwrap_or_default();
+        // A value outside an Enum or Literal the flow declares: the server refuses the deployment
+        // (enforce_parameter_schema), after others may have been written. Refused here, before any write.
+        let enforced = cfg.get("enforce_parameter_schema") != Some(&Value::Bool(false));
+        for (k, v) in params.iter().filter(|_| enforced) {
+            let Some(allowed) = allowed_values(&flow.schema, k) else {
+                continue;
+            };
+            if !allowed.contains(v) && !v.as_str().is_some_and(|s| s.contains("{{")) {
+                return Err(self.err(
+                    name,
+                    format!(
+                        "parameter `{k}` is {v}, not one of the values flow `{}` takes: {}",
+                        flow.name,
+                        allowed.iter().map(Value::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                    Some("the server refuses it (enforce_parameter_schema): use one of those values, or leave the parameter out"),
+                ));
+            }
+        }
         for bad in params.keys().filter(|k| !known.contains(&k.as_str())) {
             let fix = if known.is_empty() {
                 format!(
@@ -429,4 +456,17 @@ pub(super) fn absolute(p: &Path) -> String {
         .unwrap_or_else(|_| p.to_path_buf())
         .display()
         .to_string()
+}
+
+/// The only values parameter `name` may take, when its schema says so (an Enum or a Literal, directly or
+/// through `$ref`); `None` when any value of some type may do.
+fn allowed_values(schema: &Value, name: &str) -> Option<Vec<Value>> {
+    let mut prop = schema["properties"].get(name)?;
+    if let Some(r) = prop.get("$ref").and_then(Value::as_str) {
+        prop = schema["definitions"].get(r.strip_prefix("#/definitions/")?)?;
+    }
+    if let Some(c) = prop.get("const") {
+        return Some(vec![c.clone()]);
+    }
+    prop.get("enum").and_then(Value::as_array).cloned()
 }

@@ -85,6 +85,38 @@ impl World<'_> {
                 Value::String(self.env.get(&k)?.clone())
             }
             Expr::Call(c) => self.call(scope, c, depth)?,
+            // `f"ingest_{PLATFORM}_{DB_NAME}"` of constants (a flow name built at import).
+            Expr::FString(f) => {
+                let mut out = String::new();
+                for part in f.value.iter() {
+                    match part {
+                        ast::FStringPart::Literal(l) => out.push_str(&l.value),
+                        ast::FStringPart::FString(fs) => {
+                            for el in &fs.elements {
+                                match el {
+                                    ast::InterpolatedStringElement::Literal(l) => {
+                                        out.push_str(&l.value)
+                                    }
+                                    ast::InterpolatedStringElement::Interpolation(i) => {
+                                        if i.format_spec.is_some()
+                                            || i.debug_text.is_some()
+                                            || i.conversion != ast::ConversionFlag::None
+                                        {
+                                            return None;
+                                        }
+                                        match v(&i.expression)? {
+                                            Value::String(s) => out.push_str(&s),
+                                            Value::Number(n) => out.push_str(&n.to_string()),
+                                            _ => return None,
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Value::String(out)
+            }
             _ => return None,
         })
     }
