@@ -96,7 +96,21 @@ pub async fn environment(settings: &Settings, printer: &Printer) -> Environment 
                 pins.tags.join(", ")
             ),
         }),
-        (1, _) => {}
+        (1, _) => {
+            // One digest, but a place that pins by tag only (a Kustomize entry without `digest:`).
+            let by_tag: Vec<String> = pins
+                .places
+                .iter()
+                .filter(|p| pins::digest_of(&p.value).is_none())
+                .map(|p| format!("{}:{} {}", p.file, p.line, p.value))
+                .collect();
+            if !by_tag.is_empty() {
+                env.drift.push(Drift {
+                    kind: "not_pinned",
+                    detail: format!("pinned by tag only at {}", by_tag.join("; ")),
+                });
+            }
+        }
         _ => env.drift.push(Drift {
             kind: "pins_disagree",
             detail: format!(

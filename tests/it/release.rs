@@ -989,3 +989,39 @@ fn a_release_overtaken_between_its_commit_and_its_registration_registers_the_new
         .success()
         .stdout_has("staging  in sync");
 }
+
+/// A Kustomize `images:` entry without a `digest:` field pins by tag only: `status` reports it as drift
+/// (`not_pinned`, exit 4), not as an environment it could not read (exit 1).
+#[test]
+fn a_kustomize_entry_without_a_digest_is_not_pinned_drift() {
+    let w = world();
+    w.flowship()
+        .args(["release", "--env", "staging"])
+        .run()
+        .success();
+    let work = tempfile::tempdir().unwrap();
+    let clone = work.path().join("c");
+    git(
+        Path::new("."),
+        &[
+            "clone",
+            "-q",
+            w.bare.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    let f = clone.join("clusters/staging/kustomization.yaml");
+    let t: String = std::fs::read_to_string(&f)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("digest:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&f, t).unwrap();
+    push_by_hand(&clone);
+    w.flowship()
+        .args(["status", "--env", "staging"])
+        .run()
+        .code(4)
+        .stdout_has("not_pinned");
+}

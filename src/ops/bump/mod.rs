@@ -158,12 +158,45 @@ impl Bumper {
             )),
             policies: self.req.target.policies.clone(),
         };
-        let files = if self.req.explicit.is_empty() {
-            self.plan_discovered(&probe)?
-        } else {
-            self.plan_explicit(&probe)?
+        if !self.req.explicit.is_empty() {
+            let files = self.plan_explicit(&probe)?;
+            return Ok(files.into_iter().flat_map(|f| f.changes).collect());
+        }
+        // File by file: a Kustomize entry without a `digest:` field pins by tag only, and is read as that
+        // (status reports `not_pinned`) instead of failing the whole read.
+        let needle = probe
+            .repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&probe.repository)
+            .to_string();
+        let tag_only = Target {
+            digest: None,
+            ..probe.clone()
         };
-        Ok(files.into_iter().flat_map(|f| f.changes).collect())
+        let mut out = Vec::new();
+        for entry in self.checkout.files()? {
+            if !self.req.globs.is_match(&entry.path) {
+                continue;
+            }
+            let Some(text) = self.checkout.read(entry.oid) else {
+                continue;
+            };
+            if !text.contains(&needle) && !probe.policies.iter().any(|p| text.contains(p.as_str()))
+            {
+                continue;
+            }
+            let changes = match images::plan(&entry.path, &text, &probe) {
+                Err(crate::gitops::images::EditError::MissingField { field, .. })
+                    if field == "digest" =>
+                {
+                    images::plan(&entry.path, &text, &tag_only)?
+                }
+                other => other?,
+            };
+            out.extend(changes);
+        }
+        Ok(out)
     }
 
     /// Refuse a bump that finds no reference to its image at all (exit 2): "nothing to change" would
