@@ -98,10 +98,16 @@ pub async fn environment(settings: &Settings, printer: &Printer) -> Environment 
         }),
         (1, _) => {
             // One digest, but a place that pins by tag only (a Kustomize entry without `digest:`).
+            // (A tag field beside a digest field is pinned: only a file with no digest anywhere is not.)
             let by_tag: Vec<String> = pins
                 .places
                 .iter()
-                .filter(|p| pins::digest_of(&p.value).is_none())
+                .filter(|p| {
+                    !pins
+                        .places
+                        .iter()
+                        .any(|q| q.file == p.file && pins::digest_of(&q.value).is_some())
+                })
                 .map(|p| format!("{}:{} {}", p.file, p.line, p.value))
                 .collect();
             if !by_tag.is_empty() {
