@@ -344,35 +344,6 @@ impl Planner<'_> {
             return Ok(());
         }
         let item_path = path_string(&name.path[..name.path.len() - 1]);
-        // Renovate's `newTag: tag@sha256:…`: a pinned value keeps its form (tag@digest in, tag@digest out);
-        // a tag alone would silently drop the pin, so that needs the digest too.
-        if let Some(nt) = self
-            .sibling(name, "newTag")
-            .filter(|nt| nt.value.contains("@sha256:"))
-            .cloned()
-        {
-            let Some(d) = self.target.digest.clone() else {
-                let pin = nt
-                    .value
-                    .split_once('@')
-                    .map(|(_, p)| p)
-                    .unwrap_or("")
-                    .to_string();
-                return Err(self.pinned(&nt, &pin));
-            };
-            self.refuse_alias(name, "newTag")?;
-            let old_tag = nt.value.split_once('@').map(|(t, _)| t).unwrap_or("");
-            let tag = self
-                .target
-                .tag
-                .clone()
-                .unwrap_or_else(|| old_tag.to_string());
-            self.set(&nt, format!("{tag}@{d}"))?;
-            if let Some(df) = self.sibling(name, "digest").cloned() {
-                self.set(&df, d)?;
-            }
-            return Ok(());
-        }
         if let Some(t) = &self.target.tag {
             self.refuse_alias(name, "newTag")?;
             match self.sibling(name, "newTag").cloned() {

@@ -522,32 +522,3 @@ fn arbitrary_manifests_never_panic() {
         }
     }
 }
-
-/// Renovate's `newTag: tag@sha256:…` keeps its form: tag@digest in, tag@digest out; a tag alone would drop
-/// the pin, so it is refused, naming the digest.
-#[test]
-fn kustomize_new_tag_with_a_digest_keeps_its_pin() {
-    let old = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
-    let text =
-        format!("images:\n  - name: h.example.com/f/etl\n    newTag: \"11@{old}\"  # renovate\n");
-    let out = golden(
-        &text,
-        &target("h.example.com/f/etl", Some("12"), Some(D1)),
-        &[(
-            "images[0].newTag",
-            &format!("11@{old}"),
-            &format!("12@{D1}"),
-        )],
-    );
-    assert!(
-        out.contains(&format!("newTag: \"12@{D1}\"  # renovate")),
-        "{out}"
-    );
-    let err = plan(
-        "f.yaml",
-        &text,
-        &target("h.example.com/f/etl", Some("12"), None),
-    )
-    .unwrap_err();
-    assert!(err.to_string().contains(old), "{err}");
-}
