@@ -28,14 +28,6 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
     );
     printer.info(&format!("cloning {} ({})", req.display_url(), req.branch));
     let (bumper, plan) = bump::plan(req).await?;
-    // "Already set" only when a reference was found and holds the value.
-    let bumper = if plan.changes.is_empty() {
-        tokio::task::spawn_blocking(move || bumper.ensure_references().map(|_| bumper))
-            .await
-            .map_err(|e| Error::Internal(format!("bump panicked: {e}")))??
-    } else {
-        bumper
-    };
     if settings.dry_run.value {
         return crate::report::bump_plan(&plan, printer);
     }

@@ -388,17 +388,12 @@ async fn gitops_plan(
         // for ever: that is a misconfiguration, not a no-op.
         if bumper.references()?.is_empty() {
             let repository = &bumper.request().target.repository;
-            let closest = bumper
-                .ensure_references()
-                .err()
-                .and_then(|e| e.hint())
-                .unwrap_or_default();
             return Err(Error::Usage {
                 message: format!(
                     "the GitOps branch references {repository} nowhere in {}",
                     if targets.is_empty() { format!("paths {}", paths.join(", ")) } else { format!("targets {}", targets.join(", ")) }
                 ),
-                hint: Some(format!("check gitops.paths / gitops.targets (per environment) and that the manifests name this image repository; {closest}")),
+                hint: Some("check gitops.paths / gitops.targets (per environment) and that the manifests name this image repository".into()),
             });
         }
         let p = bumper.plan()?;

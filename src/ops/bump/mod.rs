@@ -199,51 +199,6 @@ impl Bumper {
         Ok(out)
     }
 
-    /// Refuse a bump that finds no reference to its image at all (exit 2): "nothing to change" would
-    /// otherwise report success for ever on a misconfiguration. Names the image, where it looked, and the
-    /// closest references it saw (lines naming the repository's last path segment).
-    pub fn ensure_references(&self) -> Result<(), Error> {
-        if !self.references()?.is_empty() {
-            return Ok(());
-        }
-        let repository = &self.req.target.repository;
-        let needle = repository.rsplit('/').next().unwrap_or(repository);
-        let mut seen = Vec::new();
-        for entry in self.checkout.files()? {
-            if seen.len() >= 5 {
-                break;
-            }
-            let Some(text) = self.checkout.read(entry.oid) else {
-                continue;
-            };
-            for (i, line) in text.lines().enumerate() {
-                // Lines that look like image references (`…/etl`, `…/etl:1`), not every word `etl`.
-                if line.contains(&format!("/{needle}")) && seen.len() < 5 {
-                    seen.push(format!("{}:{}: {}", entry.path, i + 1, line.trim()));
-                }
-            }
-        }
-        let searched = if self.req.explicit.is_empty() {
-            format!("the files matching {}", self.req.paths_display())
-        } else {
-            format!("the targets {}", self.req.targets_display())
-        };
-        Err(Error::Usage {
-            message: format!(
-                "no reference to {repository} in {searched} on {}: nothing would change, ever",
-                self.req.branch
-            ),
-            hint: Some(if seen.is_empty() {
-                "check --image (the repository the manifests name) and --paths / --target".into()
-            } else {
-                format!(
-                    "closest references: {}; check --image, --paths and --target",
-                    seen.join(" | ")
-                )
-            }),
-        })
-    }
-
     /// The commit the next plan is made on.
     pub fn base(&self) -> String {
         self.checkout.head().unwrap_or_default()

@@ -40,8 +40,6 @@ pub struct Request {
     pub branch: String,
     pub target: Target,
     pub(super) globs: GlobSet,
-    /// The globs as given, for messages.
-    pub(super) paths: Vec<String>,
     /// `(file, yaml path)` targets; empty means discover every reference under `globs`.
     pub(super) explicit: Vec<(String, String)>,
     pub(super) author: (String, String),
@@ -70,22 +68,6 @@ pub(super) fn usage(message: impl Into<String>, hint: &str) -> Error {
 }
 
 impl Request {
-    pub(super) fn paths_display(&self) -> String {
-        if self.paths.is_empty() {
-            "*.yaml, *.yml, *.json".into()
-        } else {
-            self.paths.join(", ")
-        }
-    }
-
-    pub(super) fn targets_display(&self) -> String {
-        self.explicit
-            .iter()
-            .map(|(f, p)| format!("{f}:{p}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
     /// The request for `repository` at `tag`/`digest`, from the settings in effect (an environment's overlay
     /// included). `mr_branch`: the `--mr-branch` flag; `push_options`: `--push-option`s.
     pub fn new(
@@ -217,12 +199,6 @@ impl Request {
             branch,
             target,
             globs,
-            paths: settings
-                .gitops
-                .paths
-                .iter()
-                .map(|p| p.value.clone())
-                .collect(),
             explicit,
             author: (
                 settings.gitops.author_name.value.clone(),
