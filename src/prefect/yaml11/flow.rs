@@ -102,7 +102,11 @@ fn opens_block_scalar(line: &str) -> bool {
         Some(i) => &line[..i],
         None => line,
     };
-    let last = code.trim_end().rsplit(char::is_whitespace).next().unwrap_or("");
+    let last = code
+        .trim_end()
+        .rsplit(char::is_whitespace)
+        .next()
+        .unwrap_or("");
     let mut chars = last.chars();
     matches!(chars.next(), Some('|' | '>'))
         && chars.all(|c| matches!(c, '-' | '+') || c.is_ascii_digit())
