@@ -97,6 +97,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::CaFile(_) | Error::Usage { .. } => 2,
             Error::Edit(EditError::Verify { .. }) => 1,
+            Error::Edit(e) if e.is_policy() => 3,
             Error::Edit(_) => 2,
             Error::Git(_) | Error::PushRejected { .. } | Error::Gitlab(_) | Error::Prefect(_) => 1,
             Error::Project(_) | Error::Layout(_) => 2,

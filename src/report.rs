@@ -33,6 +33,7 @@ pub fn bump_plan(plan: &bump::Plan, printer: &Printer) -> Result<(), Error> {
     for n in &plan.notes {
         printer.info(n);
     }
+    skipped(&plan.skipped, printer);
     if printer.is_json() {
         let gitops = json!({
             "repo": plan.repo, "branch": plan.branch, "commit": plan.base, "changes": plan.changes,
@@ -42,8 +43,10 @@ pub fn bump_plan(plan: &bump::Plan, printer: &Printer) -> Result<(), Error> {
     }
     if plan.is_empty() {
         printer.info(&format!(
-            "nothing to change: {} already set on {}",
-            plan.repo, plan.branch
+            "nothing to change: {} reference(s) already set on {} of {}",
+            plan.found.len(),
+            plan.branch,
+            plan.repo
         ));
         return Ok(());
     }
@@ -76,6 +79,7 @@ pub fn bump_narration(o: &bump::Outcome, printer: &Printer) {
     for n in &o.notes {
         printer.info(n);
     }
+    skipped(&o.skipped, printer);
     for e in &o.extras {
         let done = match e.action {
             "create" => "wrote",
@@ -86,8 +90,8 @@ pub fn bump_narration(o: &bump::Outcome, printer: &Printer) {
     }
     if o.changes.is_empty() && !o.pushed {
         printer.info(&format!(
-            "nothing to change: {} already set on {} ({:.1} s)",
-            o.repo, o.branch, o.seconds
+            "nothing to change: {} reference(s) already set on {} of {} ({:.1} s)",
+            o.found, o.branch, o.repo, o.seconds
         ));
     } else {
         printer.info(&format!(
@@ -111,6 +115,24 @@ pub fn bump_narration(o: &bump::Outcome, printer: &Printer) {
                 mr.source_branch, mr.target_branch
             )),
         }
+    }
+}
+
+/// References that name the image but were left as they are: never silent.
+fn skipped(list: &[crate::gitops::images::Found], printer: &Printer) {
+    for f in list {
+        let at = if f.path.is_empty() {
+            String::new()
+        } else {
+            format!(" `{}`", f.path)
+        };
+        printer.warn(&format!(
+            "{}:{}{at} = `{}` left as it is: {}",
+            f.file,
+            f.line,
+            f.value,
+            f.reason.as_deref().unwrap_or("not readable")
+        ));
     }
 }
 

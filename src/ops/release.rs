@@ -371,31 +371,9 @@ async fn gitops_plan(
             }
         }
     }
-    let paths: Vec<String> = settings
-        .gitops
-        .paths
-        .iter()
-        .map(|p| p.value.clone())
-        .collect();
-    let targets: Vec<String> = settings
-        .gitops
-        .targets
-        .iter()
-        .map(|p| p.value.clone())
-        .collect();
     let plan = tokio::task::spawn_blocking(move || {
         // A release whose GitOps side finds no reference to the image at all would say "nothing to change"
-        // for ever: that is a misconfiguration, not a no-op.
-        if bumper.references()?.is_empty() {
-            let repository = &bumper.request().target.repository;
-            return Err(Error::Usage {
-                message: format!(
-                    "the GitOps branch references {repository} nowhere in {}",
-                    if targets.is_empty() { format!("paths {}", paths.join(", ")) } else { format!("targets {}", targets.join(", ")) }
-                ),
-                hint: Some("check gitops.paths / gitops.targets (per environment) and that the manifests name this image repository".into()),
-            });
-        }
+        // for ever: `plan` refuses that (exit 2) with what it searched and the closest references it saw.
         let p = bumper.plan()?;
         Ok::<_, Error>((bumper, p))
     })

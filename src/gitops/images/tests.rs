@@ -12,18 +12,17 @@ fn real(path: &str) -> String {
 }
 
 fn target(repo: &str, tag: Option<&str>, digest: Option<&str>) -> Target {
-    Target {
-        repository: Reference::parse(repo).unwrap().repository_ref(),
-        tag: tag.map(Into::into),
-        digest: digest.map(Into::into),
-        policies: vec![],
-    }
+    Target::new(repo, tag.map(Into::into), digest.map(Into::into))
+}
+
+fn changes(file: &str, text: &str, t: &Target) -> Result<Vec<Change>, EditError> {
+    plan(file, text, t).map(|s| s.changes)
 }
 
 /// Plan, apply, and check: the changes are exactly `want` (path, old, new), and the output differs from the
 /// input on exactly those lines.
 fn golden(text: &str, t: &Target, want: &[(&str, &str, &str)]) -> String {
-    let changes = plan("f.yaml", text, t).unwrap();
+    let changes = changes("f.yaml", text, t).unwrap();
     let got: Vec<(&str, &str, &str)> = changes
         .iter()
         .map(|c| (c.path.as_str(), c.old.as_str(), c.new.as_str()))
@@ -124,7 +123,7 @@ fn flux_setter_markers() {
         real("image-automation-controller/internal/update/testdata/setters/original/marked.yaml");
     let mut t = target("image", Some("v1.0.1"), None);
     t.policies = vec!["automation-ns:policy".into()];
-    let changes = plan("marked.yaml", &text, &t).unwrap();
+    let changes = changes("marked.yaml", &text, &t).unwrap();
     assert!(!changes.is_empty());
     let out = apply(&text, &changes);
     assert!(
@@ -140,14 +139,25 @@ fn nested_values_tag_with_digest_in_one_field() {
     );
     let t = target("bitnami/postgresql", Some("11.7.0-debian-9-r0"), None);
     // One of the two postgresql blocks is pinned (`tag: x@sha256:...`): a tag alone would be a lie.
-    let err = plan("v.yaml", &text, &t).unwrap_err();
+    let err = changes("v.yaml", &text, &t).unwrap_err();
     assert!(matches!(err, EditError::DigestPinned { .. }), "{err}");
+    // Per reference (issue 15, item 6): the pinned block stays pinned, the tag-only one stays tag-only.
     let t = target("bitnami/postgresql", Some("11.7.0-debian-9-r0"), Some(D1));
-    let changes = plan("v.yaml", &text, &t).unwrap();
-    assert_eq!(changes.len(), 2);
+    let got = changes("v.yaml", &text, &t).unwrap();
+    let mut news: Vec<String> = got.iter().map(|c| c.new.clone()).collect();
+    news.sort();
+    assert_eq!(
+        news,
+        [
+            "11.7.0-debian-9-r0".to_string(),
+            format!("11.7.0-debian-9-r0@{D1}")
+        ]
+    );
+    let mut t = t;
+    t.pin = Pin::Always;
+    let got = changes("v.yaml", &text, &t).unwrap();
     assert!(
-        changes
-            .iter()
+        got.iter()
             .all(|c| c.new == format!("11.7.0-debian-9-r0@{D1}"))
     );
 }
@@ -267,18 +277,33 @@ fn alias_merge_and_duplicate_are_refused() {
     let t = target("h.example.com/a/b", Some("v2"), None);
     let alias = "v: &v v1\nimage:\n  repository: h.example.com/a/b\n  tag: *v\n";
     assert!(
-        matches!(plan("f", alias, &t), Err(EditError::Alias { line: 4, .. })),
+        matches!(
+            changes("f", alias, &t),
+            Err(EditError::Alias {
+                line: 4,
+                anchor_line: 1,
+                ..
+            })
+        ),
         "{:?}",
-        plan("f", alias, &t)
+        changes("f", alias, &t)
     );
     let merge = "base: &b {tag: v1}\nimage:\n  <<: *b\n  repository: h.example.com/a/b\n";
+    let err = changes("f", merge, &t).unwrap_err();
     assert!(
-        matches!(plan("f", merge, &t), Err(EditError::Merge { .. })),
-        "{:?}",
-        plan("f", merge, &t)
+        matches!(
+            err,
+            EditError::Alias {
+                line: 3,
+                anchor_line: 1,
+                ..
+            }
+        ),
+        "{err:?}"
     );
+    assert!(err.to_string().contains("`<<`"), "{err}");
     let dup = "image:\n  repository: h.example.com/a/b\n  tag: v1\n  tag: v1\n";
-    assert!(matches!(plan("f", dup, &t), Err(EditError::Yaml { .. })));
+    assert!(matches!(changes("f", dup, &t), Err(EditError::Yaml { .. })));
 }
 
 #[test]
@@ -294,19 +319,23 @@ fn anchored_tag_is_edited_in_place() {
 #[test]
 fn nothing_to_change_is_empty_and_other_images_are_untouched() {
     let text = "image:\n  repository: h.example.com/a/b\n  tag: v2\nother:\n  image: h.example.com/a/c:v1\n";
-    assert!(
-        plan("f", text, &target("h.example.com/a/b", Some("v2"), None))
-            .unwrap()
-            .is_empty()
+    let scan = plan("f", text, &target("h.example.com/a/b", Some("v2"), None)).unwrap();
+    assert!(scan.changes.is_empty());
+    assert_eq!(
+        scan.found.len(),
+        1,
+        "the reference is found even when it holds the value"
     );
 }
 
 #[test]
 fn json_prefect_work_pool_template() {
     let text = "{\n  \"job_configuration\": {\"image\": \"h.example.com/flows/etl:1\"},\n  \"variables\": {\"properties\": {\"image\": {\"default\": \"x\"}}}\n}\n";
+    let mut t = target("h.example.com/flows/etl", Some("2"), Some(D1));
+    t.pin = Pin::Always;
     let out = golden(
         text,
-        &target("h.example.com/flows/etl", Some("2"), Some(D1)),
+        &t,
         &[(
             "job_configuration.image",
             "h.example.com/flows/etl:1",
@@ -331,13 +360,8 @@ fn random_values_round_trip_in_every_style() {
         let text = format!(
             "# c\nimage:\n  repository: h.example.com/a/b # r\n  tag: {old}  # {{\"x\": 1}}\nz: [1, 2]\n"
         );
-        let t = Target {
-            repository: "h.example.com/a/b".into(),
-            tag: Some(value.clone()),
-            digest: None,
-            policies: vec![],
-        };
-        let changes = plan("f", &text, &t).unwrap_or_else(|e| panic!("{value:?}: {e}"));
+        let t = Target::new("h.example.com/a/b", Some(value.clone()), None);
+        let changes = changes("f", &text, &t).unwrap_or_else(|e| panic!("{value:?}: {e}"));
         let out = apply(&text, &changes);
         let s = yaml::scan(&out).unwrap();
         let tag = s
@@ -354,9 +378,12 @@ fn random_values_round_trip_in_every_style() {
 fn explicit_path_sets_the_field_it_names() {
     let text = real("prefect-helm/charts/prefect-worker/values.yaml");
     let t = target("harbor.example.com/flows/etl", Some("1.2.3"), Some(D1));
-    let changes = plan_path("v.yaml", &text, "worker.image.prefectTag", &t).unwrap();
+    let changes = plan_path("v.yaml", &text, "worker.image.prefectTag", &t)
+        .unwrap()
+        .changes;
     assert_eq!(changes.len(), 1);
-    assert_eq!(changes[0].new, format!("1.2.3@{D1}"));
+    // A tag-only field stays tag-only (issue 15, item 6).
+    assert_eq!(changes[0].new, "1.2.3");
     assert!(matches!(
         plan_path("v.yaml", &text, "worker.image.nope", &t),
         Err(EditError::NoSuchPath { .. })
@@ -419,14 +446,9 @@ fn random_manifests_change_only_their_targets() {
             text = text.replace('\n', "\r\n");
         }
         let new_tag = ["1.1", "v2", "2024-07-01", "3.0.0-rc.1", "0123"][rng.usize(0..5)];
-        let t = Target {
-            repository: repo.into(),
-            tag: Some(new_tag.into()),
-            digest: None,
-            policies: vec![],
-        };
+        let t = Target::new(repo, Some(new_tag.into()), None);
         let changes =
-            plan("r.yaml", &text, &t).unwrap_or_else(|e| panic!("round {round}: {e}\n{text}"));
+            changes("r.yaml", &text, &t).unwrap_or_else(|e| panic!("round {round}: {e}\n{text}"));
         assert_eq!(changes.len(), expected_targets, "round {round}:\n{text}");
         let out = apply(&text, &changes);
         let before = yaml::scan(&text).unwrap();
@@ -514,7 +536,7 @@ fn arbitrary_manifests_never_panic() {
     }
     for text in &inputs {
         if let Ok(changes) = crate::gitops::images::plan("f.yaml", text, &t) {
-            let _ = crate::gitops::images::apply(text, &changes);
+            let _ = crate::gitops::images::apply(text, &changes.changes);
         }
         let _ = crate::gitops::images::plan_path("f.yaml", text, "spec.values.image.tag", &t);
         if started.elapsed().as_secs() > 30 {

@@ -5,7 +5,7 @@
 //! spans here are corrected: bytes, properties skipped, quoted scalars ended at their closing quote.
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Seg {
@@ -37,13 +37,38 @@ pub struct Scalar {
     pub anchored: bool,
 }
 
+/// A node that carries an `&anchor` (scalar, mapping or sequence).
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    pub doc: usize,
+    pub path: Vec<Seg>,
+    /// 1-based line of the `&name` (of the node when the name is not found before it).
+    pub line: usize,
+}
+
+/// A `*name` in value position, or a merge key's alias (`<<: *name`, `<<: [*a, *b]`).
+#[derive(Debug, Clone)]
+pub struct AliasUse {
+    pub doc: usize,
+    /// Where the alias stands; for a merge, the merging mapping's path.
+    pub path: Vec<Seg>,
+    pub line: usize,
+    pub name: String,
+    /// The anchor it refers to (the parser's id); `None` when undefined (the parser refuses those).
+    pub anchor: Option<usize>,
+    /// A merge key's alias: its position in `<<: [...]` (0 for `<<: *a`); earlier ones win.
+    pub merge: Option<usize>,
+}
+
 #[derive(Debug, Default)]
 pub struct Scanned {
     pub scalars: Vec<Scalar>,
-    /// Paths whose value is an alias (`*name`), with their line.
-    pub aliases: Vec<(usize, Vec<Seg>, usize)>,
-    /// Mappings that use a merge key (`<<:`), by path, with their line.
-    pub merges: Vec<(usize, Vec<Seg>, usize)>,
+    /// Aliases in value position and through merge keys.
+    pub aliases: Vec<AliasUse>,
+    /// Anchored nodes, by the parser's anchor id.
+    pub anchors: HashMap<usize, Anchor>,
+    /// Every mapping key, by the mapping's path: a literal key overrides a merged one.
+    pub keys: HashSet<(usize, Vec<Seg>, String)>,
     pub documents: usize,
 }
 
@@ -155,8 +180,19 @@ pub fn scan(text: &str) -> Result<Scanned, YamlError> {
                 doc += 1;
                 out.documents = doc;
             }
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                 let path = stack.last().map(Frame::child_path).unwrap_or_default();
+                if anchor != 0 {
+                    let line = anchor_line(body, start, &line_of);
+                    out.anchors.insert(
+                        anchor,
+                        Anchor {
+                            doc,
+                            path: path.clone(),
+                            line,
+                        },
+                    );
+                }
                 if let Some(Frame::Map { key: None, .. }) = stack.last() {
                     // A mapping or sequence used as a key: legal, never an image field. Give it a name.
                     if let Some(Frame::Map { key, .. }) = stack.last_mut() {
@@ -179,7 +215,7 @@ pub fn scan(text: &str) -> Result<Scanned, YamlError> {
                     parent.advance();
                 }
             }
-            Event::Alias(_) => {
+            Event::Alias(id) => {
                 if let Some(top) = stack.last_mut() {
                     if top.expects_key() {
                         if let Frame::Map { key, .. } = top {
@@ -188,11 +224,15 @@ pub fn scan(text: &str) -> Result<Scanned, YamlError> {
                         continue;
                     }
                     let path = top.child_path();
-                    out.aliases.push((doc, path.clone(), line_of(start)));
-                    if path.last() == Some(&Seg::Key("<<".into())) {
-                        out.merges
-                            .push((doc, path[..path.len() - 1].to_vec(), line_of(start)));
-                    }
+                    let (path, merge) = merge_target(path);
+                    out.aliases.push(AliasUse {
+                        doc,
+                        path,
+                        line: line_of(start),
+                        name: alias_name(body, start),
+                        anchor: out.anchors.contains_key(&id).then_some(id),
+                        merge,
+                    });
                     top.advance();
                 }
             }
@@ -202,7 +242,8 @@ pub fn scan(text: &str) -> Result<Scanned, YamlError> {
                 };
                 if top.expects_key() {
                     let line = line_of(start);
-                    if let Frame::Map { key, keys, .. } = top {
+                    if let Frame::Map { key, keys, path } = top {
+                        out.keys.insert((doc, path.clone(), value.to_string()));
                         if !keys.insert(value.to_string()) {
                             return Err(YamlError::DuplicateKey {
                                 line,
@@ -225,9 +266,16 @@ pub fn scan(text: &str) -> Result<Scanned, YamlError> {
                     }
                     _ => (Style::Block, end),
                 };
-                if path.last() == Some(&Seg::Key("<<".into())) {
-                    out.merges
-                        .push((doc, path[..path.len() - 1].to_vec(), line_of(start)));
+                if anchor != 0 {
+                    let line = anchor_line(body, start, &line_of);
+                    out.anchors.insert(
+                        anchor,
+                        Anchor {
+                            doc,
+                            path: path.clone(),
+                            line,
+                        },
+                    );
                 }
                 out.scalars.push(Scalar {
                     doc,
@@ -247,6 +295,39 @@ pub fn scan(text: &str) -> Result<Scanned, YamlError> {
     }
     out.documents = out.documents.max(doc);
     Ok(out)
+}
+
+/// A merge key's alias stands for its mapping: `m.<<` (or `m.<<[i]`) → `m`, with its rank.
+fn merge_target(path: Vec<Seg>) -> (Vec<Seg>, Option<usize>) {
+    let merge = Seg::Key("<<".into());
+    match path.as_slice() {
+        [p @ .., last] if *last == merge => (p.to_vec(), Some(0)),
+        [p @ .., m, Seg::Index(i)] if *m == merge => (p.to_vec(), Some(*i)),
+        _ => (path, None),
+    }
+}
+
+/// `name` of the `*name` token at `pos`.
+fn alias_name(text: &str, pos: usize) -> String {
+    let rest = text.get(pos..).unwrap_or("");
+    let rest = rest.strip_prefix('*').unwrap_or(rest);
+    rest.chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}'))
+        .collect()
+}
+
+/// The line of the `&name` that anchors the node at `pos` (properties stand before their node, possibly on
+/// the line above for a block collection).
+fn anchor_line(text: &str, pos: usize, line_of: &impl Fn(usize) -> usize) -> usize {
+    let head = text.get(..pos.min(text.len())).unwrap_or("");
+    let here = text.get(pos..).unwrap_or("");
+    if here.starts_with('&') {
+        return line_of(pos);
+    }
+    match head.rfind('&') {
+        Some(i) => line_of(i),
+        None => line_of(pos),
+    }
 }
 
 /// Skip `&anchor` and `!tag` properties (and the blanks after them) at the start of a node.
@@ -344,16 +425,16 @@ mod tests {
 
     #[test]
     fn aliases_and_merges_are_recorded() {
-        let s = scan("base: &b {tag: v1}\nimg:\n  <<: *b\nt: *b\n").unwrap();
-        assert!(
-            s.merges
-                .iter()
-                .any(|(_, p, _)| p == &vec![Seg::Key("img".into())])
-        );
-        assert!(
-            s.aliases
-                .iter()
-                .any(|(_, p, _)| p == &vec![Seg::Key("t".into())])
+        let s = scan("base: &b {tag: v1}\nimg:\n  <<: [*b]\nt: *b\n").unwrap();
+        let merge = s.aliases.iter().find(|a| a.merge.is_some()).unwrap();
+        assert_eq!(merge.path, vec![Seg::Key("img".into())]);
+        assert_eq!((merge.name.as_str(), merge.line), ("b", 3));
+        let plain = s.aliases.iter().find(|a| a.merge.is_none()).unwrap();
+        assert_eq!(plain.path, vec![Seg::Key("t".into())]);
+        let anchor = &s.anchors[&plain.anchor.unwrap()];
+        assert_eq!(
+            (anchor.path.clone(), anchor.line),
+            (vec![Seg::Key("base".into())], 1)
         );
     }
 

@@ -8,12 +8,13 @@
 
 use crate::error::Error;
 use crate::gitops::commit::{commit_message, diff};
-use crate::gitops::images::{self, Change, Target};
+use crate::gitops::images::{Change, Found, Pin, Target};
 use crate::gitops::order;
 use crate::gitops::repo::{Checkout, PushResult};
 use serde::Serialize;
 use std::time::Duration;
 
+mod find;
 mod request;
 use request::usage;
 pub use request::{Expected, Extra, MergeRequest, Request, project_from_url};
@@ -52,6 +53,13 @@ pub struct Plan {
     pub files: Vec<FilePlan>,
     #[serde(skip)]
     pub diff: String,
+    /// References that name the image but were left alone (placeholders, malformed digests, files that are
+    /// not YAML): warnings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Found>,
+    /// Every place that references the image (set already or not).
+    #[serde(skip)]
+    pub found: Vec<Found>,
     /// Narration from the plan (what the monotonic guard decided), for stderr.
     #[serde(skip)]
     pub notes: Vec<String>,
@@ -96,6 +104,12 @@ pub struct Outcome {
     /// Files written besides image values (a hold record).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extras: Vec<ExtraChange>,
+    /// References that name the image but were left alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Found>,
+    /// How many places reference the image.
+    #[serde(skip)]
+    pub found: usize,
 }
 
 /// A clone of the branch and the request it serves. `Send`: planned in one blocking task, applied in another.
@@ -151,52 +165,24 @@ impl Bumper {
     pub fn references(&self) -> Result<Vec<Change>, Error> {
         // Values no manifest holds (a placeholder digest of zeros is common in skeletons).
         let probe = Target {
-            repository: self.req.target.repository.clone(),
             tag: Some("flowship-probe-0".into()),
             digest: Some(crate::registry::digest::of(
                 b"flowship: a value no manifest pins",
             )),
-            policies: self.req.target.policies.clone(),
+            // Keep: a reference pinned by tag only (a Kustomize entry without `digest:`) is read as such
+            // (status reports `not_pinned`), not refused.
+            pin: Pin::Keep,
+            new_name: None,
+            expect_tag: None,
+            expect_digest: None,
+            ..self.req.target.clone()
         };
-        if !self.req.explicit.is_empty() {
-            let files = self.plan_explicit(&probe)?;
-            return Ok(files.into_iter().flat_map(|f| f.changes).collect());
-        }
-        // File by file: a Kustomize entry without a `digest:` field pins by tag only, and is read as that
-        // (status reports `not_pinned`) instead of failing the whole read.
-        let needle = probe
-            .repository
-            .rsplit('/')
-            .next()
-            .unwrap_or(&probe.repository)
-            .to_string();
-        let tag_only = Target {
-            digest: None,
-            ..probe.clone()
+        let planned = if self.req.explicit.is_empty() {
+            self.plan_discovered(&probe, true)?
+        } else {
+            self.plan_explicit(&probe)?
         };
-        let mut out = Vec::new();
-        for entry in self.checkout.files()? {
-            if !self.req.globs.is_match(&entry.path) {
-                continue;
-            }
-            let Some(text) = self.checkout.read(entry.oid) else {
-                continue;
-            };
-            if !text.contains(&needle) && !probe.policies.iter().any(|p| text.contains(p.as_str()))
-            {
-                continue;
-            }
-            let changes = match images::plan(&entry.path, &text, &probe) {
-                Err(crate::gitops::images::EditError::MissingField { field, .. })
-                    if field == "digest" =>
-                {
-                    images::plan(&entry.path, &text, &tag_only)?
-                }
-                other => other?,
-            };
-            out.extend(changes);
-        }
-        Ok(out)
+        Ok(planned.files.into_iter().flat_map(|f| f.changes).collect())
     }
 
     /// The commit the next plan is made on.
@@ -222,13 +208,17 @@ impl Bumper {
 
     /// Every edit the request makes on the current base, verified; nothing written.
     pub fn plan(&self) -> Result<Plan, Error> {
-        let files = if !self.req.values {
-            Vec::new()
+        let planned = if !self.req.values {
+            find::Planned::default()
         } else if self.req.explicit.is_empty() {
-            self.plan_discovered(&self.req.target)?
+            self.plan_discovered(&self.req.target, true)?
         } else {
             self.plan_explicit(&self.req.target)?
         };
+        if self.req.values && planned.found.is_empty() {
+            return Err(self.nothing_found(&planned)?);
+        }
+        let files = planned.files;
         let notes = self.check_order(&files)?;
         let changes: Vec<Change> = files.iter().flat_map(|p| p.changes.clone()).collect();
         self.check_expected(&changes)?;
@@ -263,6 +253,8 @@ impl Bumper {
             changes,
             extras,
             files,
+            skipped: planned.skipped,
+            found: planned.found,
             notes,
             on_mr_branch: self.req.mr.is_some() && self.checkout.on_push_branch(),
         })
@@ -287,6 +279,8 @@ impl Bumper {
                 seconds: 0.0,
                 on_mr_branch: plan.on_mr_branch,
                 extras: plan.extras.clone(),
+                skipped: plan.skipped.clone(),
+                found: plan.found.len(),
             };
             if plan.is_empty() {
                 outcome.seconds = started.elapsed().as_secs_f64();
@@ -427,80 +421,6 @@ impl Bumper {
             }
         }
         Ok(notes)
-    }
-
-    fn plan_explicit(&self, target: &Target) -> Result<Vec<FilePlan>, Error> {
-        let mut out: Vec<FilePlan> = Vec::new();
-        for (rel, path) in &self.req.explicit {
-            let text = match out.iter().find(|p| p.rel == *rel) {
-                Some(p) => p.old.clone(),
-                None => self.checkout.read_path(rel).ok_or_else(|| {
-                    usage(
-                        format!("target file `{rel}` is not a text file in the GitOps repository"),
-                        "targets are FILE:YAML.PATH with FILE relative to the repository root",
-                    )
-                })?,
-            };
-            let changes = images::plan_path(rel, &text, path, target)?;
-            if changes.is_empty() {
-                continue;
-            }
-            match out.iter_mut().find(|p| p.rel == *rel) {
-                Some(p) => {
-                    let fresh: Vec<Change> = changes
-                        .into_iter()
-                        .filter(|c| !p.changes.iter().any(|x| x.start == c.start))
-                        .collect();
-                    p.changes.extend(fresh);
-                    p.new = images::apply(&p.old, &p.changes);
-                }
-                None => {
-                    let new = images::apply(&text, &changes);
-                    out.push(FilePlan {
-                        rel: rel.clone(),
-                        old: text,
-                        new,
-                        changes,
-                    });
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn plan_discovered(&self, t: &Target) -> Result<Vec<FilePlan>, Error> {
-        // Cheap screen before parsing: a file that names neither the repository nor a policy has nothing to do.
-        let needle = t
-            .repository
-            .rsplit('/')
-            .next()
-            .unwrap_or(&t.repository)
-            .to_string();
-        let mut out = Vec::new();
-        for entry in self.checkout.files()? {
-            let rel = entry.path;
-            if !self.req.globs.is_match(&rel) {
-                continue;
-            }
-            let Some(text) = self.checkout.read(entry.oid) else {
-                continue;
-            };
-            if !text.contains(&needle) && !t.policies.iter().any(|p| text.contains(p.as_str())) {
-                continue;
-            }
-            let changes = images::plan(&rel, &text, t)?;
-            if changes.is_empty() {
-                continue;
-            }
-            let new = images::apply(&text, &changes);
-            out.push(FilePlan {
-                rel,
-                old: text,
-                new,
-                changes,
-            });
-        }
-        Ok(out)
     }
 }
 

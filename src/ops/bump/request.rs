@@ -40,6 +40,8 @@ pub struct Request {
     pub branch: String,
     pub target: Target,
     pub(super) globs: GlobSet,
+    /// The globs as written, for messages.
+    pub(super) glob_list: Vec<String>,
     /// `(file, yaml path)` targets; empty means discover every reference under `globs`.
     pub(super) explicit: Vec<(String, String)>,
     pub(super) author: (String, String),
@@ -107,15 +109,13 @@ impl Request {
             ));
         }
         let target = Target {
-            repository,
-            tag,
-            digest,
             policies: settings
                 .gitops
                 .policies
                 .iter()
                 .map(|p| p.value.clone())
                 .collect(),
+            ..Target::new(&repository, tag, digest)
         };
         let mut builder = GlobSetBuilder::new();
         for p in &settings.gitops.paths {
@@ -199,6 +199,12 @@ impl Request {
             branch,
             target,
             globs,
+            glob_list: settings
+                .gitops
+                .paths
+                .iter()
+                .map(|p| p.value.clone())
+                .collect(),
             explicit,
             author: (
                 settings.gitops.author_name.value.clone(),
