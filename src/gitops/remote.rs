@@ -163,7 +163,20 @@ impl Access {
     pub fn callbacks(&self, attempts: Arc<AtomicU32>) -> RemoteCallbacks<'static> {
         let mut cb = RemoteCallbacks::new();
         let me = self.clone();
-        cb.credentials(move |_url, username_from_url, allowed| {
+        let configured = origin(&self.url);
+        cb.credentials(move |url, username_from_url, allowed| {
+            // Credentials go only where they were configured: libgit2 asks with the URL it really talks to,
+            // after redirects and `url.*.insteadOf` rewrites; another scheme, host or port gets none.
+            if origin(url) != configured {
+                return Err(git2::Error::from_str(&format!(
+                    "flowship: no credentials for {} (they belong to {})",
+                    redact_url(url),
+                    configured
+                        .as_ref()
+                        .map(|(s, h, p)| format!("{s}://{h}:{p}"))
+                        .unwrap_or_default()
+                )));
+            }
             if attempts.fetch_add(1, Ordering::SeqCst) >= 1 {
                 return Err(git2::Error::from_str("flowship: credentials rejected"));
             }
@@ -259,6 +272,19 @@ impl Access {
                         .into(),
             };
         }
+        if let Some(i) = msg.find("flowship: no credentials for") {
+            let detail = msg[i + "flowship: ".len()..]
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            return GitError::Other {
+                url,
+                detail: format!(
+                    "{detail}: the remote redirected, or git configuration (url.*.insteadOf) rewrote it; nothing was sent"
+                ),
+            };
+        }
         if msg.contains("flowship: no credentials") {
             return GitError::NeedsCredentials { url };
         }
@@ -340,4 +366,43 @@ fn read_known_hosts(path: &std::path::Path) -> KnownHosts {
         }
     }
     out
+}
+
+/// `(scheme, host, port)` of a remote URL (`ssh` for scp-like `user@host:path`), ports defaulted per scheme.
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    if let Ok(u) = url::Url::parse(url)
+        && let Some(host) = u.host_str()
+    {
+        let port = u.port_or_known_default().unwrap_or(match u.scheme() {
+            "ssh" => 22,
+            "git" => 9418,
+            _ => 0,
+        });
+        return Some((u.scheme().to_string(), host.to_ascii_lowercase(), port));
+    }
+    // scp-like: `git@host:group/repo.git`
+    let (before, _) = url.split_once(':')?;
+    let host = before.rsplit('@').next()?;
+    Some(("ssh".into(), host.to_ascii_lowercase(), 22))
+}
+
+#[cfg(test)]
+mod origin_tests {
+    #[test]
+    fn origins() {
+        let o = |u: &str| super::origin(u);
+        assert_eq!(
+            o("https://gitlab.example.com/g/r.git"),
+            o("https://GitLab.example.com:443/x")
+        );
+        assert_ne!(
+            o("https://h.example.com/r"),
+            o("https://h.example.com:8443/r")
+        );
+        assert_ne!(o("http://h.example.com/r"), o("https://h.example.com/r"));
+        assert_eq!(
+            o("git@h.example.com:g/r.git"),
+            o("ssh://git@h.example.com/g/r.git")
+        );
+    }
 }

@@ -998,3 +998,57 @@ fn issue15_unreadable_references_are_reported() {
         .stderr_has("ci.yaml:1 image = harbor.example.com/flows/etl:{GENERATED_TAG}");
     assert_untouched(&bare);
 }
+
+/// A token goes only where it was configured: a `url.*.insteadOf` in the user's git configuration that sends
+/// the remote elsewhere (here: a listener that asks for credentials) gets no `Authorization` header.
+#[test]
+fn the_token_never_follows_an_insteadof_rewrite_to_another_origin() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut s) = stream else { continue };
+            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .ok();
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            log.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+            let _ = s.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let (name, _) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+    let real = format!("{}/{name}", svc("GIT_HTTP"));
+    let f = flowship();
+    let home = f.scratch().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join(".gitconfig"),
+        format!("[url \"http://127.0.0.1:{port}/\"]\n\tinsteadOf = {real}\n"),
+    )
+    .unwrap();
+    let o = f
+        .env("FLOWSHIP_GIT_TOKEN", SENTINEL)
+        .env("FLOWSHIP_PLAIN_HTTP", format!("127.0.0.1:{port}"))
+        .args([
+            "bump",
+            "--repo",
+            &real,
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "2.0.0",
+        ])
+        .run();
+    assert_ne!(o.code, 0, "{o}");
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.contains("GET "), "the rewrite was not taken: {o}");
+    assert!(
+        !seen.to_ascii_lowercase().contains("authorization:"),
+        "the token followed the rewrite:\n{seen}"
+    );
+}
