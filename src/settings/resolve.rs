@@ -6,8 +6,8 @@ use super::file::Loaded;
 use super::keys as k;
 use super::layers::{Flags, Layers};
 use super::values::{
-    check_url, environment, number, parse_repository, parse_size, registry_credentials, secret,
-    source_date, trust,
+    check_url, check_url_userinfo, environment, number, parse_repository, parse_size,
+    registry_credentials, secret, source_date, trust,
 };
 use super::{
     BuildSettings, CiContext, Cluster, ConfigError, Env, GitlabSettings, GitopsSettings,
@@ -255,7 +255,10 @@ fn gitops(l: &Layers<'_>, clusters: &[Cluster]) -> Result<GitopsSettings, Config
             .collect();
     }
     Ok(GitopsSettings {
-        repo: l.string(&k::GITOPS_REPO)?,
+        repo: l
+            .string(&k::GITOPS_REPO)?
+            .map(no_committed_token)
+            .transpose()?,
         branch: l
             .string(&k::GITOPS_BRANCH)?
             .unwrap_or_else(|| Sourced::default_value("main".into())),
@@ -295,20 +298,24 @@ fn prefect(l: &Layers<'_>) -> Result<PrefectSettings, ConfigError> {
     if files.is_empty() {
         files.push(Sourced::default_value(PathBuf::from("prefect.yaml")));
     }
+    // `http://user:password@host/api`: the URL without them, and them as the basic auth string (unless
+    // one is given explicitly).
+    let (api_url, userinfo) = match l.string(&k::PREFECT_API_URL)? {
+        Some(u) => {
+            let (u, userinfo) = check_url_userinfo(
+                u,
+                "a Prefect API URL such as http://prefect.example.com:4200/api",
+            )?;
+            (Some(u), userinfo)
+        }
+        None => (None, None),
+    };
     Ok(PrefectSettings {
         file: files[0].clone(),
         files,
-        api_url: l
-            .string(&k::PREFECT_API_URL)?
-            .map(|u| {
-                check_url(
-                    u,
-                    "a Prefect API URL such as http://prefect.example.com:4200/api",
-                )
-            })
-            .transpose()?,
+        api_url,
         api_key: secret(l, "prefect.api_key", k::PREFECT_KEY_VARS)?,
-        auth_string: secret(l, "prefect.auth_string", k::PREFECT_AUTH_VARS)?,
+        auth_string: secret(l, "prefect.auth_string", k::PREFECT_AUTH_VARS)?.or(userinfo),
         work_pool: l.string(&k::WORK_POOL)?,
         concurrency: number(l, &k::CONCURRENCY, 8)?.map(|n| n.clamp(1, 256) as usize),
         create_work_pool: l.string(&k::CREATE_WORK_POOL)?,
@@ -390,4 +397,21 @@ fn image(l: &Layers<'_>) -> Result<ImageSettings, ConfigError> {
         }
         _ => Ok((top, handoff)),
     }
+}
+
+/// A token written into a committed `flowship.yaml`'s `gitops.repo` is exit 2: it is in the repository for
+/// everyone to read. (From a variable it is taken as the token, and redacted everywhere.)
+fn no_committed_token(r: Sourced<String>) -> Result<Sourced<String>, ConfigError> {
+    let has_password = url::Url::parse(&r.value)
+        .ok()
+        .is_some_and(|u| u.password().is_some());
+    if has_password && matches!(r.source, crate::source::Source::File { .. }) {
+        return Err(ConfigError::Invalid {
+            origin: r.source,
+            value: crate::secret::redact_url(&r.value),
+            problem: "has a token in it, in a file that is committed".into(),
+            hint: Some("remove it from the URL and give it in FLOWSHIP_GIT_TOKEN (a masked CI/CD variable)".into()),
+        });
+    }
+    Ok(r)
 }

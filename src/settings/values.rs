@@ -81,6 +81,60 @@ pub(super) fn parse_repository(s: Sourced<String>) -> Result<Sourced<Reference>,
 }
 
 pub(super) fn check_url(u: Sourced<String>, what: &str) -> Result<Sourced<String>, ConfigError> {
+    Ok(check_url_userinfo(u, what)?.0)
+}
+
+/// An http(s) URL without credentials in it, and the `user:password` it carried, as a secret. Credentials
+/// written into a committed `flowship.yaml` are refused (exit 2); from a variable or a flag they are taken
+/// out of the URL (which is then printed, logged and saved in plans) and kept only as a secret.
+pub(super) fn check_url_userinfo(
+    u: Sourced<String>,
+    what: &str,
+) -> Result<(Sourced<String>, Option<Sourced<Secret>>), ConfigError> {
+    if let Ok(mut p) = url::Url::parse(&u.value)
+        && (!p.username().is_empty() || p.password().is_some())
+    {
+        if matches!(u.source, crate::source::Source::File { .. }) {
+            return Err(ConfigError::Invalid {
+                origin: u.source,
+                value: crate::secret::redact_url(&u.value),
+                problem: "has credentials in it, in a file that is committed".into(),
+                hint: Some(
+                    "remove them from the URL, and give them in a variable (PREFECT_API_AUTH_STRING, FLOWSHIP_GITLAB_TOKEN, ...)".into(),
+                ),
+            });
+        }
+        let user = percent_decode(p.username());
+        let pass = p.password().map(percent_decode).unwrap_or_default();
+        let _ = p.set_username("");
+        let _ = p.set_password(None);
+        let secret = Sourced::new(Secret::new(format!("{user}:{pass}")), u.source.clone());
+        let stripped = Sourced::new(p.to_string(), u.source);
+        return Ok((check_plain(stripped, what)?, Some(secret)));
+    }
+    Ok((check_plain(u, what)?, None))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn check_plain(u: Sourced<String>, what: &str) -> Result<Sourced<String>, ConfigError> {
     match url::Url::parse(&u.value) {
         Ok(p) if matches!(p.scheme(), "http" | "https") && p.has_host() => Ok(Sourced::new(
             u.value.trim_end_matches('/').to_string(),

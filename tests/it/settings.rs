@@ -581,3 +581,41 @@ fn settings_show_build_upload_and_other_registries() {
         "<redacted>"
     );
 }
+
+/// Credentials inside URLs: from a variable they become a secret and leave the URL (shown, logged, saved in
+/// plans without them); in the committed flowship.yaml they are exit 2.
+#[test]
+fn credentials_in_urls_are_secrets_from_variables_and_refused_in_the_file() {
+    let o = flowship()
+        .env(
+            "PREFECT_API_URL",
+            format!("http://admin:{SENTINEL}@prefect.example.com:4200/api"),
+        )
+        .args(["settings", "--output", "json"])
+        .run();
+    let doc = o.success().json();
+    assert_eq!(
+        setting(&doc, "prefect.api_url")["value"],
+        "http://prefect.example.com:4200/api"
+    );
+    assert!(
+        setting(&doc, "prefect.auth_string")["value"].is_string(),
+        "the URL's credentials are the basic auth string: {doc}"
+    );
+    for (key, yaml) in [
+        (
+            "prefect.api_url",
+            "prefect:\n  api_url: http://admin:s3cret@prefect.example.com/api\n",
+        ),
+        (
+            "gitops.repo",
+            "gitops:\n  repo: https://oauth2:glpat-s3cret@gitlab.example.com/g/r.git\n",
+        ),
+    ] {
+        let f = flowship().in_scratch_dir();
+        f.file("flowship.yaml", yaml);
+        let o = f.args(["settings"]).run();
+        o.code(2).stderr_has("in a file that is committed");
+        assert!(!o.stderr.contains("s3cret"), "{key}: {o}");
+    }
+}
