@@ -269,6 +269,7 @@ async fn image_plan(settings: &Settings, req: &Request) -> Result<image::Plan, E
             };
             let mut src_by_digest = src.clone();
             src_by_digest.tag = None;
+            image::check_tags(&tags)?;
             let mut p = image::plan_promote(settings, &src_by_digest, &dst).await?;
             p.tags = tags;
             Ok(p)

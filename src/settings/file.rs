@@ -262,6 +262,32 @@ impl Loaded {
         };
         let typed: ConfigFile = yaml_serde::from_str(text).map_err(err)?;
         let tree: yaml_serde::Value = yaml_serde::from_str(text).map_err(err)?;
+        // Environment and cluster names become paths (`.flowship/holds/<env>.yaml`), trailers and
+        // deployment names: plain names only.
+        let names = typed
+            .environments
+            .iter()
+            .flat_map(|(e, s)| {
+                std::iter::once(("environment", e)).chain(s.clusters.keys().map(|c| ("cluster", c)))
+            })
+            .chain(typed.gitops.environments.keys().map(|e| ("environment", e)));
+        for (what, name) in names {
+            if !plain_name(name) {
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with(&format!("{name}:")))
+                    .map(|i| i + 1);
+                return Err(ConfigError::File {
+                    path: path.to_owned(),
+                    line,
+                    message: format!("{what} name `{name}` is not a plain name"),
+                    hint: Some(
+                        "use letters, digits, `.`, `_` and `-` (not starting with `.` or `-`)"
+                            .into(),
+                    ),
+                });
+            }
+        }
         Ok(Self {
             path: Some(path.to_owned()),
             typed,
@@ -367,4 +393,13 @@ mod tests {
         .unwrap();
         assert_eq!(c.environments(), vec!["prod", "staging"]);
     }
+}
+
+/// `prod`, `eu-west.1`, `cluster_2`: what may stand in a path segment, a git trailer and a deployment name.
+fn plain_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !s.contains("..")
+        && s.len() <= 63
 }

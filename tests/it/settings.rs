@@ -619,3 +619,19 @@ fn credentials_in_urls_are_secrets_from_variables_and_refused_in_the_file() {
         assert!(!o.stderr.contains("s3cret"), "{key}: {o}");
     }
 }
+
+/// Environment and cluster names become paths and trailers: `../../x` is exit 2 naming the line.
+#[test]
+fn environment_and_cluster_names_are_plain_names() {
+    for yaml in [
+        "environments:\n  ../../x:\n    prefect: {work_pool: p}\n",
+        "environments:\n  prod:\n    clusters:\n      ../evil: {work_pool: p}\n",
+    ] {
+        let f = flowship().in_scratch_dir();
+        f.file("flowship.yaml", yaml);
+        f.args(["settings"])
+            .run()
+            .code(2)
+            .stderr_has("is not a plain name");
+    }
+}

@@ -130,7 +130,8 @@ pub(super) fn build_error(e: BuildError) -> Error {
     }
 }
 
-fn check_tags(tags: &[String]) -> Result<(), Error> {
+/// Every tag, wherever it came from: a tag is a path segment of registry URLs.
+pub(crate) fn check_tags(tags: &[String]) -> Result<(), Error> {
     for t in tags {
         if !crate::registry::is_tag(t) {
             return Err(usage(
