@@ -340,6 +340,15 @@ fn strip_location(message: &str) -> String {
     }
 }
 
+/// `prod`, `eu-west.1`, `cluster_2`: what may stand in a path segment, a git trailer and a deployment name.
+fn plain_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !s.contains("..")
+        && s.len() <= 63
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,13 +402,4 @@ mod tests {
         .unwrap();
         assert_eq!(c.environments(), vec!["prod", "staging"]);
     }
-}
-
-/// `prod`, `eu-west.1`, `cluster_2`: what may stand in a path segment, a git trailer and a deployment name.
-fn plain_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        && !s.contains("..")
-        && s.len() <= 63
 }
