@@ -69,6 +69,24 @@ pub enum Markers {
     Only,
 }
 
+impl std::fmt::Display for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Pin::Keep => "keep",
+            Pin::Always => "always",
+        })
+    }
+}
+
+impl std::fmt::Display for Markers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Markers::Any => "any",
+            Markers::Only => "only",
+        })
+    }
+}
+
 /// What to set.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
@@ -493,3 +511,5 @@ fn verify(file: &str, text: &str, before: &Scanned, changes: &[Change]) -> Resul
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_shapes;
