@@ -221,6 +221,8 @@ pub(crate) struct Planner<'a> {
     /// Node indexes by `(document, parent path)`: siblings in O(1).
     by_parent: HashMap<(usize, Vec<Seg>), Vec<usize>>,
     target: &'a Target,
+    /// Set while a Flux marker is planned: the policy decides pinning there, not the value's form.
+    pin: Pin,
     out: FileScan,
 }
 
@@ -243,6 +245,7 @@ impl<'a> Planner<'a> {
             nodes,
             by_parent,
             target,
+            pin: target.pin,
             out: FileScan::default(),
         }
     }
@@ -383,11 +386,12 @@ pub fn plan(file: &str, text: &str, target: &Target) -> Result<FileScan, EditErr
         let only_markers = target.markers == Markers::Only && marker::carries_markers(p.text);
         for i in 0..p.nodes.len() {
             let n = p.nodes[i].clone();
-            if !only_markers {
-                p.discover(&n)?;
-            }
+            // A marker first: where a value is both marked and a reference, Flux's semantics decide.
             if n.via.is_none() && (only_markers || !target.policies.is_empty()) {
                 p.marker(&n)?;
+            }
+            if !only_markers {
+                p.discover(&n)?;
             }
         }
         Ok(())

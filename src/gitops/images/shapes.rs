@@ -64,7 +64,7 @@ impl Planner<'_> {
         let t = self.target;
         match (&t.digest, pinned) {
             (Some(d), Some(_)) => Ok(Some(d.clone())),
-            (Some(d), None) if t.pin == Pin::Always || t.tag.is_none() => Ok(Some(d.clone())),
+            (Some(d), None) if self.pin == Pin::Always || t.tag.is_none() => Ok(Some(d.clone())),
             (Some(_), None) => Ok(None),
             (None, Some(old)) if tag_changes && !old.is_empty() => Err(EditError::DigestPinned {
                 file: self.file.into(),

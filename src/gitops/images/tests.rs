@@ -4,7 +4,7 @@
 use super::*;
 use std::path::Path;
 
-fn real(path: &str) -> String {
+pub(super) fn real(path: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/real")
         .join(path);

@@ -150,3 +150,20 @@ fn markers_only_renames_and_expectations() {
         1
     );
 }
+
+/// Flux's own setter test: `setters/original/kustomization.yml` → `setters/expected/kustomization.yml`, byte
+/// for byte, as two bumps (one per image policy the file marks).
+#[test]
+fn flux_setters_testdata_byte_for_byte() {
+    let dir = "image-automation-controller/internal/update/testdata/setters";
+    let original = super::tests::real(&format!("{dir}/original/kustomization.yml"));
+    let expected = super::tests::real(&format!("{dir}/expected/kustomization.yml"));
+    let mut first = target("index.repo.fake/updated", Some("v1.0.1"), None);
+    first.policies = vec!["automation-ns:policy".into()];
+    let out = apply(&original, &changes("k.yml", &original, &first).unwrap());
+    let digest = "sha256:6745aaad46d795c9836632e1fb62f24b7e7f4c843144da8e47a5465c411a14be";
+    let mut second = target("image", Some("v1.0.0"), Some(digest));
+    second.policies = vec!["automation-ns:policy-with-digest".into()];
+    let out = apply(&out, &changes("k.yml", &out, &second).unwrap());
+    assert_eq!(out, expected);
+}
