@@ -284,6 +284,16 @@ pub struct BumpArgs {
     /// `apps/prod/worker.yaml:spec.values.worker.image.prefectTag`. Only these are edited.
     #[arg(long = "target", value_name = "FILE:PATH")]
     pub target_paths: Vec<String>,
+    /// Rename: references to --image move to this repository (`newName`, `repository`, image strings).
+    #[arg(long, value_name = "REPO")]
+    pub new_name: Option<String>,
+    /// Compare-and-set: refuse (exit 3, nothing written) unless every reference holds this tag (or already
+    /// the new one).
+    #[arg(long, value_name = "TAG")]
+    pub expect_tag: Option<String>,
+    /// Compare-and-set on the digest, likewise.
+    #[arg(long, value_name = "DIGEST")]
+    pub expect_digest: Option<String>,
     #[command(flatten)]
     pub bump: BumpFlags,
 }
@@ -294,6 +304,14 @@ pub struct BumpFlags {
     /// Refuse (exit 3) to move a tag backwards relative to what the branch has now.
     #[arg(long, value_enum, value_name = "ORDER")]
     pub monotonic: Option<crate::gitops::order::Monotonic>,
+    /// Which references take a new digest: `keep` pins what was pinned (`tag@digest`, a `digest` field) and
+    /// keeps tag-only references tag-only; `always` pins every reference [default: keep].
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub pin: Option<crate::gitops::images::Pin>,
+    /// `only`: in a file with Flux `$imagepolicy` markers, edit only the marked fields, as Flux image
+    /// automation does [default: any].
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub markers: Option<crate::gitops::images::Markers>,
     /// Push to a work branch and open a merge request into the branch instead of pushing to it: through the
     /// GitLab API when FLOWSHIP_GITLAB_TOKEN is set (an open one is reused), else with GitLab push options.
     #[arg(long)]

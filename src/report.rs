@@ -38,6 +38,7 @@ pub fn bump_plan(plan: &bump::Plan, printer: &Printer) -> Result<(), Error> {
         let gitops = json!({
             "repo": plan.repo, "branch": plan.branch, "commit": plan.base, "changes": plan.changes,
             "extras": plan.extras, "pushed": false, "attempts": 0, "merge_request": Value::Null,
+            "skipped": plan.skipped,
         });
         return printer.json(&json!({ "gitops": gitops, "dry_run": true }));
     }

@@ -4,6 +4,7 @@
 //! looks keys up in, with the selected environment's overlay (`environments.E.<key>`) first.
 
 use super::ConfigError;
+use crate::gitops::images::{Markers, Pin};
 use crate::gitops::order::Monotonic;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -97,6 +98,10 @@ pub struct GitopsSection {
     pub policies: Vec<String>,
     /// Refuse to move a tag backwards: `semver` or `numeric` (the last number in the tag, e.g. a pipeline IID).
     pub monotonic: Option<Monotonic>,
+    /// `keep` (pin what was pinned) or `always` (every reference gets the digest).
+    pub pin: Option<Pin>,
+    /// `any`, or `only`: in a file with Flux `$imagepolicy` markers, edit only the marked fields.
+    pub markers: Option<Markers>,
     pub merge_request: Option<bool>,
     pub max_attempts: Option<u64>,
     /// Commit message template: {image} {repository} {tag} {digest} {changes} {pipeline_url} {job_url}.
@@ -123,6 +128,8 @@ pub struct EnvGitopsSection {
     #[serde(default)]
     pub policies: Vec<String>,
     pub monotonic: Option<Monotonic>,
+    pub pin: Option<Pin>,
+    pub markers: Option<Markers>,
     pub merge_request: Option<bool>,
     pub commit_message: Option<String>,
 }

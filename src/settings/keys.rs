@@ -100,6 +100,23 @@ pub const POLICIES: Key = Key::new("gitops.policies")
 pub const MONOTONIC: Key = Key::new("gitops.monotonic")
     .flag("monotonic", "--monotonic")
     .env("FLOWSHIP_MONOTONIC");
+pub const PIN: Key = Key::new("gitops.pin")
+    .flag("pin", "--pin")
+    .env("FLOWSHIP_GITOPS_PIN");
+pub const MARKERS: Key = Key::new("gitops.markers")
+    .flag("markers", "--markers")
+    .env("FLOWSHIP_GITOPS_MARKERS");
+/// Per-run values of one bump (no `flowship.yaml` key: a file that sets them would rename or compare on
+/// every run).
+pub const NEW_NAME: Key = Key::new("bump.new_name")
+    .flag("new_name", "--new-name")
+    .env("FLOWSHIP_NEW_NAME");
+pub const EXPECT_TAG: Key = Key::new("bump.expect_tag")
+    .flag("expect_tag", "--expect-tag")
+    .env("FLOWSHIP_EXPECT_TAG");
+pub const EXPECT_DIGEST: Key = Key::new("bump.expect_digest")
+    .flag("expect_digest", "--expect-digest")
+    .env("FLOWSHIP_EXPECT_DIGEST");
 pub const MERGE_REQUEST: Key = Key::new("gitops.merge_request")
     .flag("merge_request", "--merge-request")
     .env("FLOWSHIP_MERGE_REQUEST");

@@ -23,6 +23,7 @@ pub use resolve::{resolve, resolve_for};
 pub use show::Entry;
 
 use crate::cli::OutputFormat;
+use crate::gitops::images::{Markers, Pin};
 use crate::gitops::order::Monotonic;
 use crate::registry::{Credential, Reference};
 use crate::secret::Secret;
@@ -142,6 +143,15 @@ pub struct GitopsSettings {
     /// under `paths`".
     pub targets: Vec<Sourced<String>>,
     pub monotonic: Option<Sourced<Monotonic>>,
+    /// Whether tag-only references take the digest too.
+    pub pin: Sourced<Pin>,
+    /// Whether files with Flux markers are edited only at their marked fields.
+    pub markers: Sourced<Markers>,
+    /// `--new-name`: references move to this repository (a rename).
+    pub new_name: Option<Sourced<String>>,
+    /// `--expect-tag` / `--expect-digest`: what every reference must hold before the bump (compare-and-set).
+    pub expect_tag: Option<Sourced<String>>,
+    pub expect_digest: Option<Sourced<String>>,
     pub merge_request: Sourced<bool>,
     pub max_attempts: Sourced<u32>,
     /// Commit message template for bumps.

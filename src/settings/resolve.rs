@@ -14,6 +14,7 @@ use super::{
     HttpSettings, PrefectSettings, Settings, Source, Sourced, UploadSettings,
 };
 use crate::cli::{Cli, OutputFormat};
+use crate::gitops::images::{Markers, Pin};
 use crate::gitops::order::Monotonic;
 use clap::{ArgMatches, ValueEnum};
 use std::io::IsTerminal;
@@ -283,6 +284,23 @@ fn gitops(l: &Layers<'_>, clusters: &[Cluster]) -> Result<GitopsSettings, Config
             |s| Monotonic::from_str(s, true).map_err(|_| "is not semver or numeric".into()),
             "use semver or numeric",
         )?,
+        pin: l
+            .parsed(
+                &k::PIN,
+                |s| Pin::from_str(s, true).map_err(|_| "is not keep or always".into()),
+                "use keep (pin what was pinned) or always",
+            )?
+            .unwrap_or_else(|| Sourced::default_value(Pin::Keep)),
+        markers: l
+            .parsed(
+                &k::MARKERS,
+                |s| Markers::from_str(s, true).map_err(|_| "is not any or only".into()),
+                "use any, or only (files with $imagepolicy markers: marked fields only)",
+            )?
+            .unwrap_or_else(|| Sourced::default_value(Markers::Any)),
+        new_name: l.string(&k::NEW_NAME)?,
+        expect_tag: l.string(&k::EXPECT_TAG)?,
+        expect_digest: l.string(&k::EXPECT_DIGEST)?,
         merge_request: l.bool(&k::MERGE_REQUEST)?,
         max_attempts: number(l, &k::MAX_ATTEMPTS, 20)?.map(|n| n.clamp(1, 1000) as u32),
         commit_message: l.string(&k::COMMIT_MESSAGE)?,

@@ -181,6 +181,11 @@ impl Settings {
         e.list("gitops.policies", &g.policies);
         e.list("gitops.targets", &g.targets);
         e.one("gitops.monotonic", g.monotonic.as_ref());
+        e.one("gitops.pin", Some(&g.pin));
+        e.one("gitops.markers", Some(&g.markers));
+        e.one("bump.new_name", g.new_name.as_ref());
+        e.one("bump.expect_tag", g.expect_tag.as_ref());
+        e.one("bump.expect_digest", g.expect_digest.as_ref());
         e.json("gitops.merge_request", &g.merge_request);
         e.json("gitops.max_attempts", &g.max_attempts);
         e.one("gitops.commit_message", g.commit_message.as_ref());

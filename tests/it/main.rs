@@ -3,6 +3,7 @@
 
 mod build;
 mod bump;
+mod bump_shapes;
 mod cli;
 mod corpus;
 mod credentials;

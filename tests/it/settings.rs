@@ -373,6 +373,18 @@ fn every_variable_can_be_given_as_a_file() {
             "semver".into(),
         ),
         (
+            "FLOWSHIP_GITOPS_PIN",
+            "gitops.pin",
+            "always",
+            "always".into(),
+        ),
+        (
+            "FLOWSHIP_GITOPS_MARKERS",
+            "gitops.markers",
+            "only",
+            "only".into(),
+        ),
+        (
             "FLOWSHIP_MAX_ATTEMPTS",
             "gitops.max_attempts",
             "3",

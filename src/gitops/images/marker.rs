@@ -44,7 +44,13 @@ impl Planner<'_> {
             .clone()
             .unwrap_or_else(|| self.target.name.clone());
         match field.as_deref() {
-            None => self.image_string(n, "", Some(&name)),
+            None => {
+                // Flux writes `name:tag@digest` when the policy reflects digests: a digest given is written.
+                self.pin = super::Pin::Always;
+                let r = self.image_string(n, "", Some(&name));
+                self.pin = self.target.pin;
+                r
+            }
             Some("tag") if n.s.value.contains('@') => self.tag_field(n, None),
             Some("tag") => match self.target.tag.clone() {
                 Some(t) => {

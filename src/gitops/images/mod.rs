@@ -69,6 +69,24 @@ pub enum Markers {
     Only,
 }
 
+impl std::fmt::Display for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Pin::Keep => "keep",
+            Pin::Always => "always",
+        })
+    }
+}
+
+impl std::fmt::Display for Markers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Markers::Any => "any",
+            Markers::Only => "only",
+        })
+    }
+}
+
 /// What to set.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
@@ -203,6 +221,8 @@ pub(crate) struct Planner<'a> {
     /// Node indexes by `(document, parent path)`: siblings in O(1).
     by_parent: HashMap<(usize, Vec<Seg>), Vec<usize>>,
     target: &'a Target,
+    /// Set while a Flux marker is planned: the policy decides pinning there, not the value's form.
+    pin: Pin,
     out: FileScan,
 }
 
@@ -225,6 +245,7 @@ impl<'a> Planner<'a> {
             nodes,
             by_parent,
             target,
+            pin: target.pin,
             out: FileScan::default(),
         }
     }
@@ -365,11 +386,12 @@ pub fn plan(file: &str, text: &str, target: &Target) -> Result<FileScan, EditErr
         let only_markers = target.markers == Markers::Only && marker::carries_markers(p.text);
         for i in 0..p.nodes.len() {
             let n = p.nodes[i].clone();
-            if !only_markers {
-                p.discover(&n)?;
-            }
+            // A marker first: where a value is both marked and a reference, Flux's semantics decide.
             if n.via.is_none() && (only_markers || !target.policies.is_empty()) {
                 p.marker(&n)?;
+            }
+            if !only_markers {
+                p.discover(&n)?;
             }
         }
         Ok(())
@@ -493,3 +515,5 @@ fn verify(file: &str, text: &str, before: &Scanned, changes: &[Change]) -> Resul
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_shapes;

@@ -27,8 +27,8 @@ impl Planner<'_> {
         let len = path.len();
         let in_list = |name: &str| {
             len >= 2
-                && matches!(path[len - 2], Seg::Index(_))
-                && path.get(len.wrapping_sub(3)) == Some(&Seg::Key(name.into()))
+                && matches!(path[len - 1], Seg::Index(_))
+                && path[len - 2] == Seg::Key(name.into())
         };
         let item_in = |name: &str| {
             len >= 3
@@ -39,7 +39,7 @@ impl Planner<'_> {
             self.kustomize_item(n)
         } else if key == "name" && item_in("parameters") {
             self.helm_parameter(n)
-        } else if matches!(path.last(), Some(Seg::Index(_))) && in_list("images") {
+        } else if in_list("images") {
             self.kustomize_string(n)
         } else if is_image_key(key)
             || (key == "reference" && len >= 2 && path[len - 2] == Seg::Key("image".into()))
@@ -64,7 +64,7 @@ impl Planner<'_> {
         let t = self.target;
         match (&t.digest, pinned) {
             (Some(d), Some(_)) => Ok(Some(d.clone())),
-            (Some(d), None) if t.pin == Pin::Always || t.tag.is_none() => Ok(Some(d.clone())),
+            (Some(d), None) if self.pin == Pin::Always || t.tag.is_none() => Ok(Some(d.clone())),
             (Some(_), None) => Ok(None),
             (None, Some(old)) if tag_changes && !old.is_empty() => Err(EditError::DigestPinned {
                 file: self.file.into(),

@@ -4,24 +4,24 @@
 use super::*;
 use std::path::Path;
 
-fn real(path: &str) -> String {
+pub(super) fn real(path: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/real")
         .join(path);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-fn target(repo: &str, tag: Option<&str>, digest: Option<&str>) -> Target {
+pub(super) fn target(repo: &str, tag: Option<&str>, digest: Option<&str>) -> Target {
     Target::new(repo, tag.map(Into::into), digest.map(Into::into))
 }
 
-fn changes(file: &str, text: &str, t: &Target) -> Result<Vec<Change>, EditError> {
+pub(super) fn changes(file: &str, text: &str, t: &Target) -> Result<Vec<Change>, EditError> {
     plan(file, text, t).map(|s| s.changes)
 }
 
 /// Plan, apply, and check: the changes are exactly `want` (path, old, new), and the output differs from the
 /// input on exactly those lines.
-fn golden(text: &str, t: &Target, want: &[(&str, &str, &str)]) -> String {
+pub(super) fn golden(text: &str, t: &Target, want: &[(&str, &str, &str)]) -> String {
     let changes = changes("f.yaml", text, t).unwrap();
     let got: Vec<(&str, &str, &str)> = changes
         .iter()

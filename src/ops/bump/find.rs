@@ -18,7 +18,16 @@ pub(super) struct Planned {
 
 impl Planned {
     fn add(&mut self, rel: &str, text: &str, scan: FileScan) {
-        self.found.extend(scan.found);
+        // A marked value is found by its shape and by its marker: count each place once.
+        for f in scan.found {
+            if !self
+                .found
+                .iter()
+                .any(|g| g.file == f.file && g.line == f.line)
+            {
+                self.found.push(f);
+            }
+        }
         self.skipped.extend(scan.skipped);
         self.others.extend(scan.others);
         if scan.changes.is_empty() {

@@ -108,7 +108,35 @@ impl Request {
                 "give sha256: followed by 64 lowercase hex digits",
             ));
         }
+        let g = &settings.gitops;
+        if let Some(n) = &g.new_name
+            && crate::registry::Reference::parse(&n.value)
+                .map(|r| r.tag.is_some() || r.digest.is_some())
+                .unwrap_or(true)
+        {
+            return Err(usage(
+                format!("{}: `{}` is not an image repository", n.source, n.value),
+                "give registry/path without a tag or digest, e.g. harbor.example.com/flows/etl",
+            ));
+        }
+        if let Some(t) = g.expect_tag.as_ref().filter(|t| !is_tag(&t.value)) {
+            return Err(usage(
+                format!("{}: `{}` is not a valid tag", t.source, t.value),
+                "up to 128 of A-Za-z0-9_.-, not starting with `.` or `-`",
+            ));
+        }
+        if let Some(d) = g.expect_digest.as_ref().filter(|d| !is_digest(&d.value)) {
+            return Err(usage(
+                format!("{}: `{}` is not a digest", d.source, d.value),
+                "give sha256: followed by 64 lowercase hex digits",
+            ));
+        }
         let target = Target {
+            pin: g.pin.value,
+            markers: g.markers.value,
+            new_name: g.new_name.as_ref().map(|n| n.value.clone()),
+            expect_tag: g.expect_tag.as_ref().map(|t| t.value.clone()),
+            expect_digest: g.expect_digest.as_ref().map(|d| d.value.clone()),
             policies: settings
                 .gitops
                 .policies
