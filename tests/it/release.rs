@@ -602,6 +602,11 @@ fn a_rollback_repins_reregisters_and_holds_until_lifted() {
         .args(["rollback", "--env", "staging", "--lift-hold"])
         .run()
         .success();
+    // The lifting commit names no image: it is not a release a later rollback could go back to.
+    assert!(
+        !git(&w.bare, &["log", "-1", "--format=%B", "main"]).contains("Flowship-Image:"),
+        "the lift commit carries an image trailer"
+    );
     assert!(
         git(&w.bare, &["ls-tree", "-r", "--name-only", "main"])
             .lines()

@@ -331,6 +331,15 @@ impl Bumper {
 
     fn message(&self, changes: &[Change]) -> String {
         let mut m = commit_message(&self.req.template, &self.req.target, &self.req.ci, changes);
+        // A commit that pins no image (lifting a hold) names none: its probe target is not a release, and a
+        // later rollback reads `Flowship-Image:` trailers as the releases to go back to.
+        if !self.req.values {
+            m = m
+                .lines()
+                .filter(|l| !l.starts_with("Flowship-Image: "))
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
         if let Some(subject) = &self.req.subject {
             let rest = m
                 .split_once('\n')
