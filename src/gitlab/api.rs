@@ -79,7 +79,7 @@ impl Gitlab {
             s => Err(GitlabError::Api {
                 what: what.into(),
                 status: s.as_u16(),
-                detail: resp.text().await.unwrap_or_default(),
+                detail: crate::http::error_text(resp).await,
             }),
         }
     }
@@ -115,11 +115,13 @@ impl Gitlab {
             .map_err(transport)?;
         if resp.status() != StatusCode::CONFLICT {
             let resp = self.check("POST merge_requests", project, resp).await?;
-            let mr = resp.json().await.map_err(|e| GitlabError::Api {
-                what: "POST merge_requests".into(),
-                status: 201,
-                detail: e.to_string(),
-            })?;
+            let mr = crate::http::json(resp)
+                .await
+                .map_err(|e| GitlabError::Api {
+                    what: "POST merge_requests".into(),
+                    status: 201,
+                    detail: e.to_string(),
+                })?;
             return Ok((mr, true));
         }
         let q: String = url::form_urlencoded::Serializer::new(String::new())
@@ -138,11 +140,14 @@ impl Gitlab {
             .await
             .map_err(transport)?;
         let resp = self.check("GET merge_requests", project, resp).await?;
-        let list: Vec<MergeRequest> = resp.json().await.map_err(|e| GitlabError::Api {
-            what: "GET merge_requests".into(),
-            status: 200,
-            detail: e.to_string(),
-        })?;
+        let list: Vec<MergeRequest> =
+            crate::http::json(resp)
+                .await
+                .map_err(|e| GitlabError::Api {
+                    what: "GET merge_requests".into(),
+                    status: 200,
+                    detail: e.to_string(),
+                })?;
         list.into_iter()
             .next()
             .map(|mr| (mr, false))

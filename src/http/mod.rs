@@ -311,3 +311,45 @@ fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustl
     }
     e.source().and_then(find_rustls)
 }
+
+/// The most flowship reads of an answer it parses (a token, an API page, a referrers list): 16 MiB. A server
+/// that sends more (hostile, or broken) gets an error, not flowship's memory.
+pub const MAX_BODY: usize = 16 << 20;
+/// The most of an error answer kept for a message.
+pub const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// The one bounded body reader: an answer's bytes, streamed, refused past `max`.
+pub async fn body(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(format!("the answer is larger than {} MiB", max >> 20));
+    }
+    let mut resp = resp;
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if out.len() + chunk.len() > max {
+            return Err(format!("the answer is larger than {} MiB", max >> 20));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// An error answer's text, for a message: at most [`MAX_ERROR_BODY`] of it, never an error itself.
+pub async fn error_text(resp: reqwest::Response) -> String {
+    let mut resp = resp;
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = MAX_ERROR_BODY.saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if room <= chunk.len() {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A JSON answer, read through [`body`].
+pub async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, String> {
+    let bytes = body(resp, MAX_BODY).await?;
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}

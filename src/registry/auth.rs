@@ -110,7 +110,7 @@ pub async fn fetch_token(
         })?;
     let status = resp.status();
     if status == StatusCode::UNAUTHORIZED {
-        let detail = resp.text().await.unwrap_or_default();
+        let detail = crate::http::error_text(resp).await;
         return Err(match credential {
             Some(c) => RegistryError::BadCredentials {
                 registry: host.into(),
@@ -125,17 +125,15 @@ pub async fn fetch_token(
     if !status.is_success() {
         return Err(protocol(
             status.as_u16(),
-            resp.text()
+            crate::http::error_text(resp)
                 .await
-                .unwrap_or_default()
                 .trim()
                 .chars()
                 .take(300)
                 .collect(),
         ));
     }
-    let body: TokenResponse = resp
-        .json()
+    let body: TokenResponse = crate::http::json(resp)
         .await
         .map_err(|e| protocol(status.as_u16(), format!("answer is not a token: {e}")))?;
     body.into_token()

@@ -77,7 +77,7 @@ impl Session {
 
     pub(super) async fn err(&self, what: String, resp: reqwest::Response) -> RegistryError {
         let status = resp.status().as_u16();
-        let body = resp.text().await.unwrap_or_default();
+        let body = crate::http::error_text(resp).await;
         let text = error_detail(&body);
         if let Some(project) = harbor_missing_project(&text) {
             return RegistryError::ProjectNotFound {

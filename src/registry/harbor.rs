@@ -114,7 +114,7 @@ impl Harbor {
             s => Err(self.err(
                 "POST /projects",
                 s.as_u16(),
-                resp.text().await.unwrap_or_default(),
+                crate::http::error_text(resp).await,
             )),
         }
     }
@@ -147,7 +147,7 @@ impl Harbor {
             .await?;
         if resp.status() != StatusCode::ACCEPTED {
             let s = resp.status().as_u16();
-            return Err(self.err("scan", s, resp.text().await.unwrap_or_default()));
+            return Err(self.err("scan", s, crate::http::error_text(resp).await));
         }
         let started = Instant::now();
         let mut wait = Duration::from_millis(200);
@@ -161,10 +161,9 @@ impl Harbor {
                 .await?;
             if !resp.status().is_success() {
                 let s = resp.status().as_u16();
-                return Err(self.err("artifact", s, resp.text().await.unwrap_or_default()));
+                return Err(self.err("artifact", s, crate::http::error_text(resp).await));
             }
-            let art: Value = resp
-                .json()
+            let art: Value = crate::http::json(resp)
                 .await
                 .map_err(|e| self.err("artifact", 200, e.to_string()))?;
             let overview = art["scan_overview"]

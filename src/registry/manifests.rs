@@ -89,7 +89,7 @@ impl Session {
                 subject_indexed: resp.headers().contains_key("oci-subject"),
             }),
             StatusCode::PRECONDITION_FAILED => {
-                let d = detail(&resp.text().await.unwrap_or_default());
+                let d = detail(&crate::http::error_text(resp).await);
                 Err(RegistryError::Immutable {
                     registry: self.host.clone(),
                     reference: format!("{repository}:{reference}"),

@@ -53,12 +53,14 @@ pub async fn list(
             .err(format!("GET referrers of {repository}@{subject}"), resp)
             .await);
     }
-    let bytes = resp.bytes().await.map_err(|e| RegistryError::Protocol {
-        registry: session.host().into(),
-        what: format!("referrers of {repository}@{subject}"),
-        status: 200,
-        detail: e.to_string(),
-    })?;
+    let bytes = crate::http::body(resp, crate::http::MAX_BODY)
+        .await
+        .map_err(|e| RegistryError::Protocol {
+            registry: session.host().into(),
+            what: format!("referrers of {repository}@{subject}"),
+            status: 200,
+            detail: e.to_string(),
+        })?;
     Ok((descriptors(&bytes), Index::Api))
 }
 

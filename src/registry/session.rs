@@ -335,7 +335,7 @@ impl Session {
             }
             return Ok(PushCheck::SessionOpened);
         }
-        let body = resp.text().await.unwrap_or_default();
+        let body = crate::http::error_text(resp).await;
         let detail = error_detail(&body);
         if let Some(project) = harbor_missing_project(&detail) {
             return Err(RegistryError::ProjectNotFound {
@@ -371,7 +371,10 @@ impl Session {
         if !resp.status().is_success() {
             return None;
         }
-        resp.json::<SystemInfo>().await.ok()?.harbor_version
+        crate::http::json::<SystemInfo>(resp)
+            .await
+            .ok()?
+            .harbor_version
     }
 
     fn push_denied(&self, repository: &str, detail: String) -> RegistryError {
@@ -384,7 +387,7 @@ impl Session {
     }
 
     async fn bad_credentials(&self, c: &Credential, resp: reqwest::Response) -> RegistryError {
-        let detail = error_detail(&resp.text().await.unwrap_or_default());
+        let detail = error_detail(&crate::http::error_text(resp).await);
         if let Some(project) = harbor_missing_project(&detail) {
             return RegistryError::ProjectNotFound {
                 registry: self.host.clone(),
@@ -404,7 +407,7 @@ impl Session {
         status: StatusCode,
         resp: reqwest::Response,
     ) -> RegistryError {
-        let detail = error_detail(&resp.text().await.unwrap_or_default());
+        let detail = error_detail(&crate::http::error_text(resp).await);
         RegistryError::Protocol {
             registry: self.host.clone(),
             what: what.into(),

@@ -233,3 +233,64 @@ fn a_storm_longer_than_the_retries_fails_clearly_and_a_rerun_completes() {
     .stderr_has("3 created");
     assert_once_each(&tok);
 }
+
+/// An answer far larger than anything flowship parses (a hostile or broken server) is an error, read no
+/// further than the bound: flowship's peak memory stays small (≤ 256 MiB) with a 96 MiB answer.
+#[test]
+fn an_oversized_answer_is_refused_within_a_memory_bound() {
+    let big = {
+        let mut b = b"{\"name\": \"".to_vec();
+        b.resize(96 << 20, b'x');
+        b.extend_from_slice(b"\"}");
+        b
+    };
+    let fake = crate::fake::serve(vec![
+        (
+            "GET",
+            "/api/work_pools/".into(),
+            200,
+            "application/json",
+            big,
+        ),
+        (
+            "GET",
+            "/api/csrf-token".into(),
+            422,
+            "application/json",
+            b"{}".to_vec(),
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::write(
+        dir.path().join("flows/f.py"),
+        "from prefect import flow\n\n@flow\ndef f():\n    pass\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("prefect.yaml"),
+        "deployments:\n- name: d\n  entrypoint: flows/f.py:f\n  work_pool: {name: p}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "peak-rss-kib=%M"])
+        .arg(env!("CARGO_BIN_EXE_flowship"))
+        .args(["register", "--all"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("PREFECT_API_URL", format!("http://{}/api", fake.addr))
+        .env("FLOWSHIP_PLAIN_HTTP", &fake.addr)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("larger than 16 MiB"), "{stderr}");
+    let kib: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("time reports the peak");
+    assert!(kib <= 256 * 1024, "peak RSS {kib} KiB");
+}

@@ -188,7 +188,7 @@ impl Prefect {
                 how: self.auth_how(),
             }),
             s => {
-                let detail = api_detail(&resp.text().await.unwrap_or_default());
+                let detail = api_detail(&crate::http::error_text(resp).await);
                 Err(PrefectError::Api {
                     what: what.into(),
                     status: s.as_u16(),
@@ -211,7 +211,7 @@ impl Prefect {
             s => Err(PrefectError::Api {
                 what: "GET /health".into(),
                 status: s.as_u16(),
-                detail: resp.text().await.unwrap_or_default(),
+                detail: crate::http::error_text(resp).await,
             }),
         }
     }
@@ -239,7 +239,7 @@ impl Prefect {
             return Ok(None);
         }
         let resp = self.check("GET /admin/version", resp).await?;
-        Ok(resp.json::<String>().await.ok())
+        Ok(crate::http::json::<String>(resp).await.ok())
     }
 
     /// Whether the server wants CSRF tokens on writes (fetching one when it does).
@@ -275,11 +275,13 @@ impl Prefect {
             None
         } else {
             let resp = self.check("GET /csrf-token", resp).await?;
-            let t: Token = resp.json().await.map_err(|e| PrefectError::Api {
-                what: "GET /csrf-token".into(),
-                status: 200,
-                detail: format!("not a token: {e}"),
-            })?;
+            let t: Token = crate::http::json(resp)
+                .await
+                .map_err(|e| PrefectError::Api {
+                    what: "GET /csrf-token".into(),
+                    status: 200,
+                    detail: format!("not a token: {e}"),
+                })?;
             Some((t.token, client))
         };
         *guard = Some(value.clone());
@@ -300,11 +302,13 @@ impl Prefect {
             });
         }
         let resp = self.check("GET /work_pools/{name}", resp).await?;
-        resp.json().await.map_err(|e| PrefectError::Api {
-            what: "GET /work_pools/{name}".into(),
-            status: 200,
-            detail: e.to_string(),
-        })
+        crate::http::json(resp)
+            .await
+            .map_err(|e| PrefectError::Api {
+                what: "GET /work_pools/{name}".into(),
+                status: 200,
+                detail: e.to_string(),
+            })
     }
 }
 
@@ -356,7 +360,7 @@ impl Prefect {
             }
             .map_err(|e| self.transport(e))?;
             if resp.status() == StatusCode::FORBIDDEN && attempt == 0 {
-                let text = resp.text().await.unwrap_or_default();
+                let text = crate::http::error_text(resp).await;
                 if text.contains("CSRF") {
                     *self.csrf.lock().await = None;
                     continue;
@@ -406,11 +410,13 @@ impl Prefect {
         if resp.status() == StatusCode::NO_CONTENT {
             return Ok(serde_json::Value::Null);
         }
-        resp.json().await.map_err(|e| PrefectError::Api {
-            what: what.into(),
-            status: 200,
-            detail: format!("not JSON: {e}"),
-        })
+        crate::http::json(resp)
+            .await
+            .map_err(|e| PrefectError::Api {
+                what: what.into(),
+                status: 200,
+                detail: format!("not JSON: {e}"),
+            })
     }
 
     async fn get_optional(
