@@ -17,10 +17,14 @@ pub async fn run(
     if settings.environment.is_some() || settings.environments.is_empty() {
         envs.push(status::environment(settings, printer).await);
     } else {
-        for name in &settings.environments {
-            let s = other(name)?;
-            envs.push(status::environment(&s, printer).await);
-        }
+        // Every environment at once: each is a clone and a few API reads, mostly waiting on the network.
+        let all: Vec<Settings> = settings
+            .environments
+            .iter()
+            .map(|name| other(name))
+            .collect::<Result<_, _>>()?;
+        envs = futures_util::future::join_all(all.iter().map(|s| status::environment(s, printer)))
+            .await;
     }
     crate::report::status(&envs, printer)
 }
