@@ -37,6 +37,18 @@ pub fn resolve(
     password: Option<Sourced<Secret>>,
     env: &Env,
 ) -> Result<Option<Credential>, ConfigError> {
+    resolve_for(host, username, password, env, true)
+}
+
+/// As [`resolve`]; `target` says whether `host` is the registry the image goes to. GitLab's Harbor
+/// integration without `HARBOR_HOST` is for that registry only: never for a base image's registry.
+pub fn resolve_for(
+    host: &str,
+    username: Option<Sourced<String>>,
+    password: Option<Sourced<Secret>>,
+    env: &Env,
+    target: bool,
+) -> Result<Option<Credential>, ConfigError> {
     match (username, password) {
         (Some(u), Some(p)) => {
             return Ok(Some(Credential {
@@ -64,7 +76,11 @@ pub fn resolve(
     }
 
     let harbor_host = env.raw("HARBOR_HOST");
-    if harbor_host.is_none_or(|h| h.eq_ignore_ascii_case(host))
+    let for_this = match harbor_host {
+        Some(h) => h.eq_ignore_ascii_case(host),
+        None => target,
+    };
+    if for_this
         && let (Some(u), Some(p)) = (
             env.get("HARBOR_USERNAME", true)?,
             env.get("HARBOR_PASSWORD", true)?,
@@ -224,6 +240,21 @@ mod tests {
         assert_eq!(c.password.value.expose(), "s3cret");
         assert!(
             resolve("other.example.com", None, None, &env)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn harbor_integration_without_its_host_is_for_the_target_registry_only() {
+        let env = Env::from_pairs(&[("HARBOR_USERNAME", "u"), ("HARBOR_PASSWORD", "p")]);
+        assert!(
+            resolve_for("h.example.com", None, None, &env, true)
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            resolve_for("docker.io", None, None, &env, false)
                 .unwrap()
                 .is_none()
         );

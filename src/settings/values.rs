@@ -281,7 +281,8 @@ pub(super) fn registry_credentials(
         } else {
             (None, None)
         };
-        if let Some(c) = super::credentials::resolve(&host, u, p, l.env)? {
+        let is_target = Some(&host) == target.as_ref();
+        if let Some(c) = super::credentials::resolve_for(&host, u, p, l.env, is_target)? {
             out.credentials.insert(host, c);
         }
     }
