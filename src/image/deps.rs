@@ -140,7 +140,7 @@ impl Installer {
 
 /// The first two words of `--version` (`uv 0.13.9 (abc 2026-01-01)` → `uv 0.13.9`).
 fn run_version(cmd: &mut Command) -> Option<String> {
-    let out = cmd.output().ok().filter(|o| o.status.success())?;
+    let out = scrubbed(cmd).output().ok().filter(|o| o.status.success())?;
     let text = String::from_utf8_lossy(&out.stdout);
     let words: Vec<&str> = text.split_whitespace().take(2).collect();
     (words.len() == 2).then(|| words.join(" "))
@@ -447,6 +447,35 @@ fn retarget_scripts(target: &Path) {
     }
 }
 
+/// Variables that hold flowship's own secrets (and their `_FILE` forms): a child process (the installer,
+/// uv export) has no use for them, so it never gets them. Package-index credentials (`PIP_*`, `UV_*`,
+/// `~/.netrc`) stay: the installer needs those.
+const SECRET_VARIABLES: [&str; 13] = [
+    "FLOWSHIP_REGISTRY_PASSWORD",
+    "FLOWSHIP_GIT_TOKEN",
+    "FLOWSHIP_GIT_SSH_KEY",
+    "FLOWSHIP_GITLAB_TOKEN",
+    "FLOWSHIP_PLAN_KEY",
+    "PREFECT_API_AUTH_STRING",
+    "PREFECT_API_KEY",
+    "HARBOR_PASSWORD",
+    "CI_JOB_TOKEN",
+    "CI_REGISTRY_PASSWORD",
+    "CI_DEPLOY_PASSWORD",
+    "DOCKER_AUTH_CONFIG",
+    "GITLAB_TOKEN",
+];
+
+/// `cmd` without flowship's secret variables (nor their `_FILE` forms, nor any the environment names with
+/// `_variable` settings are passed on: see `SECRET_VARIABLES`).
+pub fn scrubbed(cmd: &mut Command) -> &mut Command {
+    for v in SECRET_VARIABLES {
+        cmd.env_remove(v);
+        cmd.env_remove(format!("{v}_FILE"));
+    }
+    cmd
+}
+
 /// Install `requirements` into `target` for linux/`arch` and Python `python` (`3.12`).
 pub fn install(
     installer: &Installer,
@@ -508,6 +537,7 @@ pub fn install(
     };
     // pip writes .pyc files and timestamps only where told; --no-compile and the layer's fixed mtime cover both.
     cmd.env("PYTHONDONTWRITEBYTECODE", "1");
+    scrubbed(&mut cmd);
     let out = cmd.output().map_err(|e| DepsError::Io {
         path: requirements.into(),
         reason: e.to_string(),

@@ -45,6 +45,7 @@ pub fn export_uv_lock(context: &Path, path: Option<&str>, out: &Path) -> Result<
             "uv is not on PATH; it reads uv.lock (flowship's -python image has it)".to_string()
         })?;
     let mut cmd = std::process::Command::new(uv);
+    super::deps::scrubbed(&mut cmd);
     for (k, v) in super::deps::uv_trust(|k| std::env::var_os(k).is_some()) {
         cmd.env(k, v);
     }

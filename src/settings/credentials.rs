@@ -199,7 +199,10 @@ fn run_helper(name: &str, host: &str, origin: &str) -> Result<Credential, Config
             "check that `{program}` is on PATH and knows this registry, or set FLOWSHIP_REGISTRY_USERNAME/_PASSWORD"
         )),
     };
-    let mut child = Command::new(&program)
+    let mut cmd = Command::new(&program);
+    // A credential helper gets none of flowship's own secrets.
+    crate::image::deps::scrubbed(&mut cmd);
+    let mut child = cmd
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

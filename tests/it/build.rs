@@ -641,3 +641,48 @@ fn a_uv_lock_is_installed_as_locked_and_a_stale_lock_is_refused() {
         .stderr_has("uv.lock is out of date")
         .stderr_has("uv lock");
 }
+
+/// The installer (a child process) gets none of flowship's secret variables: a stand-in `uv` records the
+/// environment it was given.
+#[test]
+fn the_installer_gets_no_secret_variable() {
+    use crate::harness::SENTINEL;
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_image(dir.path());
+    let project = flow_project(&dir.path().join("p"));
+    std::fs::write(
+        project.join("requirements.txt"),
+        format!("six\n# {}\n", token()),
+    )
+    .unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let dump = dir.path().join("env.txt");
+    let uv = bin.join("uv");
+    std::fs::write(
+        &uv,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'uv 0.0.1'; exit 0; fi\nenv >> {}\nexit 1\n",
+            dump.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&uv, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let repo = format!("{}/it/scrubbed-{}", svc("REGISTRY_PLAIN"), token());
+    plain(flowship())
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("FLOWSHIP_GIT_TOKEN", SENTINEL)
+        .env("PREFECT_API_AUTH_STRING", format!("admin:{SENTINEL}"))
+        .env("HARBOR_PASSWORD", SENTINEL)
+        .args(["build", "--image", &repo, "--tag", "1.0", "--base", &base])
+        .args(["--context", project.to_str().unwrap()])
+        .run()
+        .code(2);
+    let seen = std::fs::read_to_string(&dump).unwrap();
+    assert!(seen.contains("PATH="), "the stand-in ran: {seen}");
+    assert!(
+        !seen.contains(SENTINEL),
+        "a secret reached the installer:\n{seen}"
+    );
+}
