@@ -97,7 +97,13 @@ pub fn resolve_for(
             serde_json::from_str(&json.value).map_err(|e| ConfigError::Invalid {
                 origin: json.source.clone(),
                 value: "<redacted>".into(),
-                problem: format!("is not a Docker auth config: {e}"),
+                // Not serde's message: it quotes the value it choked on, which may be a secret.
+                problem: format!(
+                    "is not a Docker auth config (JSON {} at line {}, column {})",
+                    kind_of(&e),
+                    e.line(),
+                    e.column()
+                ),
                 hint: Some(
                     r#"expected {"auths": {"host": {"auth": "base64(user:password)"}}}"#.into(),
                 ),
@@ -121,13 +127,27 @@ pub fn resolve_for(
     let cfg: DockerConfig = serde_json::from_str(&text).map_err(|e| ConfigError::File {
         path: path.clone(),
         line: Some(e.line()),
-        message: format!("not a Docker config: {e}"),
+        message: format!(
+            "not a Docker config (JSON {} at column {})",
+            kind_of(&e),
+            e.column()
+        ),
         hint: Some(
             "fix or remove it, or give credentials with FLOWSHIP_REGISTRY_USERNAME/_PASSWORD"
                 .into(),
         ),
     })?;
     lookup(&cfg, host, &path.display().to_string())
+}
+
+/// What kind of JSON error, without the value it quotes.
+fn kind_of(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "of the wrong shape",
+        serde_json::error::Category::Eof => "cut short",
+        serde_json::error::Category::Io => "unreadable",
+    }
 }
 
 fn lookup(cfg: &DockerConfig, host: &str, origin: &str) -> Result<Option<Credential>, ConfigError> {

@@ -647,3 +647,18 @@ fn environment_and_cluster_names_are_plain_names() {
             .stderr_has("is not a plain name");
     }
 }
+
+/// A malformed `DOCKER_AUTH_CONFIG` is an error that does not echo what it holds.
+#[test]
+fn a_malformed_docker_auth_config_does_not_echo_its_secret() {
+    flowship()
+        .env("FLOWSHIP_IMAGE", "h.example.com/f/etl")
+        .env(
+            "DOCKER_AUTH_CONFIG",
+            format!("{{\"auths\": \"{SENTINEL}\"}}"),
+        )
+        .args(["settings"])
+        .run()
+        .code(2)
+        .stderr_has("is not a Docker auth config");
+}
