@@ -20,6 +20,15 @@ pub async fn run(args: &ReleaseArgs, settings: &Settings, printer: &Printer) -> 
         )?),
         None => None,
     };
+    // Checked before anything else is planned: a plan edited in transit never gets as far as a build.
+    if let Some(s) = &saved {
+        s.verify(
+            settings
+                .plan_key
+                .as_ref()
+                .map(|k| k.value.expose().as_bytes()),
+        )?;
+    }
     let req = Request {
         tags: args.tags.clone(),
         lift_hold: args.lift_hold,
@@ -34,8 +43,12 @@ pub async fn run(args: &ReleaseArgs, settings: &Settings, printer: &Printer) -> 
     printer.info(&format!("planning the release{env}"));
     let plan = release::plan(settings, &req, printer).await?;
     if let Some(out) = &args.plan_out {
-        let text = serde_json::to_string_pretty(&plan.saved(settings))
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut saved = plan.saved(settings);
+        if let Some(k) = &settings.plan_key {
+            saved.sign(k.value.expose().as_bytes());
+        }
+        let text =
+            serde_json::to_string_pretty(&saved).map_err(|e| Error::Internal(e.to_string()))?;
         // The plan is an artifact: it must never hold a secret (payloads are fingerprints).
         if settings
             .secret_values()

@@ -39,6 +39,8 @@ pub struct Request {
 /// Everything a release will do, computed before anything is written.
 pub struct Plan {
     pub environment: Option<String>,
+    /// The salt of the deployments' fingerprints (a saved plan's own, else new).
+    pub salt: String,
     pub image: image::Plan,
     pub bumper: bump::Bumper,
     pub gitops: bump::Plan,
@@ -79,6 +81,13 @@ pub struct Saved {
     pub flowship_plan: u32,
     /// Seconds since the epoch.
     pub created: u64,
+    /// Mixed into the deployments' fingerprints (unsalted hashes of payloads with weak secrets in them could
+    /// be matched against guesses).
+    #[serde(default)]
+    pub salt: String,
+    /// HMAC-SHA256 of the plan without this field, under `FLOWSHIP_PLAN_KEY` (when one is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
     pub environment: Option<String>,
     pub source_commit: Option<String>,
     pub image: SavedImage,
@@ -126,6 +135,56 @@ impl Saved {
     }
 }
 
+impl Saved {
+    /// HMAC-SHA256 (hex) of the plan as serialised without its `mac`.
+    fn mac_of(&self, key: &[u8]) -> String {
+        use hmac::Mac;
+        let bare = Saved {
+            mac: None,
+            ..self.clone()
+        };
+        let bytes = serde_json::to_vec(&bare).unwrap_or_default();
+        let mut m =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        m.update(&bytes);
+        hex::encode(m.finalize().into_bytes())
+    }
+
+    /// Sign the plan with `key` (`FLOWSHIP_PLAN_KEY`).
+    pub fn sign(&mut self, key: &[u8]) {
+        self.mac = None;
+        self.mac = Some(self.mac_of(key));
+    }
+
+    /// With a key, the plan must carry a valid mac (refused otherwise: edited in transit, or unsigned); a
+    /// signed plan without a key to check it is refused too.
+    pub fn verify(&self, key: Option<&[u8]>) -> Result<(), Error> {
+        use hmac::Mac;
+        match (key, &self.mac) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(conflict(
+                "the saved plan is signed, and no FLOWSHIP_PLAN_KEY is set to check it; nothing was written".into(),
+            )),
+            (Some(_), None) => Err(conflict(
+                "the saved plan is not signed, and FLOWSHIP_PLAN_KEY is set; nothing was written".into(),
+            )),
+            (Some(k), Some(mac)) => {
+                let bare = Saved {
+                    mac: None,
+                    ..self.clone()
+                };
+                let bytes = serde_json::to_vec(&bare).unwrap_or_default();
+                let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(k).expect("any key length");
+                m.update(&bytes);
+                let given = hex::decode(mac).unwrap_or_default();
+                m.verify_slice(&given).map_err(|_| {
+                    conflict("the saved plan was changed after it was made (its signature does not match FLOWSHIP_PLAN_KEY); nothing was written".into())
+                })
+            }
+        }
+    }
+}
+
 fn human_duration(s: u64) -> String {
     match s {
         s if s >= 86400 => format!("{}d{}h", s / 86400, s % 86400 / 3600),
@@ -168,9 +227,13 @@ pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Resu
             image.digest, saved.image.digest
         )));
     }
+    let salt = match &req.saved {
+        Some(s) => s.salt.clone(),
+        None => format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+    };
     let prefect = {
         let _s = printer.section("flowship_release_prefect", "release: Prefect plan");
-        prefect_plan(settings, req, &image, printer).await?
+        prefect_plan(settings, req, &image, &salt, printer).await?
     };
     // The record of what is released goes into the same commit as the pin.
     let record = environment.as_deref().map(|env| {
@@ -199,10 +262,12 @@ pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Resu
         gitops_plan(settings, req, &image, environment.as_deref(), record).await?
     };
     if let Some(saved) = &req.saved {
+        check_saved_targets(saved, settings, &image, &gitops, &prefect)?;
         check_saved_deployments(saved, &prefect)?;
     }
     Ok(Plan {
         environment,
+        salt,
         image,
         bumper,
         gitops,
@@ -228,25 +293,8 @@ async fn image_plan(settings: &Settings, req: &Request) -> Result<image::Plan, E
         .clone()
         .or_else(|| settings.handoff.as_ref().map(|h| h.value.clone()))
         .or_else(|| repo.digest.as_ref().map(|_| repo.clone()));
-    let given = match (&given, &req.saved) {
-        (Some(g), _) => Some(g.clone()),
-        (None, Some(s)) => {
-            let r = Reference::parse(&format!("{}@{}", s.image.repository, s.image.digest))
-                .map_err(|e| Error::Usage {
-                    message: format!("the saved plan's image: {e}"),
-                    hint: None,
-                })?;
-            if tags.is_empty() {
-                tags = s.image.tags.clone();
-            }
-            // Built already (a plan is usually applied after the image was pushed by its own job)?
-            match image::plan_promote(settings, &r, &with_tag(&repo, tags.first())).await {
-                Ok(p) if p.present => return Ok(p),
-                _ => None,
-            }
-        }
-        (None, None) => None,
-    };
+    // A saved plan is the approval, never the source: the image is planned from the settings (built here,
+    // or the build job's handoff) and must come out as the digest the plan saw.
     match given {
         Some(src) => {
             if tags.is_empty() {
@@ -387,9 +435,11 @@ async fn prefect_plan(
     settings: &Settings,
     req: &Request,
     image: &image::Plan,
+    salt: &str,
     printer: &Printer,
 ) -> Result<register::Plan, Error> {
     let mut r = register::Request::new(settings, register::Selection::All, req.skip_steps.clone())?;
+    r.salt = salt.to_string();
     r.image = Some(StepImage {
         repository: image.repository.clone(),
         tag: image.tags.first().cloned(),
@@ -430,6 +480,43 @@ pub fn pools(settings: &Settings) -> Vec<register::Pool> {
     }
 }
 
+/// A saved plan applies where and from what it was made: the same source commit, GitOps repository and
+/// branch, Prefect server. Anything else is refused (the file is an artifact other jobs can edit).
+fn check_saved_targets(
+    saved: &Saved,
+    settings: &Settings,
+    image: &image::Plan,
+    gitops: &bump::Plan,
+    prefect: &register::Plan,
+) -> Result<(), Error> {
+    let now = settings.ci.commit_sha.clone();
+    if saved.source_commit.is_some() && saved.source_commit != now {
+        return Err(conflict(format!(
+            "the saved plan was made at commit {}, this run is at {}; nothing was written",
+            saved.source_commit.as_deref().unwrap_or("-"),
+            now.as_deref()
+                .unwrap_or("an unknown commit (no CI_COMMIT_SHA)")
+        )));
+    }
+    for (what, want, have) in [
+        (
+            "image repository",
+            &saved.image.repository,
+            &image.repository,
+        ),
+        ("GitOps repository", &saved.gitops.repo, &gitops.repo),
+        ("GitOps branch", &saved.gitops.branch, &gitops.branch),
+        ("Prefect server", &saved.prefect.api_url, &prefect.api_url),
+    ] {
+        if want != have {
+            return Err(conflict(format!(
+                "the saved plan is for the {what} {want}, this run's is {have}; nothing was written"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_saved_deployments(saved: &Saved, prefect: &register::Plan) -> Result<(), Error> {
     for d in &prefect.deployments {
         match saved.prefect.deployments.iter().find(|s| s.name == d.name) {
@@ -457,6 +544,8 @@ impl Plan {
         Saved {
             flowship_plan: 1,
             created: now(),
+            salt: self.salt.clone(),
+            mac: None,
             environment: self.environment.clone(),
             source_commit: settings.ci.commit_sha.clone(),
             image: SavedImage {

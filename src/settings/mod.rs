@@ -37,6 +37,8 @@ pub struct Settings {
     /// The environment (`--env`, `FLOWSHIP_ENV`, or GitLab's `CI_ENVIRONMENT_NAME` when the file defines it)
     /// whose `environments.E` overlay is in effect.
     pub environment: Option<Sourced<String>>,
+    /// The key saved plans are signed and checked with (`FLOWSHIP_PLAN_KEY`, HMAC-SHA256).
+    pub plan_key: Option<Sourced<Secret>>,
     /// Every environment the file defines.
     pub environments: Vec<String>,
     pub output: Sourced<OutputFormat>,
@@ -212,6 +214,7 @@ impl Settings {
             &self.prefect.api_key,
             &self.prefect.auth_string,
             &self.gitlab.token,
+            &self.plan_key,
         ]
         .into_iter()
         .flatten()

@@ -3,7 +3,7 @@
 //! registry project) on the one with basic auth + CSRF.
 
 use crate::harness::{Flowship, flowship, host_of, svc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -1029,4 +1029,80 @@ fn a_kustomize_entry_without_a_digest_is_not_pinned_drift() {
         .run()
         .code(4)
         .stdout_has("not_pinned");
+}
+
+/// A saved plan is the approval, never the source: edits to its image, digest, targets or Prefect server are
+/// refused (exit 3, nothing written), and with FLOWSHIP_PLAN_KEY an edited or unsigned plan is refused first.
+#[test]
+fn a_saved_plan_cannot_be_forged() {
+    let w = world();
+    let keep = tempfile::tempdir().unwrap();
+    let plan_file = keep.path().join("plan.json");
+    let save = |extra: &[(&str, &str)]| {
+        let mut f = w.flowship();
+        for (k, v) in extra {
+            f = f.env(k, v);
+        }
+        f.args([
+            "release",
+            "--env",
+            "staging",
+            "--plan-out",
+            plan_file.to_str().unwrap(),
+        ])
+        .run()
+        .success();
+        serde_json::from_str::<Value>(&std::fs::read_to_string(&plan_file).unwrap()).unwrap()
+    };
+    let apply = |plan: &Value, extra: &[(&str, &str)]| {
+        let forged = keep.path().join("forged.json");
+        std::fs::write(&forged, plan.to_string()).unwrap();
+        let mut f = w.flowship();
+        for (k, v) in extra {
+            f = f.env(k, v);
+        }
+        f.args([
+            "release",
+            "--env",
+            "staging",
+            "--plan",
+            forged.to_str().unwrap(),
+        ])
+        .run()
+    };
+    let saved = save(&[]);
+    let before = w.commits();
+    for (field, value) in [
+        (
+            "/image/repository",
+            json!(format!("{}/evil/example", svc("REGISTRY_PLAIN"))),
+        ),
+        ("/image/digest", json!(format!("sha256:{}", "1".repeat(64)))),
+        ("/gitops/branch", json!("other")),
+        ("/prefect/api_url", json!("http://127.0.0.1:9/api")),
+        (
+            "/source_commit",
+            json!("0123456789abcdef0123456789abcdef01234567"),
+        ),
+    ] {
+        let mut forged = saved.clone();
+        *forged.pointer_mut(field).unwrap() = value;
+        apply(&forged, &[])
+            .code(3)
+            .stderr_has("nothing was written");
+        assert_eq!(w.commits(), before, "{field}: nothing written");
+    }
+    // Signed: an edited plan is refused before anything is planned; so is an unsigned one.
+    let key = [("FLOWSHIP_PLAN_KEY", "a-plan-key-of-the-pipeline")];
+    let signed = save(&key);
+    assert!(signed["mac"].is_string());
+    assert!(!signed.to_string().contains("a-plan-key-of-the-pipeline"));
+    let mut edited = signed.clone();
+    edited["created"] = json!(signed["created"].as_u64().unwrap() + 1);
+    apply(&edited, &key)
+        .code(3)
+        .stderr_has("changed after it was made");
+    apply(&saved, &key).code(3).stderr_has("not signed");
+    assert_eq!(w.commits(), before);
+    apply(&signed, &key).success();
 }

@@ -67,6 +67,9 @@ pub struct Request {
     pub record: Option<crate::ops::record::Record>,
     /// The Kubernetes image pull secret kubernetes pools must name.
     pub pull_secret: Option<String>,
+    /// Mixed into every payload fingerprint (a saved plan's own salt): a fingerprint of a payload that holds
+    /// a weak secret cannot be matched against guesses without it.
+    pub salt: String,
 }
 
 /// What a worker needs to pull from the image's registry.
@@ -153,6 +156,7 @@ impl Request {
             strict: settings.prefect.strict.value,
             prune: settings.prefect.prune.value,
             record: None,
+            salt: String::new(),
             pull_secret: settings
                 .prefect
                 .image_pull_secret
@@ -472,7 +476,7 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         let found = existing
             .get(&(p.flow_name.clone(), p.name.clone()))
             .cloned();
-        deployments.push(compare(&client, p, found, &sensitive).await?);
+        deployments.push(compare(&client, p, found, &sensitive, &req.salt).await?);
     }
     Ok(Plan {
         api_url: client.base_url().to_string(),
@@ -523,8 +527,9 @@ async fn compare(
     plan: crate::prefect::project::Plan,
     existing: Option<Value>,
     sensitive: &[String],
+    salt: &str,
 ) -> Result<Deployment, Error> {
-    let fingerprint = fingerprint(&plan);
+    let fingerprint = fingerprint(&plan, salt);
     let Some(existing) = existing else {
         return Ok(Deployment {
             name: plan.full_name(),
@@ -573,10 +578,11 @@ async fn compare(
     })
 }
 
-/// sha256 of what would be sent: the create body and the triggers.
-fn fingerprint(p: &crate::prefect::project::Plan) -> String {
-    let bytes = serde_json::to_vec(&json!({"create": p.create, "triggers": p.triggers}))
-        .unwrap_or_default();
+/// sha256 of what would be sent (the create body and the triggers), salted.
+fn fingerprint(p: &crate::prefect::project::Plan, salt: &str) -> String {
+    let bytes =
+        serde_json::to_vec(&json!({"salt": salt, "create": p.create, "triggers": p.triggers}))
+            .unwrap_or_default();
     crate::registry::digest::of(&bytes)
 }
 
