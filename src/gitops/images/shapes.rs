@@ -277,19 +277,29 @@ impl Planner<'_> {
         }
         match (&tag_field, &digest_field) {
             (Some(t), d) => self.tag_field(t, d.as_ref()),
-            (None, _) if self.target.tag.is_some() => Err(self.missing(repo, &block, "tag")),
-            (None, Some(d)) => {
-                let value = d.s.value.clone();
-                if self.unreadable(d, None, Some(&value)) {
-                    return Ok(());
-                }
-                self.expect(d, None, Some(&value))?;
-                match &self.target.digest {
-                    Some(new) => self.set(d, new.clone()),
-                    None => Ok(()),
-                }
-            }
+            (None, Some(d)) => self.digest_only(d, &block, "tag"),
             (None, None) => Err(self.missing(repo, &block, "tag")),
+        }
+    }
+
+    /// A reference pinned by its digest field alone (`name: postgres` + `digest:`): it keeps that form, so it
+    /// takes a new digest; a new tag alone cannot move it (the image is the digest's), nor can it be added.
+    fn digest_only(&mut self, d: &Node, block: &str, tag_field: &str) -> Result<(), EditError> {
+        let value = d.s.value.clone();
+        if self.unreadable(d, None, Some(&value)) {
+            return Ok(());
+        }
+        self.expect(d, None, Some(&value))?;
+        match (&self.target.digest, &self.target.tag) {
+            (Some(new), _) => self.set(d, new.clone()),
+            (None, Some(_)) if !value.is_empty() => Err(EditError::DigestPinned {
+                file: self.file.into(),
+                line: d.s.line,
+                path: path_string(&d.s.path),
+                digest: value,
+            }),
+            (None, Some(_)) => Err(self.missing(d, block, tag_field)),
+            (None, None) => Ok(()),
         }
     }
 
@@ -354,15 +364,8 @@ impl Planner<'_> {
         }
         match (&new_tag, &digest) {
             (Some(t), d) => self.tag_field(t, d.as_ref()),
-            (None, _) if self.target.tag.is_some() => Err(self.missing(name, &item, "newTag")),
-            (None, Some(d)) => {
-                let value = d.s.value.clone();
-                self.expect(d, None, Some(&value))?;
-                match &self.target.digest {
-                    Some(new) => self.set(d, new.clone()),
-                    None => Ok(()),
-                }
-            }
+            (None, Some(d)) => self.digest_only(d, &item, "newTag"),
+            (None, None) if self.target.tag.is_some() => Err(self.missing(name, &item, "newTag")),
             (None, None) => Err(self.missing(name, &item, "digest")),
         }
     }

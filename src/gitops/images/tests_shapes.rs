@@ -167,3 +167,32 @@ fn flux_setters_testdata_byte_for_byte() {
     let out = apply(&out, &changes("k.yml", &out, &second).unwrap());
     assert_eq!(out, expected);
 }
+
+/// Renovate's kustomize `digest.yaml` fixture: digest-only items keep their form and take the new digest;
+/// invalid digests are reported and left alone; a tag alone cannot move a digest-pinned item.
+#[test]
+fn renovate_kustomize_digest_fixture() {
+    let text =
+        super::tests::real("renovate/lib/modules/manager/kustomize/__fixtures__/digest.yaml");
+    let d = format!("sha256:{}", "c".repeat(64));
+    let t = target("postgres", None, Some(&d));
+    let scan = plan("k.yaml", &text, &t).unwrap();
+    let paths: Vec<&str> = scan.changes.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["images[0].digest", "images[1].digest", "images[2].digest"]
+    );
+    let skipped: Vec<&str> = scan.skipped.iter().map(|f| f.value.as_str()).collect();
+    assert_eq!(
+        skipped,
+        [
+            "02641143766",
+            "b0cfe264cb1143c7c660ddfd5c482464997d62d6bc9f97f8fdf3deefce881a8c"
+        ]
+    );
+    let err = changes("k.yaml", &text, &target("postgres", Some("12"), None)).unwrap_err();
+    assert!(
+        matches!(err, EditError::DigestPinned { line: 6, .. }),
+        "{err:?}"
+    );
+}
