@@ -359,6 +359,11 @@ async fn gitops_plan(
         req.push_options.clone(),
     )?;
     r.subject = req.subject.clone();
+    if settings.gitops.pin.source == crate::source::Source::Default {
+        // A release promises that the image a worker runs is the digest it built: every reference it edits
+        // is pinned, unless `gitops.pin: keep` says otherwise (a bare `bump` keeps each reference's form).
+        r.target.pin = crate::gitops::images::Pin::Always;
+    }
     if let Some(saved) = &req.saved {
         r.expect = Some(saved.gitops.changes.clone());
     }
