@@ -150,6 +150,7 @@ fn a_sentinel_in_every_secret_variable_appears_in_no_output() {
             .env("FLOWSHIP_GIT_TOKEN_FILE", token_file.display().to_string())
             .env("FLOWSHIP_GIT_SSH_KEY", SENTINEL)
             .env("FLOWSHIP_GITLAB_TOKEN", SENTINEL)
+            .env("FLOWSHIP_PLAN_KEY", SENTINEL)
             .env("PREFECT_API_URL", "http://127.0.0.1:1/api")
             .env("PREFECT_API_KEY", SENTINEL)
             .env("PREFECT_API_AUTH_STRING", format!("admin:{SENTINEL}"))
