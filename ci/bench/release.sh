@@ -5,8 +5,11 @@
 #          beforehand and copied in, the code copied in), `git clone --depth 1` + `sed` + `git commit` +
 #          `git push` of the staging overlay, `prefect --no-prompt deploy --all`
 #   flowship: `flowship release --env staging` (build, push by digest, tag, bump, register)
-# after a code-only change each time; then a rerun with nothing to do.
-# Targets: code-only change <= 0.2x the shell way; rerun with nothing to do <= 0.5 s.
+# after a code-only change each time; then a rerun with nothing to do; then `flowship status` of three
+# environments (staging released, dev and prod promoted from it) vs the shell way of looking (a shallow clone,
+# grep of each pin, a HEAD of each pinned manifest, Prefect's deployments).
+# Targets: code-only change <= 0.2x the shell way; rerun with nothing to do <= 0.5 s; status of three
+# environments <= 0.5 s.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT"
@@ -54,6 +57,8 @@ prefect: {api_url: $API}
 tls: {plain_http: [$REG, $PLAIN_PREFECT, $GITD]}
 environments:
   staging: {gitops: {paths: ["clusters/staging/**"]}, prefect: {work_pool: bench-$tok}}
+  dev: {gitops: {paths: ["clusters/dev/**"]}, prefect: {work_pool: bench-$tok}}
+  prod: {gitops: {paths: ["clusters/cluster-1/**", "clusters/cluster-2/**"]}, prefect: {work_pool: bench-$tok}}
 YAML
 # The shell way's prefect.yaml: no Docker build step (prefect deploy would need a Docker daemon for it), the
 # image from the environment, the pool named.
@@ -104,3 +109,27 @@ say "a rerun with nothing to do ($N times)"
 re=()
 for i in $(seq 1 "$N"); do t0=$(now); fs_release "f$N"; t1=$(now); re+=("$(echo "$t1 - $t0" | bc)"); done
 printf 'rerun, nothing to do: flowship release %.3f s (target <= 0.5)\n' "$(median "${re[@]}")"
+
+say "status of three environments (dev and prod promoted from staging; $N times each way)"
+fs() { (cd "$W/fs" && env -i PATH="$PATH" HOME="$W" "$FLOWSHIP" -q "$@"); }
+fs promote --from-env staging --env dev >/dev/null
+fs promote --from-env staging --env prod >/dev/null
+fs status >/dev/null || die "status of three environments is not in sync after the promotions"
+look() { # the shell way: what is pinned where, does the registry have it, what Prefect runs
+  local clone="$W/look"; rm -rf "$clone"
+  git clone -q --depth 1 "$FLOWSHIP_IT_GIT_DAEMON/rel-fs-$tok.git" "$clone"
+  for d in staging dev cluster-1 cluster-2; do
+    local digest; digest=$(grep -o 'sha256:[0-9a-f]*' "$clone/clusters/$d/kustomization.yaml" | head -1)
+    curl -sf -o /dev/null -I -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+      "http://$REG/v2/bench-rel-fs-$tok/example/manifests/$digest"
+  done
+  curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' -d '{}' "$API/deployments/filter"
+}
+st=() lk=()
+for i in $(seq 1 "$N"); do
+  t0=$(now); look; t1=$(now); fs status >/dev/null; t2=$(now)
+  lk+=("$(echo "$t1 - $t0" | bc)"); st+=("$(echo "$t2 - $t1" | bc)")
+done
+a=$(median "${lk[@]}") b=$(median "${st[@]}")
+printf 'status of 3 environments: shell way %.3f s (clone + grep + curl, no comparison), flowship status %.3f s, ratio %.2f (target <= 0.5 s)\n' \
+  "$a" "$b" "$(echo "$b / $a" | bc -l)"

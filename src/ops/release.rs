@@ -631,7 +631,13 @@ impl Plan {
         }
         for d in &self.prefect.deployments {
             out.push(json!({
-                "step": "deployment", "action": d.action, "name": d.name, "work_pool": d.work_pool,
+                // A plan says what it will do, as the other steps do; the outcome says what was done.
+                "step": "deployment", "action": match d.action {
+                    "created" => "create",
+                    "updated" => "update",
+                    _ => "none",
+                },
+                "name": d.name, "work_pool": d.work_pool,
                 "changes": d.changes,
             }));
         }

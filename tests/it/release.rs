@@ -246,7 +246,10 @@ fn a_release_goes_all_the_way_and_a_rerun_changes_nothing() {
     assert_eq!(actions[2]["action"], "commit");
     assert_eq!(actions[3]["action"], "create");
     assert_eq!(actions[3]["type"], "process");
-    assert_eq!(actions[4]["action"], "created");
+    assert_eq!(
+        actions[4]["action"], "create",
+        "a plan is in the imperative, as the other steps"
+    );
     assert_eq!(w.commits(), 1, "a dry run writes nothing");
 
     let o = w
