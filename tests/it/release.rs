@@ -1032,6 +1032,24 @@ fn a_kustomize_entry_without_a_digest_is_not_pinned_drift() {
         .run()
         .code(4)
         .stdout_has("not_pinned");
+    // A release pins what it edits, even a reference that was tag-only (`gitops.pin` defaults to `always`
+    // for a release): what a worker runs is the digest it built.
+    w.edit_code("repin");
+    let o = w
+        .flowship()
+        .args(["release", "--env", "staging", "--output", "json"])
+        .run();
+    let digest = digest_of(o.success());
+    assert!(
+        w.file_on_main("clusters/staging/kustomization.yaml")
+            .contains(&digest),
+        "{}",
+        w.file_on_main("clusters/staging/kustomization.yaml")
+    );
+    w.flowship()
+        .args(["status", "--env", "staging"])
+        .run()
+        .success();
 }
 
 /// A saved plan is the approval, never the source: edits to its image, digest, targets or Prefect server are
