@@ -596,6 +596,32 @@ fn merge_request_through_the_api_is_opened_once_and_reused() {
     assert_eq!(git(&bare, &["rev-parse", "flowship/etl-1.5.0"]), tip);
 }
 
+/// A GitLab URL that plain HTTP may not reach is refused before the push, not after it.
+#[test]
+fn merge_request_to_an_unlisted_plain_http_gitlab_is_refused_before_anything_is_pushed() {
+    let (name, bare) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
+    let refs = git(&bare, &["for-each-ref"]);
+    flowship()
+        .env("FLOWSHIP_GITLAB_URL", "http://127.0.0.1:1/api/v4")
+        .env("FLOWSHIP_GITLAB_TOKEN", SENTINEL)
+        .env("FLOWSHIP_GITLAB_PROJECT", "platform/gitops")
+        .args([
+            "bump",
+            "--merge-request",
+            "--repo",
+            &format!("{}/{name}", svc("GIT_DAEMON")),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "1.5.0",
+        ])
+        .run()
+        .code(2)
+        .stderr_has("FLOWSHIP_GITLAB_URL")
+        .stderr_has("--plain-http 127.0.0.1:1");
+    assert_eq!(git(&bare, &["for-each-ref"]), refs, "nothing pushed");
+}
+
 #[test]
 fn merge_request_with_a_wrong_api_token_fails_clearly() {
     let (name, _) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);

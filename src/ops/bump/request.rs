@@ -195,6 +195,15 @@ impl Request {
                             })?,
                         };
                         let http = crate::http::Http::new(&settings.http_config())?;
+                        // Refused now, before anything is pushed: the merge request comes after the push.
+                        if let Ok(parsed) = url::Url::parse(&url.value)
+                            && let Err(e) = http.check_url(&parsed)
+                        {
+                            return Err(Error::Usage {
+                                message: format!("{}: {e}", url.source),
+                                hint: e.hint(),
+                            });
+                        }
                         Some((
                             crate::gitlab::api::Gitlab::new(http, &url.value, token.value.clone()),
                             project,
