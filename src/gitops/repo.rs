@@ -90,6 +90,8 @@ impl Checkout {
             let attempts = Arc::new(AtomicU32::new(0));
             let mut fo = FetchOptions::new();
             fo.remote_callbacks(access.callbacks(attempts.clone()));
+            // No off-site redirect is followed (the credentials callback refuses other origins as well).
+            fo.follow_redirects(git2::RemoteRedirect::None);
             if shallow {
                 fo.depth(1);
             }
@@ -295,6 +297,7 @@ impl Checkout {
         });
         let mut po = PushOptions::new();
         po.remote_callbacks(cb);
+        po.follow_redirects(git2::RemoteRedirect::None);
         let opts: Vec<&str> = push_options.iter().map(String::as_str).collect();
         if !opts.is_empty() {
             po.remote_push_options(&opts);
@@ -416,6 +419,7 @@ impl Checkout {
             let attempts = Arc::new(AtomicU32::new(0));
             let mut fo = FetchOptions::new();
             fo.remote_callbacks(self.access.callbacks(attempts.clone()));
+            fo.follow_redirects(git2::RemoteRedirect::None);
             if self.shallow {
                 fo.depth(depth);
             }

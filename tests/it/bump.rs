@@ -913,3 +913,63 @@ fn the_token_never_follows_an_insteadof_rewrite_to_another_origin() {
         "the token followed the rewrite:\n{seen}"
     );
 }
+
+/// A listener that logs what it is sent and answers each connection with `answer(port)`.
+fn http_listener(
+    answer: impl Fn(u16) -> String + Send + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(6) {
+            let Ok(mut s) = stream else { continue };
+            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .ok();
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            log.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+            let _ = s.write_all(answer(port).as_bytes());
+        }
+    });
+    (port, seen)
+}
+
+/// A redirect from the configured (allowed) remote to another port takes no token with it.
+#[test]
+fn the_token_never_follows_a_redirect_to_another_origin() {
+    let (other, seen) = http_listener(|_| {
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+    });
+    let (first, _) = http_listener(move |_| {
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{other}/g/gitops.git/info/refs?service=git-upload-pack\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    });
+    let o = flowship()
+        .env("FLOWSHIP_GIT_TOKEN", SENTINEL)
+        .env(
+            "FLOWSHIP_PLAIN_HTTP",
+            format!("127.0.0.1:{first},127.0.0.1:{other}"),
+        )
+        .args([
+            "bump",
+            "--repo",
+            &format!("http://127.0.0.1:{first}/g/gitops.git"),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "2.0.0",
+        ])
+        .run();
+    assert_ne!(o.code, 0, "{o}");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen.to_ascii_lowercase().contains("authorization:"),
+        "the token followed the redirect:\n{seen}"
+    );
+}
