@@ -375,6 +375,10 @@ pub struct RegisterFlags {
     /// (planned and shown like every other change; needs every deployment of the files, i.e. no --name).
     #[arg(long)]
     pub prune: bool,
+    /// Replace a work pool's registry-credentials block that holds another user's login (the pipeline's
+    /// pull login replacing a personal one, or the other way round).
+    #[arg(long)]
+    pub replace_registry_block: bool,
 }
 
 #[derive(Debug, Args)]

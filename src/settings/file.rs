@@ -182,6 +182,8 @@ pub struct PrefectSection {
     pub strict: Option<bool>,
     /// Delete the project's deployments (marked by flowship) that the files no longer name.
     pub prune: Option<bool>,
+    /// Replace a work pool's registry-credentials block that holds another user.
+    pub replace_registry_block: Option<bool>,
     /// Deployments (`flow/name[=PARAMS_JSON]`) a release runs once and waits for.
     #[serde(default)]
     pub smoke: Vec<String>,

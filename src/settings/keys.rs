@@ -152,6 +152,9 @@ pub const SMOKE_TIMEOUT: Key = Key::new("prefect.smoke_timeout")
 pub const ROLLBACK_ON_FAILURE: Key = Key::new("prefect.rollback_on_failure")
     .flag("rollback_on_failure", "--rollback-on-failure")
     .env("FLOWSHIP_ROLLBACK_ON_FAILURE");
+pub const REPLACE_REGISTRY_BLOCK: Key = Key::new("prefect.replace_registry_block")
+    .flag("replace_registry_block", "--replace-registry-block")
+    .env("FLOWSHIP_REPLACE_REGISTRY_BLOCK");
 pub const PRUNE: Key = Key::new("prefect.prune")
     .flag("prune", "--prune")
     .env("FLOWSHIP_PRUNE");

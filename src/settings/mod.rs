@@ -179,6 +179,8 @@ pub struct PrefectSettings {
     pub strict: Sourced<bool>,
     /// Deployments flowship registered for a project that its files no longer name are deleted.
     pub prune: Sourced<bool>,
+    /// A work pool's registry block holding another user's login may be replaced.
+    pub replace_registry_block: Sourced<bool>,
     /// Smoke runs after a release: `flow/name` or `name`, with `=PARAMS_JSON`.
     pub smoke: Vec<Sourced<String>>,
     /// How long a smoke run may take, in seconds.

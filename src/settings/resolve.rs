@@ -340,6 +340,7 @@ fn prefect(l: &Layers<'_>) -> Result<PrefectSettings, ConfigError> {
         create_work_pool: l.string(&k::CREATE_WORK_POOL)?,
         strict: l.bool(&k::STRICT)?,
         prune: l.bool(&k::PRUNE)?,
+        replace_registry_block: l.bool(&k::REPLACE_REGISTRY_BLOCK)?,
         smoke: l.list(&k::SMOKE)?,
         smoke_timeout: number(l, &k::SMOKE_TIMEOUT, 600)?,
         rollback_on_failure: l.bool(&k::ROLLBACK_ON_FAILURE)?,

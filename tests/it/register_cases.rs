@@ -773,3 +773,71 @@ fn a_rotated_registry_login_updates_the_pools_credentials_block() {
     again.success();
     assert!(!again.stderr.contains("updating the registry"), "{again}");
 }
+
+/// A personal `docker login` never becomes a pool's pull login, and a block that holds another user's login
+/// is replaced only when asked (`--replace-registry-block`).
+#[test]
+fn a_pools_registry_block_takes_only_a_pull_login_and_keeps_another_users() {
+    let tok = token();
+    let host = format!("reg-{tok}.example.com");
+    let stored = || {
+        let name = format!("flowship-registry-{}", host.replace('.', "-"));
+        api(
+            &svc(OPEN),
+            None,
+            "GET",
+            &format!(
+                "/block_types/slug/docker-registry-credentials/block_documents/name/{name}?include_secrets=true"
+            ),
+            None,
+        )["data"]
+            .clone()
+    };
+    let base = |file: &std::path::Path| {
+        parity_env(flowship())
+            .env("PREFECT_API_URL", svc(OPEN))
+            .env("FLOWSHIP_IMAGE", format!("{host}/flows/parity:0123abcd"))
+            .args(["register", "--all", "--create-work-pool", "docker"])
+            .args(["--file", file.to_str().unwrap()])
+    };
+    let personal = format!("personal-{tok}");
+    let docker_auth =
+        format!(r#"{{"auths":{{"{host}":{{"username":"me","password":"{personal}"}}}}}}"#);
+    // A laptop's docker login: a pool created with it gets no registry block.
+    let (_a, laptop) = project_in_pool(&tok, &format!("docker-laptop-{tok}"));
+    base(&laptop)
+        .secret(&personal)
+        .env("DOCKER_AUTH_CONFIG", &docker_auth)
+        .run()
+        .success();
+    assert!(stored().is_null(), "a docker login filled a pool's block");
+    // The pipeline's pull robot creates the block with the pool.
+    let (_b, file) = project_in_pool(&tok, &format!("docker-own-{tok}"));
+    let login = |user: &str, password: &str, extra: &[&str]| {
+        base(&file)
+            .secret(password)
+            .env("FLOWSHIP_REGISTRY_USERNAME", user)
+            .env("FLOWSHIP_REGISTRY_PASSWORD", password)
+            .args(extra)
+            .run()
+    };
+    let pull = format!("pull-{tok}");
+    login("robot$flows+pull", &pull, &[]).success();
+    assert_eq!(stored()["username"], "robot$flows+pull");
+    // The hotfix path: a docker login leaves the pool's block alone.
+    base(&file)
+        .secret(&personal)
+        .env("DOCKER_AUTH_CONFIG", &docker_auth)
+        .run()
+        .success();
+    assert_eq!(stored()["password"], pull.as_str());
+    // Another user's login: kept, and said so; replaced only when asked.
+    let other = format!("other-{tok}");
+    login("someone", &other, &[])
+        .success()
+        .stderr_has("holds the login of `robot$flows+pull`")
+        .stderr_has("--replace-registry-block");
+    assert_eq!(stored()["username"], "robot$flows+pull");
+    login("someone", &other, &["--replace-registry-block"]).success();
+    assert_eq!(stored()["username"], "someone");
+}

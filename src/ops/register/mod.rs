@@ -59,6 +59,8 @@ pub struct Request {
     pub pin_image: Option<String>,
     /// The image registry's credentials, for the registry block of a docker pool flowship creates.
     pub pull_credentials: Option<PullCredentials>,
+    /// A pool's registry block holding another user's login may be replaced.
+    pub replace_registry_block: bool,
     /// Warnings about the file are errors.
     pub strict: bool,
     /// Delete the projects' marked deployments that the files no longer name.
@@ -162,9 +164,18 @@ impl Request {
                 .image_pull_secret
                 .as_ref()
                 .map(|s| s.value.clone()),
+            replace_registry_block: settings.prefect.replace_registry_block.value,
+            // Only a login configured for this purpose (flowship's or Harbor's variables): a personal
+            // `docker login` on a laptop must never become what every worker of the pool pulls with.
             pull_credentials: settings.image.as_ref().and_then(|i| {
                 settings
                     .credential(&i.value.registry)
+                    .filter(|c| {
+                        !matches!(
+                            c.password.source,
+                            crate::source::Source::DockerConfig { .. }
+                        )
+                    })
                     .map(|c| PullCredentials {
                         registry: i.value.registry.clone(),
                         username: c.username.value,
@@ -193,18 +204,34 @@ pub fn gitlab_version(settings: &Settings) -> Option<GitlabVersion> {
 async fn stale_block(
     client: &Prefect,
     pool: &crate::prefect::WorkPool,
-    creds: Option<&PullCredentials>,
+    req: &Request,
+    printer: &crate::output::Printer,
 ) -> Result<Option<String>, Error> {
-    let Some(c) = creds.filter(|_| pool.kind == "docker") else {
+    let Some(c) = req
+        .pull_credentials
+        .as_ref()
+        .filter(|_| pool.kind == "docker")
+    else {
         return Ok(None);
     };
     let name = c.block_name();
     let have = client
         .block_data(crate::prefect::REGISTRY_BLOCK_TYPE, &name)
         .await?;
-    Ok(have
-        .filter(|(data, _)| *data != c.block_data())
-        .map(|_| name))
+    let Some((data, _)) = have.filter(|(data, _)| *data != c.block_data()) else {
+        return Ok(None);
+    };
+    let holder = data["username"].as_str().unwrap_or_default();
+    if holder != c.username && !req.replace_registry_block {
+        // Another account's login (a rotated password of the same user is replaced as a matter of course).
+        printer.warn(&format!(
+            "work pool `{}`: its registry credentials block `{name}` holds the login of `{holder}`, not `{}`; \
+             left as it is (--replace-registry-block replaces it)",
+            pool.name, c.username
+        ));
+        return Ok(None);
+    }
+    Ok(Some(name))
 }
 
 /// One deployment: what the server has, what the file wants, and what will happen.
@@ -391,7 +418,7 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
     {
         match client.work_pool(&pool).await {
             Ok(info) => pools.push(PoolPlan {
-                refresh_block: stale_block(&client, &info, req.pull_credentials.as_ref()).await?,
+                refresh_block: stale_block(&client, &info, req, printer).await?,
                 pull_secret: req
                     .pull_secret
                     .clone()
