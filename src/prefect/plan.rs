@@ -55,7 +55,10 @@ impl Project {
         )?;
         let update_fields = update_fields(&cfg, &create, &schedules);
         let triggers = self.check_triggers(&name, triggers)?;
+        let mut from_env = Vec::new();
+        template::env_values(raw, inputs.env, &mut from_env);
         Ok(Plan {
+            from_env,
             file: self.file.clone(),
             flow_name: flow.name,
             name,

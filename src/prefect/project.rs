@@ -125,6 +125,8 @@ pub struct Plan {
     /// The entrypoint and the flow as its source said (what a release records).
     pub entrypoint: String,
     pub flow: RecordedFlow,
+    /// The values its `{{ $VAR }}` templates stood for: redacted in diffs like variables and block secrets.
+    pub from_env: Vec<String>,
 }
 
 impl Plan {

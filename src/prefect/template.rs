@@ -55,6 +55,23 @@ fn placeholders(s: &str) -> Vec<Placeholder> {
     out
 }
 
+/// The values the `{{ $VAR }}` placeholders of `v` stand for (those set): a diff treats them as it treats
+/// variables and block secrets, since a team's environment holds its tokens.
+pub fn env_values(v: &Value, env: &BTreeMap<String, String>, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            for p in placeholders(s).into_iter().filter(|p| p.kind == Kind::Env) {
+                if let Some(value) = env.get(&p.name[1..]).filter(|v| !v.is_empty()) {
+                    out.push(value.clone());
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| env_values(i, env, out)),
+        Value::Object(map) => map.values().for_each(|i| env_values(i, env, out)),
+        _ => {}
+    }
+}
+
 /// Variables and blocks a template refers to, for fetching before resolution.
 #[derive(Debug, Default)]
 pub struct References {

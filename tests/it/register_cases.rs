@@ -841,3 +841,42 @@ fn a_pools_registry_block_takes_only_a_pull_login_and_keeps_another_users() {
     login("someone", &other, &["--replace-registry-block"]).success();
     assert_eq!(stored()["username"], "someone");
 }
+
+/// A value that came from the environment through `{{ $VAR }}` is redacted in a diff on both sides: when it
+/// is rotated, neither the new token nor the old one (which flowship never knew was secret) is printed.
+#[test]
+fn a_rotated_environment_secret_is_redacted_on_both_sides() {
+    let tok = token();
+    let url = svc(OPEN);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::write(
+        dir.path().join("flows/f.py"),
+        format!("from prefect import flow\n\n@flow(name=\"envsec-{tok}\")\ndef f():\n    pass\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("prefect.yaml"),
+        "deployments:\n- name: d\n  entrypoint: flows/f.py:f\n  work_pool:\n    name: ci-pool\n    job_variables:\n      env:\n        API_TOKEN: '{{ $ENV_API_TOKEN }}'\n        LEVEL: info\n",
+    )
+    .unwrap();
+    let file = dir.path().join("prefect.yaml").display().to_string();
+    let (old, new) = (format!("old-token-{tok}"), format!("new-token-{tok}"));
+    let run = |token: &str, extra: &[&str]| {
+        flowship()
+            .secret(&old)
+            .secret(&new)
+            .env("PREFECT_API_URL", &url)
+            .env("ENV_API_TOKEN", token)
+            .args(["register", "--file", &file])
+            .args(extra)
+            .run()
+    };
+    run(&old, &[]).success();
+    let doc = run(&new, &["--dry-run", "--output", "json"]).success().json();
+    let change = &doc["prefect"]["deployments"][0]["changes"][0];
+    assert_eq!(change["old"]["env"]["API_TOKEN"], "<redacted>", "{doc}");
+    assert_eq!(change["new"]["env"]["API_TOKEN"], "<redacted>");
+    assert_eq!(change["new"]["env"]["LEVEL"], "info");
+    run(&new, &["--dry-run"]).success().stdout_has("<redacted>");
+}

@@ -583,8 +583,12 @@ async fn compare(
             new: json!(wanted.len()),
         });
     }
+    // Redacted by where a value came from: a field whose template names an environment variable, a
+    // variable or a block secret is `<redacted>` on both sides (the old side holds the value before rotation).
+    let mut secrets = sensitive.to_vec();
+    secrets.extend(plan.from_env.iter().cloned());
     for c in changes.iter_mut() {
-        redact_pair(&mut c.old, &mut c.new, sensitive);
+        redact_pair(&mut c.old, &mut c.new, &secrets);
     }
     Ok(Deployment {
         name: plan.full_name(),
