@@ -307,7 +307,24 @@ impl Layers<'_> {
                 value: FileValue::One(name),
                 ..
             }) => vec![name],
+            // A GitLab job's variables belong to the job's environment: another environment (`status --env
+            // dev` from a prod job) gets only the secrets its own `*_variable` keys name.
+            _ if self.foreign_environment() => Vec::new(),
             _ => defaults.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Settings for an environment other than the one the GitLab job is deployed to.
+    pub fn foreign_environment(&self) -> bool {
+        match (&self.environment, self.env.raw("CI_ENVIRONMENT_NAME")) {
+            // Only when the job's environment is one of the file's: a GitLab environment named otherwise
+            // (`production` for flowship's `prod`) says nothing about which of flowship's it is.
+            (Some(e), Some(job)) => {
+                self.env.is_true("GITLAB_CI")
+                    && e != job
+                    && self.file.environments().iter().any(|k| k == job)
+            }
+            _ => false,
         }
     }
 }

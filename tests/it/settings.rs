@@ -663,3 +663,58 @@ fn a_malformed_docker_auth_config_does_not_echo_its_secret() {
         .code(2)
         .stderr_has("is not a Docker auth config");
 }
+
+/// A GitLab job deployed to one environment does not lend its secrets to another: `--env dev` from the
+/// staging job gets only what dev's `*_variable` keys name (issue 16, item 7). Outside such a job (a
+/// laptop, or a job without an environment of the file) the defaults apply.
+#[test]
+fn a_jobs_secrets_stay_with_its_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("flowship.yaml");
+    std::fs::write(
+        &cfg,
+        "environments:\n  staging: {}\n  dev: {}\n  prod:\n    prefect: {auth_string_variable: PROD_AUTH}\n",
+    )
+    .unwrap();
+    let cfg = cfg.display().to_string();
+    let run = |env: &str, job: Option<&str>| {
+        let mut f = flowship()
+            .env("GITLAB_CI", "true")
+            .env("PREFECT_API_AUTH_STRING", format!("admin:{SENTINEL}"))
+            .env("FLOWSHIP_GIT_TOKEN", SENTINEL)
+            .env("PROD_AUTH", format!("prod:{SENTINEL}"));
+        if let Some(j) = job {
+            f = f.env("CI_ENVIRONMENT_NAME", j);
+        }
+        f.args([
+            "settings", "--output", "json", "--config", &cfg, "--env", env,
+        ])
+        .run()
+        .success()
+        .json()
+    };
+    let doc = run("staging", Some("staging"));
+    assert_eq!(
+        setting(&doc, "prefect.auth_string")["source"],
+        "env PREFECT_API_AUTH_STRING"
+    );
+    let doc = run("dev", Some("staging"));
+    assert!(
+        setting(&doc, "prefect.auth_string")["value"].is_null(),
+        "{doc}"
+    );
+    assert!(setting(&doc, "gitops.token")["value"].is_null(), "{doc}");
+    let doc = run("prod", Some("staging"));
+    assert_eq!(
+        setting(&doc, "prefect.auth_string")["source"],
+        "env PROD_AUTH"
+    );
+    // A job whose GitLab environment is not one of the file's, or no job environment at all.
+    let doc = run("dev", Some("production"));
+    assert_eq!(
+        setting(&doc, "prefect.auth_string")["source"],
+        "env PREFECT_API_AUTH_STRING"
+    );
+    let doc = run("dev", None);
+    assert!(!setting(&doc, "prefect.auth_string")["value"].is_null());
+}
