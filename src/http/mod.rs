@@ -216,10 +216,16 @@ impl Http {
             })?;
             let url = req.url().clone();
             self.check_url(&url)?;
+            // A read may also be retried on a 500: the CNCF registry's filesystem driver answers one to a
+            // HEAD racing a concurrent upload of the same blob ("invalid checksum digest format").
+            let read = matches!(*req.method(), reqwest::Method::GET | reqwest::Method::HEAD);
             let result = self.client.execute(req).await;
             let last = attempt >= self.policy.retries || start.elapsed() >= self.policy.budget;
             let (wait, status) = match result {
-                Ok(resp) if is_transient(resp.status()) && !last => {
+                Ok(resp)
+                    if (is_transient(resp.status()) || (read && resp.status().as_u16() == 500))
+                        && !last =>
+                {
                     let wait = retry_after(resp.headers()).map(|d| d.min(self.policy.max_delay));
                     (
                         wait.unwrap_or_else(|| self.policy.backoff(attempt)),

@@ -343,6 +343,14 @@ fn with_tag(repo: &Reference, tag: Option<&String>) -> Reference {
     r
 }
 
+/// Flux builds a path without a `kustomization.yaml` from every `.yaml` under it, hidden directories too,
+/// and fails on one that is not a Kubernetes object (a hold). A Kustomization in `.flowship/` that renders
+/// nothing makes that generator take the directory as one (empty) resource and not descend into it.
+const FLUX_FENCE: &str = ".flowship/kustomization.yaml";
+const FLUX_FENCE_TEXT: &str = "# flowship's release records and holds: not Kubernetes objects. This Kustomization renders nothing, so\n\
+# that Flux (which builds a path without kustomization.yaml from every .yaml below it) never reads them.\n\
+apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n";
+
 async fn gitops_plan(
     settings: &Settings,
     req: &Request,
@@ -423,6 +431,13 @@ async fn gitops_plan(
                     content: Some(record.render()),
                 });
             }
+        }
+        let writes = bumper.request().extras.iter().any(|e| e.content.is_some());
+        if writes && bumper.read_file(FLUX_FENCE).is_none() {
+            bumper.request_mut().extras.push(bump::Extra {
+                path: FLUX_FENCE.into(),
+                content: Some(FLUX_FENCE_TEXT.into()),
+            });
         }
     }
     let plan = tokio::task::spawn_blocking(move || {

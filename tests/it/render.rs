@@ -100,3 +100,93 @@ fn kustomize_and_helm_render_the_digest_each_cluster_is_pinned_to() {
     }
     assert_eq!(helm_releases, 1, "the staging overlay's HelmRelease");
 }
+
+/// The paths Flux's kustomize-controller builds a directory without `kustomization.yaml` from: every
+/// directory holding one (not descended into) and every other `.yaml`/`.yml` file, hidden ones too.
+fn flux_generated(dir: &Path, root: &Path, out: &mut Vec<String>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let rel = p.strip_prefix(root).unwrap().display().to_string();
+        if p.is_dir() {
+            if rel == ".git" {
+                continue;
+            }
+            if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+                .iter()
+                .any(|k| p.join(k).exists())
+            {
+                out.push(rel);
+            } else {
+                flux_generated(&p, root, out);
+            }
+        } else if rel.ends_with(".yaml") || rel.ends_with(".yml") {
+            out.push(rel);
+        }
+    }
+}
+
+/// What flowship adds to the GitOps repository (release records, holds) never breaks Flux: after a
+/// release and a rollback (a hold), every overlay renders, `.flowship/` renders nothing, and the repository
+/// root builds as Flux's generated kustomization builds it.
+#[test]
+fn the_records_and_holds_flowship_commits_never_break_a_flux_build() {
+    let w = world();
+    w.flowship()
+        .args(["release", "--env", "staging"])
+        .run()
+        .success();
+    w.edit_code("second");
+    w.flowship()
+        .args(["release", "--env", "staging"])
+        .run()
+        .success();
+    w.flowship()
+        .args(["rollback", "--env", "staging", "--reason", "render test"])
+        .run()
+        .success();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("gitops");
+    git(
+        Path::new("."),
+        &[
+            "clone",
+            "-q",
+            w.bare.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    assert!(repo.join(".flowship/holds/staging.yaml").exists());
+    assert!(repo.join(".flowship/releases/staging.json").exists());
+    for cluster in ["staging", "cluster-1", "cluster-2", "dev"] {
+        tool(
+            "KUBECTL",
+            &["kustomize", &format!("clusters/{cluster}")],
+            &repo,
+        );
+    }
+    assert_eq!(
+        tool("KUBECTL", &["kustomize", ".flowship"], &repo).trim(),
+        "",
+        ".flowship renders nothing"
+    );
+    // The repository root, as Flux's generator reads it, gains `.flowship` as one (empty) Kustomization and
+    // none of the files in it; everything else is as in the skeleton before any release.
+    let mut after = Vec::new();
+    flux_generated(&repo, &repo, &mut after);
+    let first = git(&repo, &["rev-list", "--max-parents=0", "HEAD"]);
+    git(&repo, &["checkout", "-q", first.trim()]);
+    let mut before = Vec::new();
+    flux_generated(&repo, &repo, &mut before);
+    assert!(
+        !before.iter().any(|r| r.starts_with(".flowship")),
+        "{before:?}"
+    );
+    before.push(".flowship".into());
+    before.sort();
+    after.sort();
+    assert_eq!(after, before, "what Flux reads from the repository root");
+}
