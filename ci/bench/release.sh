@@ -38,7 +38,7 @@ say "setting up: the example project twice (one per way), a GitOps repo each, a 
 seed() { # bare-repo-name
   local s; s=$(mktemp -d)
   cp -r fixtures/gitops/. "$s"
-  grep -rl 'harbor.example.com/' "$s" | xargs sed -i "s|harbor.example.com/flows/example|$REG/bench-$1/example|g"
+  grep -rl 'harbor.example.com/' "$s" | xargs sed -i -E "s#harbor.example.com/flows(-prod)?/example#$REG/bench-$1/example#g"
   git -C "$s" init -q -b main && git -C "$s" add -A
   git -C "$s" -c user.name=b -c user.email=b@example.invalid commit -q -m skeleton
   git init -q --bare -b main "$FLOWSHIP_IT_GIT_ROOT/$1.git"
