@@ -174,8 +174,16 @@ impl Checkout {
         Ok(out)
     }
 
-    /// A blob's text; `None` for binary or non-UTF-8 content (never a manifest).
+    /// A blob's text; `None` for binary or non-UTF-8 content (never a manifest), and for a blob larger than
+    /// any manifest (its size is read from the object header first, so a hostile repository's huge blob is
+    /// never inflated into memory).
     pub fn read(&self, oid: Oid) -> Option<String> {
+        const MAX_MANIFEST: usize = 16 << 20;
+        let (size, _) = self.repo.odb().ok()?.read_header(oid).ok()?;
+        if size > MAX_MANIFEST {
+            tracing::warn!(%oid, size, "a blob larger than 16 MiB is not read as a manifest");
+            return None;
+        }
         let blob = self.repo.find_blob(oid).ok()?;
         String::from_utf8(blob.content().to_vec()).ok()
     }

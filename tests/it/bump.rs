@@ -973,3 +973,26 @@ fn the_token_never_follows_a_redirect_to_another_origin() {
         "the token followed the redirect:\n{seen}"
     );
 }
+
+/// A blob larger than any manifest (a hostile or accidental 20 MiB file) is never read as one: the bump
+/// edits the real manifest and leaves the huge file alone, without inflating it.
+#[test]
+fn a_huge_blob_is_not_read_as_a_manifest() {
+    let mut huge = release("etl", "1.0.0");
+    huge.push_str(&format!("# {}\n", "x".repeat(20 << 20)));
+    let (name, bare) = seeded(&[("a.yaml", release("etl", "1.0.0")), ("huge.yaml", huge)]);
+    flowship()
+        .args([
+            "bump",
+            "--repo",
+            &format!("{}/{name}", svc("GIT_DAEMON")),
+            "--image",
+            "harbor.example.com/flows/etl",
+            "--tag",
+            "2.0.0",
+        ])
+        .run()
+        .success();
+    assert!(file_at_head(&bare, "a.yaml").contains("tag: \"2.0.0\""));
+    assert!(file_at_head(&bare, "huge.yaml").contains("tag: \"1.0.0\""));
+}
