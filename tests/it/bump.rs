@@ -4,20 +4,7 @@ use crate::harness::{SENTINEL, flowship, seeded, svc};
 use std::path::Path;
 use std::process::Command;
 
-pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+pub(crate) use crate::harness::git;
 
 fn release(app: &str, tag: &str) -> String {
     format!(

@@ -4,7 +4,6 @@
 
 use crate::fake::{self, Route};
 use crate::harness::{Flowship, flowship, svc};
-use std::path::Path;
 use std::process::Command;
 
 struct World {
@@ -20,15 +19,7 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::harness::git;
 
 fn world() -> World {
     let tok = format!("{:x}", fastrand::u32(..));

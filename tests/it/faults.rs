@@ -8,15 +8,7 @@ use crate::proxy::{self, Fault};
 use std::path::Path;
 use std::process::Command;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::harness::git;
 
 /// A GitOps repository with one HelmRelease-shaped file, on every git server.
 fn seeded() -> (String, std::path::PathBuf) {

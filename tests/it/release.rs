@@ -14,20 +14,7 @@ fn push_by_hand(clone: &Path) {
     git(clone, &["push", "-q", "origin", "main"]);
 }
 
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+pub use crate::harness::git;
 
 /// The example project, a GitOps repo seeded from fixtures/gitops, and a flowship.yaml pointing at the local
 /// services, all unique to one test.

@@ -4,18 +4,9 @@
 //! and JSON output. (Secret blocks and Prefect variables: `register::{sqlite,postgres}::secret_block_and_variable_values_...`.)
 
 use crate::harness::{SENTINEL, flowship, host_of, svc};
-use std::path::Path;
 use std::process::Command;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use crate::harness::git;
 
 /// A GitOps repository with one HelmRelease-shaped file, on every git server.
 fn seeded() -> (String, std::path::PathBuf) {
