@@ -208,11 +208,13 @@ fn bad_tag_is_a_usage_error() {
             "git://127.0.0.1:9/x.git",
             "--image",
             "h.example.com/a/b",
-            "--tag",
-            "-bad",
+            // `=`: clap would read `--tag -bad` as a missing value, never reaching flowship's own check.
+            "--tag=-bad",
         ])
         .run()
-        .code(2);
+        .code(2)
+        .stderr_has("`-bad` is not a valid tag")
+        .stderr_has("not starting with");
     flowship()
         .args([
             "bump",
