@@ -298,6 +298,9 @@ pub fn image(
     settings: &Settings,
     printer: &Printer,
 ) -> Result<(), Error> {
+    for w in &o.warnings {
+        printer.warn(w);
+    }
     if o.pushed {
         printer.info(&format!(
             "pushed {}: {} blob(s) uploaded ({:.1} MiB), {} already there, {} mounted, {:.2} s",

@@ -43,12 +43,10 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
         }
         return crate::report::image_plan(&plan, printer);
     }
-    for w in &plan.warnings {
-        printer.warn(w);
-    }
     for n in &plan.notes {
         printer.info(n);
     }
+    // The plan's warnings travel in the outcome, which the report renders.
     let outcome = image::apply(settings, plan, printer).await?;
     crate::report::image(&outcome, settings, printer)
 }

@@ -54,6 +54,7 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
             tags: plan.tags.clone(),
             repository: plan.repository.clone(),
             pushed: false,
+            warnings: plan.warnings.clone(),
             stats,
         });
     };
@@ -90,6 +91,7 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         tags: plan.tags.clone(),
         repository: plan.repository.clone(),
         pushed: !plan.present,
+        warnings: plan.warnings.clone(),
         stats,
     })
 }

@@ -108,6 +108,9 @@ pub struct Outcome {
     pub tags: Vec<String>,
     pub repository: String,
     pub pushed: bool,
+    /// What the plan warned about (referrers that could not be copied): carried to the report, never lost.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     #[serde(skip)]
     pub stats: Stats,
 }
