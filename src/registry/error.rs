@@ -42,6 +42,14 @@ pub enum RegistryError {
         expected: String,
         actual: String,
     },
+    /// The registry served something that is not what it claims to be (a manifest that does not parse):
+    /// the registry's fault or a hostile answer, never a flowship bug.
+    #[error("registry {registry} served a malformed {what}: {detail}")]
+    Malformed {
+        registry: String,
+        what: String,
+        detail: String,
+    },
     #[error("registry {registry} answered {status} to {what}{}", detail_suffix(.detail))]
     Protocol {
         registry: String,
@@ -97,6 +105,9 @@ impl RegistryError {
             RegistryError::Immutable { .. } => Some("push a new tag (Harbor's immutable-tag rule protects this one), or promote by digest".into()),
             RegistryError::DigestMismatch { .. } => Some(
                 "the registry (or a proxy in front of it) served other bytes than the digest names; check for a caching proxy rewriting manifests".into(),
+            ),
+            RegistryError::Malformed { .. } => Some(
+                "the source registry (or a proxy in front of it) serves a broken manifest: check the image with `skopeo inspect --raw`".into(),
             ),
             RegistryError::TokenExpired { .. } => None,
             RegistryError::Protocol { .. } => None,

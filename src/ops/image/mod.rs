@@ -433,14 +433,21 @@ pub async fn plan_promote(
     };
     // The manifests, exact bytes, children before the index (each verified against its digest on the way).
     let top = fetch(&src_session, &src.repository, &reference).await?;
-    let (children, refs) = manifest::references(&top.bytes, &top.digest)
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let malformed = |digest: &str, e: &dyn std::fmt::Display| {
+        Error::Registry(crate::registry::RegistryError::Malformed {
+            registry: src.registry.clone(),
+            what: format!("manifest {}@{digest}", src.repository),
+            detail: e.to_string(),
+        })
+    };
+    let (children, refs) =
+        manifest::references(&top.bytes, &top.digest).map_err(|e| malformed(&top.digest, &e))?;
     let mut all_refs = refs;
     let mut manifests = Vec::new();
     for c in children {
         let m = fetch(&src_session, &src.repository, &c.digest).await?;
-        let (_, r) = manifest::references(&m.bytes, &m.digest)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let (_, r) =
+            manifest::references(&m.bytes, &m.digest).map_err(|e| malformed(&m.digest, &e))?;
         all_refs.extend(r);
         manifests.push(m);
     }
