@@ -46,6 +46,10 @@ pub enum Error {
     /// A command found problems it has already reported (doctor's failed checks): exit 1, no extra message.
     #[error("{0}")]
     Reported(String),
+    /// Like `Reported`, but what was reported is a refusal by configuration (a plain-HTTP endpoint not
+    /// listed): exit 2, as the same refusal is anywhere else.
+    #[error("{0}")]
+    ReportedRefusal(String),
     /// `status` found the environments out of sync (reported already): exit 4, so a scheduled pipeline can
     /// alert on it.
     #[error("{0}")]
@@ -95,7 +99,10 @@ impl Error {
             return 2;
         }
         match self {
-            Error::Config(_) | Error::CaFile(_) | Error::Usage { .. } => 2,
+            Error::Config(_)
+            | Error::CaFile(_)
+            | Error::Usage { .. }
+            | Error::ReportedRefusal(_) => 2,
             Error::Edit(EditError::Verify { .. }) => 1,
             Error::Edit(e) if e.is_policy() => 3,
             Error::Edit(_) => 2,

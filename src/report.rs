@@ -561,9 +561,13 @@ pub fn status(envs: &[crate::ops::status::Environment], printer: &Printer) -> Re
         printer.data(&out)?;
     }
     if envs.iter().any(|e| e.error.is_some()) {
-        return Err(Error::Reported(
-            "status: an environment could not be read".into(),
-        ));
+        let message = "status: an environment could not be read".to_string();
+        // A refusal by configuration stays exit 2 when status reports it, as it is everywhere else.
+        return Err(if envs.iter().any(|e| e.error_exit == 2) {
+            Error::ReportedRefusal(message)
+        } else {
+            Error::Reported(message)
+        });
     }
     if !in_sync {
         let drifting: Vec<&str> = envs

@@ -1,5 +1,5 @@
 //! `flowship status [--env E]`: what each environment runs, live (see `ops::status`). Exit 0 when every
-//! environment is in sync, 4 on drift, 1 when one could not be read.
+//! environment is in sync, 4 on drift, 1 when one could not be read (2 when that was a refusal by configuration).
 
 use super::Environments;
 use crate::error::Error;

@@ -55,6 +55,9 @@ pub struct Environment {
     /// What could not be read (a service down): the environment's status is unknown, not in sync.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The exit code the error has on its own (2 for a refusal by configuration).
+    #[serde(skip)]
+    pub error_exit: u8,
 }
 
 impl Environment {
@@ -75,11 +78,13 @@ pub async fn environment(settings: &Settings, printer: &Printer) -> Environment 
         drift: Vec::new(),
         pending: Vec::new(),
         error: None,
+        error_exit: 0,
     };
     let pins = match pins::read(settings).await {
         Ok(p) => p,
         Err(e) => {
             env.error = Some(e.render());
+            env.error_exit = e.exit_code();
             return env;
         }
     };
@@ -151,7 +156,10 @@ pub async fn environment(settings: &Settings, printer: &Printer) -> Environment 
                 }
                 env.registry = Some(r);
             }
-            Err(e) => env.error = Some(e.render()),
+            Err(e) => {
+                env.error = Some(e.render());
+                env.error_exit = env.error_exit.max(e.exit_code());
+            }
         }
         let pin = pinned_reference(settings, &pins, digest);
         // Prefect is compared with what the pinned release recorded, when it did.
@@ -167,7 +175,10 @@ pub async fn environment(settings: &Settings, printer: &Printer) -> Environment 
                 env.deployments = ds;
                 env.drift.extend(drift);
             }
-            Err(e) => env.error = Some(e.render()),
+            Err(e) => {
+                env.error = Some(e.render());
+                env.error_exit = env.error_exit.max(e.exit_code());
+            }
         }
     }
     env.gitops = Some(pins);

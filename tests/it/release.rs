@@ -1114,3 +1114,25 @@ fn a_saved_plan_cannot_be_forged() {
     assert_eq!(w.commits(), before);
     apply(&signed, &key).success();
 }
+
+/// `status` reports a refusal by configuration (an unlisted plain-HTTP endpoint) with exit 2, as every other
+/// command does, not as a service that could not be read (exit 1).
+#[test]
+fn status_exits_2_when_an_endpoint_is_refused() {
+    let w = world();
+    w.flowship()
+        .args(["release", "--env", "staging"])
+        .run()
+        .success();
+    w.flowship()
+        .args([
+            "status",
+            "--env",
+            "staging",
+            "--prefect-api-url",
+            "http://127.0.0.1:9/api",
+        ])
+        .run()
+        .code(2)
+        .stdout_has("--plain-http 127.0.0.1:9");
+}
