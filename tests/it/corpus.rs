@@ -697,7 +697,10 @@ fn every_bad_input_is_refused_clearly_and_writes_nothing() {
         (
             "no tag or digest",
             2,
-            vec!["bump needs a new tag or digest", "--tag and/or --digest"],
+            vec![
+                "bump needs a new tag, digest or name",
+                "--tag and/or --digest",
+            ],
             Box::new(|| {
                 flowship()
                     .args(["bump", "--repo", &w.repo, "--image", "h.example.com/f/e"])

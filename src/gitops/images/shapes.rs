@@ -341,6 +341,22 @@ impl Planner<'_> {
     /// A Kustomize `images:` item: `name` (+ `newName`) with `newTag` and/or `digest`.
     fn kustomize_item(&mut self, name: &Node) -> Result<(), EditError> {
         let new_name = self.sibling(name, "newName");
+        if let Some(nn) = &new_name
+            && self.sibling(name, "newTag").is_none()
+            && self.sibling(name, "digest").is_none()
+        {
+            // `newName: repo:tag@digest` (kustomize takes it, Renovate keeps it current): the whole string is
+            // the reference, edited as an image string.
+            let (repo, tag, digest) = split_ref(&nn.s.value);
+            if tag.is_some() || digest.is_some() {
+                let repo = repo.to_string();
+                if !self.matches(nn, &repo) {
+                    return Ok(());
+                }
+                self.found(nn, path_string(parent_of(name)), nn.s.value.clone());
+                return self.image_string(nn, "", None);
+            }
+        }
         let effective = new_name
             .as_ref()
             .map(|n| n.s.value.clone())

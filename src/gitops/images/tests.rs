@@ -544,3 +544,38 @@ fn arbitrary_manifests_never_panic() {
         }
     }
 }
+
+/// Renovate's `kustomize/extract` "newName with tag and digest" fixture's three forms: the tag and digest inside
+/// `newName` are kept current as an image string (flowship used to stop at "no `newTag` field").
+#[test]
+fn kustomize_new_name_carrying_tag_and_digest() {
+    let old = "sha256:b0cfe264cb1143c7c660ddfd5c482464997d62d6bc9f97f8fdf3deefce881a8c";
+    let new = "sha256:9999999999999999999999999999999999999999999999999999999999999999";
+    let text = format!(
+        "images:\n  - name: postgres\n    newName: awesome/postgres:11@{old}\n  - name: postgres\n    \
+         newName: awesome/postgres:11\n  - name: postgres\n    newName: awesome/postgres@{old}\n"
+    );
+    let mut t = target("awesome/postgres", Some("12"), Some(new));
+    t.pin = Pin::Keep;
+    golden(
+        &text,
+        &t,
+        &[
+            (
+                "images[0].newName",
+                &format!("awesome/postgres:11@{old}"),
+                &format!("awesome/postgres:12@{new}"),
+            ),
+            (
+                "images[1].newName",
+                "awesome/postgres:11",
+                "awesome/postgres:12",
+            ),
+            (
+                "images[2].newName",
+                &format!("awesome/postgres@{old}"),
+                &format!("awesome/postgres:12@{new}"),
+            ),
+        ],
+    );
+}

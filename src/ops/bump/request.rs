@@ -86,10 +86,11 @@ impl Request {
                 "pass --repo URL, FLOWSHIP_GITOPS_REPO or gitops.repo",
             )
         })?;
-        if tag.is_none() && digest.is_none() {
+        // A rename alone (`--new-name`, a move to a mirror) keeps every tag and digest as it is.
+        if tag.is_none() && digest.is_none() && settings.gitops.new_name.is_none() {
             return Err(usage(
-                "bump needs a new tag or digest",
-                "pass --tag and/or --digest, or --image REPO:TAG@DIGEST",
+                "bump needs a new tag, digest or name",
+                "pass --tag and/or --digest (or --image REPO:TAG@DIGEST), or --new-name REPO",
             ));
         }
         if let Some(t) = &tag
