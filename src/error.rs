@@ -1,7 +1,8 @@
 //! The top-level error: what failed, why, what to do, and which exit code that means.
 //!
 //! Exit codes (README, `--help`): 0 success · 1 an operation failed · 2 bad usage, config or input (nothing
-//! was written) · 3 a policy refused the release.
+//! was written) · 3 a policy refused the release · 4 `status` found drift. Under `--output json` an error is
+//! also one JSON document on stdout (`{"error": {kind, message, causes, hint, exit_code}}`).
 
 use crate::gitops::images::EditError;
 use crate::gitops::remote::GitError;
@@ -147,20 +148,71 @@ impl Error {
     /// `error: ...`, one `caused by:` per underlying cause, then `hint: ...`.
     pub fn render(&self) -> String {
         let mut out = format!("error: {self}");
-        let mut cause = std::error::Error::source(self);
-        // `transparent` variants repeat their inner message as the first source; skip identical lines.
-        let mut last = self.to_string();
-        while let Some(c) = cause {
-            let msg = c.to_string();
-            if msg != last && !last.contains(&msg) {
-                out.push_str(&format!("\n  caused by: {msg}"));
-            }
-            last = msg;
-            cause = c.source();
+        for c in self.causes() {
+            out.push_str(&format!("\n  caused by: {c}"));
         }
         if let Some(h) = self.hint() {
             out.push_str(&format!("\nhint: {h}"));
         }
         out
+    }
+
+    /// The messages of the underlying causes, outermost first. `transparent` variants repeat their inner
+    /// message as the first source: identical lines are left out.
+    pub fn causes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cause = std::error::Error::source(self);
+        let mut last = self.to_string();
+        while let Some(c) = cause {
+            let msg = c.to_string();
+            if msg != last && !last.contains(&msg) {
+                out.push(msg.clone());
+            }
+            last = msg;
+            cause = c.source();
+        }
+        out
+    }
+
+    /// Which outside system or kind of input the error is about: a stable word for `--output json`
+    /// (`{"error": {"kind": …}}`), so a pipeline can branch on it without parsing the message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Config(_) | Error::CaFile(_) => "config",
+            Error::Usage { .. } => "usage",
+            Error::Transport(_) => "transport",
+            Error::Git(_) | Error::PushRejected { .. } => "git",
+            Error::Edit(_) => "manifest",
+            Error::Gitlab(_) => "gitlab",
+            Error::Prefect(_) => "prefect",
+            Error::Registry(_) => "registry",
+            Error::Layout(_) => "image",
+            Error::Project(_) => "project",
+            Error::Policy { .. } => "policy",
+            Error::Reported(_) | Error::ReportedRefusal(_) | Error::Drift(_) => "reported",
+            Error::Output { .. } | Error::Local { .. } => "local",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// Whether the command already said everything about this error (its own report is the output).
+    pub fn is_reported(&self) -> bool {
+        matches!(
+            self,
+            Error::Reported(_) | Error::ReportedRefusal(_) | Error::Drift(_)
+        )
+    }
+
+    /// The error as the one JSON document of `--output json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": {
+                "kind": self.kind(),
+                "message": self.to_string(),
+                "causes": self.causes(),
+                "hint": self.hint(),
+                "exit_code": self.exit_code(),
+            }
+        })
     }
 }

@@ -35,7 +35,16 @@ pub fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             let err = error::Error::from(e);
-            output::Printer::bare().error(&err);
+            // The settings are what failed: the format comes from the flag or the variable directly.
+            let json = cli.global.output == Some(cli::OutputFormat::Json)
+                || (cli.global.output.is_none()
+                    && std::env::var("FLOWSHIP_OUTPUT")
+                        .is_ok_and(|v| v.eq_ignore_ascii_case("json")));
+            let format = match json {
+                true => cli::OutputFormat::Json,
+                false => cli::OutputFormat::Human,
+            };
+            output::Printer::bare_as(format).error(&err);
             return ExitCode::from(err.exit_code());
         }
     };

@@ -95,8 +95,13 @@ impl Printer {
 
     /// For errors raised before settings exist (bad flags, bad config): nothing to scrub yet, no colour.
     pub fn bare() -> Self {
+        Self::bare_as(OutputFormat::Human)
+    }
+
+    /// `bare` in the format the command line or `FLOWSHIP_OUTPUT` asked for (settings could not be read).
+    pub fn bare_as(format: OutputFormat) -> Self {
         Self {
-            format: OutputFormat::Human,
+            format,
             quiet: false,
             terminal: false,
             color: false,
@@ -151,6 +156,11 @@ impl Printer {
     }
 
     pub fn error(&self, err: &Error) {
+        // Under `--output json` the error is stdout's one document too, so a pipeline reading stdout always
+        // gets JSON; unless the command's own report already was that document.
+        if matches!(self.format, OutputFormat::Json) && !err.is_reported() {
+            let _ = self.json(&err.to_json());
+        }
         let text = self.scrubber.scrub(&err.render());
         let text = text
             .replacen("error:", &self.paint("error:", Style::Fail), 1)

@@ -95,7 +95,7 @@ impl Settings {
                 self.http.timeout.source.clone(),
             ),
         );
-        e.one("image", self.image.as_ref());
+        e.one(super::keys::IMAGE.name, self.image.as_ref());
         if self.handoff.as_ref().map(|h| &h.value) != self.image.as_ref().map(|i| &i.value) {
             e.one("image.handoff", self.handoff.as_ref());
         }
@@ -138,14 +138,12 @@ impl Settings {
         e.one("image.python_version", b.python_version.as_ref());
         e.one("image.workdir", b.workdir.as_ref());
         let u = &self.upload;
+        // Shown under its file key; unset means one streamed PUT per blob.
         match &u.chunk_size {
-            Some(c) => e.json(
-                "upload.mode",
-                &Sourced::new(format!("chunked, {} bytes", c.value), c.source.clone()),
-            ),
+            Some(c) => e.json(super::keys::CHUNK_SIZE.name, c),
             None => e.json(
-                "upload.mode",
-                &Sourced::default_value("monolithic (one streamed PUT)".to_string()),
+                super::keys::CHUNK_SIZE.name,
+                &Sourced::default_value("none (monolithic: one streamed PUT)".to_string()),
             ),
         }
         e.json("upload.parallel", &u.parallel);

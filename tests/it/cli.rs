@@ -56,3 +56,28 @@ fn a_closed_stdout_is_a_clean_exit() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Under `--output json` an error is stdout's one JSON document too (kind, message, causes, hint, exit code),
+/// also when the settings themselves cannot be read; the human message stays on stderr.
+#[test]
+fn errors_are_json_under_output_json() {
+    let o = flowship()
+        .args(["bump", "--output", "json", "--tag", "1"])
+        .run();
+    o.code(2)
+        .stderr_has("error: bump needs the image repository");
+    let doc = o.json();
+    assert_eq!(doc["error"]["kind"], "usage", "{o}");
+    assert_eq!(doc["error"]["exit_code"], 2, "{o}");
+    assert!(
+        doc["error"]["hint"].as_str().unwrap().contains("--image"),
+        "{o}"
+    );
+    let f = flowship().env("FLOWSHIP_OUTPUT", "json");
+    let config = f.file("flowship.yaml", "imagee: {}\n");
+    let o = f
+        .args(["settings", "--config", config.to_str().unwrap()])
+        .run();
+    o.code(2);
+    assert_eq!(o.json()["error"]["kind"], "config", "{o}");
+}

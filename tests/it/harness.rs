@@ -209,8 +209,25 @@ impl Outcome {
 
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e})\n{self}"))
+        let doc = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e})\n{self}"));
+        check_schema(&self.stdout, &self.cmdline);
+        if let Ok(log) = std::env::var("FLOWSHIP_IT_JSON_LOG") {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap();
+            writeln!(
+                f,
+                "{}\t{}",
+                self.cmdline,
+                serde_json::to_string(&doc).unwrap()
+            )
+            .unwrap();
+        }
+        doc
     }
 }
 
@@ -308,4 +325,35 @@ pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Every JSON document a test reads is checked against the published schema (`schema/output.schema.json`),
+/// with the `jsonschema` package of the Prefect venv `ci/test` installs (Prefect depends on it): an output that
+/// changes shape without the schema fails here.
+#[track_caller]
+fn check_schema(doc: &str, cmdline: &str) {
+    let Ok(prefect) = std::env::var("FLOWSHIP_IT_PREFECT_BIN") else {
+        return;
+    };
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/output.schema.json");
+    let python = Path::new(&prefect).with_file_name("python");
+    let script = "import json,sys,jsonschema\n\
+        v=jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))\n\
+        errs=sorted(v.iter_errors(json.load(sys.stdin)),key=lambda e:len(list(e.path)))\n\
+        [print(e.json_path,e.message[:400]) for e in errs[:5]]\n\
+        sys.exit(1 if errs else 0)\n";
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .arg(&schema)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the Prefect venv's python runs");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), doc.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the output of `{cmdline}` does not follow schema/output.schema.json:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -26,10 +26,10 @@ fn precedence_is_flag_then_env_then_file_then_integration() {
         .run();
     let doc = o.success().json();
     assert_eq!(
-        setting(&doc, "image")["value"],
+        setting(&doc, "image.repository")["value"],
         "flag.example.com/flows/etl"
     );
-    assert_eq!(setting(&doc, "image")["source"], "flag --image");
+    assert_eq!(setting(&doc, "image.repository")["source"], "flag --image");
     assert_eq!(
         setting(&doc, "prefect.api_url")["value"],
         "http://file.example.com/api"
@@ -73,7 +73,7 @@ fn every_setting_is_listed_with_its_source() {
         "tls.plain_http",
         "http.retries",
         "http.timeout_secs",
-        "image",
+        "image.repository",
         "registry.username",
         "registry.password",
         "gitops.repo",
@@ -247,7 +247,7 @@ fn image_repository_in_the_file_may_not_carry_a_tag() {
         .success()
         .json();
     assert_eq!(
-        setting(&doc, "image")["value"],
+        setting(&doc, "image.repository")["value"],
         "harbor.example.com/flows/etl:1.0"
     );
 }
@@ -312,7 +312,7 @@ fn every_variable_can_be_given_as_a_file() {
     let cases: &[(&str, &str, &str, serde_json::Value)] = &[
         (
             "FLOWSHIP_IMAGE",
-            "image",
+            "image.repository",
             "h.example.com/f/etl",
             "h.example.com/f/etl".into(),
         ),
@@ -356,9 +356,9 @@ fn every_variable_can_be_given_as_a_file() {
         ),
         (
             "FLOWSHIP_CHUNK_SIZE",
-            "upload.mode",
+            "upload.chunk_size",
             "8MiB",
-            "chunked, 8388608 bytes".into(),
+            8388608.into(),
         ),
         ("FLOWSHIP_PARALLEL", "upload.parallel", "2", 2.into()),
         (
@@ -497,7 +497,7 @@ fn every_environment_key_takes_effect() {
         .success()
         .json();
     for (key, value) in [
-        ("image", "h.example.com/prod/etl"),
+        ("image.repository", "h.example.com/prod/etl"),
         ("gitops.repo", "https://g.example.com/prod.git"),
         ("gitops.branch", "prod"),
         ("gitops.monotonic", "numeric"),
@@ -535,7 +535,10 @@ fn every_environment_key_takes_effect() {
     // Without an environment, the top level.
     let doc = flowship_settings_in(&cfg, &[]);
     assert_eq!(setting(&doc, "gitops.branch")["value"], "main");
-    assert_eq!(setting(&doc, "image")["value"], "h.example.com/flows/etl");
+    assert_eq!(
+        setting(&doc, "image.repository")["value"],
+        "h.example.com/flows/etl"
+    );
 }
 
 fn flowship_settings_in(cfg: &str, extra: &[&str]) -> Value {
@@ -579,7 +582,7 @@ fn settings_show_build_upload_and_other_registries() {
         "image.base",
         "image.context",
         "image.platforms",
-        "upload.mode",
+        "upload.chunk_size",
         "harbor.scan_gate",
         "source_date",
     ] {
