@@ -237,15 +237,26 @@ impl Http {
                 Err(e) => return Err(classify(&e, url.as_str(), self.policy.max_delay)),
             };
             self.transient.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                url = %url, attempt, wait_ms = wait.as_millis() as u64,
-                status,
-                "transient failure, retrying"
+            say_retry(
+                url.host_str().unwrap_or("the server"),
+                &status.map_or("with a transport failure".to_string(), |s| s.to_string()),
+                wait,
+                attempt + 1,
+                self.policy.retries,
             );
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
     }
+}
+
+/// Every retry flowship makes is said at the default level (`HOST answered 503; retrying in 1.2 s (retry 1
+/// of 5)`): a slow run that is riding out a busy server should say so, not look hung or hide a flaky service.
+pub fn say_retry(host: &str, answer: &str, wait: Duration, retry: u32, of: u32) {
+    tracing::warn!(
+        "{host} answered {answer}; retrying in {:.1} s (retry {retry} of {of})",
+        wait.as_secs_f64()
+    );
 }
 
 fn retryable(e: &reqwest::Error) -> bool {

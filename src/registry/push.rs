@@ -184,8 +184,15 @@ async fn one_blob(
                 return Ok(Outcome::Uploaded(d.size));
             }
             Err(e) if attempt < opts.retries && retryable(&e) => {
-                tracing::debug!(digest = %d.digest, attempt, error = %e, "blob upload failed; retrying in a fresh session");
-                tokio::time::sleep(policy.backoff(attempt).max(Duration::from_millis(50))).await;
+                let wait = policy.backoff(attempt).max(Duration::from_millis(50));
+                tracing::warn!(
+                    "uploading blob {} failed ({e}); retrying in a fresh session in {:.1} s (retry {} of {})",
+                    d.digest,
+                    wait.as_secs_f64(),
+                    attempt + 1,
+                    opts.retries
+                );
+                tokio::time::sleep(wait).await;
                 attempt += 1;
             }
             Err(e) => {

@@ -168,9 +168,11 @@ fn a_busy_prefect_is_ridden_out_without_duplicates() {
     let up = host_of(&svc("PREFECT_PLAIN"));
     let proxy = proxy::start_with(&up, Fault::Storm("POST /api/deployments/ ", 4));
     let api_url = format!("http://{}/api", proxy.addr);
+    // A retry is said at the default level (a slow run that is retrying must not look hung).
     register(dir.path(), &api_url, &proxy.addr)
         .success()
-        .stderr_has("3 created");
+        .stderr_has("3 created")
+        .stderr_has("answered 503; retrying in");
     assert_once_each(&tok);
     register(dir.path(), &api_url, &proxy.addr)
         .success()

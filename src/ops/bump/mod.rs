@@ -315,7 +315,9 @@ impl Bumper {
                     });
                 }
                 PushResult::Rejected(why) => {
-                    tracing::info!(attempt, %why, "push rejected; fetching the new tip and planning again");
+                    tracing::warn!(
+                        "push {attempt} rejected ({why}); fetching the new tip and planning again"
+                    );
                     std::thread::sleep(
                         policy
                             .backoff(attempt.min(6))

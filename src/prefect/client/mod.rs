@@ -396,6 +396,13 @@ impl Prefect {
             let wait = crate::http::retry_after(resp.headers())
                 .map(|d| d.min(policy.max_delay))
                 .unwrap_or_else(|| policy.backoff(attempt));
+            crate::http::say_retry(
+                resp.url().host_str().unwrap_or("Prefect"),
+                resp.status().as_str(),
+                wait,
+                attempt + 1,
+                policy.retries,
+            );
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
