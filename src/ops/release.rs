@@ -200,6 +200,46 @@ fn conflict(message: String) -> Error {
     }
 }
 
+/// The GitOps branch, opened before the image is planned so that a hold refuses the release before any build
+/// (issue 19: cheap refusals first). Only where the checkout does not depend on the image: a direct push (a
+/// merge request's branch is named after the tag) into an environment, not a rollback (which writes the hold)
+/// or a lift. The request's image is provisional; `gitops_plan` replaces the request before planning.
+async fn open_branch_early(
+    settings: &Settings,
+    req: &Request,
+    environment: Option<&str>,
+) -> Result<Option<bump::Bumper>, Error> {
+    let Some(env) = environment else {
+        return Ok(None);
+    };
+    if req.hold.is_some()
+        || req.lift_hold
+        || settings.gitops.merge_request.value
+        || settings.gitops.repo.is_none()
+    {
+        return Ok(None);
+    }
+    let repository = match (&req.image, &settings.image) {
+        (Some(i), _) => i.repository_ref(),
+        (None, Some(i)) => i.value.repository_ref(),
+        (None, None) => return Ok(None),
+    };
+    let provisional = crate::registry::digest::of(b"flowship: the image is not planned yet");
+    let r = bump::Request::new(
+        settings,
+        repository,
+        None,
+        Some(provisional),
+        req.mr_branch.clone(),
+        req.push_options.clone(),
+    )?;
+    let bumper = bump::open(r).await?;
+    if let Some(text) = bumper.read_file(&hold::path(env)) {
+        return Err(hold::refusal(env, &text));
+    }
+    Ok(Some(bumper))
+}
+
 /// The whole plan: image, GitOps edit, deployments. Reads only (a build may run the dependency installer).
 pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Result<Plan, Error> {
     let environment = settings.environment.as_ref().map(|e| e.value.clone());
@@ -215,6 +255,9 @@ pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Resu
             hint: Some("pass the same --env as when the plan was made".into()),
         });
     }
+    // A held environment is refused before the image is built (a build runs the dependency installer); the
+    // branch opened for that check is the one the GitOps plan reads.
+    let early = open_branch_early(settings, req, environment.as_deref()).await?;
     let image = {
         let _s = printer.section("flowship_release_image", "release: image");
         image_plan(settings, req).await?
@@ -259,7 +302,7 @@ pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Resu
     });
     let (bumper, gitops) = {
         let _s = printer.section("flowship_release_gitops", "release: GitOps plan");
-        gitops_plan(settings, req, &image, environment.as_deref(), record).await?
+        gitops_plan(settings, req, &image, environment.as_deref(), record, early).await?
     };
     if let Some(saved) = &req.saved {
         check_saved_targets(saved, settings, &image, &gitops, &prefect)?;
@@ -357,6 +400,7 @@ async fn gitops_plan(
     image: &image::Plan,
     environment: Option<&str>,
     record: Option<super::record::Record>,
+    early: Option<bump::Bumper>,
 ) -> Result<(bump::Bumper, bump::Plan), Error> {
     let mut r = bump::Request::new(
         settings,
@@ -379,7 +423,13 @@ async fn gitops_plan(
         // A rollback moves backwards on purpose.
         r.monotonic = None;
     }
-    let mut bumper = bump::open(r).await?;
+    let mut bumper = match early {
+        Some(mut b) => {
+            *b.request_mut() = r;
+            b
+        }
+        None => bump::open(r).await?,
+    };
     if let Some(env) = environment {
         let path = hold::path(env);
         let held = bumper.read_file(&path);

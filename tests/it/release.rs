@@ -587,6 +587,18 @@ fn a_rollback_repins_reregisters_and_holds_until_lifted() {
         .stderr_has("bad numbers")
         .stderr_has("--lift-hold");
     assert_eq!(w.commits(), commits);
+    // The hold is checked before any build: a requirements file the installer would choke on is never read.
+    let reqs = w.project.join("requirements.txt");
+    let kept = std::fs::read_to_string(&reqs).unwrap();
+    std::fs::write(&reqs, "this is not a requirement ===\n").unwrap();
+    w.flowship()
+        .env("CI_COMMIT_SHORT_SHA", "cccc3333")
+        .args(["release", "--env", "staging"])
+        .run()
+        .code(3)
+        .stderr_has("is held at");
+    std::fs::write(&reqs, kept).unwrap();
+    assert_eq!(w.commits(), commits);
     // Lifting: the hold goes, nothing else moves; then a release rolls forward.
     w.flowship()
         .args(["rollback", "--env", "staging", "--lift-hold"])
