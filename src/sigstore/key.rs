@@ -115,7 +115,6 @@ fn decrypt(body: &[u8], password: Option<&Secret>) -> Result<Vec<u8>, KeyError> 
     if doc.cipher.name != "nacl/secretbox" {
         return Err(KeyError::Cipher(doc.cipher.name));
     }
-    let password = password.ok_or(KeyError::NoPassword)?;
     let bad = || KeyError::Malformed("encrypted private");
     let salt = B64.decode(&doc.kdf.salt).map_err(|_| bad())?;
     let nonce = B64.decode(&doc.cipher.nonce).map_err(|_| bad())?;
@@ -126,12 +125,18 @@ fn decrypt(body: &[u8], password: Option<&Secret>) -> Result<Vec<u8>, KeyError> 
     let log_n = doc.kdf.params.n.trailing_zeros() as u8;
     let params =
         scrypt::Params::new(log_n, doc.kdf.params.r, doc.kdf.params.p, 32).map_err(|_| bad())?;
+    // cosign accepts an empty password (COSIGN_PASSWORD set to nothing), which a variable cannot tell apart
+    // from none: no password tries the empty one.
+    let given = password.map_or("", |p| p.expose());
     let mut key = [0u8; 32];
-    scrypt::scrypt(password.expose().as_bytes(), &salt, &params, &mut key).map_err(|_| bad())?;
+    scrypt::scrypt(given.as_bytes(), &salt, &params, &mut key).map_err(|_| bad())?;
     let cipher = crypto_secretbox::XSalsa20Poly1305::new(&key.into());
     cipher
         .decrypt(crypto_secretbox::Nonce::from_slice(&nonce), sealed.as_ref())
-        .map_err(|_| KeyError::WrongPassword)
+        .map_err(|_| match password {
+            Some(_) => KeyError::WrongPassword,
+            None => KeyError::NoPassword,
+        })
 }
 
 impl PrivateKey {

@@ -7,5 +7,6 @@
 pub mod attachment;
 pub mod key;
 pub mod payload;
+pub mod verify;
 
 pub use key::{KeyError, PrivateKey, PublicKey};
