@@ -96,6 +96,20 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print the resolved settings and where each value came from (secrets redacted).
     Settings(SettingsArgs),
+    /// Check an image's cosign signature (by --key) and its provenance: exit 0 when both hold, 3 when not.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// The image: `registry/repo@sha256:...` (a tag is resolved to its digest first).
+    #[arg(value_name = "IMAGE@DIGEST")]
+    pub image: String,
+    /// The public key (PEM, e.g. cosign.pub) the signature must verify with [default: verify.key].
+    #[arg(long = "key", id = "verify_key", value_name = "PUB")]
+    pub key: Option<PathBuf>,
 }
 
 /// How blobs go over the wire.
@@ -117,6 +131,10 @@ pub struct UploadArgs {
     /// Harbor: how long to wait for the scan.
     #[arg(long, value_name = "SECONDS")]
     pub scan_timeout: Option<u64>,
+    /// Sign the pushed image in cosign's format, and fail without a key (FLOWSHIP_SIGN_KEY or
+    /// FLOWSHIP_SIGN_KEY_FILE; a configured key signs without this flag).
+    #[arg(long)]
+    pub sign: bool,
 }
 
 /// `1048576`, `512KiB`, `8MiB`, `1GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB` as powers of 1024).
@@ -477,6 +495,14 @@ impl Command {
         }
     }
 
+    /// `verify IMAGE`: the image whose registry needs credentials.
+    pub fn verify_ref(&self) -> Option<&str> {
+        match self {
+            Command::Verify(v) => Some(&v.image),
+            _ => None,
+        }
+    }
+
     pub fn targets(&self) -> &TargetArgs {
         match self {
             Command::Doctor(a) => &a.targets,
@@ -489,6 +515,7 @@ impl Command {
             Command::Release(a) => &a.targets,
             Command::Status(a) => &a.targets,
             Command::Rollback(a) => &a.targets,
+            Command::Verify(a) => &a.targets,
         }
     }
 }

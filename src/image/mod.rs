@@ -10,4 +10,5 @@ pub mod layout;
 pub mod manifest;
 pub mod own;
 pub mod project;
+pub mod provenance;
 pub mod time;

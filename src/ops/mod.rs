@@ -13,3 +13,4 @@ pub mod release;
 pub mod rollback;
 pub mod smoke;
 pub mod status;
+pub mod verify;

@@ -227,6 +227,16 @@ pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Resu
             image.digest, saved.image.digest
         )));
     }
+    // The environment's signature policy, on the signatures the image will have: before any write. A
+    // rollback goes back to what the environment ran before, checked when it was released.
+    if req.hold.is_none()
+        && let Some(v) = image::sign::require(settings, &image)?
+    {
+        printer.info(&format!(
+            "signature verified: {}@{} signed for {} by key {}",
+            image.repository, image.digest, v.reference, v.key
+        ));
+    }
     let salt = match &req.saved {
         Some(s) => s.salt.clone(),
         None => format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),

@@ -43,6 +43,9 @@ pub struct Plan {
     /// Artifacts that refer to the image (its SBOM), pushed with it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub referrers: Vec<ReferrerPlan>,
+    /// Its cosign signature manifest (the `.sig` tag), when anything signs it or it is signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignaturePlan>,
     #[serde(skip)]
     pub(super) target: Reference,
     #[serde(skip)]
@@ -95,7 +98,21 @@ impl Plan {
         self.present
             && self.tags.iter().all(|t| self.tagged.contains(t))
             && self.referrers.iter().all(|r| r.present)
+            && self.signature.as_ref().is_none_or(|s| s.present)
             && self.layout.is_none()
+    }
+
+    /// The plan's scratch directory (made on first use), where made blobs wait for the push.
+    fn scratch(&mut self) -> Result<Arc<tempfile::TempDir>, Error> {
+        if let Some(s) = &self._scratch {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(tempfile::tempdir().map_err(|e| Error::Local {
+            what: "cannot create a temporary directory".into(),
+            reason: e.to_string(),
+        })?);
+        self._scratch = Some(s.clone());
+        Ok(s)
     }
 }
 
@@ -108,6 +125,9 @@ pub struct Outcome {
     pub tags: Vec<String>,
     pub repository: String,
     pub pushed: bool,
+    /// The signature manifest's tag, when the image is signed (this run's signature, or copied ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
     /// What the plan warned about (referrers that could not be copied): carried to the report, never lost.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -346,6 +366,7 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
     plan.notes = built.notes;
     plan.warnings = built.warnings;
     plan._scratch = Some(scratch);
+    sign::plan(settings, &mut plan, None).await?;
     Ok(plan)
 }
 
@@ -396,6 +417,7 @@ pub async fn plan_push(settings: &Settings, from: &str, tags: &[String]) -> Resu
         Arc::new(Session::open(http, repo.api_host(), settings.credential(&repo.registry)).await?);
     let mut plan = compare(Some(session), repo, img.blobs, img.manifests, tags).await?;
     plan._scratch = Some(scratch);
+    sign::plan(settings, &mut plan, None).await?;
     Ok(plan)
 }
 
@@ -483,6 +505,12 @@ pub async fn plan_promote(
             parts,
         });
     }
+    let from = sign::From {
+        session: &src_session,
+        repository: &src.repository,
+        same_registry,
+    };
+    sign::plan(settings, &mut plan, Some(from)).await?;
     Ok(plan)
 }
 
@@ -633,6 +661,7 @@ async fn compare(
         present,
         tagged,
         referrers: Vec::new(),
+        signature: None,
         target,
         session,
         blob_list,
@@ -656,5 +685,7 @@ async fn digest_present(s: &Session, repo: &str, digest: &str) -> Result<bool, E
 
 mod apply;
 mod own;
+pub mod sign;
 pub use apply::{apply, options, prepare};
 pub use own::{OwnRequest, plan_own};
+pub use sign::SignaturePlan;
