@@ -105,8 +105,8 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
     /// The image: `registry/repo@sha256:...` (a tag is resolved to its digest first).
-    #[arg(value_name = "IMAGE@DIGEST")]
-    pub image: String,
+    #[arg(value_name = "IMAGE@DIGEST", id = "reference")]
+    pub reference: String,
     /// The public key (PEM, e.g. cosign.pub) the signature must verify with [default: verify.key].
     #[arg(long = "key", id = "verify_key", value_name = "PUB")]
     pub key: Option<PathBuf>,
@@ -498,7 +498,7 @@ impl Command {
     /// `verify IMAGE`: the image whose registry needs credentials.
     pub fn verify_ref(&self) -> Option<&str> {
         match self {
-            Command::Verify(v) => Some(&v.image),
+            Command::Verify(v) => Some(&v.reference),
             _ => None,
         }
     }

@@ -8,8 +8,8 @@ use crate::registry::Reference;
 use crate::settings::Settings;
 
 pub async fn run(args: &VerifyArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
-    let image = Reference::parse(&args.image).map_err(|e| Error::Usage {
-        message: format!("IMAGE `{}`: {e}", args.image),
+    let image = Reference::parse(&args.reference).map_err(|e| Error::Usage {
+        message: format!("IMAGE `{}`: {e}", args.reference),
         hint: Some("registry/repository@sha256:...".into()),
     })?;
     let path = settings.verify.key.as_ref().ok_or_else(|| Error::Usage {
