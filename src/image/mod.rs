@@ -2,6 +2,7 @@
 //! to a registry (that is `registry`).
 
 pub mod archive;
+pub mod artifact;
 pub mod build;
 pub mod context;
 pub mod deps;
@@ -11,4 +12,5 @@ pub mod manifest;
 pub mod own;
 pub mod project;
 pub mod provenance;
+pub mod pysbom;
 pub mod time;

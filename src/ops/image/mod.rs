@@ -309,7 +309,7 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         base: base.clone(),
         platforms,
         context,
-        requirements,
+        requirements: requirements.clone(),
         python: b.python_version.as_ref().map(|p| p.value.clone()),
         workdir,
         mtime: settings.source_date.value,
@@ -366,6 +366,15 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
     plan.notes = built.notes;
     plan.warnings = built.warnings;
     plan._scratch = Some(scratch);
+    let base_name = base.to_string();
+    attest::plan(
+        settings,
+        &mut plan,
+        &built.facts,
+        &base_name,
+        requirements.as_deref(),
+    )
+    .await?;
     sign::plan(settings, &mut plan, None).await?;
     Ok(plan)
 }
@@ -684,6 +693,7 @@ async fn digest_present(s: &Session, repo: &str, digest: &str) -> Result<bool, E
 }
 
 mod apply;
+mod attest;
 mod own;
 pub mod sign;
 pub use apply::{apply, options, prepare};
