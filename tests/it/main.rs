@@ -24,5 +24,6 @@ mod release;
 mod render;
 mod sentinel;
 mod settings;
+mod sign;
 mod tokens;
 mod worker;
