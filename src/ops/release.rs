@@ -630,6 +630,12 @@ impl Plan {
                 "artifact_type": r.artifact_type, "digest": r.digest,
             }));
         }
+        if let Some(s) = &i.signature {
+            out.push(json!({
+                "step": "signature", "action": if s.present { "none" } else { "sign" },
+                "tag": s.tag, "signatures": s.signatures, "key": s.key,
+            }));
+        }
         out.push(json!({"step": "tag", "action": if untagged.is_empty() { "none" } else { "tag" }, "tags": untagged}));
         out.push(json!({
             "step": "gitops", "action": if self.gitops.is_empty() { "none" } else { "commit" },
