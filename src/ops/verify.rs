@@ -60,7 +60,7 @@ pub async fn run(settings: &Settings, image: &Reference, key: &PublicKey) -> Res
     let signatures = sign::read(&session, repo, &digest).await?;
     let signature = verify::check(&signatures, &digest, key).map_err(|r| {
         refused(
-            &name,
+            &image.repository_ref(),
             r.to_string(),
             match r {
                 verify::Refusal::Unsigned { .. } => {
