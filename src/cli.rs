@@ -110,6 +110,10 @@ pub struct VerifyArgs {
     /// The public key (PEM, e.g. cosign.pub) the signature must verify with [default: verify.key].
     #[arg(long = "key", id = "verify_key", value_name = "PUB")]
     pub key: Option<PathBuf>,
+    /// Also rebuild the image from this clean checkout of the commit its provenance records (nothing is
+    /// pushed) and compare the digests: exit 3 when they differ.
+    #[arg(long, value_name = "CHECKOUT")]
+    pub rebuild: Option<PathBuf>,
 }
 
 /// How blobs go over the wire.

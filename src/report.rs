@@ -304,7 +304,11 @@ pub fn image_plan(p: &crate::ops::image::Plan, printer: &Printer) -> Result<(), 
 }
 
 /// A verified image: what holds, on stderr; the image by digest on stdout (or the report as JSON).
-pub fn verify(r: &crate::ops::verify::Report, printer: &Printer) -> Result<(), Error> {
+pub fn verify(
+    r: &crate::ops::verify::Report,
+    rebuilt: Option<&crate::ops::rebuild::Rebuilt>,
+    printer: &Printer,
+) -> Result<(), Error> {
     printer.info(&format!(
         "signature: verified with key {} (signed for {})",
         r.signature.key, r.signature.reference
@@ -324,8 +328,20 @@ pub fn verify(r: &crate::ops::verify::Report, printer: &Printer) -> Result<(), E
     } else {
         printer.info(&format!("SBOM: {}", r.sboms.join(", ")));
     }
+    if let Some(b) = rebuilt {
+        if !b.same {
+            return Err(Error::Policy {
+                message: format!(
+                    "{}: rebuilt from the checkout as {}: not the same image",
+                    r.image, b.digest
+                ),
+                hint: Some("the build is not reproducible from this checkout: compare the base (its tag may have moved), the installer's version and the requirements with the provenance (`--output json` shows it)".into()),
+            });
+        }
+        printer.info(&format!("rebuilt: the same digest, {}", b.digest));
+    }
     if printer.is_json() {
-        printer.json(&json!({"verified": r}))
+        printer.json(&json!({"verified": r, "rebuilt": rebuilt}))
     } else {
         printer.data(&format!("{}\n", r.image))
     }

@@ -1,5 +1,6 @@
 //! `flowship verify IMAGE@DIGEST --key PUB`: the image's cosign signature and provenance, as a consumer
-//! checks them (see `ops::verify`). Exit 0 when both hold, 3 naming what does not.
+//! checks them (see `ops::verify`), and with `--rebuild` the image rebuilt from a checkout (`ops::rebuild`).
+//! Exit 0 when all hold, 3 naming what does not.
 
 use crate::cli::VerifyArgs;
 use crate::error::Error;
@@ -18,5 +19,23 @@ pub async fn run(args: &VerifyArgs, settings: &Settings, printer: &Printer) -> R
     })?;
     let key = crate::ops::image::sign::public_key(path)?;
     let report = crate::ops::verify::run(settings, &image, &key).await?;
-    crate::report::verify(&report, printer)
+    let rebuilt = match &args.rebuild {
+        Some(checkout) => {
+            printer.info(&format!(
+                "rebuilding {} from {}",
+                report.image,
+                checkout.display()
+            ));
+            let r = crate::ops::rebuild::run(
+                settings,
+                &report.digest,
+                &report.provenance.statement,
+                checkout,
+            )
+            .await?;
+            Some(r)
+        }
+        None => None,
+    };
+    crate::report::verify(&report, rebuilt.as_ref(), printer)
 }

@@ -31,6 +31,20 @@ pub struct Facts {
     pub python: Option<String>,
     /// `os/arch` of each image.
     pub platforms: Vec<String>,
+    /// What a rebuild needs to make the same bytes (`verify --rebuild`).
+    pub build: BuildParameters,
+}
+
+/// The build's inputs besides the checkout: paths as given (relative to the checkout, or inside the
+/// context), the resolved working directory, the tags (a label holds the first) and the layer timestamp.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct BuildParameters {
+    pub context: String,
+    pub requirements: Option<String>,
+    pub workdir: String,
+    pub python_version: Option<String>,
+    pub tags: Vec<String>,
+    pub source_date_epoch: u64,
 }
 
 fn sha256_of(digest: &str) -> Value {
@@ -76,6 +90,7 @@ pub fn statement(repository: &str, digest: &str, f: &Facts) -> Vec<u8> {
                     "source": {"repository": f.repository, "commit": f.commit, "ref": f.git_ref},
                     "base": f.base,
                     "platforms": f.platforms,
+                    "build": f.build,
                 },
                 "internalParameters": {"installer": f.installer, "python": f.python},
                 "resolvedDependencies": deps,
@@ -127,6 +142,44 @@ pub fn check(bytes: &[u8], digest: &str) -> Result<(String, Option<String>), Str
     Ok((builder, commit))
 }
 
+/// What a rebuild takes from a statement: the base as named, the platforms, the source and the parameters.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub base: String,
+    pub platforms: Vec<String>,
+    pub repository: Option<String>,
+    pub commit: Option<String>,
+    pub build: BuildParameters,
+}
+
+/// The statement's subject name and what a rebuild needs, or why it cannot be rebuilt from it.
+pub fn recorded(bytes: &[u8]) -> Result<(String, Recorded), String> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("is not JSON: {e}"))?;
+    let p = &v["predicate"]["buildDefinition"]["externalParameters"];
+    if v["predicate"]["buildDefinition"]["buildType"] != BUILD_TYPE {
+        return Err("was not made by a flowship build".into());
+    }
+    let build: BuildParameters = serde_json::from_value(p["build"].clone()).map_err(|_| {
+        "records no build parameters (made by a flowship before `--rebuild`)".to_string()
+    })?;
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    Ok((
+        text(&v["subject"][0]["name"]).unwrap_or_default(),
+        Recorded {
+            base: text(&p["base"]).ok_or("records no base")?,
+            platforms: p["platforms"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(text)
+                .collect(),
+            repository: text(&p["source"]["repository"]),
+            commit: text(&p["source"]["commit"]),
+            build,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +198,11 @@ mod tests {
             installer: Some("uv 0.13.9".into()),
             python: Some("3.12".into()),
             platforms: vec!["linux/amd64".into()],
+            build: BuildParameters {
+                context: ".".into(),
+                tags: vec!["1.0".into()],
+                ..BuildParameters::default()
+            },
         };
         let s = statement("r.example.com/flows/etl", "sha256:aa", &f);
         assert_eq!(s, statement("r.example.com/flows/etl", "sha256:aa", &f));
@@ -171,5 +229,9 @@ mod tests {
                 .contains("another image")
         );
         assert!(check(b"{}", "sha256:aa").is_err());
+        let (_, recorded) = recorded(&s).unwrap();
+        assert_eq!(recorded.build, f.build);
+        assert_eq!(recorded.base, f.base);
+        assert_eq!(recorded.commit.as_deref(), Some("abc123"));
     }
 }

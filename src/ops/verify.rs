@@ -30,6 +30,9 @@ pub struct Provenance {
     pub artifact: String,
     pub builder: String,
     pub commit: Option<String>,
+    /// The statement itself, for `--rebuild`.
+    #[serde(skip)]
+    pub statement: Vec<u8>,
 }
 
 fn refused(image: &str, what: String, hint: &str) -> Error {
@@ -84,9 +87,9 @@ pub async fn run(settings: &Settings, image: &Reference, key: &PublicKey) -> Res
         }
         provenance = read_provenance(&session, repo, &d.digest, &digest)
             .await?
-            .map(|(b, c)| (d.digest.clone(), b, c));
+            .map(|(b, c, s)| (d.digest.clone(), b, c, s));
     }
-    let (artifact, builder, commit) = provenance.map_err(|why| {
+    let (artifact, builder, commit, statement) = provenance.map_err(|why| {
         refused(
             &name,
             format!("the signature holds, but it {why}"),
@@ -101,6 +104,7 @@ pub async fn run(settings: &Settings, image: &Reference, key: &PublicKey) -> Res
             artifact,
             builder,
             commit,
+            statement,
         },
         sboms,
     })
@@ -112,7 +116,7 @@ async fn read_provenance(
     repo: &str,
     artifact: &str,
     digest: &str,
-) -> Result<Result<(String, Option<String>), String>, Error> {
+) -> Result<Result<(String, Option<String>, Vec<u8>), String>, Error> {
     let Some((bytes, _, d)) = session.manifest_get(repo, artifact).await? else {
         return Ok(Err(format!(
             "lists provenance {artifact}, which is not there"
@@ -131,5 +135,7 @@ async fn read_provenance(
         )));
     };
     let statement = session.blob_bytes(repo, &layer.digest, MAX_CONFIG).await?;
-    Ok(provenance::check(&statement, digest).map_err(|e| format!("has provenance that {e}")))
+    Ok(provenance::check(&statement, digest)
+        .map(|(b, c)| (b, c, statement.clone()))
+        .map_err(|e| format!("has provenance that {e}")))
 }

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub config_file: Option<Sourced<PathBuf>>,
     /// The environment (`--env`, `FLOWSHIP_ENV`, or GitLab's `CI_ENVIRONMENT_NAME` when the file defines it)

@@ -236,10 +236,24 @@ fn a_signed_build_carries_provenance_and_an_sbom_and_verify_checks_all_three() {
         "six==1.16.0 \\\n    --hash=sha256:1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926 \\\n    --hash=sha256:8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254\n",
     )
     .unwrap();
+    // The project is a checkout: `verify --rebuild` checks it is the recorded commit, unchanged.
+    let git = |args: &[&str]| run(Command::new("git").arg("-C").arg(&project).args(args));
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.invalid",
+        "commit",
+        "-qm",
+        "flow",
+    ]);
+    let commit = git(&["rev-parse", "HEAD"]).trim().to_string();
     let repo = format!("{}/it/attested-{}", svc("REGISTRY_PLAIN"), token());
     let o = plain(flowship())
         .env("FLOWSHIP_SIGN_KEY_FILE", key.to_str().unwrap())
-        .env("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567")
+        .env("CI_COMMIT_SHA", &commit)
         .env("CI_PROJECT_URL", "https://gitlab.example.com/data/etl")
         .env(
             "CI_PIPELINE_URL",
@@ -271,7 +285,7 @@ fn a_signed_build_carries_provenance_and_an_sbom_and_verify_checks_all_three() {
     v.success()
         .stderr_has("signature: verified")
         .stderr_has("provenance: flowship")
-        .stderr_has("from commit 0123456789abcdef")
+        .stderr_has(&format!("from commit {commit}"))
         .stderr_has("SBOM: application/vnd.cyclonedx+json");
     assert_eq!(v.stdout.trim(), image);
     let wrong = plain(flowship())
@@ -339,10 +353,7 @@ fn a_signed_build_carries_provenance_and_an_sbom_and_verify_checks_all_three() {
     let deps = p["buildDefinition"]["resolvedDependencies"]
         .as_array()
         .unwrap();
-    assert_eq!(
-        deps[0]["digest"]["gitCommit"],
-        "0123456789abcdef0123456789abcdef01234567"
-    );
+    assert_eq!(deps[0]["digest"]["gitCommit"], commit.as_str());
     assert_eq!(deps[1]["name"], "base");
     assert!(deps[1]["digest"]["sha256"].as_str().unwrap().len() == 64);
     assert_eq!(deps[2]["name"], "requirements");
@@ -364,11 +375,33 @@ fn a_signed_build_carries_provenance_and_an_sbom_and_verify_checks_all_three() {
         .unwrap();
     assert_eq!(base_c["hashes"][0]["content"], deps[1]["digest"]["sha256"]);
 
-    // A rebuild reuses the dependency layer from the registry; the SBOM still lists what it holds, so the
-    // referrers are the same and nothing new is written.
+    // Anyone can check it by rebuilding from the checkout (the installer runs here; nothing is pushed).
+    let verify_rebuild = || {
+        plain(flowship())
+            .args([
+                "verify",
+                &image,
+                "--key",
+                public.to_str().unwrap(),
+                "--rebuild",
+                project.to_str().unwrap(),
+            ])
+            .run()
+    };
+    verify_rebuild()
+        .success()
+        .stderr_has(&format!("rebuilt: the same digest, {digest}"));
+    std::fs::write(project.join("flows/extra.py"), "x = 1\n").unwrap();
+    verify_rebuild()
+        .code(2)
+        .stderr_has("the checkout has changes (flows/extra.py)");
+    std::fs::remove_file(project.join("flows/extra.py")).unwrap();
+
+    // A second build reuses the dependency layer from the registry; the SBOM still lists what it holds, so
+    // the referrers are the same and nothing new is written.
     let again = plain(flowship())
         .env("FLOWSHIP_SIGN_KEY_FILE", key.to_str().unwrap())
-        .env("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567")
+        .env("CI_COMMIT_SHA", &commit)
         .env("CI_PROJECT_URL", "https://gitlab.example.com/data/etl")
         .env(
             "CI_PIPELINE_URL",

@@ -19,6 +19,7 @@ pub(super) async fn plan(
     facts: &Facts,
     base: &str,
     requirements: Option<&Path>,
+    build: provenance::BuildParameters,
 ) -> Result<(), Error> {
     let subject = plan
         .manifests
@@ -39,6 +40,7 @@ pub(super) async fn plan(
         installer: facts.installer.clone(),
         python: facts.python.clone(),
         platforms: facts.base_digests.iter().map(|(p, _)| p.clone()).collect(),
+        build,
     };
     let statement = provenance::statement(&plan.repository, &plan.digest, &f);
     let packages = match &facts.packages {

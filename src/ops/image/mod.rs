@@ -305,6 +305,17 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         "org.opencontainers.image.base.name".to_string(),
         base.to_string(),
     );
+    let parameters = crate::image::provenance::BuildParameters {
+        context: context.display().to_string(),
+        requirements: b
+            .requirements
+            .as_ref()
+            .map(|r| r.value.display().to_string()),
+        workdir: workdir.clone(),
+        python_version: b.python_version.as_ref().map(|p| p.value.clone()),
+        tags: tags.clone(),
+        source_date_epoch: settings.source_date.value,
+    };
     let input = Input {
         base: base.clone(),
         platforms,
@@ -373,6 +384,7 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         &built.facts,
         &base_name,
         requirements.as_deref(),
+        parameters,
     )
     .await?;
     sign::plan(settings, &mut plan, None).await?;
