@@ -576,3 +576,92 @@ fn an_environment_with_verify_key_takes_only_images_its_key_signed() {
         assert!(!pinned.contains(&l));
     }
 }
+
+/// Harbor (its stand-in here, following Harbor's cosign middleware and referrers API) shows what a signed
+/// build carries as accessories of the image: the signature, the provenance and the SBOM; `verify` reads them
+/// through the referrers API, and a promotion out of Harbor carries the signature by its tag.
+#[test]
+fn harbor_shows_the_signature_provenance_and_sbom_as_accessories() {
+    use crate::harbor::{accessories, create_project, project, robot};
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(dir.path(), "cosign");
+    let base = base_image(dir.path());
+    let project_dir = flow_project(dir.path());
+    std::fs::write(project_dir.join("requirements.txt"), "# none\n").unwrap();
+    let p = project();
+    create_project(&p);
+    let repo = format!("{}/{p}/etl", svc("HARBOR"));
+    let o = plain(robot(flowship()))
+        .env("FLOWSHIP_SIGN_KEY_FILE", key.to_str().unwrap())
+        .args([
+            "build",
+            "--image",
+            &repo,
+            "--tag",
+            "1.0",
+            "--base",
+            &base,
+            "--context",
+            project_dir.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .run();
+    o.success().stderr_has("referrers API");
+    let digest = o.json()["image"]["digest"].as_str().unwrap().to_string();
+    let shown = accessories(&p, "etl", &digest);
+    let mut types: Vec<&str> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        ["signature.cosign", "subject.accessory", "subject.accessory"],
+        "{shown}"
+    );
+    plain(robot(flowship()))
+        .args([
+            "verify",
+            &format!("{repo}@{digest}"),
+            "--key",
+            public.to_str().unwrap(),
+        ])
+        .run()
+        .success()
+        .stderr_has("SBOM");
+    // Out of Harbor: the signature goes by its tag (not as a referrer), the other two as referrers.
+    let dst = format!("{}/it/from-harbor-{}", svc("REGISTRY_PLAIN"), token());
+    let login = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        svc("ROBOT_USER"),
+        svc("ROBOT_PASS")
+    ));
+    plain(flowship())
+        .env("FLOWSHIP_PLAIN_HTTP", svc("HARBOR"))
+        .env(
+            "DOCKER_AUTH_CONFIG",
+            serde_json::json!({"auths": {svc("HARBOR"): {"auth": login}}}).to_string(),
+        )
+        .args(["promote", &format!("{repo}:1.0"), &format!("{dst}:1.0")])
+        .run()
+        .success();
+    assert_eq!(
+        sig_manifest(&dst, &digest)["layers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    plain(flowship())
+        .args([
+            "verify",
+            &format!("{dst}@{digest}"),
+            "--key",
+            public.to_str().unwrap(),
+        ])
+        .run()
+        .success();
+}

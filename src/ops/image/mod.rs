@@ -566,6 +566,14 @@ async fn source_referrers(
         let Ok((children, refs)) = manifest::references(&m.bytes, &m.digest) else {
             continue;
         };
+        // A cosign signature manifest that the registry lists as a referrer (Harbor does) travels by its
+        // `.sig` tag instead (see `sign`), merged with the destination's.
+        if crate::sigstore::attachment::layers(&m.bytes)
+            .iter()
+            .any(|l| l.media_type == crate::sigstore::attachment::SIMPLE_SIGNING)
+        {
+            continue;
+        }
         if !children.is_empty() {
             continue;
         }
