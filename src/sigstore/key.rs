@@ -242,13 +242,15 @@ pub(crate) mod tests {
             KeyError::Malformed("private")
         );
         assert!(PublicKey::from_pem(&pkcs8()).is_err());
-        let sec1 = {
-            use p256::elliptic_curve::sec1::ToEncodedPoint;
-            let k = p256::SecretKey::from_slice(&[0x42; 32]).unwrap();
-            let _ = k.public_key().to_encoded_point(false);
-            k.to_sec1_pem(LineEnding::LF).unwrap().to_string()
-        };
-        assert!(PrivateKey::from_pem(&Secret::new(sec1), None).is_ok());
+        // openssl's default (`ecparam -genkey`) is SEC1: read as well, the same key.
+        let sec1 = p256::SecretKey::from_slice(&[0x42; 32])
+            .unwrap()
+            .to_sec1_pem(LineEnding::LF)
+            .unwrap()
+            .to_string();
+        let from_sec1 = PrivateKey::from_pem(&Secret::new(sec1), None).unwrap();
+        let from_pkcs8 = PrivateKey::from_pem(&Secret::new(pkcs8()), None).unwrap();
+        assert_eq!(from_sec1.public(), from_pkcs8.public());
     }
 
     /// cosign's encrypted form, made the way cosign makes it (scrypt, then secretbox over the PKCS#8 DER).

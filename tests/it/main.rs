@@ -25,5 +25,6 @@ mod render;
 mod sentinel;
 mod settings;
 mod sign;
+mod sign_policy;
 mod tokens;
 mod worker;

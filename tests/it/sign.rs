@@ -13,7 +13,7 @@ use std::process::Command;
 
 /// An ECDSA P-256 key pair as `cosign generate-key-pair` makes them (unencrypted PKCS#8 here): the private
 /// key's path and the public key's.
-fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let private = dir.join(format!("{name}.key"));
     let public = dir.join(format!("{name}.pub"));
     let pem = run(Command::new("sh")
@@ -29,7 +29,7 @@ fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 }
 
 /// The key's base64 lines: none may appear anywhere.
-fn key_lines(private: &Path) -> Vec<String> {
+pub(crate) fn key_lines(private: &Path) -> Vec<String> {
     std::fs::read_to_string(private)
         .unwrap()
         .lines()
@@ -55,7 +55,7 @@ fn repo_path(repo: &str) -> &str {
 }
 
 /// The `.sig` manifest of `repo@digest`, as the registry serves it.
-fn sig_manifest(repo: &str, digest: &str) -> Value {
+pub(crate) fn sig_manifest(repo: &str, digest: &str) -> Value {
     let tag = format!("{}.sig", digest.replacen(':', "-", 1));
     serde_json::from_slice(&get(&format!("{}/manifests/{tag}", repo_path(repo)))).unwrap()
 }
@@ -506,162 +506,4 @@ fn signing_without_a_key_is_refused_and_the_key_never_shows() {
     for l in key_lines(&key) {
         assert!(!sig.contains(&l) && !payload.to_string().contains(&l));
     }
-}
-
-/// `environments.prod.verify.key`: promote and release into prod refuse (exit 3) an image its key did not
-/// sign, before writing anything; once signed by that key, the promotion goes through.
-#[test]
-fn an_environment_with_verify_key_takes_only_images_its_key_signed() {
-    let w = crate::release::world();
-    let (key, public) = keypair(&w.project, "release");
-    let (other_key, _) = keypair(&w.project, "other");
-    let config = w.project.join("flowship.yaml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace(
-            "  prod:\n",
-            &format!("  prod:\n    verify: {{key: {}}}\n", public.display()),
-        ),
-    )
-    .unwrap();
-    // Staging takes unsigned images.
-    w.flowship()
-        .args(["release", "--env", "staging"])
-        .run()
-        .success();
-    let commits = w.commits();
-    let promote = || {
-        w.flowship()
-            .args(["promote", "--from-env", "staging", "--env", "prod"])
-            .run()
-    };
-    promote()
-        .code(3)
-        .stderr_has("environment `prod` requires images signed by")
-        .stderr_has("is not signed")
-        .stderr_has("nothing was written");
-    assert_eq!(w.commits(), commits, "the refused promotion committed");
-    let prod_tags = Command::new("skopeo")
-        .args(["list-tags", "--tls-verify=false"])
-        .arg(format!("docker://{}", w.prod_repo))
-        .output()
-        .unwrap();
-    assert!(
-        !prod_tags.status.success(),
-        "the refused promotion copied the image"
-    );
-
-    // Signed by another key: refused all the same, naming it.
-    w.flowship()
-        .env("FLOWSHIP_SIGN_KEY_FILE", other_key.to_str().unwrap())
-        .args(["release", "--env", "prod"])
-        .run()
-        .code(3)
-        .stderr_has("is signed, but not with the key");
-    assert_eq!(w.commits(), commits);
-
-    // Staging's release signed with prod's key (the same digest: the build is reproducible): promoted.
-    w.flowship()
-        .env("FLOWSHIP_SIGN_KEY_FILE", key.to_str().unwrap())
-        .args(["release", "--env", "staging"])
-        .run()
-        .success()
-        .stderr_has("signed ");
-    promote().success().stderr_has("signature verified");
-    assert!(w.commits() > commits);
-    let pinned = w.file_on_main("clusters/cluster-1/kustomization.yaml");
-    assert!(pinned.contains(&w.prod_repo), "{pinned}");
-    for l in key_lines(&key) {
-        assert!(!pinned.contains(&l));
-    }
-}
-
-/// Harbor (its stand-in here, following Harbor's cosign middleware and referrers API) shows what a signed
-/// build carries as accessories of the image: the signature, the provenance and the SBOM; `verify` reads them
-/// through the referrers API, and a promotion out of Harbor carries the signature by its tag.
-#[test]
-fn harbor_shows_the_signature_provenance_and_sbom_as_accessories() {
-    use crate::harbor::{accessories, create_project, project, robot};
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keypair(dir.path(), "cosign");
-    let base = base_image(dir.path());
-    let project_dir = flow_project(dir.path());
-    std::fs::write(project_dir.join("requirements.txt"), "# none\n").unwrap();
-    let p = project();
-    create_project(&p);
-    let repo = format!("{}/{p}/etl", svc("HARBOR"));
-    let o = plain(robot(flowship()))
-        .env("FLOWSHIP_SIGN_KEY_FILE", key.to_str().unwrap())
-        .args([
-            "build",
-            "--image",
-            &repo,
-            "--tag",
-            "1.0",
-            "--base",
-            &base,
-            "--context",
-            project_dir.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
-        .run();
-    o.success().stderr_has("referrers API");
-    let digest = o.json()["image"]["digest"].as_str().unwrap().to_string();
-    let shown = accessories(&p, "etl", &digest);
-    let mut types: Vec<&str> = shown
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["type"].as_str().unwrap())
-        .collect();
-    types.sort();
-    assert_eq!(
-        types,
-        ["signature.cosign", "subject.accessory", "subject.accessory"],
-        "{shown}"
-    );
-    plain(robot(flowship()))
-        .args([
-            "verify",
-            &format!("{repo}@{digest}"),
-            "--key",
-            public.to_str().unwrap(),
-        ])
-        .run()
-        .success()
-        .stderr_has("SBOM");
-    // Out of Harbor: the signature goes by its tag (not as a referrer), the other two as referrers.
-    let dst = format!("{}/it/from-harbor-{}", svc("REGISTRY_PLAIN"), token());
-    let login = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        svc("ROBOT_USER"),
-        svc("ROBOT_PASS")
-    ));
-    plain(flowship())
-        .env("FLOWSHIP_PLAIN_HTTP", svc("HARBOR"))
-        .env(
-            "DOCKER_AUTH_CONFIG",
-            serde_json::json!({"auths": {svc("HARBOR"): {"auth": login}}}).to_string(),
-        )
-        .args(["promote", &format!("{repo}:1.0"), &format!("{dst}:1.0")])
-        .run()
-        .success();
-    assert_eq!(
-        sig_manifest(&dst, &digest)["layers"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    plain(flowship())
-        .args([
-            "verify",
-            &format!("{dst}@{digest}"),
-            "--key",
-            public.to_str().unwrap(),
-        ])
-        .run()
-        .success();
 }
