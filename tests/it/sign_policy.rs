@@ -166,3 +166,41 @@ fn harbor_shows_the_signature_provenance_and_sbom_as_accessories() {
         .run()
         .success();
 }
+
+/// `doctor` reads the keys a push and a release will need: a key that does not open fails there, not at the
+/// first push; a signing key that is not the environment's verify key is a warning naming both.
+#[test]
+fn doctor_checks_the_signing_key_and_the_verify_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = keypair(dir.path(), "cosign");
+    let (_, other) = keypair(dir.path(), "other");
+    let doc = flowship()
+        .env("FLOWSHIP_SIGN_KEY_FILE", key.to_str().unwrap())
+        .env("FLOWSHIP_VERIFY_KEY", other.to_str().unwrap())
+        .args(["doctor", "--output", "json"])
+        .run();
+    let signing = doc.success().json()["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "signing")
+        .cloned()
+        .unwrap();
+    let status: Vec<(&str, &str)> = signing["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["check"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        status,
+        [("key", "ok"), ("verify_key", "ok"), ("pair", "warn")],
+        "{signing}"
+    );
+    flowship()
+        .env("FLOWSHIP_SIGN_KEY", crate::harness::SENTINEL)
+        .args(["doctor"])
+        .run()
+        .code(1)
+        .stdout_has("the signing key is not a PEM private key");
+}
