@@ -314,7 +314,12 @@ pub fn verify(
         r.signature.key, r.signature.reference
     ));
     printer.info(&format!(
-        "provenance: {} built it{} ({})",
+        "provenance{}: {} built it{} ({})",
+        if r.provenance.signed {
+            " (signed by the key)"
+        } else {
+            " (unsigned referrer)"
+        },
         r.provenance.builder,
         r.provenance
             .commit

@@ -630,11 +630,13 @@ impl Plan {
                 "artifact_type": r.artifact_type, "digest": r.digest,
             }));
         }
-        if let Some(s) = &i.signature {
-            out.push(json!({
-                "step": "signature", "action": if s.present { "none" } else { "sign" },
-                "tag": s.tag, "signatures": s.signatures, "key": s.key,
-            }));
+        for (step, s) in [("attestation", &i.attestation), ("signature", &i.signature)] {
+            if let Some(s) = s {
+                out.push(json!({
+                    "step": step, "action": if s.present { "none" } else { "sign" },
+                    "tag": s.tag, "signatures": s.signatures, "key": s.key,
+                }));
+            }
         }
         out.push(json!({"step": "tag", "action": if untagged.is_empty() { "none" } else { "tag" }, "tags": untagged}));
         out.push(json!({

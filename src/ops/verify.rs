@@ -1,6 +1,7 @@
 //! `verify`: what a consumer of the image can check without trusting the pipeline that made it: a cosign
 //! signature by the given key for the image's digest (at its `.sig` tag, as cosign and podman find it), and
-//! SLSA provenance about that digest among its referrers. Reads only.
+//! SLSA provenance about that digest: signed by the key (cosign's attestation at `.att`), else among its
+//! referrers. Reads only.
 
 use super::image::sign;
 use crate::error::Error;
@@ -9,7 +10,7 @@ use crate::registry::blobs::MAX_CONFIG;
 use crate::registry::session::Session;
 use crate::registry::{Reference, referrers};
 use crate::settings::Settings;
-use crate::sigstore::{PublicKey, verify};
+use crate::sigstore::{PublicKey, attachment, dsse, verify};
 use serde::Serialize;
 
 /// What holds for the image.
@@ -30,6 +31,8 @@ pub struct Provenance {
     pub artifact: String,
     pub builder: String,
     pub commit: Option<String>,
+    /// Signed by the key (cosign's attestation at the `.att` tag), not only a referrer anyone could attach.
+    pub signed: bool,
     /// The statement itself, for `--rebuild`.
     #[serde(skip)]
     pub statement: Vec<u8>,
@@ -73,9 +76,24 @@ pub async fn run(settings: &Settings, image: &Reference, key: &PublicKey) -> Res
             },
         )
     })?;
+    // Signed provenance (cosign's attestation) first: it holds under the key, as the signature does.
+    let mut provenance = Err("has no SLSA provenance among its referrers".to_string());
+    let mut signed = false;
+    let tag = attachment::attestation_tag(&digest);
+    for (d, envelope) in sign::read_tag(&session, repo, &tag).await? {
+        if d.media_type != dsse::ENVELOPE {
+            continue;
+        }
+        if let Ok(statement) = dsse::open(&envelope, key)
+            && let Ok((b, c)) = provenance::check(&statement, &digest)
+        {
+            provenance = Ok((format!("{tag} {}", d.digest), b, c, statement));
+            signed = true;
+            break;
+        }
+    }
     let (found, _) = referrers::list(&session, repo, &digest).await?;
     let mut sboms = Vec::new();
-    let mut provenance = Err("has no SLSA provenance among its referrers".to_string());
     for d in found {
         let kind = d.artifact_type.clone().unwrap_or_default();
         if kind.contains("cyclonedx") || kind.contains("spdx") {
@@ -104,6 +122,7 @@ pub async fn run(settings: &Settings, image: &Reference, key: &PublicKey) -> Res
             artifact,
             builder,
             commit,
+            signed,
             statement,
         },
         sboms,

@@ -1,7 +1,8 @@
 //! cosign's signature manifest: an OCI image manifest tagged `sha256-<hex>.sig` in the image's repository,
 //! one layer per signature (the payload, with the base64 signature in an annotation). This tag, not the
 //! referrers API, is where containers/image (`use-sigstore-attachments: true`) and cosign's default mode look.
-//! A new signature is appended to the layers already there: another signer's signatures stay.
+//! A new signature is appended to the layers already there: another signer's signatures stay. Attestations
+//! (signed provenance) take the same shape at `sha256-<hex>.att`.
 
 use crate::image::manifest::{OCI_CONFIG, OCI_MANIFEST};
 use crate::registry::blobs::Descriptor;
@@ -15,6 +16,22 @@ pub const ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// `sha256:abc…` → `sha256-abc….sig`.
 pub fn tag(digest: &str) -> String {
     format!("{}.sig", digest.replacen(':', "-", 1))
+}
+
+/// `sha256:abc…` → `sha256-abc….att`: cosign's attestations, in the same shape as its signatures.
+pub fn attestation_tag(digest: &str) -> String {
+    format!("{}.att", digest.replacen(':', "-", 1))
+}
+
+/// The layer of one attestation: the DSSE envelope (signed inside), its predicate type in an annotation,
+/// and the signature annotation empty, as cosign writes them.
+pub fn attestation_layer(envelope: &[u8], predicate_type: &str) -> Descriptor {
+    let mut d = Descriptor::of(super::dsse::ENVELOPE, envelope);
+    let mut a = serde_json::Map::new();
+    a.insert(ANNOTATION.into(), json!(""));
+    a.insert("predicateType".into(), json!(predicate_type));
+    d.annotations = Some(a);
+    d
 }
 
 /// The layer of one signature: the payload's descriptor, the DER signature in its annotation.

@@ -5,6 +5,7 @@
 //! `registry`) nor decide what to sign (that is `ops`).
 
 pub mod attachment;
+pub mod dsse;
 pub mod key;
 pub mod payload;
 pub mod verify;

@@ -80,20 +80,25 @@ fn openssl_verifies(repo: &str, digest: &str, i: usize, public: &Path) -> (bool,
                 .unwrap(),
         )
         .unwrap();
+    let ok = openssl_verifies_bytes(&payload, &sig, public);
+    (ok, serde_json::from_slice(&payload).unwrap())
+}
+
+/// openssl's verdict on `sig` (DER ECDSA) over `data` under `public`.
+fn openssl_verifies_bytes(data: &[u8], sig: &[u8], public: &Path) -> bool {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("payload"), &payload).unwrap();
-    std::fs::write(dir.path().join("sig"), &sig).unwrap();
-    let ok = Command::new("openssl")
+    std::fs::write(dir.path().join("data"), data).unwrap();
+    std::fs::write(dir.path().join("sig"), sig).unwrap();
+    Command::new("openssl")
         .args(["dgst", "-sha256", "-verify"])
         .arg(public)
         .arg("-signature")
         .arg(dir.path().join("sig"))
-        .arg(dir.path().join("payload"))
+        .arg(dir.path().join("data"))
         .output()
         .unwrap()
         .status
-        .success();
-    (ok, serde_json::from_slice(&payload).unwrap())
+        .success()
 }
 
 /// What skopeo's signature policy says about pulling `reference`: a `sigstoreSigned` requirement with
@@ -284,7 +289,7 @@ fn a_signed_build_carries_provenance_and_an_sbom_and_verify_checks_all_three() {
         .run();
     v.success()
         .stderr_has("signature: verified")
-        .stderr_has("provenance: flowship")
+        .stderr_has("provenance (signed by the key): flowship")
         .stderr_has(&format!("from commit {commit}"))
         .stderr_has("SBOM: application/vnd.cyclonedx+json");
     assert_eq!(v.stdout.trim(), image);
@@ -375,6 +380,46 @@ fn a_signed_build_carries_provenance_and_an_sbom_and_verify_checks_all_three() {
         .unwrap();
     assert_eq!(base_c["hashes"][0]["content"], deps[1]["digest"]["sha256"]);
 
+    // The signed provenance is cosign's attestation: a DSSE envelope at the `.att` tag, whose signature
+    // openssl verifies over DSSE's pre-authentication encoding, holding the same statement.
+    let att: Value = serde_json::from_slice(&get(&format!(
+        "{}/manifests/{}.att",
+        repo_path(&repo),
+        digest.replacen(':', "-", 1)
+    )))
+    .unwrap();
+    let layer = &att["layers"][0];
+    assert_eq!(layer["mediaType"], "application/vnd.dsse.envelope.v1+json");
+    assert_eq!(
+        layer["annotations"]["predicateType"],
+        "https://slsa.dev/provenance/v1"
+    );
+    let envelope: Value = serde_json::from_slice(&get(&format!(
+        "{}/blobs/{}",
+        repo_path(&repo),
+        layer["digest"].as_str().unwrap()
+    )))
+    .unwrap();
+    assert_eq!(envelope["payloadType"], "application/vnd.in-toto+json");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let statement = b64.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    let mut pae = format!(
+        "DSSEv1 28 application/vnd.in-toto+json {} ",
+        statement.len()
+    )
+    .into_bytes();
+    pae.extend_from_slice(&statement);
+    let sig = b64
+        .decode(envelope["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    assert!(openssl_verifies_bytes(&pae, &sig, &public));
+    assert!(!openssl_verifies_bytes(&pae, &sig, &other));
+    let attested: Value = serde_json::from_slice(&statement).unwrap();
+    assert_eq!(
+        attested["subject"][0]["digest"]["sha256"],
+        digest.trim_start_matches("sha256:")
+    );
+
     // Anyone can check it by rebuilding from the checkout (the installer runs here; nothing is pushed).
     let verify_rebuild = || {
         plain(flowship())
@@ -432,7 +477,11 @@ fn a_signed_build_carries_provenance_and_an_sbom_and_verify_checks_all_three() {
         .run()
         .success();
     let dst_repo = dst.rsplit_once(':').unwrap().0;
-    for k in [&public, &other] {
+    // The attestation travels too: signed by the build's key; the promote's key signed no provenance.
+    for (k, provenance) in [
+        (&public, "provenance (signed by the key)"),
+        (&other, "provenance (unsigned referrer)"),
+    ] {
         plain(flowship())
             .args([
                 "verify",
@@ -442,6 +491,7 @@ fn a_signed_build_carries_provenance_and_an_sbom_and_verify_checks_all_three() {
             ])
             .run()
             .success()
+            .stderr_has(provenance)
             .stderr_has("SBOM");
     }
     let (ok, payload) = openssl_verifies(dst_repo, &digest, 1, &other);

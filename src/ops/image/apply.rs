@@ -74,6 +74,13 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         record_cache(&session, &repo, &plan, opts, printer).await;
     }
     attach_referrers(&session, &repo, &plan, options(settings, printer), printer).await?;
+    if let Some(a) = plan.attestation.as_ref().filter(|a| !a.present) {
+        super::sign::apply(&session, &repo, a, options(settings, printer)).await?;
+        printer.info(&format!(
+            "attested {}@{}: {} attestation(s) at {} (the provenance, signed)",
+            plan.repository, plan.digest, a.signatures, a.tag
+        ));
+    }
     if let Some(s) = plan.signature.as_ref().filter(|s| !s.present) {
         super::sign::apply(&session, &repo, s, options(settings, printer)).await?;
         printer.info(&format!(

@@ -43,6 +43,7 @@ pub(super) async fn plan(
         build,
     };
     let statement = provenance::statement(&plan.repository, &plan.digest, &f);
+    plan.provenance = Some(statement.clone());
     let packages = match &facts.packages {
         Some(p) => p.clone(),
         None => {

@@ -46,6 +46,12 @@ pub struct Plan {
     /// Its cosign signature manifest (the `.sig` tag), when anything signs it or it is signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignaturePlan>,
+    /// Its cosign attestations (the `.att` tag): the provenance, signed, when this run signs a build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<SignaturePlan>,
+    /// The provenance statement of a built image, for its attestation.
+    #[serde(skip)]
+    pub(super) provenance: Option<Vec<u8>>,
     #[serde(skip)]
     pub(super) target: Reference,
     #[serde(skip)]
@@ -99,6 +105,7 @@ impl Plan {
             && self.tags.iter().all(|t| self.tagged.contains(t))
             && self.referrers.iter().all(|r| r.present)
             && self.signature.as_ref().is_none_or(|s| s.present)
+            && self.attestation.as_ref().is_none_or(|s| s.present)
             && self.layout.is_none()
     }
 
@@ -691,6 +698,8 @@ async fn compare(
         tagged,
         referrers: Vec::new(),
         signature: None,
+        attestation: None,
+        provenance: None,
         target,
         session,
         blob_list,

@@ -6,16 +6,18 @@
 
 use super::Plan;
 use crate::error::Error;
+use crate::image::provenance;
 use crate::registry::RegistryError;
 use crate::registry::blobs::{Descriptor, MAX_CONFIG, Source};
 use crate::registry::push::{Blob, Manifest, Options};
 use crate::registry::session::Session;
 use crate::settings::Settings;
-use crate::sigstore::{PrivateKey, PublicKey, attachment, payload, verify};
+use crate::sigstore::{PrivateKey, PublicKey, attachment, dsse, payload, verify};
 use serde::Serialize;
 use std::sync::Arc;
 
-/// The signature manifest the image will have, and whether the registry has it already.
+/// An attachment manifest the image will have (its signatures at `.sig`, its attestations at `.att`), and
+/// whether the registry has it already.
 #[derive(Serialize)]
 pub struct SignaturePlan {
     /// `sha256-<hex>.sig`.
@@ -26,7 +28,7 @@ pub struct SignaturePlan {
     /// The signing key's fingerprint, when this run signs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// Signatures in the manifest, this run's included.
+    /// Signatures (attestations) in the manifest, this run's included.
     pub signatures: usize,
     pub present: bool,
     #[serde(skip)]
@@ -81,16 +83,14 @@ pub fn public_key(path: &crate::source::Sourced<std::path::PathBuf>) -> Result<P
     })
 }
 
-/// The signature manifest's layers in `repository`, each with its payload (none when there is no `.sig`).
-pub async fn read(
+/// The layers of the attachment manifest at `tag` in `repository`, each with its blob (none when there is
+/// no such tag).
+pub async fn read_tag(
     session: &Session,
     repository: &str,
-    digest: &str,
+    tag: &str,
 ) -> Result<Vec<(Descriptor, Vec<u8>)>, Error> {
-    let found = match session
-        .manifest_get(repository, &attachment::tag(digest))
-        .await
-    {
+    let found = match session.manifest_get(repository, tag).await {
         Ok(f) => f,
         Err(RegistryError::ProjectNotFound { .. }) => None,
         Err(e) => return Err(e.into()),
@@ -108,6 +108,15 @@ pub async fn read(
     Ok(out)
 }
 
+/// The signature manifest's layers in `repository`, each with its payload (none when there is no `.sig`).
+pub async fn read(
+    session: &Session,
+    repository: &str,
+    digest: &str,
+) -> Result<Vec<(Descriptor, Vec<u8>)>, Error> {
+    read_tag(session, repository, &attachment::tag(digest)).await
+}
+
 /// Where a copied image comes from: its signatures travel with it.
 pub struct From<'a> {
     pub session: &'a Arc<Session>,
@@ -115,27 +124,69 @@ pub struct From<'a> {
     pub same_registry: bool,
 }
 
-/// Plan the image's signature manifest (nothing when nothing signs it and nothing is signed).
+/// Plan the image's signature manifest (`.sig`) and, for a built image, its signed provenance (`.att`):
+/// nothing when nothing signs it and nothing is signed.
 pub async fn plan(
     settings: &Settings,
     plan: &mut Plan,
     from: Option<From<'_>>,
 ) -> Result<(), Error> {
     let key = key(settings)?;
-    let Some(session) = plan.session.clone() else {
+    if plan.session.is_none() {
         if key.is_some() {
             plan.notes
                 .push("not signed: the image goes to no registry".into());
         }
         return Ok(());
+    }
+    let sig = key.as_ref().map(|k| {
+        let p = payload::make(&plan.repository, &plan.digest);
+        (attachment::layer(&p, &k.sign(&p)), p)
+    });
+    let att = match (&key, &plan.provenance) {
+        (Some(k), Some(statement)) => {
+            let envelope = dsse::seal(statement, k);
+            let d = attachment::attestation_layer(&envelope, provenance::PREDICATE_TYPE);
+            Some((d, envelope))
+        }
+        _ => None,
     };
-    let repo = plan.target.repository.clone();
-    let there = read(&session, &repo, &plan.digest).await?;
+    let fingerprint = key.map(|k| k.public().fingerprint());
+    plan.signature = attachment_plan(plan, from.as_ref(), attachment::tag(&plan.digest), sig)
+        .await?
+        .map(|mut s| {
+            s.key = fingerprint.clone();
+            s.signed_for = fingerprint.as_ref().map(|_| plan.repository.clone());
+            s
+        });
+    plan.attestation = attachment_plan(
+        plan,
+        from.as_ref(),
+        attachment::attestation_tag(&plan.digest),
+        att,
+    )
+    .await?
+    .map(|mut s| {
+        s.key = fingerprint.clone();
+        s
+    });
+    Ok(())
+}
+
+/// The manifest at `tag`: the destination's layers, the source's (a copy), and `new` (this run's).
+async fn attachment_plan(
+    plan: &mut Plan,
+    from: Option<&From<'_>>,
+    tag: String,
+    new: Option<(Descriptor, Vec<u8>)>,
+) -> Result<Option<SignaturePlan>, Error> {
+    let session = plan.session.clone().expect("checked by the caller");
+    let there = read_tag(&session, &plan.target.repository, &tag).await?;
     let mut layers: Vec<Descriptor> = there.iter().map(|(d, _)| d.clone()).collect();
     let mut payloads = there;
     let mut blobs = Vec::new();
     if let Some(f) = from {
-        for (d, bytes) in read(f.session, f.repository, &plan.digest).await? {
+        for (d, bytes) in read_tag(f.session, f.repository, &tag).await? {
             if let Some(m) = attachment::merged(&layers, &d) {
                 layers = m;
                 blobs.push(Blob {
@@ -151,36 +202,31 @@ pub async fn plan(
         }
     }
     let scratch = plan.scratch()?;
-    let mut signed_for = None;
-    if let Some(k) = &key {
-        let p = payload::make(&plan.repository, &plan.digest);
-        let d = attachment::layer(&p, &k.sign(&p));
-        if let Some(m) = attachment::merged(&layers, &d) {
-            layers = m;
-            blobs.push(file_blob(scratch.path(), &d, &p)?);
-            payloads.push((d, p));
-        }
-        signed_for = Some(plan.repository.clone());
+    if let Some((d, bytes)) = new
+        && let Some(m) = attachment::merged(&layers, &d)
+    {
+        layers = m;
+        blobs.push(file_blob(scratch.path(), &d, &bytes)?);
+        payloads.push((d, bytes));
     }
     if layers.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let present = blobs.is_empty();
     let (manifest, config_d, config) = attachment::manifest(&layers);
     if !present {
         blobs.push(file_blob(scratch.path(), &config_d, &config)?);
     }
-    plan.signature = Some(SignaturePlan {
-        tag: attachment::tag(&plan.digest),
-        signed_for,
-        key: key.map(|k| k.public().fingerprint()),
+    Ok(Some(SignaturePlan {
+        tag,
+        signed_for: None,
+        key: None,
         signatures: layers.len(),
         present,
         manifest,
         blobs,
         payloads,
-    });
-    Ok(())
+    }))
 }
 
 fn file_blob(dir: &std::path::Path, d: &Descriptor, bytes: &[u8]) -> Result<Blob, Error> {
