@@ -1,6 +1,7 @@
 //! Signing a planned image: cosign's signature manifest at the `.sig` tag of its digest, holding the
 //! signatures the destination already has, the source's when the image is copied (promote, a handoff), and
-//! this run's when a key is configured. Planned with the image, so that `--dry-run` shows it and a
+//! this run's when a key is configured; and likewise cosign's attestation manifest at `.att`, holding a
+//! built image's provenance signed as a DSSE envelope. Planned with the image, so that `--dry-run` shows it and a
 //! policy can check the signatures the destination *will* have before anything is written; RFC 6979 makes
 //! the signature deterministic, so a re-run finds it in place.
 
@@ -20,7 +21,7 @@ use std::sync::Arc;
 /// whether the registry has it already.
 #[derive(Serialize)]
 pub struct SignaturePlan {
-    /// `sha256-<hex>.sig`.
+    /// `sha256-<hex>.sig` or `sha256-<hex>.att`.
     pub tag: String,
     /// The repository this run signs for (the payload's `docker-reference`), when it signs.
     #[serde(skip_serializing_if = "Option::is_none")]
