@@ -1,7 +1,7 @@
 //! Signing a planned image: cosign's signature manifest at the `.sig` tag of its digest, holding the
 //! signatures the destination already has, the source's when the image is copied (promote, a handoff), and
-//! this run's when a key is configured; and likewise cosign's attestation manifest at `.att`, holding a
-//! built image's provenance signed as a DSSE envelope. Planned with the image, so that `--dry-run` shows it and a
+//! this run's when a key is configured; likewise cosign's attestation manifest at `.att`, holding a built
+//! image's provenance signed as a DSSE envelope. Planned with the image, so that `--dry-run` shows it and a
 //! policy can check the signatures the destination *will* have before anything is written; RFC 6979 makes
 //! the signature deterministic, so a re-run finds it in place.
 
