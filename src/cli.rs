@@ -102,8 +102,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    #[command(flatten)]
-    pub targets: TargetArgs,
+    /// Registry user name for the image's registry (a consumer's pull login; also FLOWSHIP_REGISTRY_USERNAME).
+    #[arg(long, value_name = "USER")]
+    pub registry_username: Option<String>,
     /// The image: `registry/repo@sha256:...` (a tag is resolved to its digest first).
     #[arg(value_name = "IMAGE@DIGEST", id = "reference")]
     pub reference: String,
@@ -243,6 +244,18 @@ pub struct PromoteArgs {
     #[command(flatten)]
     pub register: RegisterFlags,
 }
+
+/// No outside system named (a command that takes none of the targets).
+static NO_TARGETS: TargetArgs = TargetArgs {
+    image: None,
+    registry_username: None,
+    gitops_repo: None,
+    gitops_branch: None,
+    git_username: None,
+    prefect_api_url: None,
+    work_pool: None,
+    gitlab_url: None,
+};
 
 /// Where flowship's outside systems are. Shared by every command that talks to them.
 #[derive(Debug, Args, Default)]
@@ -519,7 +532,8 @@ impl Command {
             Command::Release(a) => &a.targets,
             Command::Status(a) => &a.targets,
             Command::Rollback(a) => &a.targets,
-            Command::Verify(a) => &a.targets,
+            // `verify` reads one image and talks to nothing else.
+            Command::Verify(_) => &NO_TARGETS,
         }
     }
 }
