@@ -557,3 +557,86 @@ fn signing_without_a_key_is_refused_and_the_key_never_shows() {
         assert!(!sig.contains(&l) && !payload.to_string().contains(&l));
     }
 }
+
+/// `cosign.key` as `cosign generate-key-pair` writes it: the PKCS#8 key sealed with NaCl secretbox under a
+/// key scrypt derives from the password, in a JSON document in an `ENCRYPTED SIGSTORE PRIVATE KEY` block.
+fn cosign_encrypted(private: &Path, password: &str) -> String {
+    use crypto_secretbox::aead::{Aead, KeyInit};
+    let pem = std::fs::read_to_string(private).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let der = b64.decode(body).unwrap();
+    let (salt, nonce): ([u8; 32], [u8; 24]) = (
+        std::array::from_fn(|_| fastrand::u8(..)),
+        std::array::from_fn(|_| fastrand::u8(..)),
+    );
+    let mut key = [0u8; 32];
+    // cosign uses N = 2^15 or 2^16; 2^12 keeps the test quick and reads the same way.
+    scrypt::scrypt(
+        password.as_bytes(),
+        &salt,
+        &scrypt::Params::new(12, 8, 1, 32).unwrap(),
+        &mut key,
+    )
+    .unwrap();
+    let sealed = crypto_secretbox::XSalsa20Poly1305::new(&key.into())
+        .encrypt(crypto_secretbox::Nonce::from_slice(&nonce), der.as_ref())
+        .unwrap();
+    let doc = serde_json::json!({
+        "kdf": {"name": "scrypt", "params": {"N": 4096, "r": 8, "p": 1}, "salt": b64.encode(salt)},
+        "cipher": {"name": "nacl/secretbox", "nonce": b64.encode(nonce)},
+        "ciphertext": b64.encode(sealed),
+    });
+    let text = b64.encode(serde_json::to_vec(&doc).unwrap());
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n{}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+#[test]
+fn a_cosign_encrypted_key_signs_with_its_password_and_the_password_never_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain_key, public) = keypair(dir.path(), "cosign");
+    let password = format!("pw-{}", crate::harness::SENTINEL);
+    let key = dir.path().join("cosign-encrypted.key");
+    std::fs::write(&key, cosign_encrypted(&plain_key, &password)).unwrap();
+    let layout = umoci_layout(dir.path(), "v1");
+    let repo = format!("{}/it/encrypted-{}", svc("REGISTRY_PLAIN"), token());
+    let push = |password_var: &str, password: &str| {
+        plain(flowship())
+            .env("FLOWSHIP_SIGN_KEY_FILE", key.to_str().unwrap())
+            .env(password_var, password)
+            .secret(password)
+            .args([
+                "push",
+                "--from",
+                &format!("oci-layout:{}:v1", layout.display()),
+                "--image",
+                &repo,
+            ])
+            .run()
+    };
+    push("COSIGN_PASSWORD", "not-it")
+        .code(2)
+        .stderr_has("could not be decrypted: the password is wrong")
+        .stderr_has("FLOWSHIP_SIGN_PASSWORD");
+    let o = push("COSIGN_PASSWORD", &password);
+    o.success().stderr_has("signed ");
+    let digest = o.stdout.trim().rsplit_once('@').unwrap().1.to_string();
+    assert!(openssl_verifies(&repo, &digest, 0, &public).0);
+    // FLOWSHIP_SIGN_PASSWORD is read first; the same key signs the same way, so nothing changes.
+    push("FLOWSHIP_SIGN_PASSWORD", &password).success();
+    assert_eq!(
+        sig_manifest(&repo, &digest)["layers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
