@@ -96,6 +96,25 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print the resolved settings and where each value came from (secrets redacted).
     Settings(SettingsArgs),
+    /// Check an image's cosign signature (by --key) and its provenance: exit 0 when both hold, 3 when not.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Registry user name for the image's registry (a consumer's pull login; also FLOWSHIP_REGISTRY_USERNAME).
+    #[arg(long, value_name = "USER")]
+    pub registry_username: Option<String>,
+    /// The image: `registry/repo@sha256:...` (a tag is resolved to its digest first).
+    #[arg(value_name = "IMAGE@DIGEST", id = "reference")]
+    pub reference: String,
+    /// The public key (PEM, e.g. cosign.pub) the signature must verify with [default: verify.key].
+    #[arg(long = "key", id = "verify_key", value_name = "PUB")]
+    pub key: Option<PathBuf>,
+    /// Also rebuild the image from this clean checkout of the commit its provenance records (nothing is
+    /// pushed) and compare the digests: exit 3 when they differ.
+    #[arg(long, value_name = "CHECKOUT")]
+    pub rebuild: Option<PathBuf>,
 }
 
 /// How blobs go over the wire.
@@ -117,6 +136,10 @@ pub struct UploadArgs {
     /// Harbor: how long to wait for the scan.
     #[arg(long, value_name = "SECONDS")]
     pub scan_timeout: Option<u64>,
+    /// Sign the pushed image in cosign's format, and fail without a key (FLOWSHIP_SIGN_KEY or
+    /// FLOWSHIP_SIGN_KEY_FILE; a configured key signs without this flag).
+    #[arg(long)]
+    pub sign: bool,
 }
 
 /// `1048576`, `512KiB`, `8MiB`, `1GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB` as powers of 1024).
@@ -221,6 +244,18 @@ pub struct PromoteArgs {
     #[command(flatten)]
     pub register: RegisterFlags,
 }
+
+/// No outside system named (a command that takes none of the targets).
+static NO_TARGETS: TargetArgs = TargetArgs {
+    image: None,
+    registry_username: None,
+    gitops_repo: None,
+    gitops_branch: None,
+    git_username: None,
+    prefect_api_url: None,
+    work_pool: None,
+    gitlab_url: None,
+};
 
 /// Where flowship's outside systems are. Shared by every command that talks to them.
 #[derive(Debug, Args, Default)]
@@ -477,6 +512,14 @@ impl Command {
         }
     }
 
+    /// `verify IMAGE`: the image whose registry needs credentials.
+    pub fn verify_ref(&self) -> Option<&str> {
+        match self {
+            Command::Verify(v) => Some(&v.reference),
+            _ => None,
+        }
+    }
+
     pub fn targets(&self) -> &TargetArgs {
         match self {
             Command::Doctor(a) => &a.targets,
@@ -489,6 +532,8 @@ impl Command {
             Command::Release(a) => &a.targets,
             Command::Status(a) => &a.targets,
             Command::Rollback(a) => &a.targets,
+            // `verify` reads one image and talks to nothing else.
+            Command::Verify(_) => &NO_TARGETS,
         }
     }
 }

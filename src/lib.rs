@@ -18,6 +18,7 @@ pub mod registry;
 pub mod report;
 pub mod secret;
 pub mod settings;
+pub mod sigstore;
 pub mod source;
 
 use clap::{CommandFactory, FromArgMatches};

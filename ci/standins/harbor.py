@@ -9,7 +9,9 @@ goharbor/harbor api/v2.0/swagger.yaml (shared/harbor/swagger.yaml) and its middl
                           -> 401 UNAUTHORIZED "project X not found" (v2auth middleware); a manifest PUT
                           over an existing tag matched by an immutable-tag rule -> 412 PRECONDITION; a
                           manifest with a `subject` becomes an accessory of its subject, answered with
-                          `OCI-Subject` (Harbor >= 2.8 serves the referrers API from its own database)
+                          `OCI-Subject` (Harbor >= 2.8 serves the referrers API from its own database); a
+                          cosign signature (tag `sha256-<hex>.sig`, a simple-signing layer) becomes an
+                          accessory of type signature.cosign (Harbor's cosign middleware)
   GET  /v2/{p}/{r}/referrers/{digest}                    OCI index of the accessories (referrers API)
   GET  /api/v2.0/systeminfo                              {harbor_version}
   HEAD /api/v2.0/projects?project_name=P                 200 | 404
@@ -27,6 +29,7 @@ import fnmatch
 import http.client
 import json
 import os
+import re
 import sys
 import threading
 import urllib.parse
@@ -43,6 +46,7 @@ PROJECTS = {"library"}
 IMMUTABLE = {}    # project -> [tag patterns]
 FINDINGS = {}     # "project/repo" -> {"Critical": n, ...}
 SCANS = {}        # (project/repo, digest) -> polls seen
+COSIGN_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
 ACCESSORIES = {}  # (project/repo, subject digest) -> [OCI descriptor of the referrer]
 
 
@@ -117,6 +121,21 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             manifest = None
         subject = manifest.get("subject") if isinstance(manifest, dict) else None
+        # cosign's signature tag (Harbor's cosign middleware): `sha256-<hex>.sig` holding a simple-signing
+        # layer is an accessory of type signature.cosign of the digest the tag names.
+        sig = re.fullmatch(r"/v2/.+/manifests/sha256-([0-9a-f]{64})\.sig", urllib.parse.urlsplit(self.path).path)
+        layers = manifest.get("layers") if isinstance(manifest, dict) else None
+        if sig and isinstance(layers, list) and any(
+                isinstance(l, dict) and l.get("mediaType") == COSIGN_LAYER for l in layers):
+            status, headers = self.forward(data)
+            if status == 201:
+                desc = {"mediaType": manifest.get("mediaType") or self.headers.get("Content-Type"),
+                        "digest": headers.get("docker-content-digest"), "size": len(data),
+                        "type": "signature.cosign"}
+                with LOCK:
+                    have = ACCESSORIES.setdefault((repo, "sha256:" + sig.group(1)), [])
+                    have[:] = [d for d in have if d.get("type") != "signature.cosign"] + [desc]
+            return None
         if not isinstance(subject, dict) or "digest" not in subject:
             return self.forward(data)
         status, headers = self.forward(data, {"OCI-Subject": subject["digest"]})
@@ -230,7 +249,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(202)
             accessories = [{"id": i + 1, "artifact_id": i + 1, "subject_artifact_digest": digest,
                             "subject_artifact_repo": f"{project}/{repo}", "size": d["size"], "digest": d["digest"],
-                            "type": "subject.accessory", "icon": ""}
+                            "type": d.get("type", "subject.accessory"), "icon": ""}
                            for i, d in enumerate(ACCESSORIES.get((f"{project}/{repo}", digest), []))]
             if len(parts) == 8 and parts[7] == "accessories" and self.command == "GET":
                 return self.reply(200, accessories, {"X-Total-Count": str(len(accessories))})

@@ -1,6 +1,7 @@
 //! `flowship doctor`: for the registry, the GitOps repo and the Prefect API, whether each is reachable, its TLS
 //! certificate trusted, the credentials accepted, the account allowed to push / write / create deployments
 //! (where that can be checked without side effects), and the server's version. The three run concurrently.
+//! When signing or a signature policy is configured, also whether the keys read and belong together.
 
 use crate::error::Error;
 use crate::gitops::remote::{Access, GitError};
@@ -110,7 +111,8 @@ pub async fn run(settings: &Settings, printer: &Printer) -> Result<(), Error> {
         gitops(settings),
         prefect(settings, &http)
     );
-    let reports = vec![registry, gitops?, prefect];
+    let mut reports = vec![registry, gitops?, prefect];
+    reports.extend(signing(settings));
     let failed = reports
         .iter()
         .flat_map(|r| &r.checks)
@@ -149,6 +151,66 @@ pub async fn run(settings: &Settings, printer: &Printer) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// The signing key (it reads, and opens with its password) and the environment's `verify.key`, when either
+/// is configured: a key that does not read would fail the first push, not the doctor.
+fn signing(settings: &Settings) -> Option<ServiceReport> {
+    use crate::ops::image::sign;
+    if !settings.sign.wanted() && settings.verify.key.is_none() {
+        return None;
+    }
+    let mut checks = Vec::new();
+    let private = match sign::key(settings) {
+        Ok(Some(k)) => {
+            let fp = k.public().fingerprint();
+            checks.push(check("key", Status::Ok, format!("ECDSA P-256, key {fp}")));
+            Some(k)
+        }
+        Ok(None) => {
+            checks.push(check(
+                "key",
+                Status::Skip,
+                "no signing key: images are pushed unsigned",
+            ));
+            None
+        }
+        Err(e) => {
+            checks.push(fail("key", e.to_string(), e.hint()));
+            None
+        }
+    };
+    if let Some(path) = &settings.verify.key {
+        match sign::public_key(path) {
+            Ok(public) => {
+                checks.push(check(
+                    "verify_key",
+                    Status::Ok,
+                    format!("{} (key {})", path.value.display(), public.fingerprint()),
+                ));
+                if let Some(k) = private.filter(|k| k.public() != public) {
+                    checks.push(Check {
+                        hint: Some("releases here take only images the verify key's private key signed (in the build job); sign with that key, or fix verify.key".into()),
+                        ..check(
+                            "pair",
+                            Status::Warn,
+                            format!(
+                                "this job signs with key {}, the environment requires key {}",
+                                k.public().fingerprint(),
+                                public.fingerprint()
+                            ),
+                        )
+                    });
+                }
+            }
+            Err(e) => checks.push(fail("verify_key", e.to_string(), e.hint())),
+        }
+    }
+    Some(ServiceReport {
+        service: "signing",
+        target: None,
+        checks,
+    })
 }
 
 fn render(reports: &[ServiceReport], printer: &Printer) -> String {

@@ -11,6 +11,7 @@ mod release;
 mod rollback;
 mod settings;
 mod status;
+mod verify;
 
 use crate::cli::Command;
 use crate::error::Error;
@@ -37,6 +38,7 @@ pub async fn run(
         Command::Release(args) => release::run(args, settings, printer).await,
         Command::Status(_) => status::run(settings, printer, other).await,
         Command::Rollback(args) => rollback::run(args, settings, printer).await,
+        Command::Verify(args) => verify::run(args, settings, printer).await,
     }
 }
 

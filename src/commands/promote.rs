@@ -50,6 +50,12 @@ pub async fn run(
             },
         ));
     }
+    if let Some(v) = image::sign::require(settings, &plan)? {
+        printer.info(&format!(
+            "signature verified: {}@{} signed for {} by key {}",
+            plan.repository, plan.digest, v.reference, v.key
+        ));
+    }
     if settings.dry_run.value {
         return crate::report::image_plan(&plan, printer);
     }

@@ -2,6 +2,7 @@
 //! to a registry (that is `registry`).
 
 pub mod archive;
+pub mod artifact;
 pub mod build;
 pub mod context;
 pub mod deps;
@@ -10,4 +11,6 @@ pub mod layout;
 pub mod manifest;
 pub mod own;
 pub mod project;
+pub mod provenance;
+pub mod pysbom;
 pub mod time;

@@ -270,6 +270,16 @@ pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Resu
             image.digest, saved.image.digest
         )));
     }
+    // The environment's signature policy, on the signatures the image will have: before any write. A
+    // rollback goes back to what the environment ran before, checked when it was released.
+    if req.hold.is_none()
+        && let Some(v) = image::sign::require(settings, &image)?
+    {
+        printer.info(&format!(
+            "signature verified: {}@{} signed for {} by key {}",
+            image.repository, image.digest, v.reference, v.key
+        ));
+    }
     let salt = match &req.saved {
         Some(s) => s.salt.clone(),
         None => format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
@@ -669,6 +679,14 @@ impl Plan {
                 "step": "referrer", "action": if r.present { "none" } else { "attach" },
                 "artifact_type": r.artifact_type, "digest": r.digest,
             }));
+        }
+        for (step, s) in [("attestation", &i.attestation), ("signature", &i.signature)] {
+            if let Some(s) = s {
+                out.push(json!({
+                    "step": step, "action": if s.present { "none" } else { "sign" },
+                    "tag": s.tag, "signatures": s.signatures, "key": s.key,
+                }));
+            }
         }
         out.push(json!({"step": "tag", "action": if untagged.is_empty() { "none" } else { "tag" }, "tags": untagged}));
         out.push(json!({

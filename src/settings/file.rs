@@ -32,6 +32,10 @@ pub struct ConfigFile {
     pub tls: TlsSection,
     #[serde(default)]
     pub http: HttpSection,
+    #[serde(default)]
+    pub sign: SignSection,
+    #[serde(default)]
+    pub verify: VerifySection,
     /// Where a release goes: each environment overrides any of the sections above, and may span clusters.
     #[serde(default)]
     pub environments: BTreeMap<String, EnvironmentSection>,
@@ -147,6 +151,11 @@ pub struct EnvironmentSection {
     pub gitops: EnvGitopsSection,
     #[serde(default)]
     pub prefect: PrefectSection,
+    #[serde(default)]
+    pub sign: SignSection,
+    /// What a release into this environment must carry (a signature by `verify.key`).
+    #[serde(default)]
+    pub verify: VerifySection,
     /// Cluster overlays of this environment: their targets are changed in one commit, and each cluster's
     /// work pool gets the deployments.
     #[serde(default)]
@@ -196,6 +205,24 @@ pub struct PrefectSection {
     pub api_key_variable: Option<String>,
 }
 
+/// Signing pushed images. The key itself never goes in this file: `FLOWSHIP_SIGN_KEY(_FILE)`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignSection {
+    /// Every push must be signed: no key is an error.
+    pub required: Option<bool>,
+    /// Names of the variables that hold the key and its password.
+    pub key_variable: Option<String>,
+    pub password_variable: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySection {
+    /// The public key (a PEM file, e.g. cosign.pub) the released image's signature must verify with.
+    pub key: Option<PathBuf>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GitlabSection {
@@ -229,6 +256,7 @@ const SECRET_KEYS: &[(&str, &str)] = &[
     ("auth_string", "PREFECT_API_AUTH_STRING"),
     ("ssh_key", "FLOWSHIP_GIT_SSH_KEY_FILE"),
     ("secret", "a CI variable"),
+    ("key", "FLOWSHIP_SIGN_KEY"),
 ];
 
 /// The file as loaded: its path, the validated sections, and the tree keys are looked up in.

@@ -165,6 +165,15 @@ pub const CREATE_WORK_POOL: Key = Key::new("prefect.create_work_pool")
     .flag("create_work_pool", "--create-work-pool")
     .env("FLOWSHIP_CREATE_WORK_POOL");
 
+/// Sign what is pushed (issue 20): asked for by `--sign` / `sign.required`, or by a key being configured.
+pub const SIGN: Key = Key::new("sign.required")
+    .flag("sign", "--sign")
+    .env("FLOWSHIP_SIGN");
+/// The public key (PEM file) an environment's releases must be signed with; `verify --key`.
+pub const VERIFY_KEY: Key = Key::new("verify.key")
+    .flag("verify_key", "--key")
+    .env("FLOWSHIP_VERIFY_KEY");
+
 pub const GITLAB_URL: Key = Key::new("gitlab.url")
     .flag("gitlab_url", "--gitlab-url")
     .env("FLOWSHIP_GITLAB_URL")
@@ -178,3 +187,6 @@ pub const GIT_SSH_KEY_VARS: &[&str] = &["FLOWSHIP_GIT_SSH_KEY"];
 pub const GITLAB_TOKEN_VARS: &[&str] = &["FLOWSHIP_GITLAB_TOKEN"];
 pub const PREFECT_AUTH_VARS: &[&str] = &["PREFECT_API_AUTH_STRING"];
 pub const PREFECT_KEY_VARS: &[&str] = &["PREFECT_API_KEY"];
+/// The signing key (PEM; `_FILE` names a key file) and its password (cosign's own variable too).
+pub const SIGN_KEY_VARS: &[&str] = &["FLOWSHIP_SIGN_KEY"];
+pub const SIGN_PASSWORD_VARS: &[&str] = &["FLOWSHIP_SIGN_PASSWORD", "COSIGN_PASSWORD"];

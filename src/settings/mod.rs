@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub config_file: Option<Sourced<PathBuf>>,
     /// The environment (`--env`, `FLOWSHIP_ENV`, or GitLab's `CI_ENVIRONMENT_NAME` when the file defines it)
@@ -64,6 +64,8 @@ pub struct Settings {
     pub gitops: GitopsSettings,
     pub prefect: PrefectSettings,
     pub gitlab: GitlabSettings,
+    pub sign: SignSettings,
+    pub verify: VerifySettings,
     /// The environment's clusters (`environments.E.clusters`), in name order.
     pub clusters: Vec<Cluster>,
     pub ci: CiContext,
@@ -191,6 +193,31 @@ pub struct PrefectSettings {
     pub image_pull_secret: Option<Sourced<String>>,
 }
 
+/// How pushed images are signed (cosign's format, see `sigstore`).
+#[derive(Debug, Clone)]
+pub struct SignSettings {
+    /// The private key, PEM (`FLOWSHIP_SIGN_KEY`, or `FLOWSHIP_SIGN_KEY_FILE` naming the key file).
+    pub key: Option<Sourced<Secret>>,
+    /// The password of an encrypted (cosign) key.
+    pub password: Option<Sourced<Secret>>,
+    /// Signing was asked for: no key is then an error, not a quiet unsigned push.
+    pub required: Sourced<bool>,
+}
+
+impl SignSettings {
+    /// Sign when asked to, or when a key is there to sign with.
+    pub fn wanted(&self) -> bool {
+        self.required.value || self.key.is_some()
+    }
+}
+
+/// What a release into the environment must carry.
+#[derive(Debug, Default, Clone)]
+pub struct VerifySettings {
+    /// The public key (PEM file) the image's signature must verify with (`environments.E.verify.key`).
+    pub key: Option<Sourced<PathBuf>>,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct GitlabSettings {
     pub api_url: Option<Sourced<String>>,
@@ -217,11 +244,24 @@ impl Settings {
             &self.prefect.auth_string,
             &self.gitlab.token,
             &self.plan_key,
+            &self.sign.password,
         ]
         .into_iter()
         .flatten()
         .map(|s| s.value.expose().to_string())
         .collect();
+        // A PEM key leaks as much through any one of its lines as whole.
+        if let Some(k) = &self.sign.key {
+            out.push(k.value.expose().to_string());
+            out.extend(
+                k.value
+                    .expose()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+                    .map(str::to_string),
+            );
+        }
         for c in self.registry.credentials.values() {
             out.push(c.password.value.expose().to_string());
         }

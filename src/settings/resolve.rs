@@ -11,7 +11,8 @@ use super::values::{
 };
 use super::{
     BuildSettings, CiContext, Cluster, ConfigError, Env, GitlabSettings, GitopsSettings,
-    HttpSettings, PrefectSettings, Settings, Source, Sourced, UploadSettings,
+    HttpSettings, PrefectSettings, Settings, SignSettings, Source, Sourced, UploadSettings,
+    VerifySettings,
 };
 use crate::cli::{Cli, OutputFormat};
 use crate::gitops::images::{Markers, Pin};
@@ -155,6 +156,14 @@ pub(super) fn resolve_with(
                 .transpose()?,
             project: l.string(&k::GITLAB_PROJECT)?,
             token: secret(&l, "gitlab.token", k::GITLAB_TOKEN_VARS)?,
+        },
+        sign: SignSettings {
+            key: secret(&l, "sign.key", k::SIGN_KEY_VARS)?,
+            password: secret(&l, "sign.password", k::SIGN_PASSWORD_VARS)?,
+            required: l.bool(&k::SIGN)?,
+        },
+        verify: VerifySettings {
+            key: l.string(&k::VERIFY_KEY)?.map(|s| s.map(PathBuf::from)),
         },
         clusters,
         environment,

@@ -103,6 +103,7 @@ impl Settings {
         self.build_entries(&mut e);
         self.gitops_entries(&mut e);
         self.prefect_entries(&mut e);
+        self.sign_entries(&mut e);
         e.one("gitlab.url", self.gitlab.api_url.as_ref());
         e.one("gitlab.project", self.gitlab.project.as_ref());
         e.secret("gitlab.token", self.gitlab.token.as_ref());
@@ -225,5 +226,12 @@ impl Settings {
         e.json("prefect.smoke_timeout", &p.smoke_timeout);
         e.json("prefect.rollback_on_failure", &p.rollback_on_failure);
         e.one("prefect.image_pull_secret", p.image_pull_secret.as_ref());
+    }
+
+    fn sign_entries(&self, e: &mut Entries) {
+        e.secret("sign.key", self.sign.key.as_ref());
+        e.secret("sign.password", self.sign.password.as_ref());
+        e.json("sign.required", &self.sign.required);
+        e.one("verify.key", self.verify.key.as_ref().map(display).as_ref());
     }
 }

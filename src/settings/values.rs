@@ -238,7 +238,7 @@ pub(super) fn source_date(env: &Env) -> Result<Sourced<u64>, ConfigError> {
 }
 
 /// Credentials for every registry flowship will talk to: the image's, the base image's, the environments'
-/// image registries, and the ones the command names (promote's SRC and DST). The explicit user/password
+/// image registries, and the ones the command names (promote's SRC and DST, verify's IMAGE). The explicit user/password
 /// (`FLOWSHIP_REGISTRY_*`) belong to the target registry only: the image's, or promote's destination.
 pub(super) fn registry_credentials(
     l: &Layers<'_>,
@@ -253,7 +253,14 @@ pub(super) fn registry_credentials(
             Reference::parse(s).ok().map(|r| r.registry),
             Reference::parse(d).ok().map(|r| r.registry),
         ),
-        None => (None, None),
+        // `verify IMAGE` reads that image's registry, with the explicit credentials.
+        None => (
+            None,
+            cli.command
+                .verify_ref()
+                .and_then(|v| Reference::parse(v).ok())
+                .map(|r| r.registry),
+        ),
     };
     let target = promote_dst
         .clone()

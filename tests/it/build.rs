@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// A small base image in the plain registry: an umoci image with `PYTHON_VERSION` set, the way official
 /// python images declare theirs.
-fn base_image(dir: &Path) -> String {
+pub(crate) fn base_image(dir: &Path) -> String {
     let layout = dir.join("base");
     run(Command::new("umoci")
         .args(["init", "--layout"])
@@ -52,7 +52,7 @@ fn base_image(dir: &Path) -> String {
 }
 
 /// A copy of the example flow project, with a fresh mtime on every file.
-fn flow_project(dir: &Path) -> PathBuf {
+pub(crate) fn flow_project(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let p = dir.join("example-project");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/example-project");

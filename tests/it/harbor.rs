@@ -13,7 +13,7 @@ fn layout(dir: &std::path::Path) -> String {
     )
 }
 
-fn robot(f: Flowship) -> Flowship {
+pub(crate) fn robot(f: Flowship) -> Flowship {
     let user = f.file("robot-user", &svc("ROBOT_USER"));
     f.env("FLOWSHIP_PLAIN_HTTP", svc("HARBOR"))
         .env(
@@ -23,7 +23,7 @@ fn robot(f: Flowship) -> Flowship {
         .env("FLOWSHIP_REGISTRY_PASSWORD", svc("ROBOT_PASS"))
 }
 
-fn project() -> String {
+pub(crate) fn project() -> String {
     format!("proj{:x}", fastrand::u32(..))
 }
 
@@ -279,7 +279,7 @@ fn harbor(method: &str, path: &str, body: Option<&str>) -> String {
     crate::images::run(c.arg(format!("http://{}{path}", svc("HARBOR"))))
 }
 
-fn create_project(p: &str) {
+pub(crate) fn create_project(p: &str) {
     harbor(
         "POST",
         "/api/v2.0/projects",
@@ -288,7 +288,7 @@ fn create_project(p: &str) {
 }
 
 /// The accessories Harbor shows for `repo@digest` (`repo` inside project `p`).
-fn accessories(p: &str, repo: &str, digest: &str) -> serde_json::Value {
+pub(crate) fn accessories(p: &str, repo: &str, digest: &str) -> serde_json::Value {
     serde_json::from_str(&harbor(
         "GET",
         &format!("/api/v2.0/projects/{p}/repositories/{repo}/artifacts/{digest}/accessories"),

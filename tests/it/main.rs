@@ -25,5 +25,7 @@ mod release;
 mod render;
 mod sentinel;
 mod settings;
+mod sign;
+mod sign_policy;
 mod tokens;
 mod worker;

@@ -216,10 +216,13 @@ fn a_release_goes_all_the_way_and_a_rerun_changes_nothing() {
         .iter()
         .map(|a| a["step"].as_str().unwrap())
         .collect();
+    // The built image's provenance and SBOM (issue 20) are attached before it is tagged.
     assert_eq!(
         steps,
         [
             "image",
+            "referrer",
+            "referrer",
             "tag",
             "gitops",
             "work_pool",
@@ -230,11 +233,11 @@ fn a_release_goes_all_the_way_and_a_rerun_changes_nothing() {
     );
     assert_eq!(actions[0]["action"], "push");
     assert!(actions[0]["bytes_missing"].as_u64().unwrap() > 0);
-    assert_eq!(actions[2]["action"], "commit");
-    assert_eq!(actions[3]["action"], "create");
-    assert_eq!(actions[3]["type"], "process");
+    assert_eq!(actions[4]["action"], "commit");
+    assert_eq!(actions[5]["action"], "create");
+    assert_eq!(actions[5]["type"], "process");
     assert_eq!(
-        actions[4]["action"], "create",
+        actions[6]["action"], "create",
         "a plan is in the imperative, as the other steps"
     );
     assert_eq!(w.commits(), 1, "a dry run writes nothing");

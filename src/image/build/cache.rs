@@ -1,9 +1,11 @@
 //! The registry-side cache of dependency layers: a tiny manifest in the target repository, tagged by the
 //! dependency key, whose config records the layer's diff_id. A later build with the same key reuses the
-//! layer without installing anything.
+//! layer without installing anything. The record also lists the packages the layer holds, for the image's
+//! SBOM (a record written before it did has none).
 
 use super::BuildError;
 use crate::image::manifest::{self, OCI_MANIFEST};
+use crate::image::pysbom::Package;
 use crate::registry::blobs::Descriptor;
 use crate::registry::push::Manifest;
 use crate::registry::session::Session;
@@ -16,11 +18,14 @@ pub fn cache_tag(key: &str) -> String {
 
 const CACHE_CONFIG: &str = "application/vnd.flowship.deps.config.v1+json";
 
+/// The cached layer, its diff_id, and the packages in it when the record lists them.
+type Cached = (Descriptor, String, Option<Vec<Package>>);
+
 pub(super) async fn cached_deps(
     session: &Session,
     repo: &str,
     key: &str,
-) -> Result<Option<(Descriptor, String)>, BuildError> {
+) -> Result<Option<Cached>, BuildError> {
     // A Harbor project that does not exist yet (`--create-project` makes it when the image is pushed) has
     // nothing cached: the plan stays read-only.
     let found = match session.manifest_get(repo, &cache_tag(key)).await {
@@ -45,18 +50,20 @@ pub(super) async fn cached_deps(
     if v["key"] != key {
         return Ok(None);
     }
+    let packages = serde_json::from_value(v["packages"].clone()).ok();
     Ok(v["diff_id"]
         .as_str()
-        .map(|d| (layer.clone(), d.to_string())))
+        .map(|d| (layer.clone(), d.to_string(), packages)))
 }
 
 pub(super) fn cache_record(
     key: &str,
     layer: &Descriptor,
     diff_id: &str,
+    packages: &[Package],
     scratch: &Path,
 ) -> Result<(String, Manifest, Descriptor, PathBuf), BuildError> {
-    let config = serde_json::to_vec(&json!({"key": key, "diff_id": diff_id}))
+    let config = serde_json::to_vec(&json!({"key": key, "diff_id": diff_id, "packages": packages}))
         .map_err(|e| BuildError::Io(e.to_string()))?;
     let path = scratch.join(format!("cache-{}.json", &key[..16]));
     std::fs::write(&path, &config).map_err(|e| BuildError::Io(e.to_string()))?;

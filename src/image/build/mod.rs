@@ -128,6 +128,22 @@ pub struct Built {
     pub warnings: Vec<String>,
     /// What happened, for narration.
     pub notes: Vec<String>,
+    /// What the build resolved, for the image's provenance and SBOM.
+    pub facts: Facts,
+}
+
+/// What a build resolved: the base by digest, the installer, the requirements' hash, the packages.
+#[derive(Debug, Default, Clone)]
+pub struct Facts {
+    /// `(os/arch, digest)` of the base's platform image, per platform.
+    pub base_digests: Vec<(String, String)>,
+    /// `uv 0.13.9` / `pip 25.1`, when anything was to be installed.
+    pub installer: Option<String>,
+    pub python: Option<String>,
+    /// SHA-256 (hex) of what the install reads: the requirements and what they include.
+    pub requirements_sha256: Option<String>,
+    /// The installed distributions (every platform's), `None` when a reused layer's record did not list them.
+    pub packages: Option<Vec<crate::image::pysbom::Package>>,
 }
 
 /// One build: the inputs, where the base and the target live, the scratch directory, and what is made.
@@ -163,6 +179,10 @@ pub async fn build(
             cache_records: Vec::new(),
             warnings: Vec::new(),
             notes: Vec::new(),
+            facts: Facts {
+                packages: Some(Vec::new()),
+                ..Facts::default()
+            },
         },
     };
     let per_platform = b.base_manifests().await?;
@@ -181,8 +201,18 @@ pub async fn build(
         None => None,
     };
     let deps = requirements.zip(installer.as_ref());
+    b.built.facts.installer = installer.as_ref().map(|i| i.id().to_string());
+    if let Some(r) = requirements {
+        let inputs = deps::inputs(r)?;
+        b.built.facts.requirements_sha256 =
+            Some(crate::registry::digest::of(&inputs)["sha256:".len()..].to_string());
+    }
     let mut platform_manifests = Vec::new();
     for (platform, bytes, digest) in per_platform {
+        b.built
+            .facts
+            .base_digests
+            .push((format!("{}/{}", platform.os, platform.arch), digest.clone()));
         let m = b
             .platform_image(&platform, &bytes, &digest, &code, deps)
             .await?;
@@ -396,7 +426,9 @@ impl Builder<'_> {
             Some((s, repo)) => cached_deps(s, repo, &key).await?,
             None => None,
         };
-        if let (Some((d, diff)), Some((s, repo))) = (cached, &self.target) {
+        self.built.facts.python.get_or_insert(python.clone());
+        if let (Some((d, diff, packages)), Some((s, repo))) = (cached, self.target.clone()) {
+            self.add_packages(packages);
             self.built.notes.push(format!(
                 "dependencies for linux/{}: reused from the registry ({})",
                 platform.arch,
@@ -405,8 +437,8 @@ impl Builder<'_> {
             self.built.blobs.push(Blob {
                 descriptor: d.clone(),
                 source: Source::Remote {
-                    session: s.clone(),
-                    repository: repo.clone(),
+                    session: s,
+                    repository: repo,
                 },
                 mount_from: None,
             });
@@ -415,6 +447,8 @@ impl Builder<'_> {
         let site = self.scratch.join(format!("site-{}", platform.arch));
         std::fs::create_dir_all(&site).map_err(io)?;
         deps::install(inst, req, &platform.arch, &python, &site)?;
+        let packages = crate::image::pysbom::installed(&site);
+        self.add_packages(Some(packages.clone()));
         self.built.notes.push(format!(
             "dependencies for linux/{}: installed with {} for Python {python}",
             platform.arch,
@@ -435,11 +469,28 @@ impl Builder<'_> {
         });
         self.built.files.push((d.clone(), l.path.clone()));
         if self.target.is_some() {
-            self.built
-                .cache_records
-                .push(cache_record(&key, &d, &l.diff_id, self.scratch)?);
+            self.built.cache_records.push(cache_record(
+                &key,
+                &d,
+                &l.diff_id,
+                &packages,
+                self.scratch,
+            )?);
         }
         Ok((d, l.diff_id, "dependencies"))
+    }
+
+    /// The packages of one platform's dependency layer join the image's (unknown stays unknown).
+    fn add_packages(&mut self, packages: Option<Vec<crate::image::pysbom::Package>>) {
+        let known = &mut self.built.facts.packages;
+        match (known.as_mut(), packages) {
+            (Some(all), Some(p)) => {
+                all.extend(p);
+                all.sort();
+                all.dedup();
+            }
+            _ => *known = None,
+        }
     }
 
     /// One platform: its manifest is the image. Several: an index over them, children first.

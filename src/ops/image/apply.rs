@@ -54,6 +54,7 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
             tags: plan.tags.clone(),
             repository: plan.repository.clone(),
             pushed: false,
+            signature: None,
             warnings: plan.warnings.clone(),
             stats,
         });
@@ -73,6 +74,27 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         record_cache(&session, &repo, &plan, opts, printer).await;
     }
     attach_referrers(&session, &repo, &plan, options(settings, printer), printer).await?;
+    if let Some(a) = plan.attestation.as_ref().filter(|a| !a.present) {
+        super::sign::apply(&session, &repo, a, options(settings, printer)).await?;
+        printer.info(&format!(
+            "attested {}@{}: {} attestation(s) at {} (the provenance, signed)",
+            plan.repository, plan.digest, a.signatures, a.tag
+        ));
+    }
+    if let Some(s) = plan.signature.as_ref().filter(|s| !s.present) {
+        super::sign::apply(&session, &repo, s, options(settings, printer)).await?;
+        printer.info(&format!(
+            "signed {}@{}: {} signature(s) at {}{}",
+            plan.repository,
+            plan.digest,
+            s.signatures,
+            s.tag,
+            s.key
+                .as_ref()
+                .map(|k| format!(", this run's by key {k}"))
+                .unwrap_or_default()
+        ));
+    }
     let untagged: Vec<String> = plan
         .tags
         .iter()
@@ -91,6 +113,7 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         tags: plan.tags.clone(),
         repository: plan.repository.clone(),
         pushed: !plan.present,
+        signature: plan.signature.as_ref().map(|s| s.tag.clone()),
         warnings: plan.warnings.clone(),
         stats,
     })

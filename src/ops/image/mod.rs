@@ -43,6 +43,15 @@ pub struct Plan {
     /// Artifacts that refer to the image (its SBOM), pushed with it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub referrers: Vec<ReferrerPlan>,
+    /// Its cosign signature manifest (the `.sig` tag), when anything signs it or it is signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignaturePlan>,
+    /// Its cosign attestations (the `.att` tag): the provenance, signed, when this run signs a build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<SignaturePlan>,
+    /// The provenance statement of a built image, for its attestation.
+    #[serde(skip)]
+    pub(super) provenance: Option<Vec<u8>>,
     #[serde(skip)]
     pub(super) target: Reference,
     #[serde(skip)]
@@ -95,7 +104,22 @@ impl Plan {
         self.present
             && self.tags.iter().all(|t| self.tagged.contains(t))
             && self.referrers.iter().all(|r| r.present)
+            && self.signature.as_ref().is_none_or(|s| s.present)
+            && self.attestation.as_ref().is_none_or(|s| s.present)
             && self.layout.is_none()
+    }
+
+    /// The plan's scratch directory (made on first use), where made blobs wait for the push.
+    fn scratch(&mut self) -> Result<Arc<tempfile::TempDir>, Error> {
+        if let Some(s) = &self._scratch {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(tempfile::tempdir().map_err(|e| Error::Local {
+            what: "cannot create a temporary directory".into(),
+            reason: e.to_string(),
+        })?);
+        self._scratch = Some(s.clone());
+        Ok(s)
     }
 }
 
@@ -108,6 +132,9 @@ pub struct Outcome {
     pub tags: Vec<String>,
     pub repository: String,
     pub pushed: bool,
+    /// The signature manifest's tag, when the image is signed (this run's signature, or copied ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
     /// What the plan warned about (referrers that could not be copied): carried to the report, never lost.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -285,11 +312,22 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         "org.opencontainers.image.base.name".to_string(),
         base.to_string(),
     );
+    let parameters = crate::image::provenance::BuildParameters {
+        context: context.display().to_string(),
+        requirements: b
+            .requirements
+            .as_ref()
+            .map(|r| r.value.display().to_string()),
+        workdir: workdir.clone(),
+        python_version: b.python_version.as_ref().map(|p| p.value.clone()),
+        tags: tags.clone(),
+        source_date_epoch: settings.source_date.value,
+    };
     let input = Input {
         base: base.clone(),
         platforms,
         context,
-        requirements,
+        requirements: requirements.clone(),
         python: b.python_version.as_ref().map(|p| p.value.clone()),
         workdir,
         mtime: settings.source_date.value,
@@ -346,6 +384,17 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
     plan.notes = built.notes;
     plan.warnings = built.warnings;
     plan._scratch = Some(scratch);
+    let base_name = base.to_string();
+    attest::plan(
+        settings,
+        &mut plan,
+        &built.facts,
+        &base_name,
+        requirements.as_deref(),
+        parameters,
+    )
+    .await?;
+    sign::plan(settings, &mut plan, None).await?;
     Ok(plan)
 }
 
@@ -396,6 +445,7 @@ pub async fn plan_push(settings: &Settings, from: &str, tags: &[String]) -> Resu
         Arc::new(Session::open(http, repo.api_host(), settings.credential(&repo.registry)).await?);
     let mut plan = compare(Some(session), repo, img.blobs, img.manifests, tags).await?;
     plan._scratch = Some(scratch);
+    sign::plan(settings, &mut plan, None).await?;
     Ok(plan)
 }
 
@@ -483,6 +533,12 @@ pub async fn plan_promote(
             parts,
         });
     }
+    let from = sign::From {
+        session: &src_session,
+        repository: &src.repository,
+        same_registry,
+    };
+    sign::plan(settings, &mut plan, Some(from)).await?;
     Ok(plan)
 }
 
@@ -517,6 +573,14 @@ async fn source_referrers(
         let Ok((children, refs)) = manifest::references(&m.bytes, &m.digest) else {
             continue;
         };
+        // A cosign signature manifest that the registry lists as a referrer (Harbor does) travels by its
+        // `.sig` tag instead (see `sign`), merged with the destination's.
+        if crate::sigstore::attachment::layers(&m.bytes)
+            .iter()
+            .any(|l| l.media_type == crate::sigstore::attachment::SIMPLE_SIGNING)
+        {
+            continue;
+        }
         if !children.is_empty() {
             continue;
         }
@@ -633,6 +697,9 @@ async fn compare(
         present,
         tagged,
         referrers: Vec::new(),
+        signature: None,
+        attestation: None,
+        provenance: None,
         target,
         session,
         blob_list,
@@ -655,6 +722,9 @@ async fn digest_present(s: &Session, repo: &str, digest: &str) -> Result<bool, E
 }
 
 mod apply;
+mod attest;
 mod own;
+pub mod sign;
 pub use apply::{apply, options, prepare};
 pub use own::{OwnRequest, plan_own};
+pub use sign::SignaturePlan;

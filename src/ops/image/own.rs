@@ -301,6 +301,7 @@ pub async fn plan_own(settings: &Settings, req: &OwnRequest) -> Result<Plan, Err
         }
     ));
     plan._scratch = Some(scratch);
+    super::sign::plan(settings, &mut plan, None).await?;
     Ok(plan)
 }
 
