@@ -12,7 +12,13 @@ goharbor/harbor api/v2.0/swagger.yaml (shared/harbor/swagger.yaml) and its middl
                           `OCI-Subject` (Harbor >= 2.8 serves the referrers API from its own database); a
                           cosign signature (tag `sha256-<hex>.sig`, a simple-signing layer) becomes an
                           accessory of type signature.cosign (Harbor's cosign middleware)
+                          A pull-only robot (HARBOR_STANDIN_PULL_USERS) may GET/HEAD only. A manifest GET
+                          in a project whose metadata enables `enable_content_trust_cosign` or `prevent_vul`
+                          is refused with 412 PRECONDITION when the artifact has no cosign signature, or was
+                          not scanned / has findings at or above `severity` (Harbor's contenttrust and
+                          vulnerable middlewares, their messages)
   GET  /v2/{p}/{r}/referrers/{digest}                    OCI index of the accessories (referrers API)
+  GET  /api/v2.0/projects/{p}                            Project {name, metadata} (metadata as created)
   GET  /api/v2.0/systeminfo                              {harbor_version}
   HEAD /api/v2.0/projects?project_name=P                 200 | 404
   POST /api/v2.0/projects                                ProjectReq -> 201 | 409 | 400
@@ -37,12 +43,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 UPSTREAM = os.environ["HARBOR_STANDIN_UPSTREAM"]  # host:port of the real registry
 USERS = dict(u.rsplit(":", 1) for u in os.environ["HARBOR_STANDIN_USERS"].split(","))
+PULL_ONLY = dict(u.rsplit(":", 1) for u in os.environ.get("HARBOR_STANDIN_PULL_USERS", "").split(",") if u)
+USERS.update(PULL_ONLY)
 PROJECT_REQ_KEYS = {"project_name", "public", "metadata", "cve_allowlist", "storage_limit", "registry_id"}
 MIME = "application/vnd.security.vulnerability.report; version=1.1"
 ACCEPT = ", ".join(["application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
                     "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json"])
 LOCK = threading.Lock()
 PROJECTS = {"library"}
+METADATA = {}     # project -> ProjectMetadata as created (string values)
 IMMUTABLE = {}    # project -> [tag patterns]
 FINDINGS = {}     # "project/repo" -> {"Critical": n, ...}
 SCANS = {}        # (project/repo, digest) -> polls seen
@@ -59,6 +68,16 @@ def check_auth(headers):
     except ValueError:
         return False
     return USERS.get(user) == password
+
+
+def user_of(headers):
+    try:
+        return base64.b64decode(headers.get("Authorization", "")[6:]).decode().partition(":")[0]
+    except ValueError:
+        return ""
+
+
+SEVERITY_ORDER = ["Critical", "High", "Medium", "Low", "Negligible", "Unknown"]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -97,6 +116,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.body()
                 msg = f"project {project} not found: project {project} not found"
                 return self.reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": msg}]}, {"Www-Authenticate": ""})
+            if user_of(self.headers) in PULL_ONLY and self.command not in ("GET", "HEAD"):
+                self.body()
+                msg = f"unauthorized to access repository: {'/'.join(parts[2:4])}, action: push: unauthorized"
+                return self.reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": msg}]}, {"Www-Authenticate": ""})
+            if self.command == "GET" and "/manifests/" in path and METADATA.get(project):
+                refusal = self.pull_policy(project, path)
+                if refusal:
+                    return self.reply(412, {"errors": [{"code": "PRECONDITION", "message": refusal}]})
             if self.command == "PUT" and "/manifests/" in path:
                 tag = path.rsplit("/", 1)[1]
                 repo = "/".join(parts[2:parts.index("manifests")])
@@ -113,6 +140,39 @@ class Handler(BaseHTTPRequestHandler):
             if self.command in ("GET", "HEAD") and "/referrers/" in path:
                 return self.referrers(path)
         self.forward()
+
+    def pull_policy(self, project, path):
+        """Harbor's pull-time checks (contenttrust/cosign and vulnerable middlewares) for a manifest GET."""
+        meta = METADATA[project]
+        ref = path.rsplit("/", 1)[1]
+        repo = "/".join(path.split("/")[2:path.split("/").index("manifests")])
+        if ref.endswith(".sig") or ref.endswith(".att"):
+            return None
+        conn = http.client.HTTPConnection(UPSTREAM)
+        conn.request("HEAD", f"/v2/{repo}/manifests/{ref}", headers={"Accept": ACCEPT})
+        r = conn.getresponse()
+        digest = r.getheader("Docker-Content-Digest")
+        conn.close()
+        if r.status != 200:
+            return None
+        if meta.get("enable_content_trust_cosign") == "true":
+            kinds = [d.get("type") for d in ACCESSORIES.get((repo, digest), [])]
+            if "signature.cosign" not in kinds:
+                return "The image is not signed by cosign."
+        if meta.get("prevent_vul") == "true":
+            severity = meta.get("severity", "low").capitalize()
+            if SCANS.get((repo, digest)) is None:
+                return ("current image without vulnerability scanning cannot be pulled due to configured policy in "
+                        f"'Prevent images with vulnerability severity of \"{severity}\" or higher from running.' "
+                        "To continue with pull, please contact your project administrator for help.")
+            found = FINDINGS.get(repo, {})
+            limit = SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER)
+            worst = next((s for s in SEVERITY_ORDER if found.get(s)), None)
+            if worst and SEVERITY_ORDER.index(worst) <= limit:
+                return (f"current image with \"{sum(found.values())} vulnerabilities\" cannot be pulled due to configured "
+                        f"policy in 'Prevent images with vulnerability severity of \"{severity}\" or higher from running.' "
+                        "To continue with pull, please contact your project administrator for help.")
+        return None
 
     def put_manifest(self, repo):
         data = self.body()
@@ -224,8 +284,14 @@ class Handler(BaseHTTPRequestHandler):
                 if req["project_name"] in PROJECTS:
                     return self.reply(409, {"errors": [{"code": "CONFLICT", "message": "The project named %s already exists" % req["project_name"]}]})
                 PROJECTS.add(req["project_name"])
+                METADATA[req["project_name"]] = meta
             return self.reply(201, None, {"Location": f"/api/v2.0/projects/{req['project_name']}"})
         parts = path.split("/")
+        if len(parts) == 3 and parts[1] == "projects" and self.command == "GET":
+            name = urllib.parse.unquote(parts[2])
+            if name not in PROJECTS:
+                return self.reply(404, {"errors": [{"code": "NOT_FOUND", "message": f"project {name} not found"}]})
+            return self.reply(200, {"name": name, "metadata": {"public": "false", **METADATA.get(name, {})}})
         # /projects/{p}/immutabletagrules
         if len(parts) == 4 and parts[1] == "projects" and parts[3] == "immutabletagrules" and self.command == "POST":
             rule = json.loads(raw)

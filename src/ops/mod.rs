@@ -7,6 +7,7 @@ pub mod hold;
 pub mod image;
 pub mod pins;
 pub mod promote;
+pub mod pull_proof;
 pub mod rebuild;
 pub mod record;
 pub mod register;

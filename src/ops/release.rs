@@ -744,6 +744,18 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         let _s = printer.section("flowship_release_push", "release: push, gate, tag");
         image::apply(settings, plan.image, printer).await?
     };
+    if let Some(p) = super::pull_proof::check(settings, &image.reference).await? {
+        printer.info(&format!(
+            "pull proof: {} reads {} manifest(s) and {} blob(s){}",
+            p.user,
+            p.manifests,
+            p.blobs,
+            p.policies
+                .iter()
+                .map(|c| format!("; {c}"))
+                .collect::<String>()
+        ));
+    }
     let gitops = {
         let _s = printer.section("flowship_release_bump", "release: GitOps commit");
         bump::apply(plan.bumper, plan.gitops).await?

@@ -166,26 +166,9 @@ impl Harbor {
             let art: Value = crate::http::json(resp)
                 .await
                 .map_err(|e| self.err("artifact", 200, e.to_string()))?;
-            let overview = art["scan_overview"]
-                .as_object()
-                .and_then(|o| o.values().next())
-                .cloned()
-                .unwrap_or(Value::Null);
+            let overview = overview_of(&art);
             match overview["scan_status"].as_str() {
-                Some("Success") => {
-                    let counts = overview["summary"]["summary"]
-                        .as_object()
-                        .map(|m| {
-                            m.iter()
-                                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    return Ok(ScanResult {
-                        severity: overview["severity"].as_str().unwrap_or("None").to_string(),
-                        counts,
-                    });
-                }
+                Some("Success") => return Ok(scan_result(&overview)),
                 Some(s @ ("Error" | "Stopped")) => {
                     return Err(self.err("scan", 200, format!("the scan ended {s}")));
                 }
@@ -202,6 +185,92 @@ impl Harbor {
                 }
             }
         }
+    }
+}
+
+/// The first scanner's overview of an artifact (`scan_overview: {<report mime>: {...}}`).
+fn overview_of(art: &Value) -> Value {
+    art["scan_overview"]
+        .as_object()
+        .and_then(|o| o.values().next())
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+fn scan_result(overview: &Value) -> ScanResult {
+    let counts = overview["summary"]["summary"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    ScanResult {
+        severity: overview["severity"].as_str().unwrap_or("None").to_string(),
+        counts,
+    }
+}
+
+/// A project's pull policies (`ProjectMetadata`): what Harbor refuses to serve.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PullPolicy {
+    /// `enable_content_trust_cosign`: only images with a cosign signature are served.
+    pub cosign: bool,
+    /// `prevent_vul` with its `severity`: images with a vulnerability at or above it (or not scanned) are not
+    /// served.
+    pub prevent_vulnerable: Option<String>,
+}
+
+impl Harbor {
+    /// The pull policies of `project`; `None` when Harbor's API does not know the project.
+    pub async fn pull_policy(&self, project: &str) -> Result<Option<PullPolicy>, RegistryError> {
+        let resp = self
+            .call(Method::GET, &format!("/projects/{}", enc(project)), None)
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            let s = resp.status().as_u16();
+            return Err(self.err("project", s, crate::http::error_text(resp).await));
+        }
+        let p: Value = crate::http::json(resp)
+            .await
+            .map_err(|e| self.err("project", 200, e.to_string()))?;
+        let m = &p["metadata"];
+        let on = |k: &str| m[k].as_str() == Some("true");
+        Ok(Some(PullPolicy {
+            cosign: on("enable_content_trust_cosign"),
+            prevent_vulnerable: on("prevent_vul")
+                .then(|| m["severity"].as_str().unwrap_or("low").to_string()),
+        }))
+    }
+
+    /// The artifact's last finished scan, without starting one; `None` when it has none.
+    pub async fn scan_overview(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<ScanResult>, RegistryError> {
+        let path = Self::artifact_path(repository, digest)
+            .ok_or_else(|| self.err("artifact", 0, format!("`{repository}` has no project")))?;
+        let resp = self
+            .call(
+                Method::GET,
+                &format!("{path}?with_scan_overview=true"),
+                None,
+            )
+            .await?;
+        if !resp.status().is_success() {
+            let s = resp.status().as_u16();
+            return Err(self.err("artifact", s, crate::http::error_text(resp).await));
+        }
+        let art: Value = crate::http::json(resp)
+            .await
+            .map_err(|e| self.err("artifact", 200, e.to_string()))?;
+        let overview = overview_of(&art);
+        Ok((overview["scan_status"].as_str() == Some("Success")).then(|| scan_result(&overview)))
     }
 }
 

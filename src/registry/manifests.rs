@@ -65,6 +65,55 @@ impl Session {
         Ok(Some((bytes, media, digest)))
     }
 
+    /// The digest `reference` resolves to (`HEAD`, no body), or `None` when it does not exist. What a plan
+    /// needs to know, without a manifest `GET`: Harbor's pull policies (cosign content trust, "prevent
+    /// vulnerable images") refuse a `GET` of an unsigned or unscanned image even to its pusher, never a `HEAD`.
+    pub async fn manifest_digest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let accept = [
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ]
+        .join(", ");
+        let resp = self
+            .send(
+                &scope(repository, "pull"),
+                |r| r.header(reqwest::header::ACCEPT, &accept),
+                Method::HEAD,
+                &url,
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            // A HEAD refusal has no body to say why (Harbor: "project X not found"): the GET's answer does.
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Ok(self
+                .manifest_get(repository, reference)
+                .await?
+                .map(|(_, _, d)| d)),
+            s if !s.is_success() => Err(self
+                .err(format!("HEAD manifest {repository}:{reference}"), resp)
+                .await),
+            _ => match resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(d) if super::is_digest(d) => Ok(Some(d.to_string())),
+                // A registry that does not say: read it.
+                _ => Ok(self
+                    .manifest_get(repository, reference)
+                    .await?
+                    .map(|(_, _, d)| d)),
+            },
+        }
+    }
+
     /// `PUT` a manifest's exact bytes under `reference` (a tag or its digest). Says whether the registry
     /// indexed the manifest's `subject` (the `OCI-Subject` answer of registries with the referrers API).
     pub async fn manifest_put(

@@ -221,6 +221,10 @@ pub struct SignSection {
 pub struct VerifySection {
     /// The public key (a PEM file, e.g. cosign.pub) the released image's signature must verify with.
     pub key: Option<PathBuf>,
+    /// The account the cluster pulls with: the released digest must be readable with it before it is pinned.
+    pub pull_username: Option<String>,
+    /// The variable holding that account's password [default: FLOWSHIP_PULL_PASSWORD].
+    pub pull_password_variable: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

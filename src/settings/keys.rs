@@ -174,6 +174,11 @@ pub const VERIFY_KEY: Key = Key::new("verify.key")
     .flag("verify_key", "--key")
     .env("FLOWSHIP_VERIFY_KEY");
 
+/// The account the cluster pulls with (a Harbor robot with pull only), for the pull proof before pinning; its
+/// password only from `FLOWSHIP_PULL_PASSWORD` (or `verify.pull_password_variable`).
+pub const PULL_USERNAME: Key = Key::new("verify.pull_username").env("FLOWSHIP_PULL_USERNAME");
+pub const PULL_PASSWORD_VARS: &[&str] = &["FLOWSHIP_PULL_PASSWORD"];
+
 pub const GITLAB_URL: Key = Key::new("gitlab.url")
     .flag("gitlab_url", "--gitlab-url")
     .env("FLOWSHIP_GITLAB_URL")

@@ -216,6 +216,9 @@ impl SignSettings {
 pub struct VerifySettings {
     /// The public key (PEM file) the image's signature must verify with (`environments.E.verify.key`).
     pub key: Option<Sourced<PathBuf>>,
+    /// The cluster's pull account (`verify.pull_username` + `FLOWSHIP_PULL_PASSWORD`): a release proves the
+    /// digest is readable with it before pinning.
+    pub pull: Option<crate::registry::Credential>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -262,7 +265,7 @@ impl Settings {
                     .map(str::to_string),
             );
         }
-        for c in self.registry.credentials.values() {
+        for c in self.registry.credentials.values().chain(&self.verify.pull) {
             out.push(c.password.value.expose().to_string());
         }
         // Basic auth strings are `user:password`: the password alone must not show either.

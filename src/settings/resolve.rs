@@ -164,6 +164,7 @@ pub(super) fn resolve_with(
         },
         verify: VerifySettings {
             key: l.string(&k::VERIFY_KEY)?.map(|s| s.map(PathBuf::from)),
+            pull: pull_account(&l)?,
         },
         clusters,
         environment,
@@ -443,4 +444,26 @@ fn no_committed_token(r: Sourced<String>) -> Result<Sourced<String>, ConfigError
         });
     }
     Ok(r)
+}
+
+/// The cluster's pull account: a user name and its password, both or neither.
+fn pull_account(l: &Layers<'_>) -> Result<Option<crate::registry::Credential>, ConfigError> {
+    let username = l.string(&k::PULL_USERNAME)?;
+    let password = secret(l, "verify.pull_password", k::PULL_PASSWORD_VARS)?;
+    match (username, password) {
+        (Some(username), Some(password)) => Ok(Some(crate::registry::Credential { username, password })),
+        (None, None) => Ok(None),
+        (Some(u), None) => Err(ConfigError::Invalid {
+            origin: u.source,
+            value: u.value,
+            problem: "is the cluster's pull account, but no password is set for it".into(),
+            hint: Some("set FLOWSHIP_PULL_PASSWORD (a masked CI variable), or verify.pull_password_variable".into()),
+        }),
+        (None, Some(p)) => Err(ConfigError::Invalid {
+            origin: p.source,
+            value: "(secret)".into(),
+            problem: "is the cluster's pull password, but no pull user name is set".into(),
+            hint: Some("set FLOWSHIP_PULL_USERNAME or verify.pull_username (a Harbor robot with pull only)".into()),
+        }),
+    }
 }

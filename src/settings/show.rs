@@ -233,5 +233,13 @@ impl Settings {
         e.secret("sign.password", self.sign.password.as_ref());
         e.json("sign.required", &self.sign.required);
         e.one("verify.key", self.verify.key.as_ref().map(display).as_ref());
+        e.one(
+            "verify.pull_username",
+            self.verify.pull.as_ref().map(|c| &c.username),
+        );
+        e.secret(
+            "verify.pull_password",
+            self.verify.pull.as_ref().map(|c| &c.password),
+        );
     }
 }

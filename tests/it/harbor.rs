@@ -261,7 +261,7 @@ fn build_creates_a_missing_project_first() {
 }
 
 /// Harbor's REST API or its registry, as the robot: the body of the answer.
-fn harbor(method: &str, path: &str, body: Option<&str>) -> String {
+pub(crate) fn harbor(method: &str, path: &str, body: Option<&str>) -> String {
     let auth = format!("{}:{}", svc("ROBOT_USER"), svc("ROBOT_PASS"));
     let mut c = Command::new("curl");
     c.args([

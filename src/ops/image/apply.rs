@@ -101,10 +101,9 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
         .filter(|t| !plan.tagged.contains(t))
         .cloned()
         .collect();
-    // Tags only ever point at a digest that passed the gate: when they all do, it passed before.
-    if !untagged.is_empty() {
-        gate(settings, &plan.target, &plan.digest, printer).await?;
-    }
+    // Tags only ever point at a digest that passed the gate; the gate also runs when they all do already (a
+    // gate configured after an earlier run), reading the scan Harbor has instead of scanning again.
+    gate(settings, &plan.target, &plan.digest, printer).await?;
     let top = plan.manifests.last().expect("an image has a manifest");
     crate::registry::push::tag(&session, &repo, top, &untagged).await?;
     Ok(Outcome {
@@ -256,9 +255,14 @@ async fn gate(
         "scanning {}@{digest} in Harbor (gate: {gate})",
         repo.repository_ref()
     ));
-    let result = harbor(settings, repo)?
-        .scan(&repo.repository, digest, settings.upload.scan_timeout.value)
-        .await?;
+    let h = harbor(settings, repo)?;
+    let result = match h.scan_overview(&repo.repository, digest).await? {
+        Some(done) => done,
+        None => {
+            h.scan(&repo.repository, digest, settings.upload.scan_timeout.value)
+                .await?
+        }
+    };
     let summary: Vec<String> = crate::registry::harbor::SEVERITIES
         .iter()
         .filter_map(|s| {

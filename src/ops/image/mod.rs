@@ -664,7 +664,7 @@ async fn compare(
         present = digest_present(s, repo, &digest).await?;
         if present {
             for t in &tags {
-                if let Ok(Some((_, _, d))) = s.manifest_get(repo, t).await
+                if let Ok(Some(d)) = s.manifest_digest(repo, t).await
                     && d == digest
                 {
                     tagged.push(t.clone());
@@ -714,7 +714,7 @@ async fn compare(
 
 /// Is the manifest `digest` in `repo`? A missing Harbor project is "no".
 async fn digest_present(s: &Session, repo: &str, digest: &str) -> Result<bool, Error> {
-    match s.manifest_get(repo, digest).await {
+    match s.manifest_digest(repo, digest).await {
         Ok(found) => Ok(found.is_some()),
         Err(RegistryError::ProjectNotFound { .. }) => Ok(false),
         Err(e) => Err(e.into()),
