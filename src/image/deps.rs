@@ -231,7 +231,7 @@ pub fn index_config(env: &std::collections::BTreeMap<String, String>) -> String 
 }
 
 /// `linux/amd64` → pip platform tags / uv's `--python-platform`.
-fn platform_tags(arch: &str) -> (Vec<String>, String) {
+pub(crate) fn platform_tags(arch: &str) -> (Vec<String>, String) {
     let m = if arch == "arm64" { "aarch64" } else { "x86_64" };
     let pip = [
         "manylinux2014",
@@ -421,7 +421,7 @@ fn never_editable(requirements: &Path, target: &Path) -> Result<Option<PathBuf>,
 
 /// Console scripts the installer wrote name the build machine's interpreter (`#!/home/runner/.pyenv/...`):
 /// in the image they must run with the image's own Python, found on its `PATH`.
-fn retarget_scripts(target: &Path) {
+pub(crate) fn retarget_scripts(target: &Path) {
     let Ok(entries) = std::fs::read_dir(target.join("bin")) else {
         return;
     };

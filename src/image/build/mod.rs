@@ -5,6 +5,7 @@
 
 mod cache;
 mod config;
+mod local;
 
 use super::context;
 use super::deps::{self, Installer};
@@ -30,6 +31,8 @@ pub enum BuildError {
     Context(#[from] context::ContextError),
     #[error(transparent)]
     Deps(#[from] deps::DepsError),
+    #[error(transparent)]
+    Wheel(#[from] super::wheels::WheelError),
     #[error("base image {base}: {reason}")]
     Base { base: String, reason: String },
     #[error("{0}")]
@@ -49,6 +52,7 @@ impl BuildError {
         match self {
             BuildError::Registry(e) => e.hint(),
             BuildError::Deps(e) => e.hint(),
+            BuildError::Wheel(e) => e.hint(),
             BuildError::Base { .. } => {
                 Some("check --base, and that it is built for every --platform".into())
             }
@@ -66,6 +70,8 @@ impl BuildError {
                 | BuildError::Base { .. }
                 | BuildError::Deps(_)
                 | BuildError::Python { .. }
+                | BuildError::Wheel(super::wheels::WheelError::Build { .. })
+                | BuildError::Wheel(super::wheels::WheelError::Install { .. })
         )
     }
 }
@@ -104,6 +110,8 @@ pub struct Input {
     pub platforms: Vec<Platform>,
     pub context: PathBuf,
     pub requirements: Option<PathBuf>,
+    /// Local packages built as wheels into the project layer (the project itself, workspace members).
+    pub local: Vec<PathBuf>,
     pub python: Option<String>,
     /// Absolute path of the flow's code in the image.
     pub workdir: String,
@@ -139,6 +147,13 @@ struct Builder<'a> {
     base_name: String,
     built: Built,
 }
+
+/// What a platform's image installs: the dependencies (requirements, installer) and the local packages'
+/// wheels.
+type Installs<'a> = (
+    Option<(&'a PathBuf, &'a Installer)>,
+    Option<(&'a [PathBuf], &'a Installer)>,
+);
 
 /// A platform's image of the base: `(platform, manifest bytes, digest)`.
 type BaseManifest = (Platform, Vec<u8>, String);
@@ -176,15 +191,26 @@ pub async fn build(
         .requirements
         .as_ref()
         .filter(|r| names_requirements(r));
-    let installer = match requirements {
-        Some(_) => Some(Installer::find(input.path.as_deref())?),
-        None => None,
+    let installer = match requirements.is_some() || !input.local.is_empty() {
+        true => Some(Installer::find(input.path.as_deref())?),
+        false => None,
     };
     let deps = requirements.zip(installer.as_ref());
+    // Wheels are built once: a local package is pure Python or fails to build here.
+    let built_wheels = match &installer {
+        Some(inst) if !input.local.is_empty() => {
+            super::wheels::build(inst, &input.local, &scratch.join("wheels"), input.mtime)?
+        }
+        _ => Vec::new(),
+    };
+    let local = installer
+        .as_ref()
+        .filter(|_| !built_wheels.is_empty())
+        .map(|i| (built_wheels.as_slice(), i));
     let mut platform_manifests = Vec::new();
     for (platform, bytes, digest) in per_platform {
         let m = b
-            .platform_image(&platform, &bytes, &digest, &code, deps)
+            .platform_image(&platform, &bytes, &digest, &code, (deps, local))
             .await?;
         platform_manifests.push((platform, m));
     }
@@ -254,7 +280,7 @@ impl Builder<'_> {
         bytes: &[u8],
         digest: &str,
         code: &Layer,
-        deps: Option<(&PathBuf, &Installer)>,
+        (deps, local): Installs<'_>,
     ) -> Result<Manifest, BuildError> {
         let input = self.input;
         let (children, refs) =
@@ -294,6 +320,10 @@ impl Builder<'_> {
         let mut new_layers: Vec<(Descriptor, String, &'static str)> = Vec::new();
         if let Some((req, inst)) = deps {
             new_layers.push(self.deps_layer(platform, &config, req, inst).await?);
+        }
+        if let Some((wheels, inst)) = local {
+            let python = self.python(&config)?;
+            new_layers.push(self.project_layer(platform, &python, wheels, inst)?);
         }
         let code_desc = descriptor(OCI_LAYER_GZIP, code);
         if !self
@@ -387,9 +417,7 @@ impl Builder<'_> {
         inst: &Installer,
     ) -> Result<(Descriptor, String, &'static str), BuildError> {
         let input = self.input;
-        let python = input.python.clone().or_else(|| python_of(config)).ok_or_else(|| {
-            self.bad_base("does not say its Python version (no PYTHON_VERSION in its environment); pass --python-version".into())
-        })?;
+        let python = self.python(config)?;
         let inputs = deps::inputs(req)?;
         let key = deps::cache_key(&inputs, &platform.arch, &python, inst, &input.index);
         let cached = match &self.target {
@@ -440,6 +468,13 @@ impl Builder<'_> {
                 .push(cache_record(&key, &d, &l.diff_id, self.scratch)?);
         }
         Ok((d, l.diff_id, "dependencies"))
+    }
+
+    /// The base's Python `major.minor`: `--python-version`, else the base's `PYTHON_VERSION`.
+    fn python(&self, config: &Value) -> Result<String, BuildError> {
+        self.input.python.clone().or_else(|| python_of(config)).ok_or_else(|| {
+            self.bad_base("does not say its Python version (no PYTHON_VERSION in its environment); pass --python-version".into())
+        })
     }
 
     /// One platform: its manifest is the image. Several: an index over them, children first.
