@@ -14,6 +14,7 @@ mod harbor;
 mod harness;
 mod images;
 mod own_image;
+mod packaging;
 mod peer_suites;
 mod pipeline;
 mod plain_http;

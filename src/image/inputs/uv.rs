@@ -121,6 +121,8 @@ pub(super) fn export(
         "--format",
         "requirements-txt",
         "--quiet",
+        // The header names the output file, a temporary path: it would change the dependency layer's key.
+        "--no-header",
     ]);
     match &ws.scope {
         Scope::Root => {}
