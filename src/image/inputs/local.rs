@@ -44,6 +44,44 @@ pub(super) fn split(file: &Path, base: &Path, out: &Path) -> Result<Split, Input
     })
 }
 
+/// The index requirements plus the `[project] dependencies` of every local package in `split` (those that
+/// name another of its local packages left out: they are built too), written to `out`.
+pub(super) fn with_declared(split: &Split, out: &Path) -> Result<PathBuf, InputError> {
+    let read = |d: &Path| -> Option<toml::Table> {
+        std::fs::read_to_string(d.join("pyproject.toml"))
+            .ok()?
+            .parse()
+            .ok()
+    };
+    let norm = |n: &str| n.to_ascii_lowercase().replace(['_', '.'], "-");
+    let docs: Vec<toml::Table> = split.local.iter().filter_map(|d| read(d)).collect();
+    let names: Vec<String> = docs
+        .iter()
+        .filter_map(|d| d.get("project")?.get("name")?.as_str().map(norm))
+        .collect();
+    let mut text = std::fs::read_to_string(&split.requirements)
+        .map_err(|e| InputError::new(&split.requirements, e, "check the temporary directory"))?;
+    for d in &docs {
+        let deps = d
+            .get("project")
+            .and_then(|p| p.get("dependencies"))
+            .and_then(toml::Value::as_array);
+        for dep in deps.into_iter().flatten().filter_map(toml::Value::as_str) {
+            let name: String = dep
+                .trim()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                .collect();
+            if !names.contains(&norm(&name)) {
+                text.push_str(&format!("\n{dep}"));
+            }
+        }
+    }
+    std::fs::write(out, text + "\n")
+        .map_err(|e| InputError::new(out, e, "check the temporary directory"))?;
+    Ok(out.to_path_buf())
+}
+
 /// Lines with their `\` continuations joined.
 fn logical_lines(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -177,6 +215,28 @@ mod tests {
         );
         assert!(kept.contains(&p.join("./dist/x-1-py3-none-any.whl").display().to_string()));
         assert!(!kept.contains("flows/etl"), "{kept}");
+    }
+
+    #[test]
+    fn a_named_local_package_brings_its_declared_dependencies() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::create_dir_all(p.join("lib")).unwrap();
+        std::fs::write(
+            p.join("pyproject.toml"),
+            "[project]\nname = \"app\"\ndependencies = [\"polars>=1\", \"my_lib\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("lib/pyproject.toml"),
+            "[project]\nname = \"my-lib\"\ndependencies = [\"httpx\"]\n",
+        )
+        .unwrap();
+        std::fs::write(p.join("r.txt"), ".\n./lib\nsix\n").unwrap();
+        let s = split(&p.join("r.txt"), p, &p.join("o.txt")).unwrap();
+        let with = with_declared(&s, &p.join("w.txt")).unwrap();
+        let text = std::fs::read_to_string(with).unwrap();
+        assert_eq!(text, "six\n\npolars>=1\nhttpx\n", "{text}");
     }
 
     #[test]

@@ -60,21 +60,21 @@ impl InputError {
 /// The inputs of `req`'s project (see the module's order).
 pub fn choose(req: &Request) -> Result<Chosen, InputError> {
     let ctx = req.context;
-    let (file, base, from) = if let Some(r) = req.requirements {
+    // `image.requirements` may name a lock itself (`uv.lock`, `poetry.lock`, `pylock.toml`): read as one.
+    let given_lock = req
+        .requirements
+        .filter(|r| LOCKS.contains(&file_name(r).as_str()));
+    let (file, base, from) = if let Some(lock) = given_lock {
+        let dir = lock.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = dir.unwrap_or(Path::new("."));
+        lock_input(req, &file_name(lock), dir)?
+    } else if let Some(r) = req.requirements {
         let base = r.parent().unwrap_or(Path::new(".")).to_path_buf();
         (r.to_path_buf(), base, file_name(r))
     } else if let Some(ws) = uv::workspace_of(ctx, req.workspace)? {
-        let out = req.scratch.join("uv-export.txt");
-        uv::export(ctx, &ws, req.path, &out)?;
-        (out, ws.root.clone(), "uv.lock".to_string())
-    } else if ctx.join("poetry.lock").is_file() {
-        let out = req.scratch.join("poetry-lock.txt");
-        poetry::requirements(ctx, &out)?;
-        (out, ctx.to_path_buf(), "poetry.lock".to_string())
-    } else if ctx.join("pylock.toml").is_file() {
-        let out = req.scratch.join("pylock.txt");
-        pylock::requirements(&ctx.join("pylock.toml"), &out)?;
-        (out, ctx.to_path_buf(), "pylock.toml".to_string())
+        uv_input(req, &ws)?
+    } else if let Some(lock) = LOCKS[1..].iter().find(|l| ctx.join(l).is_file()) {
+        lock_input(req, lock, ctx)?
     } else {
         if let Some(declared) = crate::image::project::undeclared_install(ctx) {
             return Err(InputError {
@@ -91,7 +91,12 @@ pub fn choose(req: &Request) -> Result<Chosen, InputError> {
         }
         return Ok(chosen);
     };
-    let split = local::split(&file, &base, &req.scratch.join("index-requirements.txt"))?;
+    let mut split = local::split(&file, &base, &req.scratch.join("index-requirements.txt"))?;
+    // A requirements file that names a local package (`.`, `./lib`) asks for it *with* its dependencies,
+    // which no lock pins here: they go to the index's installer, as pip would take them.
+    if !from.ends_with(".lock") && from != "pylock.toml" && !split.local.is_empty() {
+        split.requirements = local::with_declared(&split, &req.scratch.join("with-declared.txt"))?;
+    }
     let mut chosen = Chosen {
         requirements: Some(split.requirements),
         local: Vec::new(),
@@ -115,6 +120,38 @@ pub fn choose(req: &Request) -> Result<Chosen, InputError> {
         }
     }
     Ok(chosen)
+}
+
+/// The locks flowship reads, in the order it looks for them.
+const LOCKS: [&str; 3] = ["uv.lock", "poetry.lock", "pylock.toml"];
+
+/// `(requirements file, the directory its relative paths start from, what it came from)`.
+type Input = (PathBuf, PathBuf, String);
+
+fn uv_input(req: &Request, ws: &uv::Workspace) -> Result<Input, InputError> {
+    let out = req.scratch.join("uv-export.txt");
+    uv::export(req.context, ws, req.path, &out)?;
+    Ok((out, ws.root.clone(), "uv.lock".to_string()))
+}
+
+/// The lock `name` in `dir`, as requirements.
+fn lock_input(req: &Request, name: &str, dir: &Path) -> Result<Input, InputError> {
+    match name {
+        "uv.lock" => {
+            let ws = uv::workspace_of(req.context, Some(dir))?.expect("a named root is found");
+            uv_input(req, &ws)
+        }
+        "poetry.lock" => {
+            let out = req.scratch.join("poetry-lock.txt");
+            poetry::requirements(dir, &out)?;
+            Ok((out, dir.to_path_buf(), name.to_string()))
+        }
+        _ => {
+            let out = req.scratch.join("pylock.txt");
+            pylock::requirements(&dir.join(name), &out)?;
+            Ok((out, dir.to_path_buf(), name.to_string()))
+        }
+    }
 }
 
 fn file_name(p: &Path) -> String {
