@@ -44,6 +44,16 @@ impl DepsError {
 fn failure_hint(output: &str, python: &str) -> String {
     let o = output.to_ascii_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| o.contains(w));
+    // uv names a source-only package this way; its "unsatisfiable" that follows is not a pin conflict.
+    if let Some(name) = output
+        .split("Wheels are required for `")
+        .nth(1)
+        .and_then(|r| r.split('`').next())
+    {
+        return format!(
+            "`{name}` publishes no wheel for the target (source only): pin a version that ships one, or build its wheel and name it in the requirements (`./wheels/{name}-….whl`)"
+        );
+    }
     if has(&[
         "requires-python",
         "requires a different python",
@@ -483,7 +493,7 @@ pub fn install(
     arch: &str,
     python: &str,
     target: &Path,
-) -> Result<(), DepsError> {
+) -> Result<Vec<String>, DepsError> {
     let sanitized = never_editable(requirements, target)?;
     let requirements = sanitized.as_deref().unwrap_or(requirements);
     let (pip_platforms, uv_platform) = platform_tags(arch);
@@ -538,31 +548,43 @@ pub fn install(
     // pip writes .pyc files and timestamps only where told; --no-compile and the layer's fixed mtime cover both.
     cmd.env("PYTHONDONTWRITEBYTECODE", "1");
     scrubbed(&mut cmd);
-    let out = cmd.output().map_err(|e| DepsError::Io {
-        path: requirements.into(),
-        reason: e.to_string(),
-    })?;
-    if !out.status.success() {
+    // A package published only as source (uv names it) is built here when it is pure Python, installed into
+    // the target, and the install run again: the resolver takes it as installed.
+    let mut from_source: Vec<String> = Vec::new();
+    loop {
+        let out = cmd.output().map_err(|e| DepsError::Io {
+            path: requirements.into(),
+            reason: e.to_string(),
+        })?;
+        if out.status.success() {
+            break;
+        }
         let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stdout));
+        if let (Installer::Uv { .. }, Some(pkg)) = (installer, super::sdists::source_only(&text))
+            && !from_source.contains(&pkg)
+            && from_source.len() < 32
+        {
+            super::sdists::build_pure(&pkg, target)?;
+            from_source.push(pkg);
+            continue;
+        }
         return Err(DepsError::Failed {
             installer: installer.id().into(),
             platform: format!("linux/{arch}"),
             python: python.into(),
             code: out.status.code().unwrap_or(-1),
-            output: text
-                .lines()
-                .rev()
-                .take(15)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n"),
+            output: last_lines(&text, 15),
         });
     }
     retarget_scripts(target);
-    Ok(())
+    Ok(from_source)
+}
+
+/// The last `n` lines of `text`.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 #[cfg(test)]
@@ -667,5 +689,7 @@ mod tests {
             failure_hint("ERROR: Invalid requirement: 'x=='", "3.11").contains("not a requirement")
         );
         assert!(failure_hint("No matching distribution found for x", "3.11").contains("wheel"));
+        let uv = "we can conclude that your requirements are unsatisfiable.\nhint: Wheels are required for `grpclib` because building from source is disabled";
+        assert!(failure_hint(uv, "3.11").contains("`grpclib` publishes no wheel"));
     }
 }

@@ -11,5 +11,6 @@ pub mod layout;
 pub mod manifest;
 pub mod own;
 pub mod project;
+pub mod sdists;
 pub mod time;
 pub mod wheels;

@@ -442,12 +442,18 @@ impl Builder<'_> {
         }
         let site = self.scratch.join(format!("site-{}", platform.arch));
         std::fs::create_dir_all(&site).map_err(io)?;
-        deps::install(inst, req, &platform.arch, &python, &site)?;
+        let from_source = deps::install(inst, req, &platform.arch, &python, &site)?;
         self.built.notes.push(format!(
             "dependencies for linux/{}: installed with {} for Python {python}",
             platform.arch,
             inst.id()
         ));
+        if !from_source.is_empty() {
+            self.built.notes.push(format!(
+                "built from source (pure Python, published without a wheel): {}",
+                from_source.join(", ")
+            ));
+        }
         let (entries, _) = context::collect(&site, deps::SITE)?;
         let l = layer::write(
             &entries,
