@@ -20,6 +20,7 @@ mod pipeline;
 mod plain_http;
 mod prefect_real;
 mod proxy;
+mod real_projects;
 mod register;
 mod release;
 mod render;

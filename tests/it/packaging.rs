@@ -35,10 +35,24 @@ pub(crate) fn uv(dir: &Path, args: &[&str]) -> String {
 
 /// `flowship build` of `context` onto `base` into `repo:1.0`, with uv on PATH.
 pub(crate) fn build(base: &str, context: &Path, repo: &str, extra: &[&str]) -> Outcome {
+    build_with_env(base, context, repo, extra, Vec::new())
+}
+
+/// [`build`] with more variables.
+pub(crate) fn build_with_env(
+    base: &str,
+    context: &Path,
+    repo: &str,
+    extra: &[&str],
+    env: Vec<(String, String)>,
+) -> Outcome {
     // uv's directory outside the project: a workspace's `members` globs would take it for a member.
     let scratch = tempfile::tempdir().unwrap();
-    plain(flowship())
-        .env("PATH", uv_path(scratch.path()))
+    let mut f = plain(flowship());
+    for (k, v) in env {
+        f = f.env(&k, v);
+    }
+    f.env("PATH", uv_path(scratch.path()))
         .env("UV_CACHE_DIR", uv_cache())
         .args(["build", "--image", repo, "--tag", "1.0", "--base", base])
         .args([
