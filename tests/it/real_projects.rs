@@ -196,3 +196,61 @@ fn the_collection_is_what_sources_md_says() {
         assert!(sources.contains(c["repo"].as_str().unwrap()), "{c}");
     }
 }
+
+/// Issue 17: a real project's image runs a flow to COMPLETED through Prefect's own docker worker (podman's
+/// Docker API), in a container of the pinned digest. The project's own prefect.yaml clones its GitHub
+/// repository in its pull step, which this network cannot reach: the deployment is registered from a
+/// prefect.yaml of the harness's (the code is in the image, where `flowship build` put it).
+#[test]
+fn a_real_project_runs_to_completed_through_the_docker_worker() {
+    use crate::release::prefect_get;
+    use crate::worker::{Worker, container_image_digest, post, run_logs, wait_for_run};
+    let slug = "zzstoatzz__prefect-pack";
+    let c = case(slug);
+    let dir = tempfile::tempdir().unwrap();
+    let project = copy(slug, dir.path());
+    let tok = token();
+    let repo = format!("{}/it/real-{tok}", svc("REGISTRY_PLAIN"));
+    let built = build_case(&c, &project, &repo);
+    let digest = built.success().json()["image"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        project.join("prefect.yaml"),
+        format!(
+            "name: prefect-pack\nbuild:\n  - prefect_docker.deployments.steps.build_docker_image:\n      id: build-image\n      image_name: {repo}\n      tag: \"1.0\"\npull:\n  - prefect.deployments.steps.set_working_directory:\n      directory: /opt/prefect/{slug}\ndeployments:\n  - name: print-info-{tok}\n    entrypoint: flows/hello.py:print_info\n    work_pool:\n      name: real-{tok}\n      job_variables:\n        image: \"{{{{ build-image.image }}}}\"\n"
+        ),
+    )
+    .unwrap();
+    let api = svc("PREFECT_PLAIN");
+    crate::images::plain(crate::harness::flowship())
+        .cwd(&project)
+        .env("PREFECT_API_URL", &api)
+        .env("FLOWSHIP_CREATE_WORK_POOL", "docker")
+        .args(["register", "--image", &format!("{repo}:1.0@{digest}")])
+        .run()
+        .success();
+    let d = prefect_get(
+        &api,
+        None,
+        &format!("/deployments/name/print-info/print-info-{tok}"),
+    );
+    let id = d["id"].as_str().unwrap_or_else(|| panic!("{d}"));
+    let worker = Worker::start(&api, &format!("real-{tok}"));
+    let run = post(
+        &api,
+        &format!("/deployments/{id}/create_flow_run"),
+        &serde_json::json!({}),
+    );
+    let run = wait_for_run(&api, run["id"].as_str().unwrap(), &worker);
+    assert_eq!(
+        run["state"]["type"],
+        "COMPLETED",
+        "{}\nlogs:\n{}\nworker:\n{}",
+        run["state"],
+        run_logs(&api, run["id"].as_str().unwrap()),
+        worker.logs()
+    );
+    assert_eq!(container_image_digest(&run), digest);
+}
