@@ -70,8 +70,9 @@ CF
     pf+=("$(echo "$t1 - $t0" | bc)"); ff+=("$(echo "$t2 - $t1" | bc)"); pc+=("$(echo "$t4 - $t3" | bc)"); fc+=("$(echo "$t6 - $t5" | bc)")
   done
   a=$(median "${pf[@]}") b=$(median "${ff[@]}") c=$(median "${pc[@]}") d=$(median "${fc[@]}")
-  printf 'uv.lock project (prefect-pack) first build: podman build + push %.2f s, flowship build %.2f s, ratio %.2f (target <= 1.0) | code-only rebuild: podman %.2f s, flowship %.2f s, ratio %.3f (target <= 0.1)\n' \
-    "$a" "$b" "$(echo "$b / $a" | bc -l)" "$c" "$d" "$(echo "$d / $c" | bc -l)"
+  # A CI job's podman has no layer cache: its code-only rebuild is its first build.
+  printf 'uv.lock project (prefect-pack) first build: podman build + push %.2f s, flowship build %.2f s, ratio %.2f (target <= 1.0) | code-only rebuild: podman with a warm layer cache %.2f s, flowship %.2f s, ratio %.3f (target <= 0.1; %.3f against podman as a CI job, empty storage)\n' \
+    "$a" "$b" "$(echo "$b / $a" | bc -l)" "$c" "$d" "$(echo "$d / $c" | bc -l)" "$(echo "$d / $a" | bc -l)"
   exit 0
 fi
 
