@@ -5,6 +5,7 @@ pub mod archive;
 pub mod build;
 pub mod context;
 pub mod deps;
+mod failures;
 pub mod inputs;
 pub mod layer;
 pub mod layout;
