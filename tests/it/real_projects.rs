@@ -160,7 +160,10 @@ fn requirements_with_pandas_numpy_pyarrow_28_flows_ingest_gcp_mssql() {
 #[test]
 fn projects_that_cannot_work_are_refused_with_their_cause() {
     is_refused("Artoss__labour_market_AU", "declares dependencies");
-    is_refused("BTHiggins__WeatherData", "pywin32");
+    is_refused(
+        "BTHiggins__WeatherData",
+        "`pywin32==311` has wheels for other platforms only",
+    );
     is_refused("AuckeBos__predicting-glucose-levels", "pendulum==2.1.2");
 }
 
