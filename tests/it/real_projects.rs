@@ -54,7 +54,7 @@ fn build_case(c: &Value, project: &Path, repo: &str) -> crate::harness::Outcome 
     // Variables the project's own build needs (hatch-vcs reads its version from git, absent here).
     crate::packaging::build_with_env(
         &svc("PREFECT_BASE"),
-        project,
+        &project.join(c["context"].as_str().unwrap_or(".")),
         repo,
         &extra,
         c["env"]
@@ -165,6 +165,11 @@ fn projects_that_cannot_work_are_refused_with_their_cause() {
         "`pywin32==311` has wheels for other platforms only",
     );
     is_refused("AuckeBos__predicting-glucose-levels", "pendulum==2.1.2");
+    // A member of a uv workspace: the root's requires-python holds for it too.
+    is_refused(
+        "RJ-SMTR__pipelines_v3",
+        "RJ-SMTR__pipelines_v3/pyproject.toml requires-python is `>=3.13,<3.14`",
+    );
 }
 
 /// The collection itself: at least 12 projects, every file `SOURCES.md` calls byte for byte has the sha256

@@ -37,13 +37,12 @@ pub enum BuildError {
     Base { base: String, reason: String },
     #[error("{0}")]
     Io(String),
-    #[error(
-        "base image {base} has Python {python}; the project's pyproject.toml requires-python is `{requires}`"
-    )]
+    #[error("base image {base} has Python {python}; {file} requires-python is `{requires}`")]
     Python {
         base: String,
         python: String,
         requires: String,
+        file: String,
     },
 }
 
@@ -112,6 +111,9 @@ pub struct Input {
     pub requirements: Option<PathBuf>,
     /// Local packages built as wheels into the project layer (the project itself, workspace members).
     pub local: Vec<PathBuf>,
+    /// Directories besides the context whose `requires-python` the base's Python must meet (a uv
+    /// workspace's root).
+    pub python_from: Vec<PathBuf>,
     pub python: Option<String>,
     /// Absolute path of the flow's code in the image.
     pub workdir: String,
@@ -306,16 +308,21 @@ impl Builder<'_> {
         }
         // Code that needs another Python than the base has cannot run in the image: refused here, not at
         // the first flow run.
-        if let (Some(spec), Some(py)) = (
-            crate::image::project::requires_python(&input.context),
-            input.python.clone().or_else(|| python_of(&config)),
-        ) && !crate::image::project::fits(&spec, &py)
-        {
-            return Err(BuildError::Python {
-                base: self.base_name.clone(),
-                python: py,
-                requires: spec,
-            });
+        // The context's own, and its uv workspace root's (uv holds every member to it).
+        let dirs = std::iter::once(&input.context).chain(&input.python_from);
+        for dir in dirs {
+            if let (Some(spec), Some(py)) = (
+                crate::image::project::requires_python(dir),
+                input.python.clone().or_else(|| python_of(&config)),
+            ) && !crate::image::project::fits(&spec, &py)
+            {
+                return Err(BuildError::Python {
+                    base: self.base_name.clone(),
+                    python: py,
+                    requires: spec,
+                    file: dir.join("pyproject.toml").display().to_string(),
+                });
+            }
         }
         let mut new_layers: Vec<(Descriptor, String, &'static str)> = Vec::new();
         if let Some((req, inst)) = deps {

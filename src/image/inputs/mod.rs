@@ -26,6 +26,10 @@ pub struct Chosen {
     pub from: Option<String>,
     /// What the choice decided that the user should hear (a local directory that is not a package).
     pub notes: Vec<String>,
+    /// What the user must hear even without `-v` (a lock that could not be checked).
+    pub warnings: Vec<String>,
+    /// Directories besides the context whose `requires-python` the image's Python must meet.
+    pub python_from: Vec<PathBuf>,
 }
 
 pub struct Request<'a> {
@@ -60,6 +64,7 @@ impl InputError {
 /// The inputs of `req`'s project (see the module's order).
 pub fn choose(req: &Request) -> Result<Chosen, InputError> {
     let ctx = req.context;
+    let mut extra = Chosen::default();
     // `image.requirements` may name a lock itself (`uv.lock`, `poetry.lock`, `pylock.toml`): read as one.
     let given_lock = req
         .requirements
@@ -67,14 +72,14 @@ pub fn choose(req: &Request) -> Result<Chosen, InputError> {
     let (file, base, from) = if let Some(lock) = given_lock {
         let dir = lock.parent().filter(|d| !d.as_os_str().is_empty());
         let dir = dir.unwrap_or(Path::new("."));
-        lock_input(req, &file_name(lock), dir)?
+        lock_input(req, &file_name(lock), dir, &mut extra)?
     } else if let Some(r) = req.requirements {
         let base = r.parent().unwrap_or(Path::new(".")).to_path_buf();
         (r.to_path_buf(), base, file_name(r))
     } else if let Some(ws) = uv::workspace_of(ctx, req.workspace)? {
-        uv_input(req, &ws)?
+        uv_input(req, &ws, &mut extra)?
     } else if let Some(lock) = LOCKS[1..].iter().find(|l| ctx.join(l).is_file()) {
-        lock_input(req, lock, ctx)?
+        lock_input(req, lock, ctx, &mut extra)?
     } else {
         if let Some(declared) = crate::image::project::undeclared_install(ctx) {
             return Err(InputError {
@@ -99,9 +104,8 @@ pub fn choose(req: &Request) -> Result<Chosen, InputError> {
     }
     let mut chosen = Chosen {
         requirements: Some(split.requirements),
-        local: Vec::new(),
         from: Some(from),
-        notes: Vec::new(),
+        ..extra
     };
     // The project itself first, when it is a package (a lock export names it too; once is enough).
     let mut dirs = vec![absolute(ctx)];
@@ -128,18 +132,28 @@ const LOCKS: [&str; 3] = ["uv.lock", "poetry.lock", "pylock.toml"];
 /// `(requirements file, the directory its relative paths start from, what it came from)`.
 type Input = (PathBuf, PathBuf, String);
 
-fn uv_input(req: &Request, ws: &uv::Workspace) -> Result<Input, InputError> {
+fn uv_input(req: &Request, ws: &uv::Workspace, extra: &mut Chosen) -> Result<Input, InputError> {
     let out = req.scratch.join("uv-export.txt");
-    uv::export(req.context, ws, req.path, &out)?;
+    extra
+        .warnings
+        .extend(uv::export(req.context, ws, req.path, &out)?);
+    if ws.root != absolute(req.context) {
+        extra.python_from.push(ws.root.clone());
+    }
     Ok((out, ws.root.clone(), "uv.lock".to_string()))
 }
 
 /// The lock `name` in `dir`, as requirements.
-fn lock_input(req: &Request, name: &str, dir: &Path) -> Result<Input, InputError> {
+fn lock_input(
+    req: &Request,
+    name: &str,
+    dir: &Path,
+    extra: &mut Chosen,
+) -> Result<Input, InputError> {
     match name {
         "uv.lock" => {
             let ws = uv::workspace_of(req.context, Some(dir))?.expect("a named root is found");
-            uv_input(req, &ws)
+            uv_input(req, &ws, extra)
         }
         "poetry.lock" => {
             let out = req.scratch.join("poetry-lock.txt");

@@ -92,13 +92,16 @@ pub(super) fn find_uv(path: Option<&str>) -> Option<PathBuf> {
 }
 
 /// The lock of `ws`, exported as a requirements file into `out`. A lock out of date with `pyproject.toml`
-/// is refused, as `uv sync --locked` refuses it.
+/// is refused, as `uv sync --locked` refuses it. Checking it needs a Python on the build machine that fits
+/// the project's `requires-python` (uv resolves again to compare); without one the lock is exported as it is
+/// (`--frozen`), with a warning that says so (the image's Python is checked against `requires-python` on its
+/// own, before anything is installed).
 pub(super) fn export(
     ctx: &Path,
     ws: &Workspace,
     path: Option<&str>,
     out: &Path,
-) -> Result<(), InputError> {
+) -> Result<Vec<String>, InputError> {
     let lock = ws.root.join("uv.lock");
     let uv = find_uv(path).ok_or_else(|| {
         InputError::new(
@@ -107,6 +110,45 @@ pub(super) fn export(
             "install uv in the job image (flowship's -python image has it), or pass --requirements FILE",
         )
     })?;
+    let text = match run_export(&uv, ws, "--locked", out, &lock)? {
+        None => return Ok(Vec::new()),
+        Some(text) => text,
+    };
+    if text.contains("needs to be updated") || text.contains("--locked") {
+        return Err(InputError::new(
+            &lock,
+            format!("uv.lock is out of date with pyproject.toml ({text})"),
+            format!(
+                "run `uv lock` in {} and commit uv.lock, or pass --requirements FILE",
+                ws.root.display()
+            ),
+        ));
+    }
+    let no_python = [
+        "interpreter",
+        "No Python",
+        "incompatible with the project's Python",
+    ];
+    if no_python.iter().any(|w| text.contains(w)) {
+        return match run_export(&uv, ws, "--frozen", out, &lock)? {
+            None => Ok(vec![format!(
+                "{}: not checked against pyproject.toml (checking needs a Python on this machine that fits the project's requires-python); installed as locked",
+                lock.display()
+            )]),
+            Some(text) => Err(failed(ctx, ws, &lock, &text)),
+        };
+    }
+    Err(failed(ctx, ws, &lock, &text))
+}
+
+/// `uv export` with `mode` (`--locked`, `--frozen`); `None` when it succeeded, else what uv said.
+fn run_export(
+    uv: &Path,
+    ws: &Workspace,
+    mode: &str,
+    out: &Path,
+    lock: &Path,
+) -> Result<Option<String>, InputError> {
     let mut cmd = std::process::Command::new(uv);
     crate::image::deps::scrubbed(&mut cmd);
     for (k, v) in crate::image::deps::uv_trust(|k| std::env::var_os(k).is_some()) {
@@ -114,7 +156,8 @@ pub(super) fn export(
     }
     cmd.current_dir(&ws.root).args([
         "export",
-        "--locked",
+        mode,
+        "--no-python-downloads",
         "--no-dev",
         "--no-hashes",
         "--no-editable",
@@ -138,34 +181,24 @@ pub(super) fn export(
         .arg(out)
         .env_remove("VIRTUAL_ENV")
         .output()
-        .map_err(|e| InputError::new(&lock, format!("uv export: {e}"), "check that uv runs"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let text = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    if text.contains("needs to be updated") || text.contains("--locked") {
-        return Err(InputError::new(
-            &lock,
-            format!("uv.lock is out of date with pyproject.toml ({text})"),
-            format!(
-                "run `uv lock` in {} and commit uv.lock, or pass --requirements FILE",
-                ws.root.display()
-            ),
-        ));
-    }
+        .map_err(|e| InputError::new(lock, format!("uv export: {e}"), "check that uv runs"))?;
+    Ok((!output.status.success())
+        .then(|| String::from_utf8_lossy(&output.stderr).trim().to_string()))
+}
+
+fn failed(ctx: &Path, ws: &Workspace, lock: &Path, text: &str) -> InputError {
     let hint = match &ws.scope {
-        Scope::Member(n) => format!(
+        Scope::Member(n) if text.contains(n.as_str()) => format!(
             "{} is `{n}`: make it a member of the workspace at {} ([tool.uv.workspace] members), or set image.workspace",
             ctx.join("pyproject.toml").display(),
             ws.root.display()
         ),
-        _ => "run `uv export --locked` there to see why".into(),
+        _ => format!(
+            "run `uv export --locked` in {} to see why",
+            ws.root.display()
+        ),
     };
-    Err(InputError::new(
-        &lock,
-        format!("uv export failed: {text}"),
-        hint,
-    ))
+    InputError::new(lock, format!("uv export failed: {text}"), hint)
 }
 
 #[cfg(test)]

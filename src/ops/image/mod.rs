@@ -264,6 +264,7 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         context,
         requirements: chosen.requirements,
         local: chosen.local,
+        python_from: chosen.python_from,
         python: b.python_version.as_ref().map(|p| p.value.clone()),
         workdir,
         mtime: settings.source_date.value,
@@ -317,7 +318,8 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
     plan.notes
         .extend(chosen.from.map(|f| format!("dependencies from {f}")));
     plan.notes.extend(built.notes);
-    plan.warnings = built.warnings;
+    plan.warnings = chosen.warnings;
+    plan.warnings.extend(built.warnings);
     plan._scratch = Some(scratch);
     Ok(plan)
 }
