@@ -24,9 +24,10 @@ pub struct Chosen {
     pub local: Vec<PathBuf>,
     /// The file the dependencies came from (`requirements.txt`, `uv.lock`, …), for narration.
     pub from: Option<String>,
-    /// What the choice decided that the user should hear (a local directory that is not a package).
+    /// What the choice decided, for narration.
     pub notes: Vec<String>,
-    /// What the user must hear even without `-v` (a lock that could not be checked).
+    /// What the user must hear even without `-v` (a lock that could not be checked, a local directory that
+    /// is not a package).
     pub warnings: Vec<String>,
     /// Directories besides the context whose `requires-python` the image's Python must meet.
     pub python_from: Vec<PathBuf>,
@@ -117,8 +118,8 @@ pub fn choose(req: &Request) -> Result<Chosen, InputError> {
         if is_package(&d) {
             chosen.local.push(d);
         } else if d != absolute(ctx) {
-            chosen.notes.push(format!(
-                "{}: not a package (no [build-system] and no setup.py); not installed",
+            chosen.warnings.push(format!(
+                "{}: named as a package, but it is none (no [build-system] and no setup.py); not installed",
                 d.display()
             ));
         }
