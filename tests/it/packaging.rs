@@ -302,3 +302,32 @@ fn poetry_and_pylock_projects_are_installed_as_locked() {
         "1.16.0"
     );
 }
+
+/// Issue 17: without uv, pip builds the project's wheel (`pip wheel --no-deps`) and installs it for the
+/// target; the console script runs in the image as with uv.
+#[test]
+fn without_uv_pip_builds_and_installs_the_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("pip{}", token());
+    let project = package_project(dir.path(), &name, "pip");
+    std::fs::write(project.join("requirements.txt"), "six==1.16.0\n.\n").unwrap();
+    let repo = format!("{}/it/package-pip-{}", svc("REGISTRY_PLAIN"), token());
+    plain(flowship())
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .args([
+            "build",
+            "--image",
+            &repo,
+            "--tag",
+            "1.0",
+            "--base",
+            &svc("PYTHON_BASE"),
+        ])
+        .args(["--context", project.to_str().unwrap(), "-v"])
+        .run()
+        .success()
+        .stderr_has("installed with pip")
+        .stderr_has("installed from wheels");
+    let out = podman_run(&format!("{repo}:1.0"), &[&format!("{name}-hello")]);
+    assert_eq!(out.trim(), "hello from pip with six 1.16.0");
+}
