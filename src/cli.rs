@@ -171,6 +171,10 @@ pub struct BuildFlags {
     /// Python requirements [default: image.requirements, else CONTEXT/requirements.txt when present].
     #[arg(long, value_name = "FILE")]
     pub requirements: Option<PathBuf>,
+    /// The uv workspace root (where uv.lock is) of a member context [default: image.workspace, else found
+    /// above the context].
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
     /// Target platforms, comma-separated or repeated [default: linux/amd64].
     #[arg(long = "platform", value_name = "OS/ARCH", value_delimiter = ',')]
     pub platforms: Vec<String>,
@@ -199,7 +203,7 @@ pub struct BuildArgs {
     pub oci_layout: Option<PathBuf>,
     /// Build flowship's own image instead of a flow's: this (static) binary, a CA bundle, /tmp and a non-root
     /// user, from scratch, or on --base (e.g. a Python image for build jobs); with its SBOM attached.
-    #[arg(long, conflicts_with_all = ["context", "requirements", "platforms", "python_version", "workdir"])]
+    #[arg(long, conflicts_with_all = ["context", "requirements", "workspace", "platforms", "python_version", "workdir"])]
     pub self_image: bool,
     /// With --self-image: one more file, `FILE:/PATH/IN/IMAGE` (repeatable), e.g. a shell or uv.
     #[arg(long = "add", value_name = "FILE:PATH", requires = "self_image")]

@@ -7,6 +7,7 @@
 #   the same container running the shell's `:`); `flowship release` of a code-only change (build, push, bump,
 #   register) vs `podman build` (a Containerfile FROM the same Prefect base: pip install, COPY; podman's layer
 #   cache keeps the pip layer) + `podman push`.
+#   PART=uv: a uv.lock project's first build and code-only rebuild vs `podman build` of its uv sync Containerfile.
 # Targets: first push <= 0.7x skopeo; repeat <= 1.0x skopeo; code-only rebuild <= 0.1x buildah; RSS <= 64 MiB;
 # slim image <= 15 MB compressed; release of a code-only change <= 0.1x podman build + push.
 set -euo pipefail
@@ -30,6 +31,50 @@ N=${N:-5}
 now() { date +%s.%N; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 fs() { env -i PATH="$PATH" HOME="$W" "$FLOWSHIP" -q --plain-http "$REG" "$@" >/dev/null; }
+
+# PART=uv runs only the uv.lock project's figures (issue 17): a real project's first build and its code-only
+# rebuild, flowship build vs `podman build` of the Containerfile such a project ships (uv sync --frozen).
+if [ "${PART:-all}" = uv ]; then
+  command -v podman >/dev/null && [ -n "${FLOWSHIP_IT_PODMAN_SOCK:-}" ] || die "PART=uv needs podman (start the services with it)"
+  UV=$(uv_bin)
+  proj=$W/uv-project; cp -r fixtures/real-projects/zzstoatzz__prefect-pack "$proj"
+  # What such a project ships: dependencies first (cached in a layer), then the project, both from the lock.
+  cat > "$proj/Containerfile" <<CF
+FROM $FLOWSHIP_IT_PREFECT_BASE
+ENV UV_SYSTEM_CERTS=1 UV_NATIVE_TLS=1 UV_LINK_MODE=copy SETUPTOOLS_SCM_PRETEND_VERSION=0.0.0 UV_PYTHON=/usr/bin/python3
+WORKDIR /opt/prefect/flow
+COPY pyproject.toml uv.lock README.md ./
+RUN --mount=type=bind,source=uv,target=/usr/local/bin/uv uv sync --frozen --no-dev --no-install-project
+COPY . .
+RUN --mount=type=bind,source=uv,target=/usr/local/bin/uv uv sync --frozen --no-dev --no-editable
+CF
+  cp "$UV" "$proj/uv"; printf 'uv\nContainerfile\n' > "$proj/.flowshipignore"
+  pb() { # tag [podman storage options...]
+    local t=$1; shift
+    podman "$@" build -q --network host -v /etc/ssl/certs:/etc/ssl/certs:ro -t "localhost/bench-uv:$t" "$proj" >/dev/null 2>&1 \
+      && podman "$@" push -q "localhost/bench-uv:$t" "docker://$REG/bench-uv-podman/p:$t" >/dev/null 2>&1; }
+  fb() { # repository, uv cache
+    env -i PATH="$(dirname "$UV"):$PATH" HOME="$W" UV_CACHE_DIR="$2" SETUPTOOLS_SCM_PRETEND_VERSION=0.0.0 \
+      "$FLOWSHIP" -q --plain-http "$REG" build --image "$REG/$1" --tag v1 --base "$FLOWSHIP_IT_PREFECT_BASE" --context "$proj" >/dev/null; }
+  pf=() ff=() pc=() fc=()
+  for i in $(seq 1 "${N_UV:-3}"); do
+    # First build: podman with empty storage (a CI job), flowship into a new repository (no cached layer);
+    # both start with an empty uv cache.
+    r=$W/podman-fresh-$i; t0=$(now); pb "f$i" --root "$r/root" --runroot "$r/run" || die "podman build failed"; t1=$(now)
+    fb "bench-uv-$i-$RANDOM/p" "$W/uvc-$i"; t2=$(now)
+    # Code-only rebuild: podman with its layer cache, flowship with its registry cache.
+    echo "# change $i" >> "$proj/flows/hello.py"
+    t3=$(now); pb "c$i" --root "$r/root" --runroot "$r/run" || die "podman rebuild failed"; t4=$(now)
+    fb "bench-uv-warm/p" "$W/uvc-$i"; echo "# again $i" >> "$proj/flows/hello.py"; t5=$(now); fb "bench-uv-warm/p" "$W/uvc-$i"; t6=$(now)
+    rm -rf "$r"
+    pf+=("$(echo "$t1 - $t0" | bc)"); ff+=("$(echo "$t2 - $t1" | bc)"); pc+=("$(echo "$t4 - $t3" | bc)"); fc+=("$(echo "$t6 - $t5" | bc)")
+  done
+  a=$(median "${pf[@]}") b=$(median "${ff[@]}") c=$(median "${pc[@]}") d=$(median "${fc[@]}")
+  # A CI job's podman has no layer cache: its code-only rebuild is its first build.
+  printf 'uv.lock project (prefect-pack) first build: podman build + push %.2f s, flowship build %.2f s, ratio %.2f (target <= 1.0) | code-only rebuild: podman with a warm layer cache %.2f s, flowship %.2f s, ratio %.3f (target <= 0.1; %.3f against podman as a CI job, empty storage)\n' \
+    "$a" "$b" "$(echo "$b / $a" | bc -l)" "$c" "$d" "$(echo "$d / $c" | bc -l)" "$(echo "$d / $a" | bc -l)"
+  exit 0
+fi
 
 # PART=own runs only the own-image and release figures (the last part).
 if [ "${PART:-all}" != own ]; then

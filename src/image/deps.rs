@@ -33,53 +33,9 @@ impl DepsError {
             DepsError::NoInstaller => {
                 Some("install uv (pip install uv) or pip in the job image".into())
             }
-            DepsError::Failed { output, python, .. } => Some(failure_hint(output, python)),
+            DepsError::Failed { output, python, .. } => Some(super::failures::hint(output, python)),
             DepsError::Io { .. } => None,
         }
-    }
-}
-
-/// What the installer's own words say went wrong, and what to do: one hint per kind of failure (a missing
-/// wheel is only one of them).
-fn failure_hint(output: &str, python: &str) -> String {
-    let o = output.to_ascii_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| o.contains(w));
-    if has(&[
-        "requires-python",
-        "requires a different python",
-        "python>=",
-        "requires python",
-    ]) {
-        format!(
-            "a package does not support Python {python}: pin a version that does, or build on a base with the Python it needs (--base, or --python-version)"
-        )
-    } else if has(&[
-        "resolutionimpossible",
-        "conflict",
-        "no solution found",
-        "unsatisfiable",
-    ]) {
-        "the requirements pin versions that cannot be installed together: fix the pins (the installer's output above names them)".into()
-    } else if has(&[
-        "invalid requirement",
-        "could not parse",
-        "parse error",
-        "expected package name",
-        "error parsing",
-    ]) {
-        "a line of the requirements file is not a requirement: fix it (the installer's output above names it)".into()
-    } else if has(&[
-        "git clone",
-        "git checkout",
-        "did not run successfully",
-        "git@",
-        "git+",
-    ]) {
-        "a git requirement could not be fetched: check its URL and credentials, or publish it as a wheel".into()
-    } else if has(&["401", "403", "unauthorized", "forbidden"]) {
-        "the package index refused the request: check its credentials (PIP_INDEX_URL / UV_INDEX_URL, ~/.netrc)".into()
-    } else {
-        "every requirement needs a wheel for the target platform (--only-binary=:all:); pin versions that ship one".into()
     }
 }
 
@@ -231,7 +187,7 @@ pub fn index_config(env: &std::collections::BTreeMap<String, String>) -> String 
 }
 
 /// `linux/amd64` → pip platform tags / uv's `--python-platform`.
-fn platform_tags(arch: &str) -> (Vec<String>, String) {
+pub(crate) fn platform_tags(arch: &str) -> (Vec<String>, String) {
     let m = if arch == "arm64" { "aarch64" } else { "x86_64" };
     let pip = [
         "manylinux2014",
@@ -421,7 +377,7 @@ fn never_editable(requirements: &Path, target: &Path) -> Result<Option<PathBuf>,
 
 /// Console scripts the installer wrote name the build machine's interpreter (`#!/home/runner/.pyenv/...`):
 /// in the image they must run with the image's own Python, found on its `PATH`.
-fn retarget_scripts(target: &Path) {
+pub(crate) fn retarget_scripts(target: &Path) {
     let Ok(entries) = std::fs::read_dir(target.join("bin")) else {
         return;
     };
@@ -483,7 +439,7 @@ pub fn install(
     arch: &str,
     python: &str,
     target: &Path,
-) -> Result<(), DepsError> {
+) -> Result<Vec<String>, DepsError> {
     let sanitized = never_editable(requirements, target)?;
     let requirements = sanitized.as_deref().unwrap_or(requirements);
     let (pip_platforms, uv_platform) = platform_tags(arch);
@@ -538,31 +494,43 @@ pub fn install(
     // pip writes .pyc files and timestamps only where told; --no-compile and the layer's fixed mtime cover both.
     cmd.env("PYTHONDONTWRITEBYTECODE", "1");
     scrubbed(&mut cmd);
-    let out = cmd.output().map_err(|e| DepsError::Io {
-        path: requirements.into(),
-        reason: e.to_string(),
-    })?;
-    if !out.status.success() {
+    // A package published only as source (uv names it) is built here when it is pure Python, installed into
+    // the target, and the install run again: the resolver takes it as installed.
+    let mut from_source: Vec<String> = Vec::new();
+    loop {
+        let out = cmd.output().map_err(|e| DepsError::Io {
+            path: requirements.into(),
+            reason: e.to_string(),
+        })?;
+        if out.status.success() {
+            break;
+        }
         let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stdout));
+        if let (Installer::Uv { .. }, Some(pkg)) = (installer, super::sdists::source_only(&text))
+            && !from_source.contains(&pkg)
+            && from_source.len() < 32
+        {
+            super::sdists::build_pure(&pkg, target)?;
+            from_source.push(pkg);
+            continue;
+        }
         return Err(DepsError::Failed {
             installer: installer.id().into(),
             platform: format!("linux/{arch}"),
             python: python.into(),
             code: out.status.code().unwrap_or(-1),
-            output: text
-                .lines()
-                .rev()
-                .take(15)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n"),
+            output: last_lines(&text, 15),
         });
     }
     retarget_scripts(target);
-    Ok(())
+    Ok(from_source)
+}
+
+/// The last `n` lines of `text`.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 #[cfg(test)]
@@ -648,24 +616,5 @@ mod tests {
             std::fs::read_to_string(p.join("site/bin/prefect")).unwrap(),
             "#!/usr/bin/env python3\nimport sys\n"
         );
-    }
-
-    #[test]
-    fn installer_failures_get_the_hint_of_their_kind() {
-        assert!(
-            failure_hint(
-                "ERROR: Package 'x' requires a different Python: 3.11.7 not in '>=3.12'",
-                "3.11"
-            )
-            .contains("Python 3.11")
-        );
-        assert!(
-            failure_hint("ResolutionImpossible: conflict", "3.11")
-                .contains("cannot be installed together")
-        );
-        assert!(
-            failure_hint("ERROR: Invalid requirement: 'x=='", "3.11").contains("not a requirement")
-        );
-        assert!(failure_hint("No matching distribution found for x", "3.11").contains("wheel"));
     }
 }

@@ -30,56 +30,6 @@ pub fn undeclared_install(context: &Path) -> Option<String> {
     (project_deps || poetry_deps).then(|| "pyproject.toml".to_string())
 }
 
-/// The dependencies `uv.lock` pins, exported as a requirements file for the installer (`uv export --locked`:
-/// exactly the locked versions, dev groups left out, nothing editable, the project itself not included: its
-/// code is the code layer). A lock out of date with `pyproject.toml` is refused, as `uv sync --locked`
-/// refuses it. `uv` is the `uv` on `path`.
-pub fn export_uv_lock(context: &Path, path: Option<&str>, out: &Path) -> Result<(), String> {
-    let uv = path
-        .unwrap_or_default()
-        .split(':')
-        .filter(|d| !d.is_empty())
-        .map(|d| Path::new(d).join("uv"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            "uv is not on PATH; it reads uv.lock (flowship's -python image has it)".to_string()
-        })?;
-    let mut cmd = std::process::Command::new(uv);
-    super::deps::scrubbed(&mut cmd);
-    for (k, v) in super::deps::uv_trust(|k| std::env::var_os(k).is_some()) {
-        cmd.env(k, v);
-    }
-    let output = cmd
-        .current_dir(context)
-        .args([
-            "export",
-            "--locked",
-            "--no-dev",
-            "--no-hashes",
-            "--no-editable",
-            "--no-emit-project",
-            "--format",
-            "requirements-txt",
-            "--quiet",
-            "--output-file",
-        ])
-        .arg(out)
-        .env_remove("VIRTUAL_ENV")
-        .output()
-        .map_err(|e| format!("uv export: {e}"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let text = String::from_utf8_lossy(&output.stderr).into_owned();
-    if text.contains("needs to be updated") || text.contains("--locked") {
-        return Err(format!(
-            "uv.lock is out of date with pyproject.toml; run `uv lock` and commit it ({})",
-            text.trim()
-        ));
-    }
-    Err(format!("uv export failed: {}", text.trim()))
-}
-
 /// `[project] requires-python` of the project, if it states one.
 pub fn requires_python(context: &Path) -> Option<String> {
     let text = std::fs::read_to_string(context.join("pyproject.toml")).ok()?;

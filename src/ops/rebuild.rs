@@ -125,6 +125,8 @@ pub async fn run(
             .collect(),
         python_version: r.build.python_version.clone().map(Sourced::default_value),
         workdir: Some(Sourced::default_value(r.build.workdir.clone())),
+        // A workspace member's context names its workspace itself (found above the context).
+        workspace: None,
     };
     s.image = Some(Sourced::default_value(Reference::parse(&name).map_err(
         |e| {

@@ -50,6 +50,8 @@ pub struct ImageSection {
     pub base: Option<String>,
     pub context: Option<PathBuf>,
     pub requirements: Option<PathBuf>,
+    /// The uv workspace root the context is a member of.
+    pub workspace: Option<PathBuf>,
     #[serde(default)]
     pub platforms: Vec<String>,
     pub python_version: Option<String>,

@@ -42,6 +42,9 @@ pub const CONTEXT: Key = Key::new("image.context")
 pub const REQUIREMENTS: Key = Key::new("image.requirements")
     .flag("requirements", "--requirements")
     .env("FLOWSHIP_REQUIREMENTS");
+pub const WORKSPACE: Key = Key::new("image.workspace")
+    .flag("workspace", "--workspace")
+    .env("FLOWSHIP_WORKSPACE");
 pub const PLATFORMS: Key = Key::new("image.platforms")
     .flag("platforms", "--platform")
     .env("FLOWSHIP_PLATFORMS");

@@ -112,6 +112,8 @@ pub struct BuildSettings {
     pub context: Sourced<PathBuf>,
     /// `None`: no requirements file (none given, and the context has no requirements.txt).
     pub requirements: Option<Sourced<PathBuf>>,
+    /// The uv workspace root whose lock a member context uses (else found above the context).
+    pub workspace: Option<Sourced<PathBuf>>,
     pub platforms: Vec<Sourced<String>>,
     pub python_version: Option<Sourced<String>>,
     pub workdir: Option<Sourced<String>>,

@@ -208,6 +208,7 @@ fn build(l: &Layers<'_>) -> Result<BuildSettings, ConfigError> {
         base: l.string(&k::BASE)?,
         context,
         requirements,
+        workspace: l.string(&k::WORKSPACE)?.map(|s| s.map(PathBuf::from)),
         platforms,
         python_version: l.string(&k::PYTHON_VERSION)?,
         workdir: l.string(&k::WORKDIR)?,

@@ -135,6 +135,10 @@ impl Settings {
             "image.requirements",
             b.requirements.as_ref().map(display).as_ref(),
         );
+        e.one(
+            "image.workspace",
+            b.workspace.as_ref().map(display).as_ref(),
+        );
         e.list("image.platforms", &b.platforms);
         e.one("image.python_version", b.python_version.as_ref());
         e.one("image.workdir", b.workdir.as_ref());

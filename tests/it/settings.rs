@@ -327,6 +327,12 @@ fn every_variable_can_be_given_as_a_file() {
         ),
         ("FLOWSHIP_CONTEXT", "image.context", "src", "src".into()),
         (
+            "FLOWSHIP_WORKSPACE",
+            "image.workspace",
+            "mono",
+            "mono".into(),
+        ),
+        (
             "FLOWSHIP_PLATFORMS",
             "image.platforms",
             "linux/arm64",

@@ -12,14 +12,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `prefect worker start --type docker` against podman's socket, stopped when dropped.
-struct Worker {
+pub(crate) struct Worker {
     child: Child,
     log: std::path::PathBuf,
     _home: tempfile::TempDir,
 }
 
 impl Worker {
-    fn start(api: &str, pool: &str) -> Self {
+    pub(crate) fn start(api: &str, pool: &str) -> Self {
         let home = tempfile::tempdir().unwrap();
         let log = home.path().join("worker.log");
         let prefect = svc("PREFECT_BIN");
@@ -49,7 +49,7 @@ impl Worker {
         }
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         let err = self.log.with_file_name("worker.err");
         format!(
             "{}\n{}",
@@ -67,7 +67,7 @@ impl Drop for Worker {
 }
 
 /// POST, retried while the server is busy (its SQLite database is shared by every test running at once).
-fn post(api: &str, path: &str, body: &Value) -> Value {
+pub(crate) fn post(api: &str, path: &str, body: &Value) -> Value {
     let mut last = String::new();
     for _ in 0..10 {
         let out = Command::new("curl")
@@ -95,7 +95,7 @@ fn post(api: &str, path: &str, body: &Value) -> Value {
 }
 
 /// Wait for a terminal state; `(state type, the run)`.
-fn wait_for_run(api: &str, id: &str, worker: &Worker) -> Value {
+pub(crate) fn wait_for_run(api: &str, id: &str, worker: &Worker) -> Value {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let run = prefect_get(api, None, &format!("/flow_runs/{id}"));
@@ -112,7 +112,7 @@ fn wait_for_run(api: &str, id: &str, worker: &Worker) -> Value {
     }
 }
 
-fn run_logs(api: &str, id: &str) -> String {
+pub(crate) fn run_logs(api: &str, id: &str) -> String {
     let logs = post(
         api,
         "/logs/filter",
@@ -128,7 +128,7 @@ fn run_logs(api: &str, id: &str) -> String {
 
 /// The image digest of the container a flow run ran in (prefect-docker records `<host>:<container id>`;
 /// containers are kept, `auto_remove` being off by default).
-fn container_image_digest(run: &Value) -> String {
+pub(crate) fn container_image_digest(run: &Value) -> String {
     let pid = run["infrastructure_pid"]
         .as_str()
         .expect("the worker recorded its container");

@@ -5,6 +5,7 @@
 
 mod cache;
 mod config;
+mod local;
 
 use super::context;
 use super::deps::{self, Installer};
@@ -30,17 +31,18 @@ pub enum BuildError {
     Context(#[from] context::ContextError),
     #[error(transparent)]
     Deps(#[from] deps::DepsError),
+    #[error(transparent)]
+    Wheel(#[from] super::wheels::WheelError),
     #[error("base image {base}: {reason}")]
     Base { base: String, reason: String },
     #[error("{0}")]
     Io(String),
-    #[error(
-        "base image {base} has Python {python}; the project's pyproject.toml requires-python is `{requires}`"
-    )]
+    #[error("base image {base} has Python {python}; {file} requires-python is `{requires}`")]
     Python {
         base: String,
         python: String,
         requires: String,
+        file: String,
     },
 }
 
@@ -49,6 +51,7 @@ impl BuildError {
         match self {
             BuildError::Registry(e) => e.hint(),
             BuildError::Deps(e) => e.hint(),
+            BuildError::Wheel(e) => e.hint(),
             BuildError::Base { .. } => {
                 Some("check --base, and that it is built for every --platform".into())
             }
@@ -66,6 +69,8 @@ impl BuildError {
                 | BuildError::Base { .. }
                 | BuildError::Deps(_)
                 | BuildError::Python { .. }
+                | BuildError::Wheel(super::wheels::WheelError::Build { .. })
+                | BuildError::Wheel(super::wheels::WheelError::Install { .. })
         )
     }
 }
@@ -104,6 +109,11 @@ pub struct Input {
     pub platforms: Vec<Platform>,
     pub context: PathBuf,
     pub requirements: Option<PathBuf>,
+    /// Local packages built as wheels into the project layer (the project itself, workspace members).
+    pub local: Vec<PathBuf>,
+    /// Directories besides the context whose `requires-python` the base's Python must meet (a uv
+    /// workspace's root).
+    pub python_from: Vec<PathBuf>,
     pub python: Option<String>,
     /// Absolute path of the flow's code in the image.
     pub workdir: String,
@@ -156,6 +166,13 @@ struct Builder<'a> {
     built: Built,
 }
 
+/// What a platform's image installs: the dependencies (requirements, installer) and the local packages'
+/// wheels.
+type Installs<'a> = (
+    Option<(&'a PathBuf, &'a Installer)>,
+    Option<(&'a [PathBuf], &'a Installer)>,
+);
+
 /// A platform's image of the base: `(platform, manifest bytes, digest)`.
 type BaseManifest = (Platform, Vec<u8>, String);
 
@@ -196,9 +213,9 @@ pub async fn build(
         .requirements
         .as_ref()
         .filter(|r| names_requirements(r));
-    let installer = match requirements {
-        Some(_) => Some(Installer::find(input.path.as_deref())?),
-        None => None,
+    let installer = match requirements.is_some() || !input.local.is_empty() {
+        true => Some(Installer::find(input.path.as_deref())?),
+        false => None,
     };
     let deps = requirements.zip(installer.as_ref());
     b.built.facts.installer = installer.as_ref().map(|i| i.id().to_string());
@@ -207,6 +224,17 @@ pub async fn build(
         b.built.facts.requirements_sha256 =
             Some(crate::registry::digest::of(&inputs)["sha256:".len()..].to_string());
     }
+    // Wheels are built once: a local package is pure Python or fails to build here.
+    let built_wheels = match &installer {
+        Some(inst) if !input.local.is_empty() => {
+            super::wheels::build(inst, &input.local, &scratch.join("wheels"), input.mtime)?
+        }
+        _ => Vec::new(),
+    };
+    let local = installer
+        .as_ref()
+        .filter(|_| !built_wheels.is_empty())
+        .map(|i| (built_wheels.as_slice(), i));
     let mut platform_manifests = Vec::new();
     for (platform, bytes, digest) in per_platform {
         b.built
@@ -214,7 +242,7 @@ pub async fn build(
             .base_digests
             .push((format!("{}/{}", platform.os, platform.arch), digest.clone()));
         let m = b
-            .platform_image(&platform, &bytes, &digest, &code, deps)
+            .platform_image(&platform, &bytes, &digest, &code, (deps, local))
             .await?;
         platform_manifests.push((platform, m));
     }
@@ -284,7 +312,7 @@ impl Builder<'_> {
         bytes: &[u8],
         digest: &str,
         code: &Layer,
-        deps: Option<(&PathBuf, &Installer)>,
+        (deps, local): Installs<'_>,
     ) -> Result<Manifest, BuildError> {
         let input = self.input;
         let (children, refs) =
@@ -310,20 +338,29 @@ impl Builder<'_> {
         }
         // Code that needs another Python than the base has cannot run in the image: refused here, not at
         // the first flow run.
-        if let (Some(spec), Some(py)) = (
-            crate::image::project::requires_python(&input.context),
-            input.python.clone().or_else(|| python_of(&config)),
-        ) && !crate::image::project::fits(&spec, &py)
-        {
-            return Err(BuildError::Python {
-                base: self.base_name.clone(),
-                python: py,
-                requires: spec,
-            });
+        // The context's own, and its uv workspace root's (uv holds every member to it).
+        let dirs = std::iter::once(&input.context).chain(&input.python_from);
+        for dir in dirs {
+            if let (Some(spec), Some(py)) = (
+                crate::image::project::requires_python(dir),
+                input.python.clone().or_else(|| python_of(&config)),
+            ) && !crate::image::project::fits(&spec, &py)
+            {
+                return Err(BuildError::Python {
+                    base: self.base_name.clone(),
+                    python: py,
+                    requires: spec,
+                    file: dir.join("pyproject.toml").display().to_string(),
+                });
+            }
         }
         let mut new_layers: Vec<(Descriptor, String, &'static str)> = Vec::new();
         if let Some((req, inst)) = deps {
             new_layers.push(self.deps_layer(platform, &config, req, inst).await?);
+        }
+        if let Some((wheels, inst)) = local {
+            let python = self.python(&config)?;
+            new_layers.push(self.project_layer(platform, &python, wheels, inst)?);
         }
         let code_desc = descriptor(OCI_LAYER_GZIP, code);
         if !self
@@ -417,9 +454,7 @@ impl Builder<'_> {
         inst: &Installer,
     ) -> Result<(Descriptor, String, &'static str), BuildError> {
         let input = self.input;
-        let python = input.python.clone().or_else(|| python_of(config)).ok_or_else(|| {
-            self.bad_base("does not say its Python version (no PYTHON_VERSION in its environment); pass --python-version".into())
-        })?;
+        let python = self.python(config)?;
         let inputs = deps::inputs(req)?;
         let key = deps::cache_key(&inputs, &platform.arch, &python, inst, &input.index);
         let cached = match &self.target {
@@ -446,7 +481,7 @@ impl Builder<'_> {
         }
         let site = self.scratch.join(format!("site-{}", platform.arch));
         std::fs::create_dir_all(&site).map_err(io)?;
-        deps::install(inst, req, &platform.arch, &python, &site)?;
+        let from_source = deps::install(inst, req, &platform.arch, &python, &site)?;
         let packages = crate::image::pysbom::installed(&site);
         self.add_packages(Some(packages.clone()));
         self.built.notes.push(format!(
@@ -454,6 +489,12 @@ impl Builder<'_> {
             platform.arch,
             inst.id()
         ));
+        if !from_source.is_empty() {
+            self.built.notes.push(format!(
+                "built from source (pure Python, published without a wheel): {}",
+                from_source.join(", ")
+            ));
+        }
         let (entries, _) = context::collect(&site, deps::SITE)?;
         let l = layer::write(
             &entries,
@@ -491,6 +532,13 @@ impl Builder<'_> {
             }
             _ => *known = None,
         }
+    }
+
+    /// The base's Python `major.minor`: `--python-version`, else the base's `PYTHON_VERSION`.
+    fn python(&self, config: &Value) -> Result<String, BuildError> {
+        self.input.python.clone().or_else(|| python_of(config)).ok_or_else(|| {
+            self.bad_base("does not say its Python version (no PYTHON_VERSION in its environment); pass --python-version".into())
+        })
     }
 
     /// One platform: its manifest is the image. Several: an index over them, children first.

@@ -225,47 +225,6 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
             "pass --requirements FILE, or leave it out to build without dependencies",
         ));
     }
-    // A uv project without a requirements file: its lock, exported (exactly the locked versions).
-    let mut requirements = b.requirements.as_ref().map(|r| r.value.clone());
-    if requirements.is_none() && context.join("uv.lock").is_file() {
-        let out = std::env::temp_dir().join(format!(
-            "flowship-uv-export-{}.txt",
-            crate::registry::digest::of(
-                std::path::absolute(&context)
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .as_bytes()
-            )
-            .trim_start_matches("sha256:")
-            .get(..16)
-            .unwrap_or("x")
-        ));
-        crate::image::project::export_uv_lock(
-            &context,
-            settings.template_env.get("PATH").map(String::as_str),
-            &out,
-        )
-        .map_err(|m| {
-            usage(
-                format!("{}/uv.lock: {m}", context.display()),
-                "run `uv lock` in the project and commit uv.lock, or pass --requirements FILE",
-            )
-        })?;
-        requirements = Some(out);
-    }
-    // A project that declares dependencies but names no requirements file would be built without them: a
-    // broken image, exit 0. Refused, with the export that gives the file.
-    if requirements.is_none()
-        && let Some(declared) = crate::image::project::undeclared_install(&context)
-    {
-        return Err(usage(
-            format!(
-                "{}/{declared} declares dependencies, but there is no requirements file: the image would have none",
-                context.display()
-            ),
-            "export them into requirements.txt (`uv export --frozen --no-dev --no-hashes --no-editable -o requirements.txt`; poetry: `poetry export -o requirements.txt`), or pass --requirements FILE (an empty file builds without them)",
-        ));
-    }
     let platforms = b
         .platforms
         .iter()
@@ -323,11 +282,29 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         tags: tags.clone(),
         source_date_epoch: settings.source_date.value,
     };
+    let scratch = Arc::new(tempfile::tempdir().map_err(|e| Error::Local {
+        what: "cannot create a temporary directory".into(),
+        reason: e.to_string(),
+    })?);
+    // What the project installs: its lock or requirements file (the dependency layer) and its local
+    // packages (the project layer). Refused here, before anything is built, when it cannot be read.
+    let chosen = crate::image::inputs::choose(&crate::image::inputs::Request {
+        context: &context,
+        requirements: b.requirements.as_ref().map(|r| r.value.as_path()),
+        workspace: b.workspace.as_ref().map(|w| w.value.as_path()),
+        path: settings.template_env.get("PATH").map(String::as_str),
+        scratch: scratch.path(),
+    })
+    .map_err(|e| usage(e.message, &e.hint))?;
+    // The file the dependency layer installs from: its hashes go into the SBOM.
+    let requirements = chosen.requirements.clone();
     let input = Input {
         base: base.clone(),
         platforms,
         context,
-        requirements: requirements.clone(),
+        requirements: chosen.requirements,
+        local: chosen.local,
+        python_from: chosen.python_from,
         python: b.python_version.as_ref().map(|p| p.value.clone()),
         workdir,
         mtime: settings.source_date.value,
@@ -358,10 +335,6 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
     } else {
         None
     };
-    let scratch = Arc::new(tempfile::tempdir().map_err(|e| Error::Local {
-        what: "cannot create a temporary directory".into(),
-        reason: e.to_string(),
-    })?);
     let built = build::build(&input, base_session.clone(), target.clone(), scratch.path())
         .await
         .map_err(build_error)?;
@@ -381,8 +354,12 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
     .await?;
     plan.cache_records = built.cache_records;
     plan.layout = layout;
-    plan.notes = built.notes;
-    plan.warnings = built.warnings;
+    plan.notes = chosen.notes;
+    plan.notes
+        .extend(chosen.from.map(|f| format!("dependencies from {f}")));
+    plan.notes.extend(built.notes);
+    plan.warnings = chosen.warnings;
+    plan.warnings.extend(built.warnings);
     plan._scratch = Some(scratch);
     let base_name = base.to_string();
     attest::plan(

@@ -1,0 +1,243 @@
+//! uv projects and workspaces: `uv.lock` exported as pinned requirements (`uv export --locked`: exactly the
+//! locked versions, dev groups left out, nothing editable). For a member of a uv workspace (a monorepo whose
+//! flows import shared packages), the export runs at the workspace root for that member only
+//! (`--package`), so that only its dependency closure goes in; its workspace dependencies come out as
+//! directories, which `local` turns into wheels.
+
+use super::InputError;
+use std::path::{Path, PathBuf};
+
+/// The uv project whose lock the context uses.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Workspace {
+    /// The directory of `uv.lock`; paths in the export are relative to it.
+    pub root: PathBuf,
+    /// `--package NAME` (the context is a member), `--all-packages` (the context is a directory of the
+    /// workspace that is no package of its own), or neither (the context is the root).
+    pub scope: Scope,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Scope {
+    Root,
+    Member(String),
+    All,
+}
+
+fn project_name(dir: &Path) -> Option<String> {
+    let doc: toml::Table = std::fs::read_to_string(dir.join("pyproject.toml"))
+        .ok()?
+        .parse()
+        .ok()?;
+    doc.get("project")?
+        .get("name")?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn declares_workspace(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("pyproject.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|d| d.get("tool")?.get("uv")?.get("workspace").cloned())
+        .is_some()
+}
+
+/// The context's own `uv.lock`; else the workspace root `image.workspace` names; else one found above the
+/// context (a `pyproject.toml` with `[tool.uv.workspace]` and a `uv.lock` beside it, up to the
+/// repository's root).
+pub(super) fn workspace_of(
+    ctx: &Path,
+    explicit: Option<&Path>,
+) -> Result<Option<Workspace>, InputError> {
+    let ctx = super::absolute(ctx);
+    let root = match explicit {
+        Some(w) => {
+            let w = super::absolute(w);
+            if !w.join("uv.lock").is_file() {
+                return Err(InputError::new(
+                    &w.join("uv.lock"),
+                    "image.workspace names a directory without uv.lock",
+                    "set image.workspace (--workspace) to the uv workspace's root, where uv.lock is, or run `uv lock` there",
+                ));
+            }
+            w
+        }
+        None if ctx.join("uv.lock").is_file() => ctx.clone(),
+        None => {
+            let found = ctx.ancestors().skip(1).take(8).find_map(|d| {
+                (declares_workspace(d) && d.join("uv.lock").is_file()).then(|| d.to_path_buf())
+            });
+            match found {
+                Some(d) => d,
+                None => return Ok(None),
+            }
+        }
+    };
+    let scope = if root == ctx {
+        Scope::Root
+    } else {
+        project_name(&ctx).map_or(Scope::All, Scope::Member)
+    };
+    Ok(Some(Workspace { root, scope }))
+}
+
+/// `uv` on `path`.
+pub(super) fn find_uv(path: Option<&str>) -> Option<PathBuf> {
+    path.unwrap_or_default()
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join("uv"))
+        .find(|p| p.is_file())
+}
+
+/// The lock of `ws`, exported as a requirements file into `out`. A lock out of date with `pyproject.toml`
+/// is refused, as `uv sync --locked` refuses it. Checking it needs a Python on the build machine that fits
+/// the project's `requires-python` (uv resolves again to compare); without one the lock is exported as it is
+/// (`--frozen`), with a warning that says so (the image's Python is checked against `requires-python` on its
+/// own, before anything is installed).
+pub(super) fn export(
+    ctx: &Path,
+    ws: &Workspace,
+    path: Option<&str>,
+    out: &Path,
+) -> Result<Vec<String>, InputError> {
+    let lock = ws.root.join("uv.lock");
+    let uv = find_uv(path).ok_or_else(|| {
+        InputError::new(
+            &lock,
+            "uv is not on PATH; it reads uv.lock",
+            "install uv in the job image (flowship's -python image has it), or pass --requirements FILE",
+        )
+    })?;
+    let text = match run_export(&uv, ws, "--locked", out, &lock)? {
+        None => return Ok(Vec::new()),
+        Some(text) => text,
+    };
+    if text.contains("needs to be updated") || text.contains("--locked") {
+        return Err(InputError::new(
+            &lock,
+            format!("uv.lock is out of date with pyproject.toml ({text})"),
+            format!(
+                "run `uv lock` in {} and commit uv.lock, or pass --requirements FILE",
+                ws.root.display()
+            ),
+        ));
+    }
+    let no_python = [
+        "interpreter",
+        "No Python",
+        "incompatible with the project's Python",
+    ];
+    if no_python.iter().any(|w| text.contains(w)) {
+        return match run_export(&uv, ws, "--frozen", out, &lock)? {
+            None => Ok(vec![format!(
+                "{}: not checked against pyproject.toml (checking needs a Python on this machine that fits the project's requires-python); installed as locked",
+                lock.display()
+            )]),
+            Some(text) => Err(failed(ctx, ws, &lock, &text)),
+        };
+    }
+    Err(failed(ctx, ws, &lock, &text))
+}
+
+/// `uv export` with `mode` (`--locked`, `--frozen`); `None` when it succeeded, else what uv said.
+fn run_export(
+    uv: &Path,
+    ws: &Workspace,
+    mode: &str,
+    out: &Path,
+    lock: &Path,
+) -> Result<Option<String>, InputError> {
+    let mut cmd = std::process::Command::new(uv);
+    crate::image::deps::scrubbed(&mut cmd);
+    for (k, v) in crate::image::deps::uv_trust(|k| std::env::var_os(k).is_some()) {
+        cmd.env(k, v);
+    }
+    cmd.current_dir(&ws.root).args([
+        "export",
+        mode,
+        "--no-python-downloads",
+        "--no-dev",
+        "--no-hashes",
+        "--no-editable",
+        "--format",
+        "requirements-txt",
+        "--quiet",
+        // The header names the output file, a temporary path: it would change the dependency layer's key.
+        "--no-header",
+    ]);
+    match &ws.scope {
+        Scope::Root => {}
+        Scope::Member(name) => {
+            cmd.args(["--package", name]);
+        }
+        Scope::All => {
+            cmd.arg("--all-packages");
+        }
+    }
+    let output = cmd
+        .arg("--output-file")
+        .arg(out)
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .map_err(|e| InputError::new(lock, format!("uv export: {e}"), "check that uv runs"))?;
+    Ok((!output.status.success())
+        .then(|| String::from_utf8_lossy(&output.stderr).trim().to_string()))
+}
+
+fn failed(ctx: &Path, ws: &Workspace, lock: &Path, text: &str) -> InputError {
+    let hint = match &ws.scope {
+        Scope::Member(n) if text.contains(n.as_str()) => format!(
+            "{} is `{n}`: make it a member of the workspace at {} ([tool.uv.workspace] members), or set image.workspace",
+            ctx.join("pyproject.toml").display(),
+            ws.root.display()
+        ),
+        _ => format!(
+            "run `uv export --locked` in {} to see why",
+            ws.root.display()
+        ),
+    };
+    InputError::new(lock, format!("uv export failed: {text}"), hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_finds_its_workspace_above_it() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("flows/etl")).unwrap();
+        std::fs::write(
+            root.join("pyproject.toml"),
+            "[tool.uv.workspace]\nmembers = [\"flows/*\"]\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("uv.lock"), "version = 1\n").unwrap();
+        std::fs::write(
+            root.join("flows/etl/pyproject.toml"),
+            "[project]\nname = \"etl\"\n",
+        )
+        .unwrap();
+        let ws = workspace_of(&root.join("flows/etl"), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(ws.root, root);
+        assert_eq!(ws.scope, Scope::Member("etl".into()));
+        std::fs::create_dir_all(root.join("flows/plain")).unwrap();
+        let all = workspace_of(&root.join("flows/plain"), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(all.scope, Scope::All);
+        assert_eq!(
+            workspace_of(root, None).unwrap().unwrap().scope,
+            Scope::Root
+        );
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert_eq!(workspace_of(elsewhere.path(), None).unwrap(), None);
+        let e = workspace_of(elsewhere.path(), Some(elsewhere.path())).unwrap_err();
+        assert!(e.hint.contains("image.workspace"), "{e:?}");
+    }
+}
