@@ -1,6 +1,7 @@
 //! Every setting flowship reads, named once for each layer: its `flowship.yaml` key (also its name in
 //! `flowship settings`), its flag, its `FLOWSHIP_*` variable, and the other tools' variables it falls back to.
-//! The README's tables list the same names; `tests/it/settings.rs` checks that each variable's `_FILE` works.
+//! `ALL` lists them once; the README is checked against it (`tests` below: every variable and file key documented,
+//! no variable documented that flowship does not read); `tests/it/settings.rs` checks that each `_FILE` works.
 
 use super::layers::Key;
 
@@ -197,4 +198,172 @@ pub const PREFECT_AUTH_VARS: &[&str] = &["PREFECT_API_AUTH_STRING"];
 pub const PREFECT_KEY_VARS: &[&str] = &["PREFECT_API_KEY"];
 /// The signing key (PEM; `_FILE` names a key file) and its password (cosign's own variable too).
 pub const SIGN_KEY_VARS: &[&str] = &["FLOWSHIP_SIGN_KEY"];
+/// The HMAC key of saved plans.
+pub const PLAN_KEY_VARS: &[&str] = &["FLOWSHIP_PLAN_KEY"];
 pub const SIGN_PASSWORD_VARS: &[&str] = &["FLOWSHIP_SIGN_PASSWORD", "COSIGN_PASSWORD"];
+
+/// Every setting, once: what the README's tables, `flowship settings` and the tests are checked against.
+#[cfg(test)]
+pub const ALL: &[Key] = &[
+    CONFIG,
+    ENVIRONMENT,
+    OUTPUT,
+    DRY_RUN,
+    DOTENV,
+    CA_FILES,
+    PLAIN_HTTP,
+    HTTP_RETRIES,
+    HTTP_TIMEOUT,
+    IMAGE,
+    BASE,
+    CONTEXT,
+    REQUIREMENTS,
+    WORKSPACE,
+    PLATFORMS,
+    PYTHON_VERSION,
+    WORKDIR,
+    REGISTRY_USERNAME,
+    CHUNK_SIZE,
+    PARALLEL,
+    CREATE_PROJECT,
+    SCAN_GATE,
+    SCAN_TIMEOUT,
+    GITOPS_REPO,
+    GITOPS_BRANCH,
+    GIT_USERNAME,
+    KNOWN_HOSTS,
+    AUTHOR_NAME,
+    AUTHOR_EMAIL,
+    PATHS,
+    TARGETS,
+    POLICIES,
+    MONOTONIC,
+    PIN,
+    MARKERS,
+    NEW_NAME,
+    EXPECT_TAG,
+    EXPECT_DIGEST,
+    MERGE_REQUEST,
+    MAX_ATTEMPTS,
+    COMMIT_MESSAGE,
+    PREFECT_FILE,
+    PREFECT_API_URL,
+    WORK_POOL,
+    CONCURRENCY,
+    PULL_SECRET,
+    SMOKE,
+    SMOKE_TIMEOUT,
+    ROLLBACK_ON_FAILURE,
+    REPLACE_REGISTRY_BLOCK,
+    PRUNE,
+    STRICT,
+    CREATE_WORK_POOL,
+    SIGN,
+    VERIFY_KEY,
+    PULL_USERNAME,
+    GITLAB_URL,
+    GITLAB_PROJECT,
+];
+
+/// `FLOWSHIP_*` names that are not settings: what flowship writes (the dotenv report for later jobs), and the
+/// test harness's and CI scripts' own.
+#[cfg(test)]
+pub const OTHER_VARS: &[&str] = &[
+    "FLOWSHIP_IMAGE_DIGEST",
+    "FLOWSHIP_IMAGE_TAG",
+    "FLOWSHIP_GITOPS_COMMIT",
+    "FLOWSHIP_ENVIRONMENT",
+    "FLOWSHIP_COMMIT",
+    // ci/image's own: the base of flowship's `-python` image.
+    "FLOWSHIP_PYTHON_BASE",
+];
+
+/// Every variable a secret is read from by default.
+#[cfg(test)]
+pub const SECRET_VARS: &[&[&str]] = &[
+    PULL_PASSWORD_VARS,
+    REGISTRY_PASSWORD_VARS,
+    GIT_TOKEN_VARS,
+    GIT_SSH_KEY_VARS,
+    GITLAB_TOKEN_VARS,
+    PREFECT_AUTH_VARS,
+    PREFECT_KEY_VARS,
+    SIGN_KEY_VARS,
+    SIGN_PASSWORD_VARS,
+    PLAN_KEY_VARS,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readme() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+    }
+
+    /// Every setting's variable and every secret's variable is documented in the README; a key with a file
+    /// name is documented under it (the README's tables are checked against this table, not written twice).
+    #[test]
+    fn the_readme_documents_every_setting() {
+        let text = readme();
+        let mut missing = Vec::new();
+        for k in ALL {
+            for v in k.env.iter().chain(k.integration) {
+                if !text.contains(&format!("`{v}`"))
+                    && !text.contains(&format!("`{v}="))
+                    && !text.contains(v)
+                {
+                    missing.push(format!("{} (variable of `{}`)", v, k.name));
+                }
+            }
+            // `bump.*` are flags and variables only (a file would make every bump expect the same value).
+            if k.name.contains('.') && !k.name.starts_with("bump.") && !text.contains(k.name) {
+                missing.push(format!("`{}` (file key)", k.name));
+            }
+        }
+        for vars in SECRET_VARS {
+            for v in *vars {
+                if !text.contains(v) {
+                    missing.push(format!("{v} (secret)"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "README.md does not document: {}",
+            missing.join(", ")
+        );
+    }
+
+    /// Every `FLOWSHIP_*` variable the README names is one flowship reads: no stale documentation.
+    #[test]
+    fn every_variable_the_readme_names_exists() {
+        let text = readme();
+        let known: Vec<&str> = ALL
+            .iter()
+            .flat_map(|k| k.env.iter().copied().chain(k.integration.iter().copied()))
+            .chain(SECRET_VARS.iter().flat_map(|v| v.iter().copied()))
+            .collect();
+        // Whole names only: `FLOWSHIP_PREFECT_*` and `FLOWSHIP_REGISTRY_USERNAME/_PASSWORD` are prose.
+        let re = regex::Regex::new(r"FLOWSHIP_[A-Z0-9_]*[A-Z0-9][_*/]?").unwrap();
+        let mut stale: Vec<String> = re
+            .find_iter(&text)
+            .map(|m| m.as_str())
+            .filter(|v| !v.ends_with(['_', '*', '/']) && !v.starts_with("FLOWSHIP_IT_"))
+            .filter(|v| {
+                let base = v.strip_suffix("_FILE").unwrap_or(v);
+                ![*v, base]
+                    .iter()
+                    .any(|n| known.contains(n) || OTHER_VARS.contains(n))
+            })
+            .map(String::from)
+            .collect();
+        stale.sort();
+        stale.dedup();
+        assert!(
+            stale.is_empty(),
+            "README.md names variables flowship does not read: {}",
+            stale.join(", ")
+        );
+    }
+}

@@ -168,7 +168,7 @@ pub(super) fn resolve_with(
         },
         clusters,
         environment,
-        plan_key: secret(&l, "plan_key", &["FLOWSHIP_PLAN_KEY"])?,
+        plan_key: secret(&l, "plan_key", k::PLAN_KEY_VARS)?,
         template_env: env.vars().clone(),
         source_date: source_date(env)?,
         ci: CiContext {
