@@ -532,11 +532,7 @@ async fn prefect(settings: &Settings, http: &Http) -> ServiceReport {
             refused: false,
         },
         Some(name) => match client.work_pool(&name.value).await {
-            Ok(p) => check(
-                "work_pool",
-                Status::Ok,
-                format!("`{}` exists (type {})", p.name, p.kind),
-            ),
+            Ok(p) => pool_check(settings, &p),
             // Missing, and the first release or register makes it: what the configuration asks for.
             Err(crate::prefect::PrefectError::WorkPoolMissing { .. })
                 if settings.prefect.create_work_pool.is_some() =>
@@ -583,4 +579,47 @@ async fn prefect(settings: &Settings, http: &Http) -> ServiceReport {
         target,
         checks,
     }
+}
+
+/// An existing pool; a Kubernetes pool pulling from a registry that needs a login, with no image pull secret
+/// in its job template, is a warning: its pods could not pull the image a release pins.
+fn pool_check(settings: &Settings, p: &crate::prefect::WorkPool) -> Check {
+    let private = settings
+        .image
+        .as_ref()
+        .is_some_and(|i| settings.credential(&i.value.registry).is_some());
+    let secrets = p.pull_secrets();
+    let wanted = settings
+        .prefect
+        .image_pull_secret
+        .as_ref()
+        .map(|s| &s.value);
+    let missing = match wanted {
+        Some(w) => !secrets.contains(w),
+        None => private && secrets.is_empty(),
+    };
+    if p.kind == "kubernetes" && missing {
+        return Check {
+            check: "work_pool",
+            status: Status::Warn,
+            detail: format!(
+                "`{}` exists (type kubernetes) but names {} image pull secret; its pods cannot pull from a registry that needs a login",
+                p.name,
+                wanted.map_or("no".to_string(), |w| format!("no `{w}`"))
+            ),
+            hint: Some(
+                "set --image-pull-secret / prefect.image_pull_secret (the next register adds it to the pool's job template)".into(),
+            ),
+            refused: false,
+        };
+    }
+    let named = match secrets.is_empty() {
+        true => String::new(),
+        false => format!(", image pull secret(s) {}", secrets.join(", ")),
+    };
+    check(
+        "work_pool",
+        Status::Ok,
+        format!("`{}` exists (type {}){named}", p.name, p.kind),
+    )
 }

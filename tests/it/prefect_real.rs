@@ -697,10 +697,47 @@ fn kubernetes_pools_get_the_image_pull_secret() {
         .stderr_has(&format!(
             "would add the image pull secret `harbor-pull` to work pool `k8s2-{t}`"
         ));
+    // doctor says it too: the pool names no image pull secret (a warning), then names it (ok).
+    let doctor = || {
+        let doc = flowship()
+            .env("PREFECT_API_URL", svc(OURS))
+            .env("FLOWSHIP_IMAGE_PULL_SECRET", "harbor-pull")
+            .args([
+                "doctor",
+                "--output",
+                "json",
+                "--work-pool",
+                &format!("k8s2-{t}"),
+            ])
+            .run()
+            .json();
+        doc["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["checks"].as_array().unwrap().clone())
+            .find(|c| c["check"] == "work_pool")
+            .unwrap()
+    };
+    let before = doctor();
+    assert_eq!(before["status"], "warn", "{before}");
+    assert!(
+        before["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no `harbor-pull`"),
+        "{before}"
+    );
     run(&["--image-pull-secret", "harbor-pull"]).success();
     for pool in [format!("k8s-{t}"), format!("k8s2-{t}")] {
         assert_eq!(secrets(&pool), json!([{"name": "harbor-pull"}]), "{pool}");
     }
+    let after = doctor();
+    assert_eq!(after["status"], "ok", "{after}");
+    assert!(
+        after["detail"].as_str().unwrap().contains("harbor-pull"),
+        "{after}"
+    );
     let again = run(&["--image-pull-secret", "harbor-pull", "--dry-run"]);
     again.success();
     assert!(
