@@ -90,3 +90,34 @@ fn the_pull_account_is_configured_whole_and_its_password_never_shows() {
         .code(2)
         .stderr_has("FLOWSHIP_PULL_PASSWORD");
 }
+
+/// The htpasswd registry (the CNCF distribution registry with basic auth): the cluster's account with a wrong
+/// password cannot read the digest, so nothing is pinned; with its real password the proof reads every
+/// manifest and blob and the release goes through.
+#[test]
+fn the_pull_proof_on_the_htpasswd_registry() {
+    let reg = svc("REGISTRY_AUTH");
+    let w = crate::release::world_with(&reg, &svc("PYTHON_BASE"), "process", false);
+    let run = |pull_pass: &str| {
+        w.flowship()
+            .env("FLOWSHIP_PLAIN_HTTP", &reg)
+            .env("FLOWSHIP_REGISTRY_USERNAME", svc("REGISTRY_USER"))
+            .env("FLOWSHIP_REGISTRY_PASSWORD", svc("REGISTRY_PASS"))
+            .env("FLOWSHIP_PULL_USERNAME", svc("ROBOT_USER"))
+            .env("FLOWSHIP_PULL_PASSWORD", pull_pass)
+            .env("FLOWSHIP_HTTP_RETRIES", "0")
+            .secret(pull_pass)
+            .args(["release", "--env", "staging"])
+            .run()
+    };
+    let commits = w.commits();
+    run("wrong-password")
+        .code(3)
+        .stderr_has("cannot read it")
+        .stderr_has("nothing was pinned");
+    assert_eq!(w.commits(), commits);
+    run(&svc("ROBOT_PASS"))
+        .success()
+        .stderr_has(&format!("pull proof: {} reads", svc("ROBOT_USER")));
+    assert!(w.commits() > commits);
+}
