@@ -184,6 +184,9 @@ pub struct BuildFlags {
     /// Where the code goes in the image [default: /opt/prefect/<context directory name>].
     #[arg(long, value_name = "PATH")]
     pub workdir: Option<String>,
+    /// An environment variable of the image, `KEY=VALUE` (repeatable), e.g. `PYTHONPATH=/opt/prefect/app/src`.
+    #[arg(long = "image-env", value_name = "KEY=VALUE")]
+    pub image_env: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -203,7 +206,7 @@ pub struct BuildArgs {
     pub oci_layout: Option<PathBuf>,
     /// Build flowship's own image instead of a flow's: this (static) binary, a CA bundle, /tmp and a non-root
     /// user, from scratch, or on --base (e.g. a Python image for build jobs); with its SBOM attached.
-    #[arg(long, conflicts_with_all = ["context", "requirements", "workspace", "platforms", "python_version", "workdir"])]
+    #[arg(long, conflicts_with_all = ["context", "requirements", "workspace", "platforms", "python_version", "workdir", "image_env"])]
     pub self_image: bool,
     /// With --self-image: one more file, `FILE:/PATH/IN/IMAGE` (repeatable), e.g. a shell or uv.
     #[arg(long = "add", value_name = "FILE:PATH", requires = "self_image")]

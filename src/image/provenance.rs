@@ -45,6 +45,9 @@ pub struct BuildParameters {
     pub python_version: Option<String>,
     pub tags: Vec<String>,
     pub source_date_epoch: u64,
+    /// `image.env` as `KEY=VALUE` (absent from provenance written before it existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
 }
 
 fn sha256_of(digest: &str) -> Value {

@@ -127,6 +127,13 @@ pub async fn run(
         workdir: Some(Sourced::default_value(r.build.workdir.clone())),
         // A workspace member's context names its workspace itself (found above the context).
         workspace: None,
+        env: r
+            .build
+            .env
+            .iter()
+            .filter_map(|e| e.split_once('='))
+            .map(|(k, v)| Sourced::default_value((k.to_string(), v.to_string())))
+            .collect(),
     };
     s.image = Some(Sourced::default_value(Reference::parse(&name).map_err(
         |e| {

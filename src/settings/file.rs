@@ -56,6 +56,9 @@ pub struct ImageSection {
     pub platforms: Vec<String>,
     pub python_version: Option<String>,
     pub workdir: Option<String>,
+    /// Environment variables of the image, `KEY=VALUE`.
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

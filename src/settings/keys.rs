@@ -43,6 +43,11 @@ pub const CONTEXT: Key = Key::new("image.context")
 pub const REQUIREMENTS: Key = Key::new("image.requirements")
     .flag("requirements", "--requirements")
     .env("FLOWSHIP_REQUIREMENTS");
+/// Environment variables set in the image (`KEY=VALUE`, repeatable): a monorepo's `PYTHONPATH`, a flow's
+/// settings.
+pub const IMAGE_ENV: Key = Key::new("image.env")
+    .flag("image_env", "--image-env")
+    .env("FLOWSHIP_IMAGE_ENV");
 pub const WORKSPACE: Key = Key::new("image.workspace")
     .flag("workspace", "--workspace")
     .env("FLOWSHIP_WORKSPACE");
@@ -219,6 +224,7 @@ pub const ALL: &[Key] = &[
     CONTEXT,
     REQUIREMENTS,
     WORKSPACE,
+    IMAGE_ENV,
     PLATFORMS,
     PYTHON_VERSION,
     WORKDIR,

@@ -117,6 +117,8 @@ pub struct BuildSettings {
     pub platforms: Vec<Sourced<String>>,
     pub python_version: Option<Sourced<String>>,
     pub workdir: Option<Sourced<String>>,
+    /// Environment variables of the image, `(KEY, VALUE)`, checked.
+    pub env: Vec<Sourced<(String, String)>>,
 }
 
 /// How images go to the registry, and what Harbor checks on the way.

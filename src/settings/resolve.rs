@@ -212,6 +212,11 @@ fn build(l: &Layers<'_>) -> Result<BuildSettings, ConfigError> {
         platforms,
         python_version: l.string(&k::PYTHON_VERSION)?,
         workdir: l.string(&k::WORKDIR)?,
+        env: l
+            .list(&k::IMAGE_ENV)?
+            .into_iter()
+            .map(image_env)
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -465,6 +470,25 @@ fn pull_account(l: &Layers<'_>) -> Result<Option<crate::registry::Credential>, C
             value: "(secret)".into(),
             problem: "is the cluster's pull password, but no pull user name is set".into(),
             hint: Some("set FLOWSHIP_PULL_USERNAME or verify.pull_username (a Harbor robot with pull only)".into()),
+        }),
+    }
+}
+
+/// `KEY=VALUE` of `image.env`: a POSIX name, then anything.
+fn image_env(s: Sourced<String>) -> Result<Sourced<(String, String)>, ConfigError> {
+    let parsed = s.value.split_once('=').filter(|(k, _)| {
+        k.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    match parsed {
+        Some((k, v)) => Ok(Sourced::new((k.to_string(), v.to_string()), s.source)),
+        None => Err(ConfigError::Invalid {
+            origin: s.source,
+            value: s.value,
+            problem: "is not KEY=VALUE with a variable name (letters, digits, `_`)".into(),
+            hint: Some("give e.g. PYTHONPATH=/opt/prefect/app/src".into()),
         }),
     }
 }

@@ -142,6 +142,13 @@ impl Settings {
         e.list("image.platforms", &b.platforms);
         e.one("image.python_version", b.python_version.as_ref());
         e.one("image.workdir", b.workdir.as_ref());
+        e.list(
+            super::keys::IMAGE_ENV.name,
+            &b.env
+                .iter()
+                .map(|s| Sourced::new(format!("{}={}", s.value.0, s.value.1), s.source.clone()))
+                .collect::<Vec<_>>(),
+        );
         let u = &self.upload;
         // Shown under its file key; unset means one streamed PUT per blob.
         match &u.chunk_size {

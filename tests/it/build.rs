@@ -686,3 +686,50 @@ fn the_installer_gets_no_secret_variable() {
         "a secret reached the installer:\n{seen}"
     );
 }
+
+/// `--image-env` / `image.env` set the image's environment: `PYTHONPATH` joins after flowship's dependency
+/// path (a monorepo's `src`), others are set as given; a value holding a secret is refused (exit 2) before
+/// anything is pushed, since anyone who can pull reads an image's config.
+#[test]
+fn image_env_sets_the_images_environment_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_image(dir.path());
+    let project = flow_project(dir.path());
+    let repo = format!("{}/it/env-{}", svc("REGISTRY_PLAIN"), token());
+    let build = |extra: &[&str]| {
+        plain(flowship())
+            .env("FLOWSHIP_GIT_TOKEN", crate::harness::SENTINEL)
+            .args(["build", "--image", &repo, "--tag", "1.0", "--base", &base])
+            .args(["--context", project.to_str().unwrap()])
+            .args(extra)
+            .run()
+    };
+    build(&[
+        "--image-env",
+        "PYTHONPATH=/opt/prefect/example-project/src",
+        "--image-env",
+        "FLOWS_MODE=batch",
+    ])
+    .success();
+    let config = skopeo_inspect(&format!("{repo}:1.0"), true);
+    let env: Vec<&str> = config["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"PYTHONPATH=/opt/flowship/site-packages:/opt/prefect/example-project/src"),
+        "{env:?}"
+    );
+    assert!(env.contains(&"FLOWS_MODE=batch"), "{env:?}");
+    build(&[
+        "--image-env",
+        &format!("TOKEN={}", crate::harness::SENTINEL),
+    ])
+    .code(2)
+    .stderr_has("holds a secret");
+    build(&["--image-env", "not a variable"])
+        .code(2)
+        .stderr_has("is not KEY=VALUE");
+}

@@ -60,6 +60,24 @@ pub(super) fn edit_config(
             old.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         )
     });
+    for (k, v) in &input.env {
+        match k.as_str() {
+            // flowship's own entries stay first: the dependencies must stay importable and their scripts found.
+            "PYTHONPATH" | "PATH" => set_env(&mut env, k, |old| match old {
+                Some(o) => {
+                    let (ours, theirs) = o.split_once(':').unwrap_or((o, ""));
+                    [ours, v.as_str(), theirs]
+                        .iter()
+                        .filter(|p| !p.is_empty())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(":")
+                }
+                None => v.clone(),
+            }),
+            _ => set_env(&mut env, k, |_| v.clone()),
+        }
+    }
     cfg.insert("Env".into(), json!(env));
     cfg.insert("WorkingDir".into(), json!(input.workdir));
     let mut labels: Map<String, Value> = cfg

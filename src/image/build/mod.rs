@@ -119,6 +119,8 @@ pub struct Input {
     pub workdir: String,
     pub mtime: u64,
     pub labels: BTreeMap<String, String>,
+    /// `image.env`: set in the image's config (`PYTHONPATH`/`PATH` joined after flowship's own entries).
+    pub env: Vec<(String, String)>,
     /// `PATH`, to find the dependency installer.
     pub path: Option<String>,
     /// Where the installer takes packages from ([`deps::index_config`]), for the cache key.

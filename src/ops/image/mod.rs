@@ -281,6 +281,11 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         python_version: b.python_version.as_ref().map(|p| p.value.clone()),
         tags: tags.clone(),
         source_date_epoch: settings.source_date.value,
+        env: b
+            .env
+            .iter()
+            .map(|e| format!("{}={}", e.value.0, e.value.1))
+            .collect(),
     };
     let scratch = Arc::new(tempfile::tempdir().map_err(|e| Error::Local {
         what: "cannot create a temporary directory".into(),
@@ -309,6 +314,7 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         workdir,
         mtime: settings.source_date.value,
         labels,
+        env: image_env(settings)?,
         path: settings.template_env.get("PATH").cloned(),
         index: crate::image::deps::index_config(&settings.template_env),
     };
@@ -705,3 +711,26 @@ pub mod sign;
 pub use apply::{apply, options, prepare};
 pub use own::{OwnRequest, plan_own};
 pub use sign::SignaturePlan;
+
+/// `image.env`, refused when a value holds a secret: anyone who can pull the image reads its config.
+fn image_env(settings: &Settings) -> Result<Vec<(String, String)>, Error> {
+    let secrets = settings.secret_values();
+    let mut out = Vec::new();
+    for e in &settings.build.env {
+        let (k, v) = &e.value;
+        if secrets
+            .iter()
+            .any(|s| s.len() >= 4 && v.contains(s.as_str()))
+        {
+            return Err(usage(
+                format!(
+                    "{}: the image variable `{k}` holds a secret; an image's config is readable by anyone who can pull it",
+                    e.source
+                ),
+                "give secrets to flow runs at run time (a Prefect Secret block, the work pool's environment), not in the image",
+            ));
+        }
+        out.push((k.clone(), v.clone()));
+    }
+    Ok(out)
+}
