@@ -252,18 +252,6 @@ pub struct PromoteArgs {
     pub register: RegisterFlags,
 }
 
-/// No outside system named (a command that takes none of the targets).
-static NO_TARGETS: TargetArgs = TargetArgs {
-    image: None,
-    registry_username: None,
-    gitops_repo: None,
-    gitops_branch: None,
-    git_username: None,
-    prefect_api_url: None,
-    work_pool: None,
-    gitlab_url: None,
-};
-
 /// Where flowship's outside systems are. Shared by every command that talks to them.
 #[derive(Debug, Args, Default)]
 pub struct TargetArgs {
@@ -524,23 +512,6 @@ impl Command {
         match self {
             Command::Verify(v) => Some(&v.reference),
             _ => None,
-        }
-    }
-
-    pub fn targets(&self) -> &TargetArgs {
-        match self {
-            Command::Doctor(a) => &a.targets,
-            Command::Settings(a) => &a.targets,
-            Command::Bump(a) => &a.targets,
-            Command::Register(a) => &a.targets,
-            Command::Push(a) => &a.targets,
-            Command::Build(a) => &a.targets,
-            Command::Promote(a) => &a.targets,
-            Command::Release(a) => &a.targets,
-            Command::Status(a) => &a.targets,
-            Command::Rollback(a) => &a.targets,
-            // `verify` reads one image and talks to nothing else.
-            Command::Verify(_) => &NO_TARGETS,
         }
     }
 }

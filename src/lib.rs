@@ -4,22 +4,22 @@
 //! (the GitOps git repository), `prefect` (Prefect's REST API), `gitlab` (CI conventions, dotenv), `http`
 //! (clients, trust, retries). `cli` parses, `settings` resolves once, `commands` act, `output` prints.
 
-pub mod cli;
-pub mod commands;
-pub mod error;
-pub mod gitlab;
-pub mod gitops;
-pub mod http;
-pub mod image;
-pub mod ops;
-pub mod output;
-pub mod prefect;
-pub mod registry;
-pub mod report;
-pub mod secret;
-pub mod settings;
-pub mod sigstore;
-pub mod source;
+pub(crate) mod cli;
+pub(crate) mod commands;
+pub(crate) mod error;
+pub(crate) mod gitlab;
+pub(crate) mod gitops;
+pub(crate) mod http;
+pub(crate) mod image;
+pub(crate) mod ops;
+pub(crate) mod output;
+pub(crate) mod prefect;
+pub(crate) mod registry;
+pub(crate) mod report;
+pub(crate) mod secret;
+pub(crate) mod settings;
+pub(crate) mod sigstore;
+pub(crate) mod source;
 
 use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;

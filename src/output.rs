@@ -93,11 +93,6 @@ impl Printer {
         }
     }
 
-    /// For errors raised before settings exist (bad flags, bad config): nothing to scrub yet, no colour.
-    pub fn bare() -> Self {
-        Self::bare_as(OutputFormat::Human)
-    }
-
     /// `bare` in the format the command line or `FLOWSHIP_OUTPUT` asked for (settings could not be read).
     pub fn bare_as(format: OutputFormat) -> Self {
         Self {

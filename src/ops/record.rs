@@ -115,18 +115,4 @@ impl Record {
             })
             .collect()
     }
-
-    /// Whether the checkout's prefect.yaml files say something else than the record (a `pending` change:
-    /// the next release registers it).
-    pub fn differs_from(
-        &self,
-        sources: &[RecordedProject],
-        plans: &[&crate::prefect::project::Plan],
-    ) -> bool {
-        let flows: BTreeMap<String, RecordedFlow> = plans
-            .iter()
-            .map(|p| (p.entrypoint.clone(), p.flow.clone()))
-            .collect();
-        self.projects != sources || self.flows != flows
-    }
 }

@@ -38,17 +38,11 @@ impl Sources {
     }
 
     /// Sources with these roots only (tests, and a single file's own directory).
+    #[cfg(test)]
     pub fn with_roots(roots: Vec<PathBuf>) -> Self {
         Self {
             roots,
             parsed: RefCell::new(HashMap::new()),
-        }
-    }
-
-    /// A root searched first (a script's own directory: `import sibling` works from it).
-    pub fn push_front(&mut self, root: PathBuf) {
-        if !self.roots.contains(&root) {
-            self.roots.insert(0, root);
         }
     }
 

@@ -13,9 +13,8 @@ mod reference;
 pub mod referrers;
 pub mod session;
 
-pub use error::{RegistryError, eaten_robot_name};
-pub use manifests::Put;
-pub use session::{Ping, PushCheck, Session};
+pub use error::RegistryError;
+pub use session::{PushCheck, Session};
 
 /// Credentials for one registry host, with where they were found.
 #[derive(Debug, Clone)]
@@ -23,4 +22,4 @@ pub struct Credential {
     pub username: crate::source::Sourced<String>,
     pub password: crate::source::Sourced<crate::secret::Secret>,
 }
-pub use reference::{Reference, ReferenceError, is_digest, is_tag};
+pub use reference::{Reference, is_digest, is_tag};

@@ -3,6 +3,11 @@
 //! outright, they belong in CI variables or `*_FILE` files), and into a plain tree that [`super::layers`]
 //! looks keys up in, with the selected environment's overlay (`environments.E.<key>`) first.
 
+// The sections are the file's schema: serde checks the file against them (unknown keys refused with the
+// known ones named, types checked), while values are read by key through `Layers`, with their sources; so
+// most fields are never read as fields.
+#![allow(dead_code)]
+
 use super::ConfigError;
 use crate::gitops::images::{Markers, Pin};
 use crate::gitops::order::Monotonic;

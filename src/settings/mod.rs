@@ -18,9 +18,7 @@ mod values;
 pub use crate::gitlab::CiContext;
 pub use crate::source::{Source, Sourced};
 pub use env::Env;
-pub use file::Loaded;
 pub use resolve::{resolve, resolve_for};
-pub use show::Entry;
 
 use crate::cli::OutputFormat;
 use crate::gitops::images::{Markers, Pin};

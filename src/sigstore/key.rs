@@ -9,7 +9,7 @@ use crate::secret::Secret;
 use base64::Engine;
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey, LineEnding};
+use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
 use serde::Deserialize;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -192,8 +192,11 @@ impl PublicKey {
     }
 
     /// The key as `PUBLIC KEY` PEM (what `cosign generate-key-pair` writes as cosign.pub).
+    #[cfg(test)]
     pub fn to_pem(&self) -> String {
-        self.0.to_public_key_pem(LineEnding::LF).unwrap_or_default()
+        self.0
+            .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+            .unwrap_or_default()
     }
 
     /// A short name for messages: the first 16 hex digits of SHA-256 of the key's DER.
@@ -215,7 +218,9 @@ pub(crate) mod tests {
     pub fn pkcs8() -> String {
         use p256::pkcs8::EncodePrivateKey;
         let k = p256::SecretKey::from_slice(&[0x42; 32]).unwrap();
-        k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string()
+        k.to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+            .unwrap()
+            .to_string()
     }
 
     #[test]
@@ -245,7 +250,7 @@ pub(crate) mod tests {
         // openssl's default (`ecparam -genkey`) is SEC1: read as well, the same key.
         let sec1 = p256::SecretKey::from_slice(&[0x42; 32])
             .unwrap()
-            .to_sec1_pem(LineEnding::LF)
+            .to_sec1_pem(p256::pkcs8::LineEnding::LF)
             .unwrap()
             .to_string();
         let from_sec1 = PrivateKey::from_pem(&Secret::new(sec1), None).unwrap();

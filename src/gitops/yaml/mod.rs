@@ -6,5 +6,5 @@
 mod quote;
 mod scan;
 
-pub use quote::{needs_quotes, render};
-pub use scan::{AliasUse, Anchor, Scalar, Scanned, Seg, Style, YamlError, scan};
+pub use quote::render;
+pub use scan::{Scalar, Scanned, Seg, Style, YamlError, scan};

@@ -33,8 +33,6 @@ pub struct Scalar {
     pub end: usize,
     /// 1-based line of the token.
     pub line: usize,
-    /// Carries an `&anchor`: editing it changes every alias too.
-    pub anchored: bool,
 }
 
 /// A node that carries an `&anchor` (scalar, mapping or sequence).
@@ -285,7 +283,6 @@ pub fn scan(text: &str) -> Result<Scanned, YamlError> {
                     start: base + token_start,
                     end: base + token_end,
                     line: line_of(token_start),
-                    anchored: anchor != 0,
                 });
                 top.advance();
             }
@@ -404,7 +401,6 @@ mod tests {
         assert_eq!(tag.line, 3);
         let p = find(&s, "a.p");
         assert_eq!(&text[p.start..p.end], "plain value");
-        assert!(p.anchored);
         assert_eq!(&text[find(&s, "a.s").start..find(&s, "a.s").end], "'it''s'");
         assert_eq!(find(&s, "a.b").style, Style::Block);
         let y = find(&s, "k.1");

@@ -17,7 +17,7 @@ use std::time::Duration;
 mod find;
 mod request;
 use request::usage;
-pub use request::{Expected, Extra, MergeRequest, Request, project_from_url};
+pub use request::{Expected, Extra, Request};
 
 /// A file's new text and the changes that make it.
 #[derive(Debug, Clone)]
@@ -32,8 +32,6 @@ pub struct FilePlan {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExtraChange {
     pub path: String,
-    #[serde(skip)]
-    pub old: Option<String>,
     #[serde(skip)]
     pub new: Option<String>,
     pub action: &'static str,
@@ -233,7 +231,6 @@ impl Bumper {
                         (_, None) => "delete",
                         _ => "update",
                     },
-                    old,
                     new: e.content.clone(),
                 });
             }

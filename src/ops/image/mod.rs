@@ -99,16 +99,6 @@ impl Plan {
         }
     }
 
-    /// Nothing left to do: the manifest is there and every tag points at it.
-    pub fn done(&self) -> bool {
-        self.present
-            && self.tags.iter().all(|t| self.tagged.contains(t))
-            && self.referrers.iter().all(|r| r.present)
-            && self.signature.as_ref().is_none_or(|s| s.present)
-            && self.attestation.as_ref().is_none_or(|s| s.present)
-            && self.layout.is_none()
-    }
-
     /// The plan's scratch directory (made on first use), where made blobs wait for the push.
     fn scratch(&mut self) -> Result<Arc<tempfile::TempDir>, Error> {
         if let Some(s) = &self._scratch {
@@ -708,7 +698,7 @@ mod apply;
 mod attest;
 mod own;
 pub mod sign;
-pub use apply::{apply, options, prepare};
+pub use apply::apply;
 pub use own::{OwnRequest, plan_own};
 pub use sign::SignaturePlan;
 

@@ -30,16 +30,6 @@ impl Prefect {
             .and_then(|f| f["id"].as_str().map(str::to_string)))
     }
 
-    pub async fn deployment_by_name(
-        &self,
-        flow: &str,
-        name: &str,
-    ) -> Result<Option<serde_json::Value>, PrefectError> {
-        let path = format!("/deployments/name/{}/{}", urlencode(flow), urlencode(name));
-        self.get_optional("GET /deployments/name/{flow}/{name}", &path)
-            .await
-    }
-
     /// Every deployment of these flows, in pages of 200 (one request for most projects, instead of a lookup
     /// per deployment).
     pub async fn deployments_of_flows(

@@ -14,11 +14,11 @@ pub mod scope;
 mod types;
 
 use super::docstring::{cleandoc, google_args};
-use super::python::{Body, Sources, parse_source};
+use super::python::Body;
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use scope::{Found, Scope, World};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use types::Types;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +32,7 @@ pub struct FlowInfo {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SchemaError {
+    #[cfg(test)]
     #[error("not valid Python: {0}")]
     Syntax(String),
     #[error("has no function `{0}`")]
@@ -48,10 +49,11 @@ pub enum SchemaError {
 const FLOW_DECORATORS: [&str; 3] = ["prefect.flow", "prefect.flows.flow", "prefect.main.flow"];
 
 /// A flow in a source of its own (no project around it): tests, and files outside any root.
+#[cfg(test)]
 pub fn flow_info(source: &str, function: &str) -> Result<FlowInfo, SchemaError> {
-    let body = parse_source(source).map_err(SchemaError::Syntax)?;
-    let sources = Sources::with_roots(Vec::new());
-    let env = BTreeMap::new();
+    let body = super::python::parse_source(source).map_err(SchemaError::Syntax)?;
+    let sources = super::python::Sources::with_roots(Vec::new());
+    let env = std::collections::BTreeMap::new();
     let world = World::new(&sources, &env);
     let scope = world.scope_of(body, "", false);
     flow_in(&world, scope, function)
@@ -144,18 +146,6 @@ pub fn flows_in(world: &World<'_>, scope: &'static Scope, body: Body) -> Vec<Str
             _ => None,
         })
         .collect()
-}
-
-/// The functions in `source` decorated with `@flow` (no project around it).
-pub fn flow_functions(source: &str) -> Vec<String> {
-    let Ok(body) = parse_source(source) else {
-        return Vec::new();
-    };
-    let sources = Sources::with_roots(Vec::new());
-    let env = BTreeMap::new();
-    let world = World::new(&sources, &env);
-    let scope = world.scope_of(body, "", false);
-    flows_in(&world, scope, body)
 }
 
 /// The `Parameters` object Prefect builds from a signature.

@@ -28,7 +28,8 @@ pub enum Found<'w> {
     /// Something outside the project, by its dotted name (`typing.Optional`, `prefect.flow`, `str`).
     External(&'w str),
     Class(&'w Scope, &'static ast::StmtClassDef),
-    Function(&'w Scope, &'static ast::StmtFunctionDef),
+    /// A function of the project (not a value a schema can use).
+    Function,
     Const(&'w Scope, &'static Expr),
 }
 
@@ -130,8 +131,8 @@ impl<'s> World<'s> {
         if let Some(c) = scope.classes.get(name) {
             return Some(Found::Class(scope, c));
         }
-        if let Some(f) = scope.functions.get(name) {
-            return Some(Found::Function(scope, f));
+        if scope.functions.contains_key(name) {
+            return Some(Found::Function);
         }
         if let Some(c) = scope.constants.get(name) {
             // `flow = prefect.flow`, `Cfg = Config`: an alias by assignment.
