@@ -64,6 +64,9 @@ impl Scrubber {
 
 pub struct Printer {
     format: OutputFormat,
+    /// The run's one JSON document is written: an error after it (doctor's refusal, status's drift) is said
+    /// on stderr only, so stdout stays one document.
+    json_written: std::sync::atomic::AtomicBool,
     quiet: bool,
     /// stderr is a terminal: progress bars make sense.
     terminal: bool,
@@ -85,6 +88,7 @@ impl Printer {
     pub fn new(settings: &Settings) -> Self {
         Self {
             format: settings.output.value,
+            json_written: Default::default(),
             quiet: settings.verbosity < 0,
             terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             color: settings.color,
@@ -97,6 +101,7 @@ impl Printer {
     pub fn bare_as(format: OutputFormat) -> Self {
         Self {
             format,
+            json_written: Default::default(),
             quiet: false,
             terminal: false,
             color: false,
@@ -153,7 +158,10 @@ impl Printer {
     pub fn error(&self, err: &Error) {
         // Under `--output json` the error is stdout's one document too, so a pipeline reading stdout always
         // gets JSON; unless the command's own report already was that document.
-        if matches!(self.format, OutputFormat::Json) && !err.is_reported() {
+        if matches!(self.format, OutputFormat::Json)
+            && !err.is_reported()
+            && !self.json_written.load(std::sync::atomic::Ordering::Relaxed)
+        {
             let _ = self.json(&err.to_json());
         }
         let text = self.scrubber.scrub(&err.render());
@@ -187,6 +195,8 @@ impl Printer {
     pub fn json<T: Serialize>(&self, value: &T) -> Result<(), Error> {
         let text = serde_json::to_string_pretty(value)
             .map_err(|e| Error::Internal(format!("serialising output: {e}")))?;
+        self.json_written
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.data(&format!("{text}\n"))
     }
 }

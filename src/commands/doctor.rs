@@ -6,41 +6,12 @@
 use crate::error::Error;
 use crate::gitops::remote::{Access, GitError};
 use crate::http::{Http, TransportError};
-use crate::output::{Printer, Style};
+use crate::output::Printer;
 use crate::prefect::{Prefect, PrefectError};
 use crate::registry::{PushCheck, RegistryError, Session};
+use crate::report::doctor::{Check, ServiceReport, Status};
 use crate::settings::Settings;
 use git2::Direction;
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Warn,
-    Fail,
-    Skip,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Check {
-    pub check: &'static str,
-    pub status: Status,
-    pub detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    /// Failed because the configuration forbids it (plain HTTP to an unlisted host): exit 2, not 1.
-    #[serde(skip)]
-    pub refused: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ServiceReport {
-    pub service: &'static str,
-    /// What was checked (image repository, redacted repo URL, API URL), or null when not configured.
-    pub target: Option<String>,
-    pub checks: Vec<Check>,
-}
 
 fn check(check: &'static str, status: Status, detail: impl Into<String>) -> Check {
     Check {
@@ -124,11 +95,7 @@ pub async fn run(settings: &Settings, printer: &Printer) -> Result<(), Error> {
         .filter(|c| c.refused)
         .count();
 
-    if printer.is_json() {
-        printer.json(&serde_json::json!({ "ok": failed == 0, "services": reports }))?;
-    } else {
-        printer.data(&render(&reports, printer))?;
-    }
+    crate::report::doctor(&reports, failed == 0, printer)?;
     if refusals > 0 {
         let mut hints: Vec<String> = reports
             .iter()
@@ -211,30 +178,6 @@ fn signing(settings: &Settings) -> Option<ServiceReport> {
         target: None,
         checks,
     })
-}
-
-fn render(reports: &[ServiceReport], printer: &Printer) -> String {
-    let mut out = String::new();
-    for r in reports {
-        out.push_str(&format!(
-            "{}  {}\n",
-            printer.paint(r.service, Style::Bold),
-            r.target.as_deref().unwrap_or("")
-        ));
-        for c in &r.checks {
-            let mark = match c.status {
-                Status::Ok => printer.paint("ok  ", Style::Ok),
-                Status::Warn => printer.paint("warn", Style::Warn),
-                Status::Fail => printer.paint("FAIL", Style::Fail),
-                Status::Skip => printer.paint("skip", Style::Dim),
-            };
-            out.push_str(&format!("  {mark}  {:<12} {}\n", c.check, c.detail));
-            if let Some(h) = &c.hint {
-                out.push_str(&format!("        {:<12} hint: {h}\n", ""));
-            }
-        }
-    }
-    out
 }
 
 /// Reachability and TLS rows for a transport failure: a certificate problem means the server was reached.

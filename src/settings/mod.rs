@@ -19,6 +19,7 @@ pub use crate::gitlab::CiContext;
 pub use crate::source::{Source, Sourced};
 pub use env::Env;
 pub use resolve::{resolve, resolve_for};
+pub use show::Entry;
 
 use crate::cli::OutputFormat;
 use crate::gitops::images::{Markers, Pin};

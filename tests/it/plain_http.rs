@@ -116,6 +116,17 @@ fn a_token_realm_on_an_unlisted_plain_host_is_refused() {
     o.code(2)
         .stdout_has(&host_of(&svc("TOKEN_SERVICE")))
         .stderr_has("--plain-http");
+    // Under --output json the report is stdout's one document; the refusal after it goes to stderr only.
+    let o = flowship()
+        .without_plain_http()
+        .env("FLOWSHIP_PLAIN_HTTP", &reg)
+        .env("FLOWSHIP_IMAGE", format!("{reg}/flows/etl"))
+        .env("FLOWSHIP_REGISTRY_USERNAME", svc("ROBOT_USER"))
+        .env("FLOWSHIP_REGISTRY_PASSWORD", svc("ROBOT_PASS"))
+        .args(["doctor", "--output", "json"])
+        .run();
+    o.code(2).stderr_has("--plain-http");
+    assert_eq!(o.json()["ok"], false, "{o}");
 }
 
 #[test]
