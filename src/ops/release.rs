@@ -15,7 +15,7 @@ use crate::prefect::project::StepImage;
 use crate::registry::Reference;
 use crate::settings::Settings;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// What the command line adds to the settings.
 pub struct Request {
@@ -657,75 +657,191 @@ impl Plan {
                     .iter()
                     .map(|d| SavedDeployment {
                         name: d.name.clone(),
-                        action: d.action.into(),
+                        action: d.action.as_str().into(),
                         fingerprint: d.fingerprint.clone(),
                     })
                     .collect(),
             },
-            actions: self.actions(),
+            actions: self
+                .actions()
+                .iter()
+                .filter_map(|a| serde_json::to_value(a).ok())
+                .collect(),
         }
     }
 
     /// One entry per thing the release does, in order (`--output json`'s `actions[]`).
-    pub fn actions(&self) -> Vec<Value> {
+    pub fn actions(&self) -> Vec<Action<'_>> {
         let i = &self.image;
         let untagged: Vec<&String> = i.tags.iter().filter(|t| !i.tagged.contains(t)).collect();
-        let mut out = vec![json!({
-            "step": "image", "action": if i.present { "none" } else { "push" }, "ref": i.reference(),
-            "digest": i.digest, "blobs": i.blobs, "blobs_missing": i.blobs_missing, "bytes_missing": i.bytes_missing,
-        })];
-        for r in &i.referrers {
-            out.push(json!({
-                "step": "referrer", "action": if r.present { "none" } else { "attach" },
-                "artifact_type": r.artifact_type, "digest": r.digest,
-            }));
-        }
-        for (step, s) in [("attestation", &i.attestation), ("signature", &i.signature)] {
+        let mut out = vec![Action::Image {
+            action: if i.present { Verb::None } else { Verb::Push },
+            reference: i.reference(),
+            digest: &i.digest,
+            blobs: i.blobs,
+            blobs_missing: i.blobs_missing,
+            bytes_missing: i.bytes_missing,
+        }];
+        out.extend(i.referrers.iter().map(|r| Action::Referrer {
+            action: if r.present { Verb::None } else { Verb::Attach },
+            artifact_type: &r.artifact_type,
+            digest: &r.digest,
+        }));
+        for (attestation, s) in [(true, &i.attestation), (false, &i.signature)] {
             if let Some(s) = s {
-                out.push(json!({
-                    "step": step, "action": if s.present { "none" } else { "sign" },
-                    "tag": s.tag, "signatures": s.signatures, "key": s.key,
-                }));
+                let (action, tag, signatures, key) = (
+                    if s.present { Verb::None } else { Verb::Sign },
+                    s.tag.as_str(),
+                    s.signatures,
+                    s.key.as_deref(),
+                );
+                out.push(match attestation {
+                    true => Action::Attestation {
+                        action,
+                        tag,
+                        signatures,
+                        key,
+                    },
+                    false => Action::Signature {
+                        action,
+                        tag,
+                        signatures,
+                        key,
+                    },
+                });
             }
         }
-        out.push(json!({"step": "tag", "action": if untagged.is_empty() { "none" } else { "tag" }, "tags": untagged}));
-        out.push(json!({
-            "step": "gitops", "action": if self.gitops.is_empty() { "none" } else { "commit" },
-            "repo": self.gitops.repo, "branch": self.gitops.branch, "changes": self.gitops.changes,
-            "extras": self.gitops.extras,
-        }));
+        out.push(Action::Tag {
+            action: if untagged.is_empty() {
+                Verb::None
+            } else {
+                Verb::Tag
+            },
+            tags: untagged,
+        });
+        out.push(Action::Gitops {
+            action: if self.gitops.is_empty() {
+                Verb::None
+            } else {
+                Verb::Commit
+            },
+            repo: &self.gitops.repo,
+            branch: &self.gitops.branch,
+            changes: &self.gitops.changes,
+            extras: &self.gitops.extras,
+        });
         for p in &self.prefect.pools {
-            if let Some(kind) = p.create.as_ref().filter(|_| !p.exists) {
-                out.push(json!({
-                    "step": "work_pool", "action": "create", "name": p.name, "type": kind,
-                    "registry_block": p.registry_block,
-                }));
+            if let Some(kind) = p.create.as_deref().filter(|_| !p.exists) {
+                out.push(Action::WorkPool {
+                    action: Verb::Create,
+                    name: &p.name,
+                    kind: Some(kind),
+                    registry_block: p.registry_block.as_deref(),
+                    pull_secret: None,
+                });
             }
             if let Some(b) = &p.refresh_block {
-                out.push(json!({
-                    "step": "work_pool", "action": "update_registry_block", "name": p.name, "registry_block": b,
-                }));
+                out.push(Action::WorkPool {
+                    action: Verb::UpdateRegistryBlock,
+                    name: &p.name,
+                    kind: None,
+                    registry_block: Some(b),
+                    pull_secret: None,
+                });
             }
-            if let Some(s) = p.pull_secret.as_ref().filter(|_| p.exists) {
-                out.push(json!({
-                    "step": "work_pool", "action": "add_pull_secret", "name": p.name, "pull_secret": s,
-                }));
+            if let Some(s) = p.pull_secret.as_deref().filter(|_| p.exists) {
+                out.push(Action::WorkPool {
+                    action: Verb::AddPullSecret,
+                    name: &p.name,
+                    kind: None,
+                    registry_block: None,
+                    pull_secret: Some(s),
+                });
             }
         }
-        for d in &self.prefect.deployments {
-            out.push(json!({
-                // A plan says what it will do, as the other steps do; the outcome says what was done.
-                "step": "deployment", "action": match d.action {
-                    "created" => "create",
-                    "updated" => "update",
-                    _ => "none",
-                },
-                "name": d.name, "work_pool": d.work_pool,
-                "changes": d.changes,
-            }));
-        }
+        // A plan says what it will do, as the other steps do; the outcome says what was done.
+        out.extend(self.prefect.deployments.iter().map(|d| Action::Deployment {
+            action: d.action.verb(),
+            name: &d.name,
+            work_pool: d.work_pool.as_deref(),
+            changes: &d.changes,
+        }));
         out
     }
+}
+
+/// What a release will do, step by step: `actions[]` of `release --dry-run --output json` and of a saved plan.
+#[derive(Debug, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Action<'a> {
+    Image {
+        action: Verb,
+        #[serde(rename = "ref")]
+        reference: String,
+        digest: &'a str,
+        blobs: usize,
+        blobs_missing: usize,
+        bytes_missing: u64,
+    },
+    Referrer {
+        action: Verb,
+        artifact_type: &'a str,
+        digest: &'a str,
+    },
+    Attestation {
+        action: Verb,
+        tag: &'a str,
+        signatures: usize,
+        key: Option<&'a str>,
+    },
+    Signature {
+        action: Verb,
+        tag: &'a str,
+        signatures: usize,
+        key: Option<&'a str>,
+    },
+    Tag {
+        action: Verb,
+        tags: Vec<&'a String>,
+    },
+    Gitops {
+        action: Verb,
+        repo: &'a str,
+        branch: &'a str,
+        changes: &'a [crate::gitops::images::Change],
+        extras: &'a [bump::ExtraChange],
+    },
+    WorkPool {
+        action: Verb,
+        name: &'a str,
+        #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+        kind: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        registry_block: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pull_secret: Option<&'a str>,
+    },
+    Deployment {
+        action: &'static str,
+        name: &'a str,
+        work_pool: Option<&'a str>,
+        changes: &'a [crate::prefect::compare::FieldChange],
+    },
+}
+
+/// What a step does: none when it is in place already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verb {
+    None,
+    Push,
+    Attach,
+    Sign,
+    Tag,
+    Commit,
+    Create,
+    UpdateRegistryBlock,
+    AddPullSecret,
 }
 
 /// What a release did.

@@ -331,14 +331,14 @@ async fn deployments(
     for d in &plan.deployments {
         let image = d.running.clone();
         let state = match d.action {
-            "created" => {
+            register::Action::Created => {
                 drift.push(Drift {
                     kind: "deployment_missing",
                     detail: format!("{} is in prefect.yaml but not on the server", d.name),
                 });
                 "missing"
             }
-            "unchanged" => "in_sync",
+            register::Action::Unchanged => "in_sync",
             _ => {
                 let image_differs = image.as_deref() != Some(pin);
                 drift.push(if image_differs {

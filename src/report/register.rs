@@ -1,6 +1,7 @@
 //! `register`: the deployments it creates or updates, and why a failed one failed.
 
 use crate::error::Error;
+use crate::ops::register::Action;
 use crate::output::Printer;
 use serde_json::{Value, json};
 
@@ -15,18 +16,18 @@ pub fn register(
     } else {
         printer.data(&deployment_lines(o, dry_run))?;
     }
-    let count = |a: &str| o.deployments.iter().filter(|d| d.action == a).count();
-    let deleted = match count("deleted") {
+    let count = |a: Action| o.deployments.iter().filter(|d| d.action == a).count();
+    let deleted = match count(Action::Deleted) {
         0 => String::new(),
         n => format!(", {n} deleted"),
     };
     printer.info(&format!(
         "{}{} created, {} updated, {} unchanged{deleted}, {} failed",
         if dry_run { "dry run: " } else { "" },
-        count("created"),
-        count("updated"),
-        count("unchanged"),
-        count("failed")
+        count(Action::Created),
+        count(Action::Updated),
+        count(Action::Unchanged),
+        count(Action::Failed)
     ));
     registration_failures(o)
 }
@@ -40,7 +41,7 @@ pub fn registration_failures(o: &crate::ops::register::Outcome) -> Result<(), Er
     let done: Vec<&str> = o
         .deployments
         .iter()
-        .filter(|d| d.action != "failed")
+        .filter(|d| d.action != Action::Failed)
         .map(|d| d.name.as_str())
         .collect();
     Err(Error::Reported(format!(
@@ -70,7 +71,7 @@ pub fn deployment_lines(o: &crate::ops::register::Outcome, dry_run: bool) -> Str
         .unwrap_or(0);
     let mut out = String::new();
     for d in &o.deployments {
-        let action = if dry_run && d.action != "failed" {
+        let action = if dry_run && d.action != Action::Failed {
             format!("would be {}", d.action)
         } else {
             d.action.to_string()

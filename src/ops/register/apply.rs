@@ -1,7 +1,7 @@
 //! Applying a registration plan: missing work pools (when asked) and flows, then the deployments
 //! concurrently under adaptive concurrency, each with its automations.
 
-use super::{Deployment, DeploymentOutcome, Outcome, Plan};
+use super::{Action, Deployment, DeploymentOutcome, Outcome, Plan};
 use crate::error::Error;
 use crate::http::gate::Gate;
 use crate::prefect::triggers::{automations, same_automations};
@@ -55,7 +55,7 @@ pub async fn apply(plan: &Plan, printer: &crate::output::Printer) -> Result<Outc
     for flow in plan
         .deployments
         .iter()
-        .filter(|d| d.action != "unchanged")
+        .filter(|d| d.action != Action::Unchanged)
         .map(|d| d.plan.flow_name.clone())
         .collect::<BTreeSet<_>>()
     {
@@ -90,7 +90,7 @@ pub async fn apply(plan: &Plan, printer: &crate::output::Printer) -> Result<Outc
                 .map(|id| crate::prefect::ui_url(&plan.api_url, id));
     }
     // Pruning only after everything else landed: a failed run deletes nothing.
-    if deployments.iter().all(|d| d.action != "failed") {
+    if deployments.iter().all(|d| d.action != Action::Failed) {
         for p in &plan.prune {
             printer.info(&format!(
                 "deleting `{}`: project `{}` no longer names it (--prune)",
@@ -107,7 +107,11 @@ fn pruned(p: &super::Pruned, error: Option<String>) -> DeploymentOutcome {
     DeploymentOutcome {
         name: p.name.clone(),
         id: Some(p.id.clone()),
-        action: if error.is_some() { "failed" } else { "deleted" },
+        action: if error.is_some() {
+            Action::Failed
+        } else {
+            Action::Deleted
+        },
         changes: Vec::new(),
         error,
         url: None,
@@ -142,8 +146,8 @@ async fn write(
     flow_ids: &HashMap<String, String>,
 ) -> DeploymentOutcome {
     let result = match d.action {
-        "unchanged" => Ok(d.id.clone()),
-        "created" => create(client, &d, flow_ids).await.map(Some),
+        Action::Unchanged => Ok(d.id.clone()),
+        Action::Created => create(client, &d, flow_ids).await.map(Some),
         _ => update(client, &d).await.map(|_| d.id.clone()),
     };
     match result {
@@ -158,7 +162,7 @@ async fn write(
         Err(e) => DeploymentOutcome {
             name: d.name,
             id: d.id,
-            action: "failed",
+            action: Action::Failed,
             changes: Vec::new(),
             error: Some(match e.hint() {
                 Some(h) => format!("{e} (hint: {h})"),

@@ -234,14 +234,54 @@ async fn stale_block(
     Ok(Some(name))
 }
 
+/// What happens to one deployment (a plan: created, updated or unchanged) or happened (an outcome: also
+/// deleted by `--prune`, or failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Created,
+    Updated,
+    Unchanged,
+    Deleted,
+    Failed,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Updated => "updated",
+            Action::Unchanged => "unchanged",
+            Action::Deleted => "deleted",
+            Action::Failed => "failed",
+        }
+    }
+
+    /// The plan's imperative (`release --dry-run`'s `actions[]`): what it will do, as the other steps say it.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Created => "create",
+            Action::Updated => "update",
+            Action::Deleted => "delete",
+            Action::Unchanged | Action::Failed => "none",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One deployment: what the server has, what the file wants, and what will happen.
 #[derive(Debug, Clone, Serialize)]
 pub struct Deployment {
     /// `flow/deployment`.
     pub name: String,
     pub id: Option<String>,
-    /// created | updated | unchanged (what apply will do).
-    pub action: &'static str,
+    /// What apply will do.
+    pub action: Action,
     pub work_pool: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<FieldChange>,
@@ -319,8 +359,7 @@ pub struct Pruned {
 pub struct DeploymentOutcome {
     pub name: String,
     pub id: Option<String>,
-    /// created | updated | unchanged | deleted | failed.
-    pub action: &'static str,
+    pub action: Action,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<FieldChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -339,7 +378,7 @@ impl Outcome {
     pub fn failed(&self) -> Vec<&DeploymentOutcome> {
         self.deployments
             .iter()
-            .filter(|d| d.action == "failed")
+            .filter(|d| d.action == Action::Failed)
             .collect()
     }
 }
@@ -561,7 +600,7 @@ async fn compare(
         return Ok(Deployment {
             name: plan.full_name(),
             id: None,
-            action: "created",
+            action: Action::Created,
             work_pool: plan.work_pool.clone(),
             changes: Vec::new(),
             fingerprint,
@@ -594,9 +633,9 @@ async fn compare(
         name: plan.full_name(),
         id: Some(id),
         action: if changes.is_empty() {
-            "unchanged"
+            Action::Unchanged
         } else {
-            "updated"
+            Action::Updated
         },
         work_pool: plan.work_pool.clone(),
         changes,
