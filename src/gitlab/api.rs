@@ -160,3 +160,46 @@ impl Gitlab {
             })
     }
 }
+
+/// The API client and project path a merge request is opened with, when the API is configured (URL and
+/// token); `None` means GitLab's push options instead. A plain-HTTP API URL not listed is refused now,
+/// before anything is pushed: the merge request comes after the push.
+pub fn for_merge_requests(
+    settings: &crate::settings::Settings,
+    repo_url: &str,
+) -> Result<Option<(Gitlab, String)>, crate::error::Error> {
+    use crate::error::Error;
+    let (Some(url), Some(token)) = (&settings.gitlab.api_url, &settings.gitlab.token) else {
+        return Ok(None);
+    };
+    let project = match &settings.gitlab.project {
+        Some(p) => p.value.clone(),
+        None => project_from_url(repo_url).ok_or_else(|| Error::Usage {
+            message: "cannot tell the GitOps project's path from its URL".into(),
+            hint: Some("set FLOWSHIP_GITLAB_PROJECT (group/project)".into()),
+        })?,
+    };
+    let http = crate::http::Http::new(&settings.http_config())?;
+    if let Ok(parsed) = url::Url::parse(&url.value)
+        && let Err(e) = http.check_url(&parsed)
+    {
+        return Err(Error::Usage {
+            message: format!("{}: {e}", url.source),
+            hint: e.hint(),
+        });
+    }
+    Ok(Some((
+        Gitlab::new(http, &url.value, token.value.clone()),
+        project,
+    )))
+}
+
+/// `group/project` from `https://host/group/project.git` or `git@host:group/project.git`.
+pub fn project_from_url(url: &str) -> Option<String> {
+    let path = match url::Url::parse(url) {
+        Ok(u) if u.has_host() => u.path().to_string(),
+        _ => url.split_once(':')?.1.to_string(),
+    };
+    let p = path.trim_matches('/').trim_end_matches(".git").to_string();
+    (!p.is_empty()).then_some(p)
+}

@@ -68,3 +68,14 @@ pub struct CiContext {
     pub short_sha: Option<String>,
     pub user_login: Option<String>,
 }
+
+/// GitLab's push options that open a merge request from the pushed branch into `target` (no API token
+/// needed): <https://docs.gitlab.com/user/project/push_options/>.
+pub fn merge_request_push_options(target: &str, title: &str) -> Vec<String> {
+    vec![
+        "merge_request.create".into(),
+        format!("merge_request.target={target}"),
+        format!("merge_request.title={title}"),
+        "merge_request.remove_source_branch".into(),
+    ]
+}

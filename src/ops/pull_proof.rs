@@ -220,7 +220,7 @@ async fn harbor_policies(
                 format!(
                     "Harbor project `{project}` prevents images with {severity} or higher vulnerabilities from \
                      being pulled, and the scan found {}",
-                    result.severity
+                    result.summary()
                 ),
                 "fix the vulnerabilities (a newer base image), or change the project's policy",
             ));

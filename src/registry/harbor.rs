@@ -188,6 +188,25 @@ impl Harbor {
     }
 }
 
+impl ScanResult {
+    /// `2 Critical, 5 High`, most severe first, or `no vulnerabilities`.
+    pub fn summary(&self) -> String {
+        let found: Vec<String> = SEVERITIES
+            .iter()
+            .filter_map(|s| {
+                self.counts
+                    .get(*s)
+                    .filter(|n| **n > 0)
+                    .map(|n| format!("{n} {s}"))
+            })
+            .collect();
+        match found.is_empty() {
+            true => "no vulnerabilities".to_string(),
+            false => found.join(", "),
+        }
+    }
+}
+
 /// The first scanner's overview of an artifact (`scan_overview: {<report mime>: {...}}`).
 fn overview_of(art: &Value) -> Value {
     art["scan_overview"]

@@ -184,46 +184,13 @@ impl Request {
             false => None,
             true => {
                 let branch = mr_branch.unwrap_or_else(|| default_mr_branch(&target));
-                let api = match (&settings.gitlab.api_url, &settings.gitlab.token) {
-                    (Some(url), Some(token)) => {
-                        let project = match &settings.gitlab.project {
-                            Some(p) => p.value.clone(),
-                            None => project_from_url(&repo.value).ok_or_else(|| {
-                                usage(
-                                    "cannot tell the GitOps project's path from its URL",
-                                    "set FLOWSHIP_GITLAB_PROJECT (group/project)",
-                                )
-                            })?,
-                        };
-                        let http = crate::http::Http::new(&settings.http_config())?;
-                        // Refused now, before anything is pushed: the merge request comes after the push.
-                        if let Ok(parsed) = url::Url::parse(&url.value)
-                            && let Err(e) = http.check_url(&parsed)
-                        {
-                            return Err(Error::Usage {
-                                message: format!("{}: {e}", url.source),
-                                hint: e.hint(),
-                            });
-                        }
-                        Some((
-                            crate::gitlab::api::Gitlab::new(http, &url.value, token.value.clone()),
-                            project,
-                        ))
-                    }
-                    _ => None,
-                };
+                let api = crate::gitlab::api::for_merge_requests(settings, &repo.value)?;
                 if api.is_none() {
                     let title = commit_message(&template, &target, &settings.ci, &[]);
-                    push_options.push("merge_request.create".into());
-                    push_options.push(format!(
-                        "merge_request.target={}",
-                        settings.gitops.branch.value
+                    push_options.extend(crate::gitlab::merge_request_push_options(
+                        &settings.gitops.branch.value,
+                        title.lines().next().unwrap_or("bump"),
                     ));
-                    push_options.push(format!(
-                        "merge_request.title={}",
-                        title.lines().next().unwrap_or("bump")
-                    ));
-                    push_options.push("merge_request.remove_source_branch".into());
                 }
                 Some(MergeRequest { branch, api })
             }
@@ -280,14 +247,4 @@ fn default_mr_branch(t: &Target) -> String {
             .collect()
     });
     format!("flowship/{name}-{version}")
-}
-
-/// `group/project` from `https://host/group/project.git` or `git@host:group/project.git`.
-pub fn project_from_url(url: &str) -> Option<String> {
-    let path = match url::Url::parse(url) {
-        Ok(u) if u.has_host() => u.path().to_string(),
-        _ => url.split_once(':')?.1.to_string(),
-    };
-    let p = path.trim_matches('/').trim_end_matches(".git").to_string();
-    (!p.is_empty()).then_some(p)
 }

@@ -263,21 +263,7 @@ async fn gate(
                 .await?
         }
     };
-    let summary: Vec<String> = crate::registry::harbor::SEVERITIES
-        .iter()
-        .filter_map(|s| {
-            result
-                .counts
-                .get(*s)
-                .filter(|n| **n > 0)
-                .map(|n| format!("{n} {s}"))
-        })
-        .collect();
-    let summary = if summary.is_empty() {
-        "no vulnerabilities".to_string()
-    } else {
-        summary.join(", ")
-    };
+    let summary = result.summary();
     if crate::registry::harbor::over_gate(&result, gate) {
         return Err(Error::Policy {
             message: format!(
