@@ -38,6 +38,37 @@ impl Config {
     }
 }
 
+/// One `reqwest::Client` per trust configuration for the whole run: every operation that asks for a client
+/// (a release asks in several places) gets the same one, so the system's root store is loaded and parsed
+/// once, and connections to the same host are pooled across the run's steps. Keyed by what the client is
+/// built from (the extra CA files and the timeout); plain-HTTP permission and retries stay per [`Http`].
+fn shared_client(config: &Config) -> Result<reqwest::Client, CaFileError> {
+    type Key = (Vec<PathBuf>, Duration);
+    static CLIENTS: std::sync::Mutex<Vec<(Key, reqwest::Client)>> =
+        std::sync::Mutex::new(Vec::new());
+    let key: Key = (
+        config.ca_files.iter().map(|c| c.value.clone()).collect(),
+        config.timeout,
+    );
+    let mut clients = CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, c)) = clients.iter().find(|(k, _)| *k == key) {
+        return Ok(c.clone());
+    }
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls::client_config(&config.ca_files)?)
+        .user_agent(USER_AGENT)
+        .connect_timeout(config.timeout)
+        .read_timeout(config.timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        // Redirects would carry Authorization to wherever they point; registries redirect blob GETs to
+        // storage, which callers handle themselves.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client from a valid rustls config always builds");
+    clients.push((key, client.clone()));
+    Ok(client)
+}
+
 /// `host:port` of a URL, with the scheme's default port when it names none.
 pub fn host_port(url: &url::Url) -> Option<String> {
     let host = url.host_str()?;
@@ -114,18 +145,7 @@ impl TransportError {
 
 impl Http {
     pub fn new(config: &Config) -> Result<Self, CaFileError> {
-        let timeout = config.timeout;
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls::client_config(&config.ca_files)?)
-            .user_agent(USER_AGENT)
-            .connect_timeout(timeout)
-            .read_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            // Redirects would carry Authorization to wherever they point; registries redirect blob GETs to
-            // storage, which callers handle themselves.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a client from a valid rustls config always builds");
+        let client = shared_client(config)?;
         Ok(Self {
             client,
             policy: Policy::new(config.retries),

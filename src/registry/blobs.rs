@@ -498,14 +498,20 @@ impl Session {
             return Err(self.err("upload status".into(), resp).await);
         }
         let next = self.location(&resp)?;
-        let offset = resp
+        let range = resp
             .headers()
             .get(reqwest::header::RANGE)
             .and_then(|v| v.to_str().ok())
-            .and_then(|r| r.split_once('-'))
-            .and_then(|(_, end)| end.parse::<u64>().ok())
-            .map(|end| end + 1)
-            .unwrap_or(0);
+            .unwrap_or_default()
+            .to_string();
+        let offset = match range.split_once('-') {
+            // The distribution registry answers `0-0` for an upload that has nothing yet (it cannot say
+            // "no bytes" in this form). A chunk is never one byte, so `0-0` is an empty upload: resuming at
+            // byte 1 would drop the blob's first byte (DIGEST_INVALID at the final PUT).
+            Some(("0", "0")) => 0,
+            Some((_, end)) => end.parse::<u64>().map_or(0, |e| e + 1),
+            None => 0,
+        };
         tracing::debug!(offset, "resuming upload");
         Ok((next, offset))
     }
