@@ -853,23 +853,8 @@ fn concurrent_merge_request_bumps_report_only_what_the_remote_has() {
 /// the remote elsewhere (here: a listener that asks for credentials) gets no `Authorization` header.
 #[test]
 fn the_token_never_follows_an_insteadof_rewrite_to_another_origin() {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(4) {
-            let Ok(mut s) = stream else { continue };
-            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
-                .ok();
-            let mut buf = [0u8; 8192];
-            let n = s.read(&mut buf).unwrap_or(0);
-            log.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-            let _ = s.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
+    let (port, seen) = http_listener(|_| {
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
     });
     let (name, _) = seeded(&[("a.yaml", release("etl", "1.0.0"))]);
     let real = format!("{}/{name}", svc("GIT_HTTP"));

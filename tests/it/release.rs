@@ -153,6 +153,22 @@ impl World {
             .env("CI_COMMIT_SHORT_SHA", "aaaa1111")
     }
 
+    /// A working copy of the GitOps repository's main branch (a person's clone), in a directory of its own.
+    pub fn checkout(&self) -> (tempfile::TempDir, PathBuf) {
+        let work = tempfile::tempdir().unwrap();
+        let clone = work.path().join("gitops");
+        git(
+            Path::new("."),
+            &[
+                "clone",
+                "-q",
+                self.bare.to_str().unwrap(),
+                clone.to_str().unwrap(),
+            ],
+        );
+        (work, clone)
+    }
+
     pub fn file_on_main(&self, f: &str) -> String {
         git(&self.bare, &["show", &format!("main:{f}")])
     }
@@ -353,17 +369,7 @@ fn a_saved_plan_applies_exactly_once_and_is_refused_when_anything_changed() {
         ])
         .run()
         .success();
-    let work = tempfile::tempdir().unwrap();
-    let clone = work.path().join("c");
-    git(
-        Path::new("."),
-        &[
-            "clone",
-            "-q",
-            w.bare.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
+    let (_work, clone) = w.checkout();
     let f = clone.join("clusters/staging/kustomization.yaml");
     let t = std::fs::read_to_string(&f)
         .unwrap()
@@ -503,17 +509,7 @@ fn status_shows_every_kind_of_drift() {
         assert!(k.iter().any(|x| x == want), "missing {want}: {k:?}\n{s}");
     }
     // GitOps pins a digest the registry does not have; a deployment goes missing.
-    let work = tempfile::tempdir().unwrap();
-    let clone = work.path().join("c");
-    git(
-        Path::new("."),
-        &[
-            "clone",
-            "-q",
-            w.bare.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
+    let (_work, clone) = w.checkout();
     for f in ["kustomization.yaml", "flow-runner.yaml"] {
         let f = clone.join("clusters/staging").join(f);
         let t = std::fs::read_to_string(&f)
@@ -1009,17 +1005,7 @@ fn a_kustomize_entry_without_a_digest_is_not_pinned_drift() {
         .args(["release", "--env", "staging"])
         .run()
         .success();
-    let work = tempfile::tempdir().unwrap();
-    let clone = work.path().join("c");
-    git(
-        Path::new("."),
-        &[
-            "clone",
-            "-q",
-            w.bare.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
+    let (_work, clone) = w.checkout();
     let f = clone.join("clusters/staging/kustomization.yaml");
     let t: String = std::fs::read_to_string(&f)
         .unwrap()

@@ -44,17 +44,7 @@ fn kustomize_and_helm_render_the_digest_each_cluster_is_pinned_to() {
         .args(["promote", "--from-env", "staging", "--env", "prod"])
         .run()
         .success();
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("gitops");
-    git(
-        Path::new("."),
-        &[
-            "clone",
-            "-q",
-            w.bare.to_str().unwrap(),
-            repo.to_str().unwrap(),
-        ],
-    );
+    let (dir, repo) = w.checkout();
     let mut helm_releases = 0;
     for (cluster, image) in [
         ("staging", Some(&w.staging_repo)),
@@ -148,17 +138,7 @@ fn the_records_and_holds_flowship_commits_never_break_a_flux_build() {
         .args(["rollback", "--env", "staging", "--reason", "render test"])
         .run()
         .success();
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("gitops");
-    git(
-        Path::new("."),
-        &[
-            "clone",
-            "-q",
-            w.bare.to_str().unwrap(),
-            repo.to_str().unwrap(),
-        ],
-    );
+    let (_dir, repo) = w.checkout();
     assert!(repo.join(".flowship/holds/staging.yaml").exists());
     assert!(repo.join(".flowship/releases/staging.json").exists());
     for cluster in ["staging", "cluster-1", "cluster-2", "dev"] {
