@@ -64,20 +64,23 @@ pub async fn read(settings: &Settings) -> Result<Pins, Error> {
         hint: Some("set image.repository (or environments.E.image.repository)".into()),
     })?;
     let bumper = reader(settings, image.value.repository_ref()).await?;
+    let settings_ = settings.clone();
+    tokio::task::spawn_blocking(move || of(&settings_, &bumper))
+        .await
+        .map_err(|e| Error::Internal(format!("pins panicked: {e}")))?
+}
+
+/// The pins of the branch `bumper` has (blocking: reads the clone).
+pub fn of(settings: &Settings, bumper: &bump::Bumper) -> Result<Pins, Error> {
     let record_path = settings
         .environment
         .as_ref()
         .map(|e| super::record::path(&e.value));
-    let (references, base, record) = tokio::task::spawn_blocking(move || {
-        let r = bumper.references()?;
-        let base = bumper.base();
-        let record = record_path
-            .and_then(|p| bumper.read_file(&p))
-            .and_then(|t| super::record::Record::parse(&t));
-        Ok::<_, Error>((r, base, record))
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("pins panicked: {e}")))??;
+    let references = bumper.references()?;
+    let base = bumper.base();
+    let record = record_path
+        .and_then(|p| bumper.read_file(&p))
+        .and_then(|t| super::record::Record::parse(&t));
     let places: Vec<Pin> = references
         .iter()
         .map(|c| Pin {

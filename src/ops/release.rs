@@ -872,15 +872,18 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
                 .collect::<String>()
         ));
     }
-    let gitops = {
+    let (bumper, gitops) = {
         let _s = printer.section("flowship_release_bump", "release: GitOps commit");
-        bump::apply(plan.bumper, plan.gitops).await?
+        bump::apply_keeping(plan.bumper, plan.gitops).await?
     };
+    // The clone a direct push went through reads the pins afterwards (a fetch); a merge request's work branch
+    // is not the branch whose pins count, so that case reads the branch anew.
+    let mut branch = Some(bumper).filter(|b| !b.on_work_branch());
     pause_for_tests();
     // Prefect follows what GitOps pins: a newer release that landed after our commit is registered as it
     // recorded itself, instead of ours (never our definitions with its image, nor its image with ours).
     let newer = if gitops.pushed {
-        newer_release(settings, &image.digest, printer).await?
+        newer_release(settings, &image.digest, printer, &mut branch).await?
     } else {
         None
     };
@@ -894,7 +897,7 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
     // One may also land while ours registers: the last release to finish leaves both sides agreeing.
     if gitops.pushed
         && newer.is_none()
-        && let Some(r) = newer_release(settings, &image.digest, printer).await?
+        && let Some(r) = newer_release(settings, &image.digest, printer, &mut branch).await?
     {
         prefect = register::apply(&r, printer).await?;
     }
@@ -913,8 +916,23 @@ async fn newer_release(
     settings: &Settings,
     ours: &str,
     printer: &Printer,
+    branch: &mut Option<bump::Bumper>,
 ) -> Result<Option<register::Plan>, Error> {
-    let Ok(now) = super::pins::read(settings).await else {
+    let now = match branch.take() {
+        Some(mut b) => {
+            let s = settings.clone();
+            let (b, pins) = tokio::task::spawn_blocking(move || {
+                let pins = b.refetch().and_then(|_| super::pins::of(&s, &b));
+                (b, pins)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("pins panicked: {e}")))?;
+            *branch = Some(b);
+            pins
+        }
+        None => super::pins::read(settings).await,
+    };
+    let Ok(now) = now else {
         return Ok(None);
     };
     let Some(d) = now.digest.clone().filter(|d| d != ours) else {

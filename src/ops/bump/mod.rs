@@ -150,6 +150,16 @@ impl Bumper {
         })
     }
 
+    /// Fetch the branch's tip again (someone may have pushed since).
+    pub fn refetch(&mut self) -> Result<(), Error> {
+        Ok(self.checkout.refetch()?)
+    }
+
+    /// Whether this clone is of a merge request's work branch rather than the branch itself.
+    pub fn on_work_branch(&self) -> bool {
+        self.req.mr.is_some()
+    }
+
     pub fn request(&self) -> &Request {
         &self.req
     }
@@ -259,7 +269,7 @@ impl Bumper {
 
     /// Commit `plan` and push it; on a rejection plan again on the new tip, until pushed, nothing is left to
     /// change, or the attempts are used up.
-    pub fn apply(mut self, mut plan: Plan) -> Result<Outcome, Error> {
+    pub fn apply(&mut self, mut plan: Plan) -> Result<Outcome, Error> {
         let started = std::time::Instant::now();
         let policy = crate::http::Policy::new(self.req.max_attempts);
         let mut attempt = 1;
@@ -452,6 +462,12 @@ pub async fn plan(req: Request) -> Result<(Bumper, Plan), Error> {
 
 /// Apply in a blocking task, then make sure the merge request exists (merge-request mode).
 pub async fn apply(bumper: Bumper, plan: Plan) -> Result<Outcome, Error> {
+    apply_keeping(bumper, plan).await.map(|(_, o)| o)
+}
+
+/// `apply`, handing the branch back: a release reads the pins after its push from the same clone (a fetch,
+/// not a second clone).
+pub async fn apply_keeping(bumper: Bumper, plan: Plan) -> Result<(Bumper, Outcome), Error> {
     let mr = bumper.req.mr.as_ref().map(|m| m.branch.clone());
     let target_branch = bumper.req.branch.clone();
     let title_message = bumper.message(&plan.changes);
@@ -462,9 +478,14 @@ pub async fn apply(bumper: Bumper, plan: Plan) -> Result<Outcome, Error> {
         .as_ref()
         .and_then(|m| m.api.as_ref())
         .map(|(g, p)| (g.clone(), p.clone()));
-    let mut outcome = tokio::task::spawn_blocking(move || bumper.apply(plan))
-        .await
-        .map_err(|e| Error::Internal(format!("bump panicked: {e}")))??;
+    let (bumper, outcome) = tokio::task::spawn_blocking(move || {
+        let mut bumper = bumper;
+        let o = bumper.apply(plan);
+        (bumper, o)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("bump panicked: {e}")))?;
+    let mut outcome = outcome?;
     if let Some(branch) = mr
         && (outcome.pushed || outcome.on_mr_branch)
     {
@@ -492,5 +513,5 @@ pub async fn apply(bumper: Bumper, plan: Plan) -> Result<Outcome, Error> {
             },
         });
     }
-    Ok(outcome)
+    Ok((bumper, outcome))
 }
