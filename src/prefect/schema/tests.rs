@@ -26,6 +26,33 @@ fn flow_name_description_and_schema() {
     ));
 }
 
+/// genomehubs/data's `flows/lib/conditional_import.py`: `flow` is a stand-in under `if skip_prefect():` and
+/// Prefect's under `else:` (or under `try:`, with the stand-in in `except ImportError:`). Prefect is
+/// installed where flows are deployed and run, so the import is the binding that counts.
+#[test]
+fn a_flow_decorator_bound_by_either_branch_of_an_if_or_a_try() {
+    let stand_in = "def flow(*_, **__):\n        return lambda x: x\n";
+    let flow = "@flow(name=\"etl\")\ndef etl(n: int = 1):\n    pass\n";
+    let if_else = format!(
+        "import os\n\nif os.getenv(\"SKIP_PREFECT\"):\n    {stand_in}else:\n    from prefect import flow\n\n{flow}"
+    );
+    let try_except =
+        format!("try:\n    from prefect import flow\nexcept ImportError:\n    {stand_in}\n{flow}");
+    for src in [if_else, try_except] {
+        assert_eq!(
+            flow_info(&src, "etl").map(|f| f.name),
+            Ok("etl".into()),
+            "{src}"
+        );
+    }
+    // With no import in any branch, the stand-in is what `flow` is: not Prefect's.
+    let alone = format!("if True:\n    {stand_in}\n{flow}");
+    assert_eq!(
+        flow_info(&alone, "etl").map(|f| f.name),
+        Err(SchemaError::NotAFlow("etl".into()))
+    );
+}
+
 /// Every flow of the corpus against what Prefect 3.9.1's own `parameter_schema` computed for it
 /// (fixtures/schema/expected.json; the integration suite re-runs Prefect to prove the file is current).
 #[test]
