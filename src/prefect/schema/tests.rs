@@ -53,6 +53,25 @@ fn a_flow_decorator_bound_by_either_branch_of_an_if_or_a_try() {
     );
 }
 
+/// prefeitura-rio's `Constants.DB_HOST.value` defaults, and domoench/prefect-df's `ModelFeatureFlags()`
+/// default instance: Prefect's schema carries both defaults.
+#[test]
+fn enum_member_values_and_default_model_instances_are_defaults() {
+    let src = "from enum import Enum\nfrom pydantic import BaseModel, Field\nfrom prefect import flow\n\nclass C(Enum):\n    HOST = \"db\"\n    PORT = 5432\n\nclass Flags(BaseModel):\n    lag: bool = False\n    days: int = Field(3, ge=1)\n    mode: str = C.HOST.value\n\nclass Needs(BaseModel):\n    x: int\n\n@flow\ndef f(host: str = C.HOST.value, port: int = C.PORT.value, name: str = C.PORT.name, flags: Flags = Flags(), other: Flags = Flags(lag=True), n: Needs = Needs(x=1), m: Needs = Needs()):\n    pass\n";
+    let p = flow_info(src, "f").unwrap().schema["properties"].clone();
+    assert_eq!(p["host"]["default"], "db");
+    assert_eq!(p["port"]["default"], 5432);
+    assert_eq!(p["name"]["default"], "PORT");
+    assert_eq!(
+        p["flags"]["default"],
+        json!({"lag": false, "days": 3, "mode": "db"})
+    );
+    assert_eq!(p["other"]["default"]["lag"], true);
+    assert_eq!(p["n"]["default"], json!({"x": 1}));
+    // A field without a default the call does not give: unknown, left out (never guessed).
+    assert!(p["m"].get("default").is_none());
+}
+
 /// Every flow of the corpus against what Prefect 3.9.1's own `parameter_schema` computed for it
 /// (fixtures/schema/expected.json; the integration suite re-runs Prefect to prove the file is current).
 #[test]
