@@ -40,11 +40,14 @@ pub fn google_args(doc: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     // griffe reads the docstring without its trailing blanks: the last line's are gone, others' stay.
     let lines: Vec<&str> = doc.trim_end().lines().collect();
-    let Some(start) = lines.iter().position(|l| {
+    // griffe starts a section only after a blank line (so never on the first line): `Summary\nArgs:` is text.
+    let Some(start) = (1..lines.len()).find(|&i| {
+        let l = lines[i];
         matches!(
             l.trim().trim_end_matches(':').to_ascii_lowercase().as_str(),
             "args" | "arguments" | "params" | "parameters"
         ) && l.trim().ends_with(':')
+            && lines[i - 1].trim().is_empty()
     }) else {
         return out;
     };
@@ -93,19 +96,35 @@ mod tests {
     /// it, so Prefect's parameter description does.
     #[test]
     fn trailing_blanks_are_kept_as_python_keeps_them() {
-        let doc = cleandoc("Read.\n\n    Args:\n        runner (str): a name. \n        n: count\n    ");
-        assert_eq!(doc, "Read.\n\nArgs:\n    runner (str): a name. \n    n: count");
+        let doc =
+            cleandoc("Read.\n\n    Args:\n        runner (str): a name. \n        n: count\n    ");
+        assert_eq!(
+            doc,
+            "Read.\n\nArgs:\n    runner (str): a name. \n    n: count"
+        );
         let args = google_args(&doc);
         assert_eq!(args["runner"], "a name. ");
         assert_eq!(args["n"], "count");
         // What Prefect 3.9.1's `parameter_docstrings` returns for each.
         for (doc, x, z) in [
             ("S.\n\nArgs:\n    x: y \n    z: w \n", "y ", "w"),
-            ("S.\n\nArgs:\n    x: y \n    z: w \n\nReturns:\n    q", "y ", "w "),
-            ("S.\n\nArgs:\n    x: y \n        more \n    z: w ", "y \nmore ", "w"),
+            (
+                "S.\n\nArgs:\n    x: y \n    z: w \n\nReturns:\n    q",
+                "y ",
+                "w ",
+            ),
+            (
+                "S.\n\nArgs:\n    x: y \n        more \n    z: w ",
+                "y \nmore ",
+                "w",
+            ),
         ] {
             let args = google_args(doc);
             assert_eq!((args["x"].as_str(), args["z"].as_str()), (x, z), "{doc:?}");
         }
+        // CBIIT's gc_liftover_helper: no blank line before `Args:`, no section for griffe.
+        assert!(google_args("Main flow\nArgs:\n    x (str): y").is_empty());
+        assert!(google_args("Args:\n    x (str): y").is_empty());
+        assert_eq!(google_args("Main\n   \nArgs:\n    x: y")["x"], "y");
     }
 }
