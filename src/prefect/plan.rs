@@ -53,6 +53,7 @@ impl Project {
             &schedules,
             inputs,
         )?;
+        self.warn_unset_env(index, &name, &create, &mut warnings);
         let update_fields = update_fields(&cfg, &create, &schedules);
         let triggers = self.check_triggers(&name, triggers)?;
         let mut from_env = Vec::new();
@@ -70,6 +71,33 @@ impl Project {
             entrypoint,
             flow: recorded,
         })
+    }
+
+    /// A `{{ $VAR }}` left in what is registered: `VAR` is unset where flowship runs. `prefect deploy` reads
+    /// its own environment and leaves it so too, but where it runs `VAR` is usually set (`$PWD` always is, in
+    /// a shell): a deployment with the placeholder in it is rarely what was meant.
+    fn warn_unset_env(
+        &self,
+        index: usize,
+        name: &str,
+        create: &Map<String, Value>,
+        warnings: &mut Vec<Warning>,
+    ) {
+        let mut unset = std::collections::BTreeSet::new();
+        for (k, v) in create {
+            // The parameter schema is the flow's source text, not a template.
+            if k != "parameter_openapi_schema" {
+                template::unset_env(v, &mut unset);
+            }
+        }
+        for var in unset {
+            warnings.push(self.warning(
+                index,
+                name,
+                format!("`{{{{ ${var} }}}}` is registered as written: {var} is not set where flowship runs"),
+                format!("set {var} in flowship's environment as it is where `prefect deploy` runs (`$PWD`: the directory it runs in)"),
+            ));
+        }
     }
 
     /// Steps 1 to 3: blocks, then variables, then the environment (unset variables stay literal).
