@@ -321,6 +321,18 @@ impl Project {
         warnings: &mut Vec<Warning>,
     ) -> Result<Schedules, ProjectError> {
         let hint = "cron: \"0 3 * * *\", interval: 3600 (seconds), or rrule: \"FREQ=DAILY\"";
+        // `schedule: []` (datopian/preflow), `""`, `0`: Prefect 3.9's model wants a mapping or null there and
+        // refuses the whole file; flowship registers no schedule for it, and says so.
+        if let Some(v) = cfg.get("schedule")
+            && !(v.is_null() || v.is_object() || truthy(v))
+        {
+            warnings.push(self.warning(
+                index,
+                name,
+                format!("`schedule: {v}` is not a mapping; no schedule is registered for it (`prefect deploy` 3.9 refuses the whole file for it)"),
+                "remove it, or write `schedules: []`",
+            ));
+        }
         let legacy = cfg.get("schedule").filter(|v| truthy(v));
         let raw = match (legacy, cfg.get("schedules")) {
             (Some(_), Some(_)) => {

@@ -399,6 +399,53 @@ fn warnings_register_as_prefect_does_and_strict_refuses_with_nothing_written() {
     assert_eq!(d["tags"], json!(["second"]), "the last definition wins");
 }
 
+/// What the corpus found registered silently where `prefect deploy` behaves otherwise: uclh-criu's pull step
+/// `{{ $PWD }}` with PWD unset (registered as written, as Prefect does, but rarely meant), datopian's
+/// `schedule: []` (Prefect refuses the whole file; flowship registers no schedule). Both are warnings, so
+/// `--strict` refuses them.
+#[test]
+fn an_unset_pull_step_variable_and_a_schedule_list_are_warned() {
+    let t = token();
+    let dir = tempfile::tempdir().unwrap();
+    pool("real-pool");
+    write(
+        dir.path(),
+        &[
+            (
+                "flows/f.py",
+                &format!(
+                    "from prefect import flow\n\n\n@flow(name=\"env-{t}\")\ndef f():\n    pass\n"
+                ),
+            ),
+            (
+                "prefect.yaml",
+                "pull:\n- prefect.deployments.steps.set_working_directory:\n    directory: '{{ $PWD }}'\ndeployments:\n- name: a\n  entrypoint: flows/f.py:f\n  schedule: []\n  work_pool: {name: real-pool}\n",
+            ),
+        ],
+    );
+    let run = |args: &[&str]| {
+        flowship()
+            .env("PREFECT_API_URL", svc(OURS))
+            .cwd(dir.path())
+            .args(["register", "--all", "--dry-run"])
+            .args(args)
+            .run()
+    };
+    run(&[])
+        .success()
+        .stderr_has("`{{ $PWD }}` is registered as written: PWD is not set where flowship runs")
+        .stderr_has("`schedule: []` is not a mapping; no schedule is registered for it");
+    run(&["--strict"]).code(2);
+    let set = flowship()
+        .env("PREFECT_API_URL", svc(OURS))
+        .env("PWD", "/opt/app")
+        .cwd(dir.path())
+        .args(["register", "--all", "--dry-run"])
+        .run();
+    set.success();
+    assert!(!set.stderr.contains("is registered as written"), "{set}");
+}
+
 #[test]
 fn a_computed_flow_name_is_refused_and_a_directory_registers_every_project_under_it() {
     let t = token();
