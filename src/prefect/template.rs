@@ -72,6 +72,21 @@ pub fn env_values(v: &Value, env: &BTreeMap<String, String>, out: &mut Vec<Strin
     }
 }
 
+/// The variables of the `{{ $VAR }}` placeholders still in `v` (after resolution: those unset), which Prefect
+/// registers as they are written.
+pub fn unset_env(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::String(s) => {
+            for p in placeholders(s).into_iter().filter(|p| p.kind == Kind::Env) {
+                out.insert(p.name[1..].to_string());
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| unset_env(i, out)),
+        Value::Object(map) => map.values().for_each(|i| unset_env(i, out)),
+        _ => {}
+    }
+}
+
 /// Variables and blocks a template refers to, for fetching before resolution.
 #[derive(Debug, Default)]
 pub struct References {
@@ -370,6 +385,9 @@ mod tests {
             got,
             json!({"a": "0123abcd", "b": "x-{{ $UNSET }}", "c": "{{ build.image }}", "d": "v0123abcd-{{ step.tag }}"})
         );
+        let mut unset = BTreeSet::new();
+        unset_env(&got, &mut unset);
+        assert_eq!(unset.into_iter().collect::<Vec<_>>(), ["UNSET"]);
     }
 
     #[test]

@@ -128,6 +128,19 @@ impl World<'_> {
         a: &ast::ExprAttribute,
         depth: usize,
     ) -> Option<Value> {
+        // `Color.RED.value` (a default written as the member's value), `Color.RED.name`.
+        if let Expr::Attribute(inner) = &*a.value
+            && matches!(a.attr.as_str(), "value" | "name")
+            && let Some(Found::Class(s, c)) = self.resolve(scope, &inner.value)
+        {
+            let (name, value) = enums::members(self, s, c)?
+                .into_iter()
+                .find(|(n, _)| n == inner.attr.as_str())?;
+            return Some(match a.attr.as_str() {
+                "name" => Value::String(name),
+                _ => value,
+            });
+        }
         match self.resolve(scope, &a.value)? {
             Found::Class(s, c) => enums::members(self, s, c)?
                 .into_iter()
@@ -147,6 +160,12 @@ impl World<'_> {
         c: &ast::ExprCall,
         depth: usize,
     ) -> Option<Value> {
+        // `Flags()` / `Window(days=2)`: a default instance of a pydantic model or dataclass.
+        if let Some(Found::Class(s, class)) = self.resolve(scope, &c.func)
+            && super::models::is_model(self, s, class)
+        {
+            return super::models::instance(self, scope, s, class, c);
+        }
         let q = self.external(scope, &c.func)?;
         let args: Vec<&Expr> = c.arguments.args.iter().collect();
         let kw = |name: &str| {

@@ -123,6 +123,82 @@ fn collect_fields(
     Some(())
 }
 
+/// The value of `Model(a=1)` written as a default: the model's fields with their defaults, `a` replaced,
+/// as pydantic writes a default instance into the schema. `None` when a field has no stated default and
+/// is not given, a default is built by a factory, or an argument is positional or unknown.
+pub fn instance(
+    w: &World<'_>,
+    caller: &'static Scope,
+    scope: &'static Scope,
+    c: &ast::StmtClassDef,
+    call: &ast::ExprCall,
+) -> Option<Value> {
+    if !call.arguments.args.is_empty() {
+        return None;
+    }
+    let mut fields: Vec<(String, Option<Value>)> = Vec::new();
+    defaults(w, scope, c, &mut fields, 0)?;
+    for k in call.arguments.keywords.iter() {
+        let name = k.arg.as_ref()?.as_str();
+        let slot = fields.iter_mut().find(|(n, _)| n == name)?;
+        slot.1 = Some(w.value(caller, &k.value)?);
+    }
+    let mut out = Map::new();
+    for (name, value) in fields {
+        out.insert(name, value?);
+    }
+    Some(Value::Object(out))
+}
+
+/// Each field and its default (`None`: the field has none), base classes first; `None` when a default is
+/// there but unknown.
+fn defaults(
+    w: &World<'_>,
+    scope: &'static Scope,
+    c: &ast::StmtClassDef,
+    out: &mut Vec<(String, Option<Value>)>,
+    hops: usize,
+) -> Option<()> {
+    if hops > 8 {
+        return None;
+    }
+    if let Some(args) = &c.arguments {
+        for b in args.args.iter() {
+            if let Some(Found::Class(s, parent)) = w.resolve(scope, b)
+                && is_model(w, s, parent)
+            {
+                defaults(w, s, parent, out, hops + 1)?;
+            }
+        }
+    }
+    for stmt in c.body.iter() {
+        let Stmt::AnnAssign(a) = stmt else { continue };
+        let Expr::Name(n) = &*a.target else { continue };
+        let name = n.id.as_str();
+        if name.starts_with('_') || is_class_var(w, scope, &a.annotation) {
+            continue;
+        }
+        let value = match a.value.as_deref() {
+            None => None,
+            Some(Expr::Call(f)) if is_field_call(w, scope, &f.func) => {
+                let kw = f
+                    .arguments
+                    .keywords
+                    .iter()
+                    .find(|k| k.arg.as_ref().is_some_and(|x| x.as_str() == "default"));
+                match f.arguments.args.first().or(kw.map(|k| &k.value)) {
+                    None | Some(Expr::EllipsisLiteral(_)) => None,
+                    Some(d) => Some(w.value(scope, d)?),
+                }
+            }
+            Some(d) => Some(w.value(scope, d)?),
+        };
+        out.retain(|(n, _)| n != name);
+        out.push((name.to_string(), value));
+    }
+    Some(())
+}
+
 fn is_class_var(w: &World<'_>, scope: &'static Scope, ann: &Expr) -> bool {
     let base = match ann {
         Expr::Subscript(s) => &*s.value,

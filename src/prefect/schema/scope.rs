@@ -255,16 +255,61 @@ impl Scope {
             }
             // Definitions under `if TYPE_CHECKING:` / `try: import x except ImportError:` count as at import.
             Stmt::If(i) => {
-                for s in &i.body {
-                    self.collect(s);
-                }
+                let rest = i.elif_else_clauses.iter().map(|c| c.body.as_slice());
+                self.collect_branches(std::iter::once(i.body.as_slice()).chain(rest));
             }
             Stmt::Try(t) => {
-                for s in &t.body {
-                    self.collect(s);
-                }
+                let handlers = t.handlers.iter().map(|h| match h {
+                    ast::ExceptHandler::ExceptHandler(h) => h.body.as_slice(),
+                });
+                let branches = std::iter::once(t.body.as_slice())
+                    .chain(handlers)
+                    .chain([t.orelse.as_slice(), t.finalbody.as_slice()]);
+                self.collect_branches(branches);
             }
             _ => {}
+        }
+    }
+
+    /// The branches of an `if`/`elif`/`else` or `try`/`except`/`else`/`finally`, whichever runs: a name the
+    /// first branch binds keeps that binding. A name any branch *imports* is that import, whatever stand-in
+    /// another branch defines: the "works without the package installed" pattern (`if skip_prefect(): def
+    /// flow(...)` / `else: from prefect import flow`, or `try: from prefect import flow` / `except
+    /// ImportError: def flow(...)`) imports the real thing where the package is installed, and that is
+    /// where `prefect deploy` and the workers run.
+    fn collect_branches(&mut self, branches: impl Iterator<Item = &'static [Stmt]>) {
+        let mut imported = Vec::new();
+        for body in branches {
+            let mut b = Scope {
+                package: self.package.clone(),
+                ..Scope::default()
+            };
+            for stmt in body {
+                b.collect(stmt);
+            }
+            imported.extend(b.aliases.keys().cloned());
+            self.merge_first_wins(b);
+        }
+        for name in imported {
+            self.classes.remove(&name);
+            self.functions.remove(&name);
+            self.constants.remove(&name);
+        }
+    }
+
+    /// `other`'s bindings added where this branch set has none yet.
+    fn merge_first_wins(&mut self, other: Scope) {
+        for (k, v) in other.aliases {
+            self.aliases.entry(k).or_insert(v);
+        }
+        for (k, v) in other.classes {
+            self.classes.entry(k).or_insert(v);
+        }
+        for (k, v) in other.functions {
+            self.functions.entry(k).or_insert(v);
+        }
+        for (k, v) in other.constants {
+            self.constants.entry(k).or_insert(v);
         }
     }
 }

@@ -26,6 +26,52 @@ fn flow_name_description_and_schema() {
     ));
 }
 
+/// genomehubs/data's `flows/lib/conditional_import.py`: `flow` is a stand-in under `if skip_prefect():` and
+/// Prefect's under `else:` (or under `try:`, with the stand-in in `except ImportError:`). Prefect is
+/// installed where flows are deployed and run, so the import is the binding that counts.
+#[test]
+fn a_flow_decorator_bound_by_either_branch_of_an_if_or_a_try() {
+    let stand_in = "def flow(*_, **__):\n        return lambda x: x\n";
+    let flow = "@flow(name=\"etl\")\ndef etl(n: int = 1):\n    pass\n";
+    let if_else = format!(
+        "import os\n\nif os.getenv(\"SKIP_PREFECT\"):\n    {stand_in}else:\n    from prefect import flow\n\n{flow}"
+    );
+    let try_except =
+        format!("try:\n    from prefect import flow\nexcept ImportError:\n    {stand_in}\n{flow}");
+    for src in [if_else, try_except] {
+        assert_eq!(
+            flow_info(&src, "etl").map(|f| f.name),
+            Ok("etl".into()),
+            "{src}"
+        );
+    }
+    // With no import in any branch, the stand-in is what `flow` is: not Prefect's.
+    let alone = format!("if True:\n    {stand_in}\n{flow}");
+    assert_eq!(
+        flow_info(&alone, "etl").map(|f| f.name),
+        Err(SchemaError::NotAFlow("etl".into()))
+    );
+}
+
+/// prefeitura-rio's `Constants.DB_HOST.value` defaults, and domoench/prefect-df's `ModelFeatureFlags()`
+/// default instance: Prefect's schema carries both defaults.
+#[test]
+fn enum_member_values_and_default_model_instances_are_defaults() {
+    let src = "from enum import Enum\nfrom pydantic import BaseModel, Field\nfrom prefect import flow\n\nclass C(Enum):\n    HOST = \"db\"\n    PORT = 5432\n\nclass Flags(BaseModel):\n    lag: bool = False\n    days: int = Field(3, ge=1)\n    mode: str = C.HOST.value\n\nclass Needs(BaseModel):\n    x: int\n\n@flow\ndef f(host: str = C.HOST.value, port: int = C.PORT.value, name: str = C.PORT.name, flags: Flags = Flags(), other: Flags = Flags(lag=True), n: Needs = Needs(x=1), m: Needs = Needs()):\n    pass\n";
+    let p = flow_info(src, "f").unwrap().schema["properties"].clone();
+    assert_eq!(p["host"]["default"], "db");
+    assert_eq!(p["port"]["default"], 5432);
+    assert_eq!(p["name"]["default"], "PORT");
+    assert_eq!(
+        p["flags"]["default"],
+        json!({"lag": false, "days": 3, "mode": "db"})
+    );
+    assert_eq!(p["other"]["default"]["lag"], true);
+    assert_eq!(p["n"]["default"], json!({"x": 1}));
+    // A field without a default the call does not give: unknown, left out (never guessed).
+    assert!(p["m"].get("default").is_none());
+}
+
 /// Every flow of the corpus against what Prefect 3.9.1's own `parameter_schema` computed for it
 /// (fixtures/schema/expected.json; the integration suite re-runs Prefect to prove the file is current).
 #[test]

@@ -2,12 +2,15 @@
 //! (`cli/deploy/_core.py::_run_single_deploy`): blocks, variables, environment; the flow from its source;
 //! build and push steps; schedules; step outputs; pull steps; then the bodies `POST` and `PATCH` send.
 
-use super::project::{BUILD_DOCKER, PUSH_DOCKER};
-use super::project::{Inputs, Plan, Project, ProjectError, Warning, absolute};
-use super::schedules::{Schedules, schedule, unknown_keys};
+use super::project::{Inputs, Plan, Project, ProjectError, Warning};
+use super::schedules::Schedules;
 use super::schema::{self, FlowInfo, scope::World};
 use super::template;
 use serde_json::{Map, Value, json};
+
+// Steps 6 and 9 (build, push and pull steps) and step 7 (schedules), each in its own file.
+mod schedules;
+mod steps;
 
 impl Project {
     pub fn plan(&self, index: usize, inputs: &Inputs<'_>) -> Result<Plan, ProjectError> {
@@ -53,6 +56,7 @@ impl Project {
             &schedules,
             inputs,
         )?;
+        self.warn_unset_env(index, &name, &create, &mut warnings);
         let update_fields = update_fields(&cfg, &create, &schedules);
         let triggers = self.check_triggers(&name, triggers)?;
         let mut from_env = Vec::new();
@@ -70,6 +74,33 @@ impl Project {
             entrypoint,
             flow: recorded,
         })
+    }
+
+    /// A `{{ $VAR }}` left in what is registered: `VAR` is unset where flowship runs. `prefect deploy` reads
+    /// its own environment and leaves it so too, but where it runs `VAR` is usually set (`$PWD` always is, in
+    /// a shell): a deployment with the placeholder in it is rarely what was meant.
+    fn warn_unset_env(
+        &self,
+        index: usize,
+        name: &str,
+        create: &Map<String, Value>,
+        warnings: &mut Vec<Warning>,
+    ) {
+        let mut unset = std::collections::BTreeSet::new();
+        for (k, v) in create {
+            // The parameter schema is the flow's source text, not a template.
+            if k != "parameter_openapi_schema" {
+                template::unset_env(v, &mut unset);
+            }
+        }
+        for var in unset {
+            warnings.push(self.warning(
+                index,
+                name,
+                format!("`{{{{ ${var} }}}}` is registered as written: {var} is not set where flowship runs"),
+                format!("set {var} in flowship's environment as it is where `prefect deploy` runs (`$PWD`: the directory it runs in)"),
+            ));
+        }
     }
 
     /// Steps 1 to 3: blocks, then variables, then the environment (unset variables stay literal).
@@ -224,180 +255,6 @@ impl Project {
             info: flow,
             source_md5,
         })
-    }
-
-    /// Step 6: build and push steps, satisfied without running them; their outputs for later templates.
-    fn step_outputs(
-        &self,
-        name: &str,
-        raw: &Value,
-        inputs: &Inputs<'_>,
-    ) -> Result<Value, ProjectError> {
-        let build = self.steps(raw, "build").unwrap_or_default();
-        let push = self.steps(raw, "push").unwrap_or_default();
-        let mut outputs = Map::new();
-        for (i, step) in build.iter().chain(push.iter()).enumerate() {
-            let step = template::apply_values(
-                step,
-                &Value::Object(outputs.clone()),
-                inputs.env,
-                true,
-                &[],
-            )
-            .unwrap_or_default();
-            let Some((fqn, args)) = step.as_object().and_then(|m| m.iter().next()) else {
-                continue;
-            };
-            if inputs.skip_steps.iter().any(|s| s == fqn) {
-                continue;
-            }
-            let out = match fqn.as_str() {
-                BUILD_DOCKER | PUSH_DOCKER => match inputs.image {
-                    Some(img) => img.outputs(),
-                    None => {
-                        return Err(self.err(
-                            name,
-                            format!("step {} `{fqn}` needs the image: flowship does not run Docker", i + 1),
-                            Some("pass --image REPO:TAG[@DIGEST] (the image flowship built or pushed), or --skip-step with the step's name"),
-                        ));
-                    }
-                },
-                other => {
-                    return Err(self.err(
-                        name,
-                        format!("step {} `{other}` runs Python; flowship cannot run it", i + 1),
-                        Some("do its work in an earlier CI job, and pass --skip-step with the step's name"),
-                    ));
-                }
-            };
-            if let Some(id) = args.get("id").and_then(Value::as_str) {
-                outputs.insert(id.into(), out.clone());
-            }
-            if let Value::Object(o) = out {
-                outputs.extend(o);
-            }
-        }
-        Ok(Value::Object(outputs))
-    }
-
-    /// Step 7: schedules, templated with step outputs, from `schedules:` or the singular `schedule:` Prefect
-    /// still reads (`_handle_deprecated_schedule_fields`). Absent or null: not sent (the server keeps its
-    /// own), as `prefect deploy` does.
-    fn schedules_of(
-        &self,
-        index: usize,
-        name: &str,
-        cfg: &Value,
-        outputs: &Value,
-        inputs: &Inputs<'_>,
-        warnings: &mut Vec<Warning>,
-    ) -> Result<Schedules, ProjectError> {
-        let hint = "cron: \"0 3 * * *\", interval: 3600 (seconds), or rrule: \"FREQ=DAILY\"";
-        let legacy = cfg.get("schedule").filter(|v| truthy(v));
-        let raw = match (legacy, cfg.get("schedules")) {
-            (Some(_), Some(_)) => {
-                return Err(self.err(
-                    name,
-                    "has both `schedule` and `schedules` (Prefect refuses the deployment)",
-                    Some("keep only `schedules:`, a list"),
-                ));
-            }
-            (Some(Value::Object(one)), None) => Value::Array(vec![Value::Object(one.clone())]),
-            (Some(other), None) => {
-                return Err(self.err(
-                    name,
-                    format!("`schedule` is {other}, not a mapping"),
-                    Some(hint),
-                ));
-            }
-            (None, None) | (None, Some(Value::Null)) => return Ok(None),
-            (None, Some(s)) => s.clone(),
-        };
-        let s = template::apply_values(&raw, outputs, inputs.env, true, &[]).unwrap_or_default();
-        let list = match s {
-            Value::Array(list) => list,
-            other => {
-                return Err(self.err(
-                    name,
-                    format!("`schedules` is {other}, not a list"),
-                    Some("write schedules: [{cron: \"0 3 * * *\"}]"),
-                ));
-            }
-        };
-        let mut out = Vec::new();
-        for c in &list {
-            let keys = unknown_keys(c);
-            if !keys.is_empty() {
-                warnings.push(self.warning(
-                    index,
-                    name,
-                    format!(
-                        "schedule keys {} are not Prefect 3's; they are not registered (`prefect deploy` 3.9 refuses the whole file for them)",
-                        keys.join(", ")
-                    ),
-                    "remove them (Prefect 2's `max_active_runs`/`catchup` have no Prefect 3 equivalent on a schedule)",
-                ));
-            }
-            out.push(
-                schedule(c).map_err(|m| self.err(name, format!("schedules: {m}"), Some(hint)))?,
-            );
-        }
-        Ok(Some(out))
-    }
-
-    /// Step 9: pull steps, with step outputs only; variables and blocks stay for the worker. Without a
-    /// `pull:` section, the step `prefect deploy --no-prompt` generates (`_generate_default_pull_action`): a
-    /// `dockerfile: auto` image build → `/opt/prefect/<working directory's name>`; another image build → none;
-    /// an image in the job variables → `/opt/prefect`; else the working directory itself.
-    fn pull_steps(
-        &self,
-        raw: &Value,
-        cfg: &Value,
-        outputs: &Value,
-        inputs: &Inputs<'_>,
-        base: &std::path::Path,
-    ) -> Value {
-        let set_dir = |d: String| json!([{"prefect.deployments.steps.set_working_directory": {"directory": d}}]);
-        match self.steps(raw, "pull") {
-            Some(p) if !(p.len() == 1 && p[0] == json!({})) => {
-                template::apply_values(&Value::Array(p), outputs, inputs.env, false, &[])
-                    .unwrap_or_default()
-            }
-            _ => {
-                // `deploy_config.get("build") or actions["build"]`: an empty or null section of the
-                // deployment falls back to the file's.
-                let builds = match raw.get("build").filter(|b| truthy(b)) {
-                    Some(b) => b.clone(),
-                    None => self.file_section("build"),
-                };
-                let builds = match builds {
-                    Value::Array(a) => a,
-                    Value::Null => Vec::new(),
-                    other => vec![other],
-                };
-                let docker = builds
-                    .iter()
-                    .find_map(|s| s.get(super::project::BUILD_DOCKER).filter(|v| truthy(v)));
-                match docker {
-                    Some(step)
-                        if step.get("dockerfile").and_then(Value::as_str) == Some("auto") =>
-                    {
-                        let dir = base
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        set_dir(format!("/opt/prefect/{dir}"))
-                    }
-                    Some(_) => Value::Null,
-                    None if template::get_path(cfg, "work_pool.job_variables.image")
-                        .is_some_and(|v| truthy(&v)) =>
-                    {
-                        set_dir("/opt/prefect".into())
-                    }
-                    None => set_dir(absolute(base)),
-                }
-            }
-        }
     }
 
     /// The `POST /deployments/` body (without `flow_id`).
