@@ -154,6 +154,10 @@ pub fn release(
                 d.name,
                 d.url.as_deref().unwrap_or("")
             ));
+            // Why it failed belongs next to it (the summary error names only which).
+            if let Some(e) = &d.error {
+                out.push_str(&format!("    error: {e}\n"));
+            }
         }
         printer.data(&out)?;
     }

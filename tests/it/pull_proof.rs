@@ -105,7 +105,6 @@ fn the_pull_proof_on_the_htpasswd_registry() {
             .env("FLOWSHIP_REGISTRY_PASSWORD", svc("REGISTRY_PASS"))
             .env("FLOWSHIP_PULL_USERNAME", svc("ROBOT_USER"))
             .env("FLOWSHIP_PULL_PASSWORD", pull_pass)
-            .env("FLOWSHIP_HTTP_RETRIES", "0")
             .secret(pull_pass)
             .args(["release", "--env", "staging"])
             .run()

@@ -270,7 +270,8 @@ impl Action {
 
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: reports align on `{:<10}`.
+        f.pad(self.as_str())
     }
 }
 
@@ -795,4 +796,12 @@ fn place(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod action_tests {
+    #[test]
+    fn an_action_pads_like_a_string() {
+        assert_eq!(format!("[{:<9}]", super::Action::Created), "[created  ]");
+    }
 }
