@@ -1137,3 +1137,41 @@ fn status_exits_2_when_an_endpoint_is_refused() {
         .code(2)
         .stdout_has("--plain-http 127.0.0.1:9");
 }
+
+/// Remote reads per release (issue 19), counted at the git server through the recording proxy, so that they
+/// do not creep up: the branch is opened once (before the image is built, so a hold refuses first), pushed to
+/// once, and read twice after the push (is a newer release pinned now?) by fetching into the same clone.
+#[test]
+fn a_release_reads_the_gitops_remote_a_bounded_number_of_times() {
+    let w = world();
+    let proxy = crate::proxy::start_with(&host_of(&svc("GIT_HTTP")), crate::proxy::Fault::None);
+    let name = w.repo_url.rsplit('/').next().unwrap().to_string();
+    w.flowship()
+        .env(
+            "FLOWSHIP_GITOPS_REPO",
+            format!("http://{}/git/{name}", proxy.addr),
+        )
+        .env("FLOWSHIP_GIT_TOKEN", svc("GIT_TOKEN"))
+        .env("FLOWSHIP_PLAIN_HTTP", &proxy.addr)
+        .args(["release", "--env", "staging"])
+        .run()
+        .success();
+    let seen: Vec<String> = proxy.seen().into_iter().map(|s| s.line).collect();
+    let count = |needle: &str| seen.iter().filter(|l| l.starts_with(needle)).count();
+    let all = seen.join("\n");
+    assert_eq!(
+        count(&format!("POST /git/{name}/git-receive-pack ")),
+        1,
+        "one push:\n{all}"
+    );
+    // Each opening or refresh of the branch is one upload-pack negotiation of two exchanges: the clone, then
+    // the two reads after the push. Another clone or re-read anywhere would add two.
+    assert!(
+        count(&format!("POST /git/{name}/git-upload-pack ")) <= 6,
+        "more reads of the GitOps remote than a clone and two refreshes:\n{all}"
+    );
+    assert!(
+        count(&format!("GET /git/{name}/info/refs")) <= 14,
+        "more ref listings than expected:\n{all}"
+    );
+}
