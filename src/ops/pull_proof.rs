@@ -8,10 +8,9 @@
 use crate::error::Error;
 use crate::image::manifest;
 use crate::registry::harbor::{Harbor, PullPolicy, over_gate};
-use crate::registry::session::{Session, scope};
+use crate::registry::session::Session;
 use crate::registry::{Credential, Reference, RegistryError};
 use crate::settings::Settings;
-use reqwest::Method;
 
 /// What the proof read.
 #[derive(Debug)]
@@ -126,7 +125,7 @@ async fn read_all(
         })?;
         queue.extend(children.into_iter().map(|c| c.digest));
         for b in layers {
-            if !blob_readable(session, repository, &b.digest).await? {
+            if !session.blob_pullable(repository, &b.digest).await? {
                 return Err(Walk::Refused(refused(
                     name,
                     format!(
@@ -140,19 +139,6 @@ async fn read_all(
         }
     }
     Ok((manifests, blobs))
-}
-
-/// `HEAD` a blob with a pull-only scope (the push scope a push asks for is not what the cluster holds).
-async fn blob_readable(
-    session: &Session,
-    repository: &str,
-    digest: &str,
-) -> Result<bool, RegistryError> {
-    let url = session.url(&format!("/v2/{repository}/blobs/{digest}"));
-    let resp = session
-        .send(&scope(repository, "pull"), |r| r, Method::HEAD, &url)
-        .await?;
-    Ok(resp.status().is_success())
 }
 
 /// cosign's signature tag for a digest (`sha256-<hex>.sig`), as Harbor and podman find it.

@@ -103,10 +103,28 @@ impl Session {
     }
 
     pub async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, RegistryError> {
+        self.blob_head(&Self::push_scope(repository), repository, digest)
+            .await
+    }
+
+    /// Whether a pull-only account can read the blob (the cluster's, for the pull proof).
+    pub async fn blob_pullable(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        self.blob_head(&scope(repository, "pull"), repository, digest)
+            .await
+    }
+
+    async fn blob_head(
+        &self,
+        scopes: &str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
-        let resp = self
-            .send(&Self::push_scope(repository), |r| r, Method::HEAD, &url)
-            .await?;
+        let resp = self.send(scopes, |r| r, Method::HEAD, &url).await?;
         match resp.status() {
             s if s.is_success() => Ok(true),
             // A HEAD answer has no body to explain a refusal (Harbor: "project X not found"); the upload that

@@ -7,6 +7,14 @@ use super::session::{Session, scope};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 
+/// The manifest types flowship reads: OCI and Docker, images and indexes.
+const ACCEPT: [&str; 4] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
 impl Session {
     /// A manifest as exact bytes with its media type and digest; `None` when it does not exist.
     pub async fn manifest_get(
@@ -15,13 +23,7 @@ impl Session {
         reference: &str,
     ) -> Result<Option<(Vec<u8>, String, String)>, RegistryError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
-        let accept = [
-            "application/vnd.oci.image.index.v1+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        ]
-        .join(", ");
+        let accept = ACCEPT.join(", ");
         let resp = self
             .send(
                 &scope(repository, "pull"),
@@ -74,13 +76,7 @@ impl Session {
         reference: &str,
     ) -> Result<Option<String>, RegistryError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
-        let accept = [
-            "application/vnd.oci.image.index.v1+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        ]
-        .join(", ");
+        let accept = ACCEPT.join(", ");
         let resp = self
             .send(
                 &scope(repository, "pull"),
