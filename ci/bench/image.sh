@@ -53,13 +53,13 @@ CF
     local t=$1; shift
     podman "$@" build -q --network host -v /etc/ssl/certs:/etc/ssl/certs:ro -t "localhost/bench-uv:$t" "$proj" >/dev/null 2>&1 \
       && podman "$@" push -q "localhost/bench-uv:$t" "docker://$REG/bench-uv-podman/p:$t" >/dev/null 2>&1; }
-  fb() { # repository, uv cache
-    env -i PATH="$(dirname "$UV"):$PATH" HOME="$W" UV_CACHE_DIR="$2" SETUPTOOLS_SCM_PRETEND_VERSION=0.0.0 \
+  fb() { # repository, uv cache and flowship's own cache (local wheels, installed project, the lock's export)
+    env -i PATH="$(dirname "$UV"):$PATH" HOME="$W" UV_CACHE_DIR="$2" FLOWSHIP_CACHE_DIR="$2-flowship" SETUPTOOLS_SCM_PRETEND_VERSION=0.0.0 \
       "$FLOWSHIP" -q --plain-http "$REG" build --image "$REG/$1" --tag v1 --base "$FLOWSHIP_IT_PREFECT_BASE" --context "$proj" >/dev/null; }
   pf=() ff=() pc=() fc=()
   for i in $(seq 1 "${N_UV:-3}"); do
     # First build: podman with empty storage (a CI job), flowship into a new repository (no cached layer);
-    # both start with an empty uv cache.
+    # both start with an empty uv cache, flowship with an empty cache of its own.
     r=$W/podman-fresh-$i; t0=$(now); pb "f$i" --root "$r/root" --runroot "$r/run" || die "podman build failed"; t1=$(now)
     fb "bench-uv-$i-$RANDOM/p" "$W/uvc-$i"; t2=$(now)
     # Code-only rebuild: podman with its layer cache, flowship with its registry cache.

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod artifact;
 pub mod build;
+pub mod cache;
 pub mod context;
 pub mod deps;
 mod failures;
@@ -16,5 +17,6 @@ pub mod project;
 pub mod provenance;
 pub mod pysbom;
 pub mod sdists;
+pub mod sources;
 pub mod time;
 pub mod wheels;

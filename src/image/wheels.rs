@@ -3,7 +3,10 @@
 //! index) and installed without their dependencies (the dependency layer has them) into the project layer's
 //! directory. Never editable: the image holds the built package, not a link to the build machine.
 
+use super::cache::Local;
 use super::deps::{self, Installer};
+use super::sources;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -65,75 +68,155 @@ fn prepared(cmd: &mut Command) -> &mut Command {
         .env_remove("VIRTUAL_ENV")
 }
 
-/// One wheel per directory of `dirs`, into `out`, in the same order.
+/// One wheel per directory of `dirs`, into `out`, in the same order, and a note per wheel reused from the
+/// local cache (one whose package's files are unchanged since it was built: `sources`).
 pub fn build(
     installer: &Installer,
     dirs: &[PathBuf],
     out: &Path,
     mtime: u64,
-) -> Result<Vec<PathBuf>, WheelError> {
+    cache: Option<&Local>,
+) -> Result<(Vec<PathBuf>, Vec<String>), WheelError> {
     let mut wheels = Vec::new();
+    let mut notes = Vec::new();
+    // What the backend sees: the child inherits this process's environment.
+    let env: BTreeMap<String, String> = std::env::vars().collect();
     for (i, dir) in dirs.iter().enumerate() {
         let dest = out.join(i.to_string());
-        std::fs::create_dir_all(&dest).map_err(io(&dest))?;
-        let mut cmd = match installer {
-            Installer::Uv { .. } => {
-                let mut c = Command::new("uv");
-                c.args([
-                    "build",
-                    "--wheel",
-                    "--quiet",
-                    "--no-python-downloads",
-                    "--out-dir",
-                ])
-                .arg(&dest)
-                .arg(dir);
-                c
-            }
-            Installer::Pip { program, .. } => {
-                let mut c = Command::new(&program[0]);
-                c.args(&program[1..])
-                    .args([
-                        "wheel",
-                        "--quiet",
-                        "--no-deps",
-                        "--disable-pip-version-check",
-                        "-w",
-                    ])
-                    .arg(&dest)
-                    .arg(dir);
-                c
-            }
-        };
-        // Backends that honour it (setuptools, hatchling, poetry-core) date the wheel's entries by it.
-        cmd.env("SOURCE_DATE_EPOCH", mtime.max(315_532_800).to_string());
-        let tool = match installer {
-            Installer::Uv { .. } => "uv build",
-            Installer::Pip { .. } => "pip wheel",
-        };
-        let o = prepared(&mut cmd).output().map_err(io(dir))?;
-        if !o.status.success() {
-            return Err(WheelError::Build {
-                dir: dir.clone(),
-                tool: tool.into(),
-                code: o.status.code().unwrap_or(-1),
-                output: tail(&o),
-            });
+        let fingerprint = cache.and_then(|c| Fingerprint::of(c, dir, installer, &env));
+        if let Some(hit) = fingerprint.as_ref().and_then(Fingerprint::cached) {
+            notes.push(format!(
+                "{}: wheel reused from the local cache (its package's files are unchanged)",
+                dir.display()
+            ));
+            wheels.push(hit);
+            continue;
         }
-        let wheel = std::fs::read_dir(&dest)
-            .map_err(io(&dest))?
+        std::fs::create_dir_all(&dest).map_err(io(&dest))?;
+        let wheel = build_one(installer, dir, &dest, mtime)?;
+        if let Some(f) = fingerprint {
+            f.record(&dest, &wheel);
+        }
+        wheels.push(wheel);
+    }
+    Ok((wheels, notes))
+}
+
+/// A local package's place in the local cache: its build key, and its roots when a build recorded them.
+struct Fingerprint<'a> {
+    cache: &'a Local,
+    dir: &'a Path,
+    tree: sources::Tree,
+    build_key: String,
+}
+
+impl<'a> Fingerprint<'a> {
+    fn of(
+        cache: &'a Local,
+        dir: &'a Path,
+        installer: &Installer,
+        env: &BTreeMap<String, String>,
+    ) -> Option<Self> {
+        let tree = sources::Tree::read(dir)?;
+        let build_key = sources::build_key(dir, &tree, installer.id(), env);
+        Some(Self {
+            cache,
+            dir,
+            tree,
+            build_key,
+        })
+    }
+
+    fn roots(&self) -> Option<Vec<String>> {
+        let text = std::fs::read_to_string(self.cache.get("sources", &self.build_key)?).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// The wheel built from these very files, when the cache has it.
+    fn cached(&self) -> Option<PathBuf> {
+        let key = sources::key(self.dir, &self.build_key, &self.tree, &self.roots()?);
+        let dir = self.cache.get("wheels", &key)?;
+        std::fs::read_dir(dir)
+            .ok()?
             .flatten()
             .map(|e| e.path())
             .find(|p| p.extension().is_some_and(|x| x == "whl"))
-            .ok_or_else(|| WheelError::Build {
-                dir: dir.clone(),
-                tool: tool.into(),
-                code: 0,
-                output: "no wheel was written".into(),
-            })?;
-        wheels.push(wheel);
     }
-    Ok(wheels)
+
+    /// Keep the wheel just built (in `dest`) under the key its own roots give.
+    fn record(&self, dest: &Path, wheel: &Path) {
+        let Some(roots) = sources::roots(self.dir, &self.tree, wheel) else {
+            return;
+        };
+        if let Ok(json) = serde_json::to_vec(&roots) {
+            self.cache.put_bytes("sources", &self.build_key, &json);
+        }
+        let key = sources::key(self.dir, &self.build_key, &self.tree, &roots);
+        self.cache.put("wheels", &key, dest);
+    }
+}
+
+fn build_one(
+    installer: &Installer,
+    dir: &Path,
+    dest: &Path,
+    mtime: u64,
+) -> Result<PathBuf, WheelError> {
+    let mut cmd = match installer {
+        Installer::Uv { .. } => {
+            let mut c = Command::new("uv");
+            c.args([
+                "build",
+                "--wheel",
+                "--quiet",
+                "--no-python-downloads",
+                "--out-dir",
+            ])
+            .arg(dest)
+            .arg(dir);
+            c
+        }
+        Installer::Pip { program, .. } => {
+            let mut c = Command::new(&program[0]);
+            c.args(&program[1..])
+                .args([
+                    "wheel",
+                    "--quiet",
+                    "--no-deps",
+                    "--disable-pip-version-check",
+                    "-w",
+                ])
+                .arg(dest)
+                .arg(dir);
+            c
+        }
+    };
+    // Backends that honour it (setuptools, hatchling, poetry-core) date the wheel's entries by it.
+    cmd.env("SOURCE_DATE_EPOCH", mtime.max(315_532_800).to_string());
+    let tool = match installer {
+        Installer::Uv { .. } => "uv build",
+        Installer::Pip { .. } => "pip wheel",
+    };
+    let o = prepared(&mut cmd).output().map_err(io(dir))?;
+    if !o.status.success() {
+        return Err(WheelError::Build {
+            dir: dir.into(),
+            tool: tool.into(),
+            code: o.status.code().unwrap_or(-1),
+            output: tail(&o),
+        });
+    }
+    std::fs::read_dir(dest)
+        .map_err(io(dest))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or_else(|| WheelError::Build {
+            dir: dir.into(),
+            tool: tool.into(),
+            code: 0,
+            output: "no wheel was written".into(),
+        })
 }
 
 /// Install `wheels` (no dependencies) into `target` for linux/`arch` and Python `python`.

@@ -127,6 +127,8 @@ pub async fn run(
         workdir: Some(Sourced::default_value(r.build.workdir.clone())),
         // A workspace member's context names its workspace itself (found above the context).
         workspace: None,
+        // A rebuild proves the image from the checkout alone: nothing from this machine's cache.
+        cache_dir: None,
         env: r
             .build
             .env

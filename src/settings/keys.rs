@@ -61,6 +61,10 @@ pub const WORKDIR: Key = Key::new("image.workdir")
     .flag("workdir", "--workdir")
     .env("FLOWSHIP_WORKDIR");
 
+/// The build machine's cache of local packages' wheels and installed files (default
+/// `$XDG_CACHE_HOME/flowship`, else `~/.cache/flowship`).
+pub const CACHE_DIR: Key = Key::new("cache.dir").env("FLOWSHIP_CACHE_DIR");
+
 pub const REGISTRY_USERNAME: Key = Key::new("registry.username")
     .flag("registry_username", "--registry-username")
     .env("FLOWSHIP_REGISTRY_USERNAME");
@@ -228,6 +232,7 @@ pub const ALL: &[Key] = &[
     PLATFORMS,
     PYTHON_VERSION,
     WORKDIR,
+    CACHE_DIR,
     REGISTRY_USERNAME,
     CHUNK_SIZE,
     PARALLEL,

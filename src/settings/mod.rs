@@ -118,6 +118,8 @@ pub struct BuildSettings {
     pub workdir: Option<Sourced<String>>,
     /// Environment variables of the image, `(KEY, VALUE)`, checked.
     pub env: Vec<Sourced<(String, String)>>,
+    /// The build machine's cache (`None`: no home to put it in, nothing is cached locally).
+    pub cache_dir: Option<Sourced<PathBuf>>,
 }
 
 /// How images go to the registry, and what Harbor checks on the way.

@@ -118,7 +118,11 @@ pub(super) fn resolve_with(
     };
 
     let (image, handoff) = image(&l)?;
-    let build = build(&l)?;
+    let mut build = build(&l)?;
+    build.cache_dir = match l.string(&k::CACHE_DIR)? {
+        Some(d) => Some(d.map(PathBuf::from)),
+        None => default_cache_dir(env).map(Sourced::default_value),
+    };
     let registry = registry_credentials(&l, cli, image.as_ref(), build.base.as_ref())?;
     let clusters = clusters(&file, environment.as_ref().map(|e| e.value.as_str()));
 
@@ -217,7 +221,20 @@ fn build(l: &Layers<'_>) -> Result<BuildSettings, ConfigError> {
             .into_iter()
             .map(image_env)
             .collect::<Result<_, _>>()?,
+        cache_dir: None,
     })
+}
+
+/// `$XDG_CACHE_HOME/flowship`, else `$HOME/.cache/flowship` (where uv and pip keep theirs).
+fn default_cache_dir(env: &Env) -> Option<PathBuf> {
+    let xdg = env.raw("XDG_CACHE_HOME").filter(|d| d.starts_with('/'));
+    match xdg {
+        Some(d) => Some(PathBuf::from(d).join("flowship")),
+        None => env
+            .raw("HOME")
+            .filter(|h| h.starts_with('/'))
+            .map(|h| PathBuf::from(h).join(".cache/flowship")),
+    }
 }
 
 fn upload(l: &Layers<'_>) -> Result<UploadSettings, ConfigError> {

@@ -142,6 +142,10 @@ impl Settings {
         e.list("image.platforms", &b.platforms);
         e.one("image.python_version", b.python_version.as_ref());
         e.one("image.workdir", b.workdir.as_ref());
+        e.one(
+            super::keys::CACHE_DIR.name,
+            b.cache_dir.as_ref().map(display).as_ref(),
+        );
         e.list(
             super::keys::IMAGE_ENV.name,
             &b.env

@@ -173,6 +173,56 @@ fn a_package_is_installed_from_its_wheel_and_a_code_change_keeps_the_dependency_
     assert_eq!(out.trim(), "hello from v2 with six 1.16.0");
 }
 
+/// Issue 17: a flow-code-only change rebuilds no wheel: the package's wheel and its installed files come from
+/// the local cache (`FLOWSHIP_CACHE_DIR`), so the project layer is the same blob and only the code layer
+/// changes; a change to the package's own code rebuilds the wheel, and the image runs the new code (a
+/// stale wheel would print v1).
+#[test]
+fn a_flow_code_change_reuses_the_wheel_and_a_package_change_rebuilds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("pkg{}", token());
+    let project = package_project(dir.path(), &name, "v1");
+    uv(&project, &["lock", "--quiet"]);
+    let repo = format!("{}/it/wheel-cache-{}", svc("REGISTRY_PLAIN"), token());
+    let base = svc("PYTHON_BASE");
+    let cache = dir.path().join("flowship-cache");
+    let env = || {
+        vec![(
+            "FLOWSHIP_CACHE_DIR".to_string(),
+            cache.display().to_string(),
+        )]
+    };
+    let first = build_with_env(&base, &project, &repo, &[], env());
+    first.success().stderr_has("installed from wheels");
+    let before = layers(&format!("{repo}:1.0"));
+    write(
+        &project.join("flows/flow.py"),
+        &format!("from {name}.cli import main\n\nmain()\n"),
+    );
+    let second = build_with_env(&base, &project, &repo, &[], env());
+    second
+        .success()
+        .stderr_has("wheel reused from the local cache")
+        .stderr_has("installed files reused from the local cache");
+    let after = layers(&format!("{repo}:1.0"));
+    let n = before.len();
+    assert_eq!(
+        before[..n - 1],
+        after[..n - 1],
+        "base, dependencies and project are the same blobs"
+    );
+    assert_ne!(before[n - 1], after[n - 1], "the code layer changed");
+    write(
+        &project.join(format!("src/{name}/cli.py")),
+        "import six\n\ndef main():\n    print('hello from v2 with six', six.__version__)\n",
+    );
+    let third = build_with_env(&base, &project, &repo, &[], env());
+    third.success().stderr_has("installed from wheels");
+    assert!(!third.stderr.contains("wheel reused"), "{third}");
+    let out = podman_run(&format!("{repo}:1.0"), &[&format!("{name}-hello")]);
+    assert_eq!(out.trim(), "hello from v2 with six 1.16.0");
+}
+
 /// Issue 17: a member of a uv workspace (the context is `flows/etl`, the lock is at the root) gets only its
 /// own dependency closure, and the workspace package it imports is built and installed as a wheel.
 #[test]
@@ -330,4 +380,186 @@ fn without_uv_pip_builds_and_installs_the_project() {
         .stderr_has("installed from wheels");
     let out = podman_run(&format!("{repo}:1.0"), &[&format!("{name}-hello")]);
     assert_eq!(out.trim(), "hello from pip with six 1.16.0");
+}
+
+/// A package index of the test's own that asks for a password (Basic auth): `python3 -m http.server` with a
+/// check of the `Authorization` header in front, serving `simple/<name>/` pages over `dir`.
+struct PrivateIndex {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for PrivateIndex {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn private_index(dir: &Path, user: &str, password: &str) -> PrivateIndex {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = r#"
+import base64, functools, http.server, sys
+want = "Basic " + base64.b64encode(sys.argv[2].encode()).decode()
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        if self.headers.get("Authorization") != want:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="index"')
+            self.end_headers()
+            return
+        super().do_GET()
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), functools.partial(H, directory=sys.argv[3])).serve_forever()
+"#;
+    let child = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &port.to_string(),
+            &format!("{user}:{password}"),
+        ])
+        .arg(dir)
+        .spawn()
+        .unwrap();
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    PrivateIndex {
+        child,
+        url: format!("http://127.0.0.1:{port}/simple"),
+    }
+}
+
+/// Issue 17: a uv project whose dependency comes from its own `[[tool.uv.index]]` (explicit, pinned with
+/// `[tool.uv.sources]`) behind a password: the index reaches the installer through the export, the
+/// password through `~/.netrc` (NETRC), and the password is in no output and in no part of the image. An
+/// index url holding the password itself is exit 2, the password not printed.
+#[test]
+fn a_projects_own_index_reaches_the_installer_and_its_password_stays_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = token();
+    let (name, password) = (format!("private{t}"), format!("idx-sentinel-{t}"));
+    // The package the index serves.
+    let lib = dir.path().join("lib");
+    write(
+        &lib.join("pyproject.toml"),
+        &format!("[project]\nname = \"{name}\"\nversion = \"1.0\"\n{HATCH}"),
+    );
+    write(
+        &lib.join(format!("src/{name}/__init__.py")),
+        "WHERE = 'private index'\n",
+    );
+    let served = dir.path().join("served");
+    let pkg_dir = served.join("simple").join(&name);
+    std::fs::create_dir_all(&pkg_dir).unwrap();
+    uv(
+        &lib,
+        &[
+            "build",
+            "--wheel",
+            "--quiet",
+            "--out-dir",
+            pkg_dir.to_str().unwrap(),
+        ],
+    );
+    let wheel = std::fs::read_dir(&pkg_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".whl"))
+        .unwrap();
+    write(
+        &pkg_dir.join("index.html"),
+        &format!("<a href=\"{wheel}\">{wheel}</a>\n"),
+    );
+    let index = private_index(&served, "reader", &password);
+    let netrc = dir.path().join("netrc");
+    write(
+        &netrc,
+        &format!("machine 127.0.0.1 login reader password {password}\n"),
+    );
+    // The flow project: no package of its own, one dependency from the private index.
+    let project = dir.path().join("flow");
+    let pyproject = |url: &str| {
+        format!(
+            "[project]\nname = \"flow\"\nversion = \"0.1\"\nrequires-python = \">=3.10\"\ndependencies = [\"{name}\"]\n[tool.uv]\npackage = false\n[[tool.uv.index]]\nname = \"private\"\nurl = \"{url}\"\nexplicit = true\n[tool.uv.sources]\n{name} = {{ index = \"private\" }}\n"
+        )
+    };
+    write(&project.join("pyproject.toml"), &pyproject(&index.url));
+    write(
+        &project.join("flows/flow.py"),
+        &format!("import {name}\nprint({name}.WHERE)\n"),
+    );
+    run(Command::new(svc("UV"))
+        .args(["lock", "--quiet"])
+        .current_dir(&project)
+        .env("UV_CACHE_DIR", uv_cache())
+        .env("NETRC", &netrc));
+    let repo = format!("{}/it/private-index-{t}", svc("REGISTRY_PLAIN"));
+    let netrc_env = || vec![("NETRC".to_string(), netrc.display().to_string())];
+    let scratch = tempfile::tempdir().unwrap();
+    let built = plain(flowship())
+        .env("PATH", uv_path(scratch.path()))
+        .env("UV_CACHE_DIR", uv_cache())
+        .env("NETRC", netrc.display().to_string())
+        .secret(&password)
+        .args([
+            "build",
+            "--image",
+            &repo,
+            "--tag",
+            "1.0",
+            "--base",
+            &svc("PYTHON_BASE"),
+        ])
+        .args([
+            "--context",
+            project.to_str().unwrap(),
+            "-v",
+            "--output",
+            "json",
+        ])
+        .run();
+    built.success();
+    let image = format!("{repo}:1.0");
+    let out = podman_run(&image, &["python3", "/opt/prefect/flow/flows/flow.py"]);
+    assert_eq!(out.trim(), "private index");
+    let config = skopeo_inspect(&image, true).to_string();
+    assert!(!config.contains(&password), "{config}");
+    let everything = podman_run(
+        &image,
+        &[
+            "sh",
+            "-c",
+            "cat -v /opt/flowship/site-packages/*/* 2>/dev/null; true",
+        ],
+    );
+    assert!(!everything.contains(&password));
+    // The password in the index's url: refused before anything is built, and not printed.
+    let with_password = index
+        .url
+        .replace("http://", &format!("http://reader:{password}@"));
+    write(&project.join("pyproject.toml"), &pyproject(&with_password));
+    run(Command::new(svc("UV"))
+        .args(["lock", "--quiet"])
+        .current_dir(&project)
+        .env("UV_CACHE_DIR", uv_cache()));
+    let refused = build_with_env(&svc("PYTHON_BASE"), &project, &repo, &[], netrc_env());
+    refused
+        .code(2)
+        .stderr_has("has a credential in its url")
+        .stderr_has("UV_INDEX_PRIVATE_USERNAME");
+    assert!(
+        !refused.stderr.contains(&password) && !refused.stdout.contains(&password),
+        "{refused}"
+    );
 }

@@ -1,14 +1,29 @@
 //! The project layer: the local packages' wheels (the project itself, workspace members, path dependencies)
 //! installed into the dependency layer's directory, as a layer of their own between the dependencies and
-//! the code. It changes with the code and is never cached; the dependency layer under it stays cached.
+//! the code. The dependency layer under it stays cached in the registry; the installed files are kept in the
+//! local cache by the wheels' bytes, which `sources` keeps unchanged while the package's files are.
 
 use super::{BuildError, Builder, Platform, descriptor, io};
+use crate::image::cache::{Key, Local};
 use crate::image::deps::{self, Installer};
 use crate::image::manifest::OCI_LAYER_GZIP;
 use crate::image::{context, layer, wheels};
 use crate::registry::blobs::{Descriptor, Source};
 use crate::registry::push::Blob;
 use std::path::PathBuf;
+
+/// What the installed files depend on: the wheels' bytes, the target platform and Python, the installer.
+fn installed_key(wheels: &[PathBuf], arch: &str, python: &str, inst: &Installer) -> Option<String> {
+    let mut k = Key::new("project");
+    k.add(arch.as_bytes())
+        .add(python.as_bytes())
+        .add(inst.id().as_bytes());
+    for w in wheels {
+        let bytes = std::fs::read(w).ok()?;
+        k.add(&bytes);
+    }
+    Some(k.finish())
+}
 
 impl Builder<'_> {
     pub(super) fn project_layer(
@@ -18,19 +33,42 @@ impl Builder<'_> {
         built: &[PathBuf],
         inst: &Installer,
     ) -> Result<(Descriptor, String, &'static str), BuildError> {
-        let site = self.scratch.join(format!("project-{}", platform.arch));
-        std::fs::create_dir_all(&site).map_err(io)?;
-        wheels::install(inst, built, &platform.arch, python, &site)?;
         let names: Vec<String> = built
             .iter()
             .filter_map(|w| w.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .collect();
-        self.built.notes.push(format!(
-            "project for linux/{}: {} installed from wheels",
-            platform.arch,
-            names.join(", ")
-        ));
+        let cache = Local::at(self.input.cache.as_deref());
+        let key = installed_key(built, &platform.arch, python, inst);
+        let site = match cache
+            .as_ref()
+            .zip(key.as_ref())
+            .and_then(|(c, k)| c.get("project", k))
+        {
+            // The same wheels installed for the same target: the same files.
+            Some(site) => {
+                self.built.notes.push(format!(
+                    "project for linux/{}: {} (installed files reused from the local cache)",
+                    platform.arch,
+                    names.join(", ")
+                ));
+                site
+            }
+            None => {
+                let site = self.scratch.join(format!("project-{}", platform.arch));
+                std::fs::create_dir_all(&site).map_err(io)?;
+                wheels::install(inst, built, &platform.arch, python, &site)?;
+                if let (Some(c), Some(k)) = (&cache, &key) {
+                    c.put("project", k, &site);
+                }
+                self.built.notes.push(format!(
+                    "project for linux/{}: {} installed from wheels",
+                    platform.arch,
+                    names.join(", ")
+                ));
+                site
+            }
+        };
         let (entries, _) = context::collect(&site, deps::SITE)?;
         let l = layer::write(
             &entries,

@@ -125,6 +125,8 @@ pub struct Input {
     pub path: Option<String>,
     /// Where the installer takes packages from ([`deps::index_config`]), for the cache key.
     pub index: String,
+    /// The build machine's cache (`cache.dir`): local packages' wheels and installed files.
+    pub cache: Option<PathBuf>,
 }
 
 /// What was built: everything to push, and what is recorded for the dependency cache.
@@ -229,7 +231,16 @@ pub async fn build(
     // Wheels are built once: a local package is pure Python or fails to build here.
     let built_wheels = match &installer {
         Some(inst) if !input.local.is_empty() => {
-            super::wheels::build(inst, &input.local, &scratch.join("wheels"), input.mtime)?
+            let cache = super::cache::Local::at(input.cache.as_deref());
+            let (wheels, notes) = super::wheels::build(
+                inst,
+                &input.local,
+                &scratch.join("wheels"),
+                input.mtime,
+                cache.as_ref(),
+            )?;
+            b.built.notes.extend(notes);
+            wheels
         }
         _ => Vec::new(),
     };

@@ -43,6 +43,11 @@ pub struct Request<'a> {
     pub path: Option<&'a str>,
     /// Where exported and rewritten requirement files go.
     pub scratch: &'a Path,
+    /// The build machine's cache (`cache.dir`): a lock's export is kept there by what it was made from.
+    pub cache: Option<&'a Path>,
+    /// Where the installer takes packages from ([`crate::image::deps::index_config`]): part of the export's
+    /// key.
+    pub index: &'a str,
 }
 
 /// Bad input: what is wrong, in which file, and the fix. Exit 2, nothing written.
@@ -135,9 +140,7 @@ type Input = (PathBuf, PathBuf, String);
 
 fn uv_input(req: &Request, ws: &uv::Workspace, extra: &mut Chosen) -> Result<Input, InputError> {
     let out = req.scratch.join("uv-export.txt");
-    extra
-        .warnings
-        .extend(uv::export(req.context, ws, req.path, &out)?);
+    extra.warnings.extend(uv::export(req, ws, &out)?);
     if ws.root != absolute(req.context) {
         extra.python_from.push(ws.root.clone());
     }

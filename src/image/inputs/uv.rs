@@ -97,21 +97,39 @@ pub(super) fn find_uv(path: Option<&str>) -> Option<PathBuf> {
 /// (`--frozen`), with a warning that says so (the image's Python is checked against `requires-python` on its
 /// own, before anything is installed).
 pub(super) fn export(
-    ctx: &Path,
+    req: &super::Request,
     ws: &Workspace,
-    path: Option<&str>,
     out: &Path,
 ) -> Result<Vec<String>, InputError> {
+    let ctx = req.context;
     let lock = ws.root.join("uv.lock");
-    let uv = find_uv(path).ok_or_else(|| {
+    let uv = find_uv(req.path).ok_or_else(|| {
         InputError::new(
             &lock,
             "uv is not on PATH; it reads uv.lock",
             "install uv in the job image (flowship's -python image has it), or pass --requirements FILE",
         )
     })?;
+    // A checked export depends only on the lock, the workspace's project files, uv and the index: kept in
+    // the local cache by them, it spares a code-only rebuild uv's start and its check.
+    let cache = crate::image::cache::Local::at(req.cache);
+    let key = cache.as_ref().and_then(|_| export_key(&uv, ws, req.index));
+    if let Some(hit) = cache
+        .as_ref()
+        .zip(key.as_ref())
+        .and_then(|(c, k)| c.get("export", k))
+        && std::fs::copy(&hit, out).is_ok()
+    {
+        return Ok(Vec::new());
+    }
     let text = match run_export(&uv, ws, "--locked", out, &lock)? {
-        None => return Ok(Vec::new()),
+        None => {
+            project_indexes(ws, out)?;
+            if let (Some(c), Some(k)) = (&cache, &key) {
+                c.put("export", k, out);
+            }
+            return Ok(Vec::new());
+        }
         Some(text) => text,
     };
     if text.contains("needs to be updated") || text.contains("--locked") {
@@ -131,7 +149,7 @@ pub(super) fn export(
     ];
     if no_python.iter().any(|w| text.contains(w)) {
         return match run_export(&uv, ws, "--frozen", out, &lock)? {
-            None => Ok(vec![format!(
+            None => project_indexes(ws, out).map(|()| vec![format!(
                 "{}: not checked against pyproject.toml (checking needs a Python on this machine that fits the project's requires-python); installed as locked",
                 lock.display()
             )]),
@@ -139,6 +157,103 @@ pub(super) fn export(
         };
     }
     Err(failed(ctx, ws, &lock, &text))
+}
+
+/// The index URLs the workspace's own configuration names: `[[tool.uv.index]]` of the root's
+/// `pyproject.toml`, `[[index]]` of its `uv.toml` (which uv prefers when both are there).
+fn configured_indexes(ws: &Workspace) -> Vec<(String, String)> {
+    let read = |file: &str, path: &[&str]| -> Option<Vec<(String, String)>> {
+        let doc: toml::Table = std::fs::read_to_string(ws.root.join(file))
+            .ok()?
+            .parse()
+            .ok()?;
+        let mut v = &toml::Value::Table(doc);
+        for p in path {
+            v = v.get(p)?;
+        }
+        Some(
+            v.as_array()?
+                .iter()
+                .filter_map(|i| {
+                    let url = i.get("url")?.as_str()?.trim_end_matches('/').to_string();
+                    let name = i.get("name").and_then(toml::Value::as_str).unwrap_or("");
+                    Some((name.to_string(), url))
+                })
+                .collect(),
+        )
+    };
+    read("uv.toml", &["index"])
+        .or_else(|| read("pyproject.toml", &["tool", "uv", "index"]))
+        .unwrap_or_default()
+}
+
+/// Keep, of the index lines uv wrote into the export `out`, those naming the project's own indexes (the
+/// machine's own index configuration is the installer's to read, not the file's). An index URL holding a
+/// credential is refused: the file is hashed into the cache key and its lines can reach output.
+fn project_indexes(ws: &Workspace, out: &Path) -> Result<(), InputError> {
+    let configured = configured_indexes(ws);
+    let file = ws.root.join("pyproject.toml");
+    for (name, url) in &configured {
+        if let Ok(u) = url::Url::parse(url)
+            && (!u.username().is_empty() || u.password().is_some())
+        {
+            return Err(InputError::new(
+                &file,
+                format!("the index `{name}` has a credential in its url"),
+                format!(
+                    "remove it from the url; give it as UV_INDEX_{}_USERNAME/_PASSWORD or in ~/.netrc",
+                    name.to_ascii_uppercase()
+                        .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                ),
+            ));
+        }
+    }
+    let text = std::fs::read_to_string(out)
+        .map_err(|e| InputError::new(out, e.to_string(), "check the scratch directory"))?;
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            let url = ["--index-url ", "--extra-index-url "]
+                .iter()
+                .find_map(|f| l.strip_prefix(f));
+            url.is_none_or(|u| {
+                configured
+                    .iter()
+                    .any(|(_, c)| c == u.trim().trim_end_matches('/'))
+            })
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(out, kept)
+        .map_err(|e| InputError::new(out, e.to_string(), "check the scratch directory"))
+}
+
+/// What a checked export of `ws` is made from: uv (its path, size and time), the scope, the index, and the
+/// content of `uv.lock` and of every `pyproject.toml`, `uv.toml` and `.python-version` in the workspace.
+/// `None` when the workspace is too large to read.
+fn export_key(uv: &Path, ws: &Workspace, index: &str) -> Option<String> {
+    let mut k = crate::image::cache::Key::new("uv-export");
+    let meta = std::fs::metadata(uv).ok()?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    k.add(uv.to_string_lossy().as_bytes())
+        .add(&meta.len().to_le_bytes())
+        .add(&modified.to_le_bytes())
+        .add(format!("{:?}", ws.scope).as_bytes())
+        .add(index.as_bytes());
+    let tree = crate::image::sources::Tree::read(&ws.root)?;
+    let read = ["uv.lock", "pyproject.toml", "uv.toml", ".python-version"];
+    for f in &tree.files {
+        let name = f.rsplit('/').next().unwrap_or(f);
+        if read.contains(&name) {
+            k.add(f.as_bytes())
+                .add(&std::fs::read(ws.root.join(f)).ok()?);
+        }
+    }
+    Some(k.finish())
 }
 
 /// `uv export` with `mode` (`--locked`, `--frozen`); `None` when it succeeded, else what uv said.
@@ -166,6 +281,9 @@ fn run_export(
         "--quiet",
         // The header names the output file, a temporary path: it would change the dependency layer's key.
         "--no-header",
+        // The project's own indexes (`[[tool.uv.index]]`) reach the installer through the file; `indexes`
+        // keeps only those.
+        "--emit-index-url",
     ]);
     match &ws.scope {
         Scope::Root => {}

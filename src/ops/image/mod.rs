@@ -281,6 +281,7 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         what: "cannot create a temporary directory".into(),
         reason: e.to_string(),
     })?);
+    let index = crate::image::deps::index_config(&settings.template_env);
     // What the project installs: its lock or requirements file (the dependency layer) and its local
     // packages (the project layer). Refused here, before anything is built, when it cannot be read.
     let chosen = crate::image::inputs::choose(&crate::image::inputs::Request {
@@ -289,6 +290,8 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         workspace: b.workspace.as_ref().map(|w| w.value.as_path()),
         path: settings.template_env.get("PATH").map(String::as_str),
         scratch: scratch.path(),
+        cache: b.cache_dir.as_ref().map(|d| d.value.as_path()),
+        index: &index,
     })
     .map_err(|e| usage(e.message, &e.hint))?;
     // The file the dependency layer installs from: its hashes go into the SBOM.
@@ -306,7 +309,8 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         labels,
         env: image_env(settings)?,
         path: settings.template_env.get("PATH").cloned(),
-        index: crate::image::deps::index_config(&settings.template_env),
+        index,
+        cache: b.cache_dir.as_ref().map(|d| d.value.clone()),
     };
     let repo = image.value.clone();
     let http = crate::http::Http::new(&settings.http_config())?;
