@@ -3,9 +3,11 @@
 
 pub mod archive;
 pub mod artifact;
+pub mod base;
 pub mod build;
 pub mod context;
 pub mod deps;
+pub mod elf;
 mod failures;
 pub mod inputs;
 pub mod layer;

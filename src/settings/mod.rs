@@ -241,6 +241,16 @@ pub struct Cluster {
 }
 
 impl Settings {
+    /// Where flowship keeps what it may read again (the base images' indexes): `FLOWSHIP_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/flowship`, else `~/.cache/flowship`. `None` without any of them: nothing is kept.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        let var = |k: &str| self.template_env.get(k).filter(|v| !v.is_empty());
+        var("FLOWSHIP_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| var("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("flowship")))
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache/flowship")))
+    }
+
     /// Every secret value in effect, so that output paths can assert none of them leaks.
     pub fn secret_values(&self) -> Vec<String> {
         let mut out: Vec<String> = [

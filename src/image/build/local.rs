@@ -14,13 +14,29 @@ impl Builder<'_> {
     pub(super) fn project_layer(
         &mut self,
         platform: &Platform,
-        python: &str,
+        t: &super::target::BaseTarget,
         built: &[PathBuf],
         inst: &Installer,
     ) -> Result<(Descriptor, String, &'static str), BuildError> {
         let site = self.scratch.join(format!("project-{}", platform.arch));
         std::fs::create_dir_all(&site).map_err(io)?;
-        wheels::install(inst, built, &platform.arch, python, &site)?;
+        let to = deps::Target {
+            arch: &platform.arch,
+            python: &t.python,
+            libc: t.libc(),
+            constraints: None,
+        };
+        wheels::install(inst, built, &to, &site)?;
+        // A local package with a C extension is built for the build machine: it must still load on the base.
+        if let Some(u) = crate::image::base::fit::check(&site, &t.python, t.libc()) {
+            return Err(BuildError::Unfit {
+                base: self.base_name.clone(),
+                package: u.package,
+                version: u.version,
+                tag: u.tag,
+                reason: u.reason,
+            });
+        }
         let names: Vec<String> = built
             .iter()
             .filter_map(|w| w.file_name())

@@ -307,6 +307,7 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         env: image_env(settings)?,
         path: settings.template_env.get("PATH").cloned(),
         index: crate::image::deps::index_config(&settings.template_env),
+        cache_dir: settings.cache_dir(),
     };
     let repo = image.value.clone();
     let http = crate::http::Http::new(&settings.http_config())?;
