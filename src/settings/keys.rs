@@ -282,6 +282,8 @@ pub const OTHER_VARS: &[&str] = &[
     "FLOWSHIP_COMMIT",
     // ci/image's own: the base of flowship's `-python` image.
     "FLOWSHIP_PYTHON_BASE",
+    // Where base images' indexes are kept (`Settings::cache_dir`): a place on disk, not a setting to show.
+    "FLOWSHIP_CACHE_DIR",
 ];
 
 /// Every variable a secret is read from by default.

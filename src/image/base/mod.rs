@@ -295,15 +295,15 @@ async fn read_layer(
     let (tx, rx) = std::sync::mpsc::sync_channel(16);
     let reader = tokio::task::spawn_blocking(move || {
         let mut items = items;
-        scan::layer(
-            ChannelReader {
-                rx,
-                buf: None,
-                pos: 0,
-            },
-            &mut items,
-        )
-        .map(|()| items)
+        let mut reader = ChannelReader {
+            rx,
+            buf: None,
+            pos: 0,
+        };
+        scan::layer(&mut reader, &mut items)?;
+        // The tar reader stops at the end-of-archive block: the rest still counts for the digest.
+        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        Ok(items)
     });
     let mut hash = Sha256::new();
     let mut pumped = Ok(());

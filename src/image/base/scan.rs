@@ -29,7 +29,8 @@ pub(super) fn layer(reader: impl Read, below: &mut Items) -> Result<(), String> 
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let head = reader.fill_buf().map_err(|e| e.to_string())?;
     match head {
-        [0x1f, 0x8b, ..] => entries(flate2::read::GzDecoder::new(reader), below),
+        // Multi-member: Go's parallel gzip (umoci, some registries' tools) writes one member per block.
+        [0x1f, 0x8b, ..] => entries(flate2::read::MultiGzDecoder::new(reader), below),
         [0x28, 0xb5, 0x2f, 0xfd, ..] => {
             Err("is zstd-compressed, which flowship does not read".into())
         }
@@ -38,7 +39,9 @@ pub(super) fn layer(reader: impl Read, below: &mut Items) -> Result<(), String> 
 }
 
 fn entries(reader: impl Read, below: &mut Items) -> Result<(), String> {
-    let mut archive = tar::Archive::new(reader);
+    // Zeros after the end: layers without the end-of-archive blocks (umoci writes them so, runtimes read
+    // them) end cleanly; a complete archive ends before them.
+    let mut archive = tar::Archive::new(reader.chain(std::io::repeat(0).take(1536)));
     let mut added = Items::new();
     let mut deleted: Vec<String> = Vec::new();
     for entry in archive.entries().map_err(|e| e.to_string())? {
@@ -247,6 +250,19 @@ pub(super) mod tests {
             Item::Python(Some("python3.12".into()))
         );
         assert!(!items.contains_key("usr/bin/python3-config"));
+    }
+
+    #[test]
+    fn a_layer_without_its_end_blocks_is_read_to_its_end() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        b.append_data(&mut h, "usr/bin/python3.11", &b"elf"[..])
+            .unwrap();
+        let full = b.into_inner().unwrap();
+        let mut items = Items::new();
+        layer(&full[..512 + 3], &mut items).unwrap();
+        assert_eq!(items["usr/bin/python3.11"], Item::Python(None));
     }
 
     #[test]

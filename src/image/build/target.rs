@@ -146,9 +146,13 @@ impl Builder<'_> {
             ));
         }
         if !overlap.removed.is_empty() {
+            let n = overlap.removed.len();
+            let mut list = overlap.removed[..n.min(8)].join(", ");
+            if n > 8 {
+                list.push_str(&format!(" and {} more", n - 8));
+            }
             self.built.notes.push(format!(
-                "left to the base (it has the same versions): {}",
-                overlap.removed.join(", ")
+                "left to the base (it has the same versions): {list}"
             ));
         }
         // Without a libc the base runs no native code at all; naming every library would say nothing more.
