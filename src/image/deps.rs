@@ -186,20 +186,45 @@ pub fn index_config(env: &std::collections::BTreeMap<String, String>) -> String 
     out
 }
 
-/// `linux/amd64` → pip platform tags / uv's `--python-platform`.
-pub(crate) fn platform_tags(arch: &str) -> (Vec<String>, String) {
+/// `linux/amd64` on the base's libc → pip platform tags / uv's `--python-platform`: the newest manylinux the
+/// base's glibc runs (uv names 2_17, 2_28 and 2_31 to 2_40), musllinux on musl, manylinux_2_28 when the libc
+/// is not known.
+pub(crate) fn platform_tags(
+    arch: &str,
+    libc: Option<&crate::image::base::Libc>,
+) -> (Vec<String>, String) {
+    use crate::image::base::Libc;
     let m = if arch == "arm64" { "aarch64" } else { "x86_64" };
-    let pip = [
-        "manylinux2014",
-        "manylinux_2_17",
-        "manylinux_2_28",
-        "manylinux_2_34",
-        "linux",
-    ]
-    .iter()
-    .map(|t| format!("{t}_{m}"))
-    .collect();
-    (pip, format!("{m}-manylinux_2_28"))
+    let glibc = match libc {
+        Some(Libc::Musl) => {
+            let pip = (0..=2).map(|v| format!("musllinux_1_{v}_{m}")).collect();
+            return (pip, format!("{m}-unknown-linux-musl"));
+        }
+        Some(Libc::Glibc { version: Some(v) }) => Some(crate::image::base::fit::version(v)),
+        _ => None,
+    };
+    let Some((2, minor)) = glibc.filter(|(major, _)| *major == 2) else {
+        let pip = [
+            "manylinux2014",
+            "manylinux_2_17",
+            "manylinux_2_28",
+            "manylinux_2_34",
+            "linux",
+        ]
+        .iter()
+        .map(|t| format!("{t}_{m}"))
+        .collect();
+        return (pip, format!("{m}-manylinux_2_28"));
+    };
+    let mut pip: Vec<String> = vec![format!("manylinux2014_{m}")];
+    pip.extend((17..=minor.max(17)).map(|v| format!("manylinux_2_{v}_{m}")));
+    pip.push(format!("linux_{m}"));
+    let uv = match minor.min(40) {
+        ..28 => 17,
+        28..31 => 28,
+        v => v,
+    };
+    (pip, format!("{m}-manylinux_2_{uv}"))
 }
 
 /// What the install reads, for the cache key: the requirements file, every file it includes (`-r`, `-c`),
@@ -298,22 +323,25 @@ fn local_content(base: &Path, spec: &str, out: &mut Vec<u8>) {
 }
 
 /// Everything that decides the layer: what the install reads (see [`inputs`]), the platform, the Python,
-/// the installer and its version, and where it takes packages from.
+/// the installer and its version, where it takes packages from, and what the base adds (`base`: the platform
+/// tag its libc allows and the constraints of its own packages).
 pub fn cache_key(
     inputs: &[u8],
     arch: &str,
     python: &str,
     installer: &Installer,
     index: &str,
+    base: &str,
 ) -> String {
     let mut h = Sha256::new();
     for part in [
-        b"flowship-deps-v3".as_slice(),
+        b"flowship-deps-v4".as_slice(),
         inputs,
         arch.as_bytes(),
         python.as_bytes(),
         installer.id().as_bytes(),
         index.as_bytes(),
+        base.as_bytes(),
     ] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
@@ -432,22 +460,69 @@ pub fn scrubbed(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
-/// Install `requirements` into `target` for linux/`arch` and Python `python` (`3.12`).
+/// What an install is for: the platform, the base's Python and libc, and the base's own packages as
+/// constraints (a `name==version` file).
+pub struct Target<'a> {
+    pub arch: &'a str,
+    /// `3.12`.
+    pub python: &'a str,
+    pub libc: Option<&'a crate::image::base::Libc>,
+    pub constraints: Option<&'a Path>,
+}
+
+/// What an install did besides installing.
+#[derive(Debug, Default)]
+pub struct Installed {
+    /// Pure-Python packages built from source (published without a wheel).
+    pub from_source: Vec<String>,
+    /// The requirements could not be met with the base's versions of its packages: installed without them
+    /// as constraints (the layer shadows some of the base's packages).
+    pub unconstrained: bool,
+}
+
+/// Install `requirements` into `site` for `target`. When the base's constraints make the requirements
+/// unsatisfiable (a range the base's version is outside of), they are installed without the constraints,
+/// as before the base took part, and the caller reports the shadowing.
 pub fn install(
     installer: &Installer,
     requirements: &Path,
-    arch: &str,
-    python: &str,
-    target: &Path,
-) -> Result<Vec<String>, DepsError> {
-    let sanitized = never_editable(requirements, target)?;
+    target: &Target,
+    site: &Path,
+) -> Result<Installed, DepsError> {
+    let sanitized = never_editable(requirements, site)?;
     let requirements = sanitized.as_deref().unwrap_or(requirements);
-    let (pip_platforms, uv_platform) = platform_tags(arch);
-    let mut cmd = match installer {
+    match run_install(installer, requirements, target, site) {
+        Err(DepsError::Failed { .. }) if target.constraints.is_some() => {
+            let _ = std::fs::remove_dir_all(site);
+            std::fs::create_dir_all(site).map_err(|e| DepsError::Io {
+                path: site.into(),
+                reason: e.to_string(),
+            })?;
+            let free = Target {
+                constraints: None,
+                ..*target
+            };
+            let mut done = run_install(installer, requirements, &free, site)?;
+            done.unconstrained = true;
+            Ok(done)
+        }
+        other => other,
+    }
+}
+
+/// The installer's command line for `target`.
+fn install_command(
+    installer: &Installer,
+    requirements: &Path,
+    target: &Target,
+    site: &Path,
+) -> Command {
+    let (pip_platforms, uv_platform) = platform_tags(target.arch, target.libc);
+    let python = target.python;
+    let mut c = match installer {
         Installer::Uv { .. } => {
             let mut c = Command::new("uv");
-            c.args(["pip", "install", "--quiet", "--target"])
-                .arg(target);
+            c.args(["pip", "install", "--quiet", "--target"]).arg(site);
             c.args([
                 "--python-platform",
                 &uv_platform,
@@ -456,9 +531,7 @@ pub fn install(
                 "--only-binary",
                 ":all:",
                 "--no-compile",
-                "-r",
             ]);
-            c.arg(requirements);
             for (k, v) in uv_trust(|k| std::env::var_os(k).is_some()) {
                 c.env(k, v);
             }
@@ -474,7 +547,7 @@ pub fn install(
                     "--no-input",
                     "--target",
                 ])
-                .arg(target);
+                .arg(site);
             for p in &pip_platforms {
                 c.args(["--platform", p]);
             }
@@ -485,15 +558,27 @@ pub fn install(
                 "cp",
                 "--only-binary=:all:",
                 "--no-compile",
-                "-r",
             ]);
-            c.arg(requirements);
             c
         }
     };
+    if let Some(constraints) = target.constraints {
+        c.arg("-c").arg(constraints);
+    }
+    c.arg("-r").arg(requirements);
     // pip writes .pyc files and timestamps only where told; --no-compile and the layer's fixed mtime cover both.
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1");
-    scrubbed(&mut cmd);
+    c.env("PYTHONDONTWRITEBYTECODE", "1");
+    scrubbed(&mut c);
+    c
+}
+
+fn run_install(
+    installer: &Installer,
+    requirements: &Path,
+    target: &Target,
+    site: &Path,
+) -> Result<Installed, DepsError> {
+    let mut cmd = install_command(installer, requirements, target, site);
     // A package published only as source (uv names it) is built here when it is pure Python, installed into
     // the target, and the install run again: the resolver takes it as installed.
     let mut from_source: Vec<String> = Vec::new();
@@ -511,20 +596,23 @@ pub fn install(
             && !from_source.contains(&pkg)
             && from_source.len() < 32
         {
-            super::sdists::build_pure(&pkg, target)?;
+            super::sdists::build_pure(&pkg, site)?;
             from_source.push(pkg);
             continue;
         }
         return Err(DepsError::Failed {
             installer: installer.id().into(),
-            platform: format!("linux/{arch}"),
-            python: python.into(),
+            platform: format!("linux/{}", target.arch),
+            python: target.python.into(),
             code: out.status.code().unwrap_or(-1),
             output: last_lines(&text, 15),
         });
     }
-    retarget_scripts(target);
-    Ok(from_source)
+    retarget_scripts(site);
+    Ok(Installed {
+        from_source,
+        unconstrained: false,
+    })
 }
 
 /// The last `n` lines of `text`.
@@ -557,7 +645,8 @@ mod tests {
         let c = index_config(&env("https://mirror.internal/simple"));
         assert_eq!(a, b, "credentials are not part of the index");
         assert!(!a.contains("tok1"));
-        let key = |i: &Installer, idx: &str| cache_key(b"six==1.16.0\n", "amd64", "3.11", i, idx);
+        let key =
+            |i: &Installer, idx: &str| cache_key(b"six==1.16.0\n", "amd64", "3.11", i, idx, "");
         assert_ne!(key(&uv("uv 0.13.9"), &a), key(&uv("uv 0.13.8"), &a));
         assert_ne!(key(&uv("uv 0.13.9"), &a), key(&uv("uv 0.13.9"), &c));
         assert_eq!(key(&uv("uv 0.13.9"), &a), key(&uv("uv 0.13.9"), &b));

@@ -16,6 +16,11 @@ pub(super) fn hint(output: &str, python: &str) -> String {
             "`{name}` publishes no wheel for the target (source only): pin a version that ships one, or build its wheel and name it in the requirements (`./wheels/{name}-….whl`)"
         );
     }
+    if let Some(name) = linux_only_elsewhere(output) {
+        return format!(
+            "`{name}` has no wheel for this base (its wheels need a newer glibc, musl, or another Python): pin a version with a wheel for this base, or use a newer base (--base)"
+        );
+    }
     // uv: "Because pywin32==311 has no wheels with a matching platform tag ...": a Windows-only pin, typically
     // from a `pip freeze` made on another machine.
     if let Some(pin) = output
@@ -67,6 +72,36 @@ pub(super) fn hint(output: &str, python: &str) -> String {
     }
 }
 
+/// The package whose only wheels are for another Linux than the base's: uv's "Wheels are available for
+/// `x` (v1.0) on the following platform: `manylinux_2_99_x86_64`", uv's "A path (wh/x-1.0-….whl) dependency
+/// is incompatible with the current platform", pip's "x-1.0-….whl is not a supported wheel on this
+/// platform".
+fn linux_only_elsewhere(output: &str) -> Option<String> {
+    if let Some(rest) = output.split("Wheels are available for `").nth(1) {
+        let name = rest.split('`').next()?;
+        let platforms = rest.lines().next().unwrap_or("");
+        if platforms.contains("manylinux") || platforms.contains("musllinux") {
+            return Some(name.to_string());
+        }
+    }
+    let wheel = output
+        .split(" dependency is incompatible with the current platform")
+        .next()
+        .filter(|b| b.len() < output.len())
+        .and_then(|b| b.rsplit(['(', '/', ' ']).next())
+        .map(|w| w.trim_end_matches(')').to_string())
+        .or_else(|| {
+            let before = output
+                .split(" is not a supported wheel on this platform")
+                .next()?;
+            (before.len() < output.len())
+                .then(|| before.rsplit([' ', '/']).next().unwrap_or("").to_string())
+        })?;
+    wheel
+        .ends_with(".whl")
+        .then(|| wheel.split('-').next().unwrap_or(&wheel).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +122,12 @@ mod tests {
         assert!(hint("No matching distribution found for x", "3.11").contains("wheel"));
         let uv = "we can conclude that your requirements are unsatisfiable.\nhint: Wheels are required for `grpclib` because building from source is disabled";
         assert!(hint(uv, "3.11").contains("`grpclib` publishes no wheel"));
+        let newer = "fitless==1.0 has no wheels with a matching platform tag (e.g., `manylinux_2_36_x86_64`)\n\nhint: Wheels are available for `fitless` (v1.0) on the following platform: `manylinux_2_99_x86_64`";
+        assert!(hint(newer, "3.11").contains("`fitless` has no wheel for this base"));
+        let path = "  cause: A path (wh/fitless-1.0-cp311-cp311-manylinux_2_99_x86_64.whl) dependency is incompatible with the current platform";
+        assert!(hint(path, "3.11").contains("`fitless` has no wheel for this base"));
+        let pip = "ERROR: fitless-1.0-cp311-cp311-manylinux_2_99_x86_64.whl is not a supported wheel on this platform.";
+        assert!(hint(pip, "3.11").contains("`fitless` has no wheel for this base"));
         let win = "  ╰─▶ Because pywin32==311 has no wheels with a matching platform tag (e.g., `manylinux_2_28_x86_64`)";
         assert!(hint(win, "3.11").contains("`pywin32==311` has wheels for other platforms only"));
     }

@@ -3,10 +3,12 @@
 
 pub mod archive;
 pub mod artifact;
+pub mod base;
 pub mod build;
 pub mod cache;
 pub mod context;
 pub mod deps;
+pub mod elf;
 mod failures;
 pub mod inputs;
 pub mod layer;

@@ -219,15 +219,15 @@ fn build_one(
         })
 }
 
-/// Install `wheels` (no dependencies) into `target` for linux/`arch` and Python `python`.
+/// Install `wheels` (no dependencies) into `target` for `to` (its platform, Python and libc).
 pub fn install(
     installer: &Installer,
     wheels: &[PathBuf],
-    arch: &str,
-    python: &str,
+    to: &deps::Target,
     target: &Path,
 ) -> Result<(), WheelError> {
-    let (pip_platforms, uv_platform) = deps::platform_tags(arch);
+    let (pip_platforms, uv_platform) = deps::platform_tags(to.arch, to.libc);
+    let python = to.python;
     let mut cmd = match installer {
         Installer::Uv { .. } => {
             let mut c = Command::new("uv");

@@ -59,6 +59,9 @@ pub fn flowship() -> Flowship {
     env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
     env.insert("HOME".into(), dir.path().join("home").display().to_string());
     env.insert("FLOWSHIP_PLAIN_HTTP".into(), plain_services().join(","));
+    // Base images' indexes are keyed by their layers' digests: one cache for every run reads each base once.
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("flowship-cache");
+    env.insert("FLOWSHIP_CACHE_DIR".into(), cache.display().to_string());
     Flowship {
         args: Vec::new(),
         secrets: Vec::new(),

@@ -1,6 +1,7 @@
 //! One integration-test binary: runs the real `flowship` executable against the real local services that
 //! `ci/test` starts (see `ci/services`). Each module covers one area.
 
+mod base;
 mod build;
 mod bump;
 mod bump_shapes;

@@ -1,7 +1,7 @@
 //! The registry-side cache of dependency layers: a tiny manifest in the target repository, tagged by the
 //! dependency key, whose config records the layer's diff_id. A later build with the same key reuses the
 //! layer without installing anything. The record also lists the packages the layer holds, for the image's
-//! SBOM (a record written before it did has none).
+//! SBOM (a record written before it did has none), and the warnings its install gave, so a reuse warns alike.
 
 use super::BuildError;
 use crate::image::manifest::{self, OCI_MANIFEST};
@@ -18,8 +18,9 @@ pub fn cache_tag(key: &str) -> String {
 
 const CACHE_CONFIG: &str = "application/vnd.flowship.deps.config.v1+json";
 
-/// The cached layer, its diff_id, and the packages in it when the record lists them.
-type Cached = (Descriptor, String, Option<Vec<Package>>);
+/// The cached layer, its diff_id, the packages in it when the record lists them, and the warnings its
+/// install gave (checked against the base then; the key covers what the base adds).
+pub(super) type Cached = (Descriptor, String, Option<Vec<Package>>, Vec<String>);
 
 pub(super) async fn cached_deps(
     session: &Session,
@@ -51,9 +52,10 @@ pub(super) async fn cached_deps(
         return Ok(None);
     }
     let packages = serde_json::from_value(v["packages"].clone()).ok();
+    let warnings = serde_json::from_value(v["warnings"].clone()).unwrap_or_default();
     Ok(v["diff_id"]
         .as_str()
-        .map(|d| (layer.clone(), d.to_string(), packages)))
+        .map(|d| (layer.clone(), d.to_string(), packages, warnings)))
 }
 
 pub(super) fn cache_record(
@@ -61,10 +63,13 @@ pub(super) fn cache_record(
     layer: &Descriptor,
     diff_id: &str,
     packages: &[Package],
+    warnings: &[String],
     scratch: &Path,
 ) -> Result<(String, Manifest, Descriptor, PathBuf), BuildError> {
-    let config = serde_json::to_vec(&json!({"key": key, "diff_id": diff_id, "packages": packages}))
-        .map_err(|e| BuildError::Io(e.to_string()))?;
+    let config = serde_json::to_vec(
+        &json!({"key": key, "diff_id": diff_id, "packages": packages, "warnings": warnings}),
+    )
+    .map_err(|e| BuildError::Io(e.to_string()))?;
     let path = scratch.join(format!("cache-{}.json", &key[..16]));
     std::fs::write(&path, &config).map_err(|e| BuildError::Io(e.to_string()))?;
     let cd = Descriptor::of(CACHE_CONFIG, &config);

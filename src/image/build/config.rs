@@ -7,13 +7,19 @@ use serde_json::{Map, Value, json};
 
 /// The base's Python `major.minor`, from the `PYTHON_VERSION` the official images set.
 pub(super) fn python_of(config: &Value) -> Option<String> {
-    let env = config["config"]["Env"].as_array()?;
-    let v = env
-        .iter()
-        .filter_map(Value::as_str)
-        .find_map(|e| e.strip_prefix("PYTHON_VERSION="))?;
+    let v = env_of(config, "PYTHON_VERSION")?;
     let mut parts = v.split('.');
     Some(format!("{}.{}", parts.next()?, parts.next()?))
+}
+
+/// A variable of the base's environment (`config.Env`).
+pub(super) fn env_of(config: &Value, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    config["config"]["Env"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|e| e.strip_prefix(&prefix).map(str::to_string))
 }
 
 /// The base's config plus what the flow needs: the dependencies on `PYTHONPATH` (and their scripts on

@@ -13,10 +13,17 @@ use crate::registry::push::Blob;
 use std::path::PathBuf;
 
 /// What the installed files depend on: the wheels' bytes, the target platform and Python, the installer.
-fn installed_key(wheels: &[PathBuf], arch: &str, python: &str, inst: &Installer) -> Option<String> {
+fn installed_key(
+    wheels: &[PathBuf],
+    arch: &str,
+    python: &str,
+    libc: Option<&crate::image::base::Libc>,
+    inst: &Installer,
+) -> Option<String> {
     let mut k = Key::new("project");
     k.add(arch.as_bytes())
         .add(python.as_bytes())
+        .add(format!("{libc:?}").as_bytes())
         .add(inst.id().as_bytes());
     for w in wheels {
         let bytes = std::fs::read(w).ok()?;
@@ -29,7 +36,7 @@ impl Builder<'_> {
     pub(super) fn project_layer(
         &mut self,
         platform: &Platform,
-        python: &str,
+        t: &super::target::BaseTarget,
         built: &[PathBuf],
         inst: &Installer,
     ) -> Result<(Descriptor, String, &'static str), BuildError> {
@@ -39,7 +46,7 @@ impl Builder<'_> {
             .map(|n| n.to_string_lossy().into_owned())
             .collect();
         let cache = Local::at(self.input.cache.as_deref());
-        let key = installed_key(built, &platform.arch, python, inst);
+        let key = installed_key(built, &platform.arch, &t.python, t.libc(), inst);
         let site = match cache
             .as_ref()
             .zip(key.as_ref())
@@ -57,7 +64,24 @@ impl Builder<'_> {
             None => {
                 let site = self.scratch.join(format!("project-{}", platform.arch));
                 std::fs::create_dir_all(&site).map_err(io)?;
-                wheels::install(inst, built, &platform.arch, python, &site)?;
+                let to = deps::Target {
+                    arch: &platform.arch,
+                    python: &t.python,
+                    libc: t.libc(),
+                    constraints: None,
+                };
+                wheels::install(inst, built, &to, &site)?;
+                // A local package with a C extension is built for the build machine: it must still load on
+                // the base.
+                if let Some(u) = crate::image::base::fit::check(&site, &t.python, t.libc()) {
+                    return Err(BuildError::Unfit {
+                        base: self.base_name.clone(),
+                        package: u.package,
+                        version: u.version,
+                        tag: u.tag,
+                        reason: u.reason,
+                    });
+                }
                 if let (Some(c), Some(k)) = (&cache, &key) {
                     c.put("project", k, &site);
                 }

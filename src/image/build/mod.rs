@@ -5,7 +5,9 @@
 
 mod cache;
 mod config;
+mod dependencies;
 mod local;
+mod target;
 
 use super::context;
 use super::deps::{self, Installer};
@@ -15,9 +17,7 @@ use crate::registry::blobs::{Descriptor, Source};
 use crate::registry::push::{Blob, Manifest};
 use crate::registry::session::Session;
 use crate::registry::{Reference, RegistryError};
-pub use cache::cache_tag;
-use cache::{cache_record, cached_deps};
-use config::{edit_config, python_of};
+use config::edit_config;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,16 @@ pub enum BuildError {
     Base { base: String, reason: String },
     #[error("{0}")]
     Io(String),
+    #[error(
+        "`{package}` {version} does not fit base image {base}: its wheel is tagged `{tag}`, {reason}"
+    )]
+    Unfit {
+        base: String,
+        package: String,
+        version: String,
+        tag: String,
+        reason: String,
+    },
     #[error("base image {base} has Python {python}; {file} requires-python is `{requires}`")]
     Python {
         base: String,
@@ -55,6 +65,9 @@ impl BuildError {
             BuildError::Base { .. } => {
                 Some("check --base, and that it is built for every --platform".into())
             }
+            BuildError::Unfit { .. } => Some(
+                "pin a version with a wheel for this base, or use a newer base (--base)".into(),
+            ),
             BuildError::Python { .. } => Some(
                 "build on a base with a Python that fits (--base), or fix requires-python".into(),
             ),
@@ -69,6 +82,7 @@ impl BuildError {
                 | BuildError::Base { .. }
                 | BuildError::Deps(_)
                 | BuildError::Python { .. }
+                | BuildError::Unfit { .. }
                 | BuildError::Wheel(super::wheels::WheelError::Build { .. })
                 | BuildError::Wheel(super::wheels::WheelError::Install { .. })
         )
@@ -349,31 +363,37 @@ impl Builder<'_> {
         if !config.is_object() {
             return Err(self.bad_base("config is not a JSON object".into()));
         }
+        // The base's layers are read only when something is installed or checked against its Python.
+        let dirs: Vec<&PathBuf> = std::iter::once(&input.context)
+            .chain(&input.python_from)
+            .collect();
+        let specs: Vec<(&PathBuf, String)> = dirs
+            .into_iter()
+            .filter_map(|d| Some((d, crate::image::project::requires_python(d)?)))
+            .collect();
+        let t = match deps.is_some() || local.is_some() || !specs.is_empty() {
+            true => Some(self.target(&config, &refs[1..]).await?),
+            false => None,
+        };
         // Code that needs another Python than the base has cannot run in the image: refused here, not at
-        // the first flow run.
-        // The context's own, and its uv workspace root's (uv holds every member to it).
-        let dirs = std::iter::once(&input.context).chain(&input.python_from);
-        for dir in dirs {
-            if let (Some(spec), Some(py)) = (
-                crate::image::project::requires_python(dir),
-                input.python.clone().or_else(|| python_of(&config)),
-            ) && !crate::image::project::fits(&spec, &py)
-            {
+        // the first flow run. The context's own, and its uv workspace root's (uv holds every member to it).
+        for (dir, spec) in specs {
+            let py = &t.as_ref().expect("read when there is a spec").python;
+            if !crate::image::project::fits(&spec, py) {
                 return Err(BuildError::Python {
                     base: self.base_name.clone(),
-                    python: py,
+                    python: py.clone(),
                     requires: spec,
                     file: dir.join("pyproject.toml").display().to_string(),
                 });
             }
         }
         let mut new_layers: Vec<(Descriptor, String, &'static str)> = Vec::new();
-        if let Some((req, inst)) = deps {
-            new_layers.push(self.deps_layer(platform, &config, req, inst).await?);
+        if let (Some((req, inst)), Some(t)) = (deps, &t) {
+            new_layers.push(self.deps_layer(platform, t, req, inst).await?);
         }
-        if let Some((wheels, inst)) = local {
-            let python = self.python(&config)?;
-            new_layers.push(self.project_layer(platform, &python, wheels, inst)?);
+        if let (Some((wheels, inst)), Some(t)) = (local, &t) {
+            new_layers.push(self.project_layer(platform, t, wheels, inst)?);
         }
         let code_desc = descriptor(OCI_LAYER_GZIP, code);
         if !self
@@ -455,103 +475,6 @@ impl Builder<'_> {
         });
         self.built.files.push((d.clone(), path));
         Ok(d)
-    }
-
-    /// The dependency layer: from the registry cache (no installer run), else installed now for the target
-    /// platform and recorded for the next build.
-    async fn deps_layer(
-        &mut self,
-        platform: &Platform,
-        config: &Value,
-        req: &Path,
-        inst: &Installer,
-    ) -> Result<(Descriptor, String, &'static str), BuildError> {
-        let input = self.input;
-        let python = self.python(config)?;
-        let inputs = deps::inputs(req)?;
-        let key = deps::cache_key(&inputs, &platform.arch, &python, inst, &input.index);
-        let cached = match &self.target {
-            Some((s, repo)) => cached_deps(s, repo, &key).await?,
-            None => None,
-        };
-        self.built.facts.python.get_or_insert(python.clone());
-        if let (Some((d, diff, packages)), Some((s, repo))) = (cached, self.target.clone()) {
-            self.add_packages(packages);
-            self.built.notes.push(format!(
-                "dependencies for linux/{}: reused from the registry ({})",
-                platform.arch,
-                cache_tag(&key)
-            ));
-            self.built.blobs.push(Blob {
-                descriptor: d.clone(),
-                source: Source::Remote {
-                    session: s,
-                    repository: repo,
-                },
-                mount_from: None,
-            });
-            return Ok((d, diff, "dependencies"));
-        }
-        let site = self.scratch.join(format!("site-{}", platform.arch));
-        std::fs::create_dir_all(&site).map_err(io)?;
-        let from_source = deps::install(inst, req, &platform.arch, &python, &site)?;
-        let packages = crate::image::pysbom::installed(&site);
-        self.add_packages(Some(packages.clone()));
-        self.built.notes.push(format!(
-            "dependencies for linux/{}: installed with {} for Python {python}",
-            platform.arch,
-            inst.id()
-        ));
-        if !from_source.is_empty() {
-            self.built.notes.push(format!(
-                "built from source (pure Python, published without a wheel): {}",
-                from_source.join(", ")
-            ));
-        }
-        let (entries, _) = context::collect(&site, deps::SITE)?;
-        let l = layer::write(
-            &entries,
-            input.mtime,
-            &self.scratch.join(format!("deps-{}.tar.gz", platform.arch)),
-        )
-        .map_err(io)?;
-        let d = descriptor(OCI_LAYER_GZIP, &l);
-        self.built.blobs.push(Blob {
-            descriptor: d.clone(),
-            source: Source::File(l.path.clone()),
-            mount_from: None,
-        });
-        self.built.files.push((d.clone(), l.path.clone()));
-        if self.target.is_some() {
-            self.built.cache_records.push(cache_record(
-                &key,
-                &d,
-                &l.diff_id,
-                &packages,
-                self.scratch,
-            )?);
-        }
-        Ok((d, l.diff_id, "dependencies"))
-    }
-
-    /// The packages of one platform's dependency layer join the image's (unknown stays unknown).
-    fn add_packages(&mut self, packages: Option<Vec<crate::image::pysbom::Package>>) {
-        let known = &mut self.built.facts.packages;
-        match (known.as_mut(), packages) {
-            (Some(all), Some(p)) => {
-                all.extend(p);
-                all.sort();
-                all.dedup();
-            }
-            _ => *known = None,
-        }
-    }
-
-    /// The base's Python `major.minor`: `--python-version`, else the base's `PYTHON_VERSION`.
-    fn python(&self, config: &Value) -> Result<String, BuildError> {
-        self.input.python.clone().or_else(|| python_of(config)).ok_or_else(|| {
-            self.bad_base("does not say its Python version (no PYTHON_VERSION in its environment); pass --python-version".into())
-        })
     }
 
     /// One platform: its manifest is the image. Several: an index over them, children first.

@@ -4,7 +4,6 @@
 //! SBOM of the binary's Rust packages as an artifact that refers to the image. Files only, nothing runs;
 //! the same binary and inputs give the same digest.
 
-mod elf;
 pub mod sbom;
 
 use super::layer::{self, Entry};
@@ -96,7 +95,7 @@ fn input_error(path: &Path, reason: impl Into<String>, hint: &str) -> OwnError {
 pub fn check_binary(binary: &Path, from_scratch: bool) -> Result<&'static str, OwnError> {
     let bytes = std::fs::read(binary)
         .map_err(|e| input_error(binary, e.to_string(), "pass the flowship binary"))?;
-    let b = elf::inspect(&bytes).map_err(|r| {
+    let b = crate::image::elf::inspect(&bytes).map_err(|r| {
         input_error(
             binary,
             r,
