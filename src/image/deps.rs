@@ -468,6 +468,9 @@ pub struct Target<'a> {
     pub python: &'a str,
     pub libc: Option<&'a crate::image::base::Libc>,
     pub constraints: Option<&'a Path>,
+    /// The project's named indexes (`[[tool.uv.index]]`, `(name, url)`), which the requirements name by url
+    /// only: told to uv by name too, so that their `UV_INDEX_<NAME>_USERNAME`/`_PASSWORD` apply.
+    pub indexes: &'a [(String, String)],
 }
 
 /// What an install did besides installing.
@@ -510,6 +513,23 @@ pub fn install(
     }
 }
 
+/// `UV_INDEX` with the project's named indexes after the machine's own (`None`: nothing to add).
+fn named_indexes(indexes: &[(String, String)], machine: Option<String>) -> Option<String> {
+    let named: Vec<String> = indexes
+        .iter()
+        .filter(|(n, _)| !n.is_empty())
+        .map(|(n, u)| format!("{n}={u}"))
+        .collect();
+    (!named.is_empty()).then(|| {
+        machine
+            .filter(|m| !m.trim().is_empty())
+            .into_iter()
+            .chain(named)
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
 /// The installer's command line for `target`.
 fn install_command(
     installer: &Installer,
@@ -534,6 +554,9 @@ fn install_command(
             ]);
             for (k, v) in uv_trust(|k| std::env::var_os(k).is_some()) {
                 c.env(k, v);
+            }
+            if let Some(v) = named_indexes(target.indexes, std::env::var("UV_INDEX").ok()) {
+                c.env("UV_INDEX", v);
             }
             c
         }
@@ -625,6 +648,26 @@ fn last_lines(text: &str, n: usize) -> String {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn named_indexes_follow_the_machines_own() {
+        let ix = vec![
+            (
+                "private".to_string(),
+                "https://pkgs.example/simple".to_string(),
+            ),
+            (String::new(), "https://other.example/simple".to_string()),
+        ];
+        assert_eq!(named_indexes(&[], None), None);
+        assert_eq!(
+            named_indexes(&ix, None).as_deref(),
+            Some("private=https://pkgs.example/simple")
+        );
+        assert_eq!(
+            named_indexes(&ix, Some("corp=https://corp.example/simple".into())).as_deref(),
+            Some("corp=https://corp.example/simple private=https://pkgs.example/simple")
+        );
+    }
 
     #[test]
     fn uv_trusts_the_system_store_unless_its_trust_was_chosen() {

@@ -441,7 +441,8 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), functools.parti
 
 /// Issue 17: a uv project whose dependency comes from its own `[[tool.uv.index]]` (explicit, pinned with
 /// `[tool.uv.sources]`) behind a password: the index reaches the installer through the export, the
-/// password through `~/.netrc` (NETRC), and the password is in no output and in no part of the image. An
+/// password through `~/.netrc` (NETRC) or uv's `UV_INDEX_<NAME>_PASSWORD`, and the password is in no output
+/// and in no part of the image. An
 /// index url holding the password itself is exit 2, the password not printed.
 #[test]
 fn a_projects_own_index_reaches_the_installer_and_its_password_stays_out() {
@@ -544,6 +545,33 @@ fn a_projects_own_index_reaches_the_installer_and_its_password_stays_out() {
         ],
     );
     assert!(!everything.contains(&password));
+    // The password from uv's variables for the named index instead of ~/.netrc (another repository: no
+    // dependency layer to reuse, the installer runs).
+    let repo2 = format!("{repo}-vars");
+    let scratch = tempfile::tempdir().unwrap();
+    plain(flowship())
+        .env("PATH", uv_path(scratch.path()))
+        .env("UV_CACHE_DIR", uv_cache())
+        .env("UV_INDEX_PRIVATE_USERNAME", "reader")
+        .env("UV_INDEX_PRIVATE_PASSWORD", &password)
+        .secret(&password)
+        .args([
+            "build",
+            "--image",
+            &repo2,
+            "--tag",
+            "1.0",
+            "--base",
+            &svc("PYTHON_BASE"),
+        ])
+        .args(["--context", project.to_str().unwrap(), "--output", "json"])
+        .run()
+        .success();
+    let out = podman_run(
+        &format!("{repo2}:1.0"),
+        &["python3", "/opt/prefect/flow/flows/flow.py"],
+    );
+    assert_eq!(out.trim(), "private index");
     // The password in the index's url: refused before anything is built, and not printed.
     let with_password = index
         .url

@@ -52,6 +52,7 @@ impl Builder<'_> {
             python: &python,
             libc: t.libc(),
             constraints: constraints.as_ref().map(|(p, _)| p.as_path()),
+            indexes: &self.input.indexes,
         };
         let done = deps::install(inst, req, &to, &site)?;
         let mut warnings = self.check_layer(&site, t)?;

@@ -69,6 +69,8 @@ impl Builder<'_> {
                     python: &t.python,
                     libc: t.libc(),
                     constraints: None,
+                    // Local wheels install without their dependencies: no index is asked.
+                    indexes: &[],
                 };
                 wheels::install(inst, built, &to, &site)?;
                 // A local package with a C extension is built for the build machine: it must still load on

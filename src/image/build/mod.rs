@@ -141,6 +141,8 @@ pub struct Input {
     pub index: String,
     /// The build machine's cache (`cache.dir`): local packages' wheels and installed files.
     pub cache: Option<PathBuf>,
+    /// The project's named indexes, `(name, url)` ([`deps::Target::indexes`]).
+    pub indexes: Vec<(String, String)>,
 }
 
 /// What was built: everything to push, and what is recorded for the dependency cache.

@@ -31,6 +31,8 @@ pub struct Chosen {
     pub warnings: Vec<String>,
     /// Directories besides the context whose `requires-python` the image's Python must meet.
     pub python_from: Vec<PathBuf>,
+    /// The uv project's own indexes, `(name, url)`, for their credentials' variables.
+    pub indexes: Vec<(String, String)>,
 }
 
 pub struct Request<'a> {
@@ -144,6 +146,7 @@ fn uv_input(req: &Request, ws: &uv::Workspace, extra: &mut Chosen) -> Result<Inp
     if ws.root != absolute(req.context) {
         extra.python_from.push(ws.root.clone());
     }
+    extra.indexes = uv::configured_indexes(ws);
     Ok((out, ws.root.clone(), "uv.lock".to_string()))
 }
 

@@ -161,7 +161,7 @@ pub(super) fn export(
 
 /// The index URLs the workspace's own configuration names: `[[tool.uv.index]]` of the root's
 /// `pyproject.toml`, `[[index]]` of its `uv.toml` (which uv prefers when both are there).
-fn configured_indexes(ws: &Workspace) -> Vec<(String, String)> {
+pub(super) fn configured_indexes(ws: &Workspace) -> Vec<(String, String)> {
     let read = |file: &str, path: &[&str]| -> Option<Vec<(String, String)>> {
         let doc: toml::Table = std::fs::read_to_string(ws.root.join(file))
             .ok()?
