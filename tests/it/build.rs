@@ -79,19 +79,7 @@ fn build_pushes_an_image_umoci_unpacks_with_code_deps_env_labels() {
         .env("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567")
         .env("CI_PROJECT_URL", "https://gitlab.example.com/data/etl")
         .env("CI_COMMIT_TIMESTAMP", "2026-11-27T03:00:00+00:00")
-        .args([
-            "build",
-            "--image",
-            &repo,
-            "--tag",
-            "1.0",
-            "--base",
-            &base,
-            "--context",
-            project.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
+        .build_onto(&repo, &base, &project)
         .run();
     let doc = o.success().json();
     let digest = doc["image"]["digest"].as_str().unwrap().to_string();
@@ -175,20 +163,8 @@ fn builds_are_reproducible_and_reuse_cached_dependencies() {
     let build = |project: &Path| {
         plain(flowship())
             .env("SOURCE_DATE_EPOCH", "1700000000")
-            .args([
-                "build",
-                "--image",
-                &repo,
-                "--tag",
-                "1.0",
-                "--base",
-                &base,
-                "--context",
-                project.to_str().unwrap(),
-                "--output",
-                "json",
-                "-v",
-            ])
+            .build_onto(&repo, &base, project)
+            .args(["-v"])
             .run()
     };
     let a = dir.path().join("a");
@@ -251,19 +227,7 @@ fn the_built_image_runs_its_flow_under_chroot() {
     let repo = format!("{}/it/e2e-{}", svc("REGISTRY_PLAIN"), token());
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/e2e-flow");
     let doc = plain(flowship())
-        .args([
-            "build",
-            "--image",
-            &repo,
-            "--tag",
-            "1.0",
-            "--base",
-            &svc("PYTHON_BASE"),
-            "--context",
-            project.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
+        .build_onto(&repo, &svc("PYTHON_BASE"), &project)
         .run()
         .success()
         .json();

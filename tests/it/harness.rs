@@ -94,6 +94,14 @@ impl Flowship {
         self
     }
 
+    /// `flowship build` of `context` onto `base` into `repo:1.0`, with JSON on stdout: the invocation most
+    /// build tests share (more flags with `args`).
+    pub fn build_onto(self, repo: &str, base: &str, context: &Path) -> Self {
+        let context = context.to_str().expect("a UTF-8 path");
+        self.args(["build", "--image", repo, "--tag", "1.0", "--base", base])
+            .args(["--context", context, "--output", "json"])
+    }
+
     /// `value` must appear in no output of this run, like the sentinel.
     pub fn secret(mut self, value: impl Into<String>) -> Self {
         self.secrets.push(value.into());

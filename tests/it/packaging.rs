@@ -54,14 +54,8 @@ pub(crate) fn build_with_env(
     }
     f.env("PATH", uv_path(scratch.path()))
         .env("UV_CACHE_DIR", uv_cache())
-        .args(["build", "--image", repo, "--tag", "1.0", "--base", base])
-        .args([
-            "--context",
-            context.to_str().unwrap(),
-            "-v",
-            "--output",
-            "json",
-        ])
+        .build_onto(repo, base, context)
+        .args(["-v"])
         .args(extra)
         .run()
 }
@@ -513,22 +507,7 @@ fn a_projects_own_index_reaches_the_installer_and_its_password_stays_out() {
         .env("UV_CACHE_DIR", uv_cache())
         .env("NETRC", netrc.display().to_string())
         .secret(&password)
-        .args([
-            "build",
-            "--image",
-            &repo,
-            "--tag",
-            "1.0",
-            "--base",
-            &svc("PYTHON_BASE"),
-        ])
-        .args([
-            "--context",
-            project.to_str().unwrap(),
-            "-v",
-            "--output",
-            "json",
-        ])
+        .build_onto(&repo, &svc("PYTHON_BASE"), &project)
         .run();
     built.success();
     let image = format!("{repo}:1.0");
@@ -555,16 +534,7 @@ fn a_projects_own_index_reaches_the_installer_and_its_password_stays_out() {
         .env("UV_INDEX_PRIVATE_USERNAME", "reader")
         .env("UV_INDEX_PRIVATE_PASSWORD", &password)
         .secret(&password)
-        .args([
-            "build",
-            "--image",
-            &repo2,
-            "--tag",
-            "1.0",
-            "--base",
-            &svc("PYTHON_BASE"),
-        ])
-        .args(["--context", project.to_str().unwrap(), "--output", "json"])
+        .build_onto(&repo2, &svc("PYTHON_BASE"), &project)
         .run()
         .success();
     let out = podman_run(

@@ -265,19 +265,7 @@ fn a_signed_build_carries_provenance_and_an_sbom_and_verify_checks_all_three() {
             "https://gitlab.example.com/data/etl/-/pipelines/7",
         )
         .env("CI_JOB_URL", "https://gitlab.example.com/data/etl/-/jobs/8")
-        .args([
-            "build",
-            "--image",
-            &repo,
-            "--tag",
-            "1.0",
-            "--base",
-            &base,
-            "--context",
-            project.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
+        .build_onto(&repo, &base, &project)
         .run();
     o.success();
     let digest = o.json()["image"]["digest"].as_str().unwrap().to_string();

@@ -94,19 +94,7 @@ fn harbor_shows_the_signature_provenance_and_sbom_as_accessories() {
     let repo = format!("{}/{p}/etl", svc("HARBOR"));
     let o = plain(robot(flowship()))
         .env("FLOWSHIP_SIGN_KEY_FILE", key.to_str().unwrap())
-        .args([
-            "build",
-            "--image",
-            &repo,
-            "--tag",
-            "1.0",
-            "--base",
-            &base,
-            "--context",
-            project_dir.to_str().unwrap(),
-            "--output",
-            "json",
-        ])
+        .build_onto(&repo, &base, &project_dir)
         .run();
     o.success().stderr_has("referrers API");
     let digest = o.json()["image"]["digest"].as_str().unwrap().to_string();

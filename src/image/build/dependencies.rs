@@ -3,11 +3,8 @@
 
 use super::cache::{Cached, cache_record, cache_tag, cached_deps};
 use super::target::BaseTarget;
-use super::{BuildError, Builder, Platform, descriptor, io};
-use crate::image::context;
+use super::{BuildError, Builder, Platform, io};
 use crate::image::deps::{self, Installer};
-use crate::image::layer;
-use crate::image::manifest::OCI_LAYER_GZIP;
 use crate::registry::blobs::{Descriptor, Source};
 use crate::registry::push::Blob;
 use std::path::{Path, PathBuf};
@@ -75,20 +72,7 @@ impl Builder<'_> {
         for w in &warnings {
             self.warn(w.clone());
         }
-        let (entries, _) = context::collect(&site, deps::SITE)?;
-        let l = layer::write(
-            &entries,
-            input.mtime,
-            &self.scratch.join(format!("deps-{}.tar.gz", platform.arch)),
-        )
-        .map_err(io)?;
-        let d = descriptor(OCI_LAYER_GZIP, &l);
-        self.built.blobs.push(Blob {
-            descriptor: d.clone(),
-            source: Source::File(l.path.clone()),
-            mount_from: None,
-        });
-        self.built.files.push((d.clone(), l.path.clone()));
+        let (d, l) = self.site_layer(&site, &format!("deps-{}", platform.arch))?;
         if self.target.is_some() {
             self.built.cache_records.push(cache_record(
                 &key,

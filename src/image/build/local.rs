@@ -3,13 +3,11 @@
 //! the code. The dependency layer under it stays cached in the registry; the installed files are kept in the
 //! local cache by the wheels' bytes, which `sources` keeps unchanged while the package's files are.
 
-use super::{BuildError, Builder, Platform, descriptor, io};
+use super::{BuildError, Builder, Platform, io};
 use crate::image::cache::{Key, Local};
 use crate::image::deps::{self, Installer};
-use crate::image::manifest::OCI_LAYER_GZIP;
-use crate::image::{context, layer, wheels};
-use crate::registry::blobs::{Descriptor, Source};
-use crate::registry::push::Blob;
+use crate::image::wheels;
+use crate::registry::blobs::Descriptor;
 use std::path::PathBuf;
 
 /// What the installed files depend on: the wheels' bytes, the target platform and Python, the installer.
@@ -95,22 +93,7 @@ impl Builder<'_> {
                 site
             }
         };
-        let (entries, _) = context::collect(&site, deps::SITE)?;
-        let l = layer::write(
-            &entries,
-            self.input.mtime,
-            &self
-                .scratch
-                .join(format!("project-{}.tar.gz", platform.arch)),
-        )
-        .map_err(io)?;
-        let d = descriptor(OCI_LAYER_GZIP, &l);
-        self.built.blobs.push(Blob {
-            descriptor: d.clone(),
-            source: Source::File(l.path.clone()),
-            mount_from: None,
-        });
-        self.built.files.push((d.clone(), l.path.clone()));
+        let (d, l) = self.site_layer(&site, &format!("project-{}", platform.arch))?;
         Ok((d, l.diff_id, "project"))
     }
 }

@@ -460,6 +460,26 @@ impl Builder<'_> {
         })
     }
 
+    /// The installed files in `site` as a layer at the image's site-packages (`name.tar.gz` in the scratch
+    /// directory), to be pushed.
+    fn site_layer(&mut self, site: &Path, name: &str) -> Result<(Descriptor, Layer), BuildError> {
+        let (entries, _) = context::collect(site, deps::SITE)?;
+        let l = layer::write(
+            &entries,
+            self.input.mtime,
+            &self.scratch.join(format!("{name}.tar.gz")),
+        )
+        .map_err(io)?;
+        let d = descriptor(OCI_LAYER_GZIP, &l);
+        self.built.blobs.push(Blob {
+            descriptor: d.clone(),
+            source: Source::File(l.path.clone()),
+            mount_from: None,
+        });
+        self.built.files.push((d.clone(), l.path.clone()));
+        Ok((d, l))
+    }
+
     /// `bytes` as a blob in the scratch directory.
     fn file_blob(
         &mut self,
