@@ -43,6 +43,9 @@ impl Local {
         if std::fs::create_dir_all(dir).is_err() {
             return;
         }
+        if let Some(root) = self.root.parent() {
+            mark(root);
+        }
         let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         let copied = if from.is_dir() {
@@ -65,6 +68,27 @@ impl Local {
             self.put(kind, key, tmp.path());
         }
     }
+}
+
+/// The Cache Directory Tagging Specification's signature (<https://bford.info/cachedir/>), which tar
+/// (`--exclude-caches`), backup tools, uv and pip honour too.
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55";
+
+/// Tag `dir` as a cache: a cache directory inside a build context (GitLab CI caches only paths inside the
+/// project) is then left out of the code layer and of a package's fingerprint.
+pub fn mark(dir: &Path) {
+    let tag = dir.join("CACHEDIR.TAG");
+    if !tag.exists() {
+        let _ = std::fs::write(
+            tag,
+            format!("{CACHEDIR_TAG}\n# This file is a cache directory tag created by flowship.\n"),
+        );
+    }
+}
+
+/// Is `dir` a tagged cache directory (flowship's, uv's, pip's…)?
+pub fn is_tagged(dir: &Path) -> bool {
+    std::fs::read(dir.join("CACHEDIR.TAG")).is_ok_and(|b| b.starts_with(CACHEDIR_TAG.as_bytes()))
 }
 
 /// Copy a directory tree (files, directories, symlinks as links).
@@ -134,6 +158,8 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+        assert!(is_tagged(d.path()), "the cache says it is one");
+        assert!(!is_tagged(&d.path().join("build")));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The flow's sources for the code layer: every file under the context directory, minus what
 //! `.dockerignore` / `.flowshipignore` exclude (Docker's syntax: globs from the context root, `**`, `!` to
-//! re-include, `#` comments) and minus `.git` and Python caches. Symlinks are kept as symlinks when they
+//! re-include, `#` comments) and minus `.git`, Python caches and directories tagged as caches
+//! (`CACHEDIR.TAG`: flowship's own cache kept in a CI checkout). Symlinks are kept as symlinks when they
 //! point inside the context and skipped, with a warning, when they point outside: the layer never carries a
 //! file from outside the context.
 
@@ -134,6 +135,10 @@ pub fn collect(
                         target.display()
                     ));
                 }
+            } else if ft.is_dir() && super::cache::is_tagged(&child.path()) {
+                // A cache directory (flowship's own `cache.dir`, uv's, pip's) kept inside the checkout, as
+                // GitLab CI's `cache:` requires: never part of the code.
+                continue;
             } else if ft.is_dir() {
                 entries.insert(in_image, Entry::Dir);
                 stack.push(rel);
@@ -214,6 +219,10 @@ mod tests {
         std::fs::write(p.join("keep.md"), "x").unwrap();
         std::fs::write(p.join(".git/HEAD"), "x").unwrap();
         std::fs::write(p.join(".dockerignore"), "# docs\n*.md\n!keep.md\n").unwrap();
+        // flowship's cache kept in the checkout (GitLab CI's `cache:`), tagged as a cache.
+        std::fs::create_dir_all(p.join(".flowship-cache/build")).unwrap();
+        std::fs::write(p.join(".flowship-cache/build/x.whl"), "x").unwrap();
+        crate::image::cache::mark(&p.join(".flowship-cache"));
         std::os::unix::fs::symlink("etl.py", p.join("flows/alias.py")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", p.join("flows/passwd")).unwrap();
         std::os::unix::fs::symlink("../../outside", p.join("flows/escape")).unwrap();

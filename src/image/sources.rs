@@ -88,6 +88,9 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
         };
         let t = e.file_type()?;
         if t.is_dir() {
+            if super::cache::is_tagged(&e.path()) {
+                continue;
+            }
             walk(dir, &path, out)?;
         } else {
             out.push(path);

@@ -271,6 +271,9 @@ fn read_cached(file: &Path) -> Option<BaseIndex> {
 fn write_cached(file: &Path, index: &BaseIndex) -> std::io::Result<()> {
     let dir = file.parent().expect("a file in a directory");
     std::fs::create_dir_all(dir)?;
+    if let Some(root) = dir.parent() {
+        crate::image::cache::mark(root);
+    }
     let tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::fs::write(tmp.path(), serde_json::to_vec(index)?)?;
     tmp.persist(file).map_err(|e| e.error)?;
