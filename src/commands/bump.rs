@@ -3,11 +3,17 @@
 
 use crate::cli::BumpArgs;
 use crate::error::Error;
+use crate::ops::Context;
 use crate::ops::bump::{self, Request};
 use crate::output::Printer;
 use crate::settings::Settings;
 
-pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+pub async fn run(
+    args: &BumpArgs,
+    settings: &Settings,
+    printer: &Printer,
+    ctx: &Context<'_>,
+) -> Result<(), Error> {
     let image = settings.image.as_ref().ok_or_else(|| Error::Usage {
         message: "bump needs the image repository".into(),
         hint: Some("pass --image REPO, FLOWSHIP_IMAGE or image.repository".into()),
@@ -27,7 +33,7 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         &format!("flowship bump {}", image.value.repository_ref()),
     );
     printer.info(&format!("cloning {} ({})", req.display_url(), req.branch));
-    let (bumper, plan) = bump::plan(req).await?;
+    let (bumper, plan) = bump::plan(ctx.clones(), req).await?;
     if settings.dry_run.value {
         return crate::report::bump_plan(&plan, printer);
     }

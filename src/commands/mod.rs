@@ -15,29 +15,27 @@ mod verify;
 
 use crate::cli::Command;
 use crate::error::Error;
+use crate::ops::Context;
 use crate::output::Printer;
 use crate::settings::Settings;
-
-/// Settings for another environment of the file, by name.
-pub type Environments<'a> = dyn Fn(&str) -> Result<Settings, Error> + 'a;
 
 pub async fn run(
     command: &Command,
     settings: &Settings,
     printer: &Printer,
-    other: &Environments<'_>,
+    ctx: &Context<'_>,
 ) -> Result<(), Error> {
     match command {
         Command::Doctor(_) => doctor::run(settings, printer).await,
         Command::Settings(_) => settings::run(settings, printer),
-        Command::Bump(args) => bump::run(args, settings, printer).await,
+        Command::Bump(args) => bump::run(args, settings, printer, ctx).await,
         Command::Register(args) => register::run(args, settings, printer).await,
         Command::Push(args) => push::run(args, settings, printer).await,
         Command::Build(args) => build::run(args, settings, printer).await,
-        Command::Promote(args) => promote::run(args, settings, printer, other).await,
-        Command::Release(args) => release::run(args, settings, printer).await,
-        Command::Status(_) => status::run(settings, printer, other).await,
-        Command::Rollback(args) => rollback::run(args, settings, printer).await,
+        Command::Promote(args) => promote::run(args, settings, printer, ctx).await,
+        Command::Release(args) => release::run(args, settings, printer, ctx).await,
+        Command::Status(_) => status::run(settings, printer, ctx).await,
+        Command::Rollback(args) => rollback::run(args, settings, printer, ctx).await,
         Command::Verify(args) => verify::run(args, settings, printer).await,
     }
 }

@@ -3,10 +3,9 @@
 //! mounted from the source repository. Another registry: blobs are streamed across, never held in memory.
 //! `flowship promote --from-env A --env B`: B pinned to exactly the digest A runs (see `ops::promote`).
 
-use super::Environments;
 use crate::cli::PromoteArgs;
 use crate::error::Error;
-use crate::ops::{image, promote, release};
+use crate::ops::{Context, image, promote, release};
 use crate::output::Printer;
 use crate::registry::Reference;
 use crate::settings::Settings;
@@ -15,10 +14,10 @@ pub async fn run(
     args: &PromoteArgs,
     settings: &Settings,
     printer: &Printer,
-    other: &Environments<'_>,
+    ctx: &Context<'_>,
 ) -> Result<(), Error> {
     if let Some(from) = &args.from_env {
-        return between_environments(args, from, settings, printer, other).await;
+        return between_environments(args, from, settings, printer, ctx).await;
     }
     let usage = |m: String, h: &str| Error::Usage {
         message: m,
@@ -68,7 +67,7 @@ async fn between_environments(
     from: &str,
     settings: &Settings,
     printer: &Printer,
-    other: &Environments<'_>,
+    ctx: &Context<'_>,
 ) -> Result<(), Error> {
     let Some(to) = settings.environment.as_ref().map(|e| e.value.clone()) else {
         return Err(Error::Usage {
@@ -84,7 +83,7 @@ async fn between_environments(
             hint: Some("promote from one environment to another".into()),
         });
     }
-    let source = other(from)?;
+    let source = ctx.environment(from)?;
     let _section = printer.section(
         "flowship_promote",
         &format!("flowship promote {from} -> {to}"),
@@ -93,10 +92,10 @@ async fn between_environments(
         subject: Some(format!("promote {from} to {to}")),
         ..super::release_request(&args.bump, &args.register)
     };
-    let plan = promote::plan(&source, from, settings, req, printer).await?;
+    let plan = promote::plan(ctx, &source, from, settings, req, printer).await?;
     if settings.dry_run.value {
         return crate::report::release_plan(&plan, printer);
     }
-    let outcome = release::apply(settings, plan, printer).await?;
+    let outcome = release::apply(ctx, settings, plan, printer).await?;
     crate::report::release(&outcome, settings, printer)
 }

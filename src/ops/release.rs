@@ -8,7 +8,7 @@
 //! is that plan: the same digest, every edit a compare-and-swap on the old value, the same payloads.
 
 use super::hold::{self, Hold};
-use super::{bump, image, register};
+use super::{Context, bump, image, register};
 use crate::error::Error;
 use crate::output::Printer;
 use crate::prefect::project::StepImage;
@@ -205,6 +205,7 @@ fn conflict(message: String) -> Error {
 /// merge request's branch is named after the tag) into an environment, not a rollback (which writes the hold)
 /// or a lift. The request's image is provisional; `gitops_plan` replaces the request before planning.
 async fn open_branch_early(
+    ctx: &Context<'_>,
     settings: &Settings,
     req: &Request,
     environment: Option<&str>,
@@ -233,7 +234,7 @@ async fn open_branch_early(
         req.mr_branch.clone(),
         req.push_options.clone(),
     )?;
-    let bumper = bump::open(r).await?;
+    let bumper = bump::open(ctx.clones(), r).await?;
     if let Some(text) = bumper.read_file(&hold::path(env)) {
         return Err(hold::refusal(env, &text));
     }
@@ -241,7 +242,12 @@ async fn open_branch_early(
 }
 
 /// The whole plan: image, GitOps edit, deployments. Reads only (a build may run the dependency installer).
-pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Result<Plan, Error> {
+pub async fn plan(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    req: &Request,
+    printer: &Printer,
+) -> Result<Plan, Error> {
     let environment = settings.environment.as_ref().map(|e| e.value.clone());
     if let Some(saved) = &req.saved
         && saved.environment != environment
@@ -257,7 +263,7 @@ pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Resu
     }
     // A held environment is refused before the image is built (a build runs the dependency installer); the
     // branch opened for that check is the one the GitOps plan reads.
-    let early = open_branch_early(settings, req, environment.as_deref()).await?;
+    let early = open_branch_early(ctx, settings, req, environment.as_deref()).await?;
     let image = {
         let _s = printer.section("flowship_release_image", "release: image");
         image_plan(settings, req).await?
@@ -312,7 +318,16 @@ pub async fn plan(settings: &Settings, req: &Request, printer: &Printer) -> Resu
     });
     let (bumper, gitops) = {
         let _s = printer.section("flowship_release_gitops", "release: GitOps plan");
-        gitops_plan(settings, req, &image, environment.as_deref(), record, early).await?
+        gitops_plan(
+            ctx,
+            settings,
+            req,
+            &image,
+            environment.as_deref(),
+            record,
+            early,
+        )
+        .await?
     };
     if let Some(saved) = &req.saved {
         check_saved_targets(saved, settings, &image, &gitops, &prefect)?;
@@ -405,6 +420,7 @@ const FLUX_FENCE_TEXT: &str = "# flowship's release records and holds: not Kuber
 apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n";
 
 async fn gitops_plan(
+    ctx: &Context<'_>,
     settings: &Settings,
     req: &Request,
     image: &image::Plan,
@@ -438,7 +454,7 @@ async fn gitops_plan(
             *b.request_mut() = r;
             b
         }
-        None => bump::open(r).await?,
+        None => bump::open(ctx.clones(), r).await?,
     };
     if let Some(env) = environment {
         let path = hold::path(env);
@@ -855,7 +871,12 @@ pub struct Outcome {
 
 /// Apply the plan, step by step; each step skips what is in place. A failing step stops the release with
 /// its error: the steps before it are done, and a re-run picks up from there.
-pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result<Outcome, Error> {
+pub async fn apply(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    plan: Plan,
+    printer: &Printer,
+) -> Result<Outcome, Error> {
     let image = {
         let _s = printer.section("flowship_release_push", "release: push, gate, tag");
         image::apply(settings, plan.image, printer).await?
@@ -883,7 +904,7 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
     // Prefect follows what GitOps pins: a newer release that landed after our commit is registered as it
     // recorded itself, instead of ours (never our definitions with its image, nor its image with ours).
     let newer = if gitops.pushed {
-        newer_release(settings, &image.digest, printer, &mut branch).await?
+        newer_release(ctx, settings, &image.digest, printer, &mut branch).await?
     } else {
         None
     };
@@ -897,7 +918,7 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
     // One may also land while ours registers: the last release to finish leaves both sides agreeing.
     if gitops.pushed
         && newer.is_none()
-        && let Some(r) = newer_release(settings, &image.digest, printer, &mut branch).await?
+        && let Some(r) = newer_release(ctx, settings, &image.digest, printer, &mut branch).await?
     {
         prefect = register::apply(&r, printer).await?;
     }
@@ -913,6 +934,7 @@ pub async fn apply(settings: &Settings, plan: Plan, printer: &Printer) -> Result
 /// our commit): its record's definitions with its image. `None` when ours is pinned, or the pin cannot be
 /// read; a newer pin without a record is left to its own job, with a warning.
 async fn newer_release(
+    ctx: &Context<'_>,
     settings: &Settings,
     ours: &str,
     printer: &Printer,
@@ -930,7 +952,7 @@ async fn newer_release(
             *branch = Some(b);
             pins
         }
-        None => super::pins::read(settings).await,
+        None => super::pins::read(ctx, settings).await,
     };
     let Ok(now) = now else {
         return Ok(None);

@@ -3,7 +3,7 @@
 //! points, and what each Prefect deployment of the project runs (from the same plan `register` makes, with
 //! the pin as the image: a deployment it would update runs something else). Drift is any disagreement.
 
-use super::{pins, register};
+use super::{Context, pins, register};
 use crate::error::Error;
 use crate::output::Printer;
 use crate::registry::session::Session;
@@ -68,7 +68,7 @@ impl Environment {
 
 /// One environment's status. A failure to read one side is recorded, not raised: the other sides are still
 /// reported.
-pub async fn environment(settings: &Settings, printer: &Printer) -> Environment {
+pub async fn environment(ctx: &Context<'_>, settings: &Settings, printer: &Printer) -> Environment {
     let name = settings.environment.as_ref().map(|e| e.value.clone());
     let mut env = Environment {
         environment: name,
@@ -80,7 +80,7 @@ pub async fn environment(settings: &Settings, printer: &Printer) -> Environment 
         error: None,
         error_exit: 0,
     };
-    let pins = match pins::read(settings).await {
+    let pins = match pins::read(ctx, settings).await {
         Ok(p) => p,
         Err(e) => {
             env.error = Some(e.render());

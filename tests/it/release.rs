@@ -1141,37 +1141,117 @@ fn status_exits_2_when_an_endpoint_is_refused() {
 /// Remote reads per release (issue 19), counted at the git server through the recording proxy, so that they
 /// do not creep up: the branch is opened once (before the image is built, so a hold refuses first), pushed to
 /// once, and read twice after the push (is a newer release pinned now?) by fetching into the same clone.
-#[test]
-fn a_release_reads_the_gitops_remote_a_bounded_number_of_times() {
-    let w = world();
+/// The requests one flowship run sent to the GitOps remote, counted at a recording proxy in front of the git
+/// server: what a clone, fetch, ref listing or push really costs there.
+struct GitReads {
+    /// `POST git-upload-pack`: the exchanges of clones and fetches (a negotiation is one or two of them).
+    negotiations: usize,
+    /// `GET info/refs`: ref listings (each clone, fetch and `ls-remote` starts with one; a 401 challenge doubles it).
+    listings: usize,
+    /// `POST git-receive-pack`: pushes.
+    pushes: usize,
+    all: String,
+}
+
+/// Run flowship with `args` in `w`'s project, its GitOps remote reached through a recording proxy.
+fn gitops_reads(w: &World, args: &[&str]) -> (crate::harness::Outcome, GitReads) {
     let proxy = crate::proxy::start_with(&host_of(&svc("GIT_HTTP")), crate::proxy::Fault::None);
     let name = w.repo_url.rsplit('/').next().unwrap().to_string();
-    w.flowship()
+    let o = w
+        .flowship()
         .env(
             "FLOWSHIP_GITOPS_REPO",
             format!("http://{}/git/{name}", proxy.addr),
         )
         .env("FLOWSHIP_GIT_TOKEN", svc("GIT_TOKEN"))
         .env("FLOWSHIP_PLAIN_HTTP", &proxy.addr)
+        .args(args)
+        .run();
+    let seen: Vec<String> = proxy.seen().into_iter().map(|s| s.line).collect();
+    let count = |needle: String| seen.iter().filter(|l| l.starts_with(&needle)).count();
+    let reads = GitReads {
+        negotiations: count(format!("POST /git/{name}/git-upload-pack ")),
+        listings: count(format!("GET /git/{name}/info/refs")),
+        pushes: count(format!("POST /git/{name}/git-receive-pack ")),
+        all: seen.join("\n"),
+    };
+    (o, reads)
+}
+
+impl GitReads {
+    /// One fetch of the remote in the whole run (a negotiation of two exchanges: the clone), however many
+    /// steps and environments read it; at most `listings` ref listings (each doubled by its 401 challenge)
+    /// and `pushes` pushes.
+    #[track_caller]
+    fn assert_fetched_once(&self, listings: usize, pushes: usize) {
+        assert!(
+            self.negotiations <= 2,
+            "the GitOps remote was fetched more than once:\n{}",
+            self.all
+        );
+        assert!(
+            self.listings <= listings,
+            "more ref listings than {listings}:\n{}",
+            self.all
+        );
+        assert_eq!(self.pushes, pushes, "pushes:\n{}", self.all);
+    }
+}
+
+/// Issue 19: the clone, the push and its confirmation, and the two checks for a newer release after it (ref
+/// listings only: the tip is our own commit, which the clone has).
+#[test]
+fn a_release_reads_the_gitops_remote_once() {
+    let w = world();
+    let (o, reads) = gitops_reads(&w, &["release", "--env", "staging"]);
+    o.success();
+    reads.assert_fetched_once(10, 1);
+}
+
+/// Issue 19: rollback read the branch four times (pins, history, the release's clone, its deepening); now the
+/// history is cloned as deep as it needs once, and everything reads that clone.
+#[test]
+fn a_rollback_reads_the_gitops_remote_once() {
+    let w = world();
+    w.flowship()
         .args(["release", "--env", "staging"])
         .run()
         .success();
-    let seen: Vec<String> = proxy.seen().into_iter().map(|s| s.line).collect();
-    let count = |needle: &str| seen.iter().filter(|l| l.starts_with(needle)).count();
-    let all = seen.join("\n");
-    assert_eq!(
-        count(&format!("POST /git/{name}/git-receive-pack ")),
-        1,
-        "one push:\n{all}"
-    );
-    // Each opening or refresh of the branch is one upload-pack negotiation of two exchanges: the clone, then
-    // the two reads after the push. Another clone or re-read anywhere would add two.
-    assert!(
-        count(&format!("POST /git/{name}/git-upload-pack ")) <= 6,
-        "more reads of the GitOps remote than a clone and two refreshes:\n{all}"
-    );
-    assert!(
-        count(&format!("GET /git/{name}/info/refs")) <= 14,
-        "more ref listings than expected:\n{all}"
-    );
+    w.edit_code("v2");
+    w.flowship()
+        .env("CI_COMMIT_SHORT_SHA", "bbbb2222")
+        .args(["release", "--env", "staging"])
+        .run()
+        .success();
+    let (o, reads) = gitops_reads(&w, &["rollback", "--env", "staging"]);
+    o.success();
+    reads.assert_fetched_once(10, 1);
+}
+
+/// Issue 19: the source environment's pins and the target's bump read the same branch: one clone.
+#[test]
+fn a_promotion_reads_the_gitops_remote_once() {
+    let w = world();
+    w.flowship()
+        .args(["release", "--env", "staging"])
+        .run()
+        .success();
+    let (o, reads) = gitops_reads(&w, &["promote", "--from-env", "staging", "--env", "prod"]);
+    o.success();
+    reads.assert_fetched_once(10, 1);
+}
+
+/// Issue 19: status cloned the branch once per environment; environments on one branch share one clone.
+#[test]
+fn status_of_every_environment_reads_the_gitops_remote_once() {
+    let w = world();
+    w.flowship()
+        .args(["release", "--env", "staging"])
+        .run()
+        .success();
+    let (o, reads) = gitops_reads(&w, &["status", "--output", "json"]);
+    // prod was never released: drift (exit 4), read from the same clone as staging.
+    o.code(4);
+    assert_eq!(o.json()["environments"].as_array().unwrap().len(), 2, "{o}");
+    reads.assert_fetched_once(2, 0);
 }
