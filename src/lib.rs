@@ -32,7 +32,11 @@ pub fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let env = settings::Env::from_process();
-    let settings = match settings::resolve(&cli, &matches, &env) {
+    // flowship.yaml is read once; every environment's settings come from that one read.
+    let resolved = settings::load(&matches, &env).and_then(|config| {
+        settings::resolve(&cli, &matches, &env, &config, None).map(|s| (config, s))
+    });
+    let (config, settings) = match resolved {
         Ok(s) => s,
         Err(e) => {
             let err = error::Error::from(e);
@@ -69,7 +73,8 @@ pub fn main() -> ExitCode {
     // join the scrubber as soon as they are resolved.
     let scrubber = printer.scrubber();
     let other = |name: &str| {
-        let s = settings::resolve_for(&cli, &matches, &env, name).map_err(error::Error::from)?;
+        let s = settings::resolve(&cli, &matches, &env, &config, Some(name))
+            .map_err(error::Error::from)?;
         for v in s.secret_values() {
             scrubber.add(&v);
         }
