@@ -8,7 +8,12 @@ use crate::ops::image::{self, BuildRequest, OwnRequest};
 use crate::output::Printer;
 use crate::settings::Settings;
 
-pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+pub async fn run(
+    args: &BuildArgs,
+    settings: &Settings,
+    printer: &Printer,
+    ctx: &crate::ops::Context<'_>,
+) -> Result<(), Error> {
     let repository = settings
         .image
         .as_ref()
@@ -24,14 +29,14 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
             base: args.build.base.clone(),
             add: args.add.clone(),
         };
-        image::plan_own(settings, &req).await?
+        image::plan_own(ctx, settings, &req).await?
     } else {
         let req = BuildRequest {
             tags: args.tags.clone(),
             push: !args.no_push,
             oci_layout: args.oci_layout.clone(),
         };
-        image::plan_build(settings, &req).await?
+        image::plan_build(ctx, settings, &req).await?
     };
     if settings.dry_run.value {
         if let Some(dir) = &args.oci_layout {

@@ -29,14 +29,14 @@ pub async fn run(
         Command::Doctor(_) => doctor::run(settings, printer).await,
         Command::Settings(_) => settings::run(settings, printer),
         Command::Bump(args) => bump::run(args, settings, printer, ctx).await,
-        Command::Register(args) => register::run(args, settings, printer).await,
-        Command::Push(args) => push::run(args, settings, printer).await,
-        Command::Build(args) => build::run(args, settings, printer).await,
+        Command::Register(args) => register::run(args, settings, printer, ctx).await,
+        Command::Push(args) => push::run(args, settings, printer, ctx).await,
+        Command::Build(args) => build::run(args, settings, printer, ctx).await,
         Command::Promote(args) => promote::run(args, settings, printer, ctx).await,
         Command::Release(args) => release::run(args, settings, printer, ctx).await,
         Command::Status(_) => status::run(settings, printer, ctx).await,
         Command::Rollback(args) => rollback::run(args, settings, printer, ctx).await,
-        Command::Verify(args) => verify::run(args, settings, printer).await,
+        Command::Verify(args) => verify::run(args, settings, printer, ctx).await,
     }
 }
 

@@ -36,7 +36,7 @@ pub async fn run(
     let dst = Reference::parse(&destination)
         .map_err(|e| usage(format!("DST `{destination}`: {e}"), "registry/repo:tag"))?;
     let _section = printer.section("flowship_promote", &format!("flowship promote {src} {dst}"));
-    let plan = image::plan_promote(settings, &src, &dst).await?;
+    let plan = image::plan_promote(ctx, settings, &src, &dst).await?;
     if let Some(want) = &src.digest
         && &plan.digest != want
     {

@@ -7,8 +7,13 @@ use crate::ops::image;
 use crate::output::Printer;
 use crate::settings::Settings;
 
-pub async fn run(args: &PushArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
-    let plan = image::plan_push(settings, &args.from, &args.tags).await?;
+pub async fn run(
+    args: &PushArgs,
+    settings: &Settings,
+    printer: &Printer,
+    ctx: &crate::ops::Context<'_>,
+) -> Result<(), Error> {
+    let plan = image::plan_push(ctx, settings, &args.from, &args.tags).await?;
     let _section = printer.section(
         "flowship_push",
         &format!("flowship push {}", plan.repository),

@@ -266,7 +266,7 @@ pub async fn plan(
     let early = open_branch_early(ctx, settings, req, environment.as_deref()).await?;
     let image = {
         let _s = printer.section("flowship_release_image", "release: image");
-        image_plan(settings, req).await?
+        image_plan(ctx, settings, req).await?
     };
     if let Some(saved) = &req.saved
         && saved.image.digest != image.digest
@@ -292,7 +292,7 @@ pub async fn plan(
     };
     let prefect = {
         let _s = printer.section("flowship_release_prefect", "release: Prefect plan");
-        prefect_plan(settings, req, &image, &salt, printer).await?
+        prefect_plan(ctx, settings, req, &image, &salt, printer).await?
     };
     // The record of what is released goes into the same commit as the pin.
     let record = environment.as_deref().map(|env| {
@@ -345,7 +345,11 @@ pub async fn plan(
 
 /// The release's image: the one given (by digest; copied into this environment's repository when that
 /// differs), the saved plan's when the registry has it, else built here.
-async fn image_plan(settings: &Settings, req: &Request) -> Result<image::Plan, Error> {
+async fn image_plan(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    req: &Request,
+) -> Result<image::Plan, Error> {
     let repo = settings
         .image
         .as_ref()
@@ -386,7 +390,7 @@ async fn image_plan(settings: &Settings, req: &Request) -> Result<image::Plan, E
             let mut src_by_digest = src.clone();
             src_by_digest.tag = None;
             image::check_tags(&tags)?;
-            let mut p = image::plan_promote(settings, &src_by_digest, &dst).await?;
+            let mut p = image::plan_promote(ctx, settings, &src_by_digest, &dst).await?;
             p.tags = tags;
             Ok(p)
         }
@@ -396,7 +400,7 @@ async fn image_plan(settings: &Settings, req: &Request) -> Result<image::Plan, E
                 push: true,
                 oci_layout: None,
             };
-            image::plan_build(settings, &build).await
+            image::plan_build(ctx, settings, &build).await
         }
     }
 }
@@ -528,13 +532,19 @@ async fn gitops_plan(
 }
 
 async fn prefect_plan(
+    ctx: &Context<'_>,
     settings: &Settings,
     req: &Request,
     image: &image::Plan,
     salt: &str,
     printer: &Printer,
 ) -> Result<register::Plan, Error> {
-    let mut r = register::Request::new(settings, register::Selection::All, req.skip_steps.clone())?;
+    let mut r = register::Request::new(
+        ctx,
+        settings,
+        register::Selection::All,
+        req.skip_steps.clone(),
+    )?;
     r.salt = salt.to_string();
     r.image = Some(StepImage {
         repository: image.repository.clone(),
@@ -982,6 +992,7 @@ async fn newer_release(
         None => format!("{repo}@{d}"),
     };
     let mut r = register::Request::new(
+        ctx,
         settings,
         register::Selection::All,
         record.skip_steps.clone(),

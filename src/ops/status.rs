@@ -6,7 +6,6 @@
 use super::{Context, pins, register};
 use crate::error::Error;
 use crate::output::Printer;
-use crate::registry::session::Session;
 use crate::settings::Settings;
 use serde::Serialize;
 
@@ -135,7 +134,7 @@ pub async fn environment(ctx: &Context<'_>, settings: &Settings, printer: &Print
         }),
     }
     if let Some(digest) = &pins.digest {
-        match registry(settings, digest, pins.tag.as_deref()).await {
+        match registry(ctx, settings, digest, pins.tag.as_deref()).await {
             Ok(r) => {
                 if r.present == Some(false) {
                     env.drift.push(Drift {
@@ -170,7 +169,7 @@ pub async fn environment(ctx: &Context<'_>, settings: &Settings, printer: &Print
         if let Some(r) = record {
             env.pending = pending(r);
         }
-        match deployments(settings, &pin, record, printer).await {
+        match deployments(ctx, settings, &pin, record, printer).await {
             Ok((ds, drift)) => {
                 env.deployments = ds;
                 env.drift.extend(drift);
@@ -197,16 +196,19 @@ fn pinned_reference(settings: &Settings, pins: &pins::Pins, digest: &str) -> Str
     }
 }
 
-async fn registry(settings: &Settings, digest: &str, tag: Option<&str>) -> Result<Registry, Error> {
+async fn registry(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    digest: &str,
+    tag: Option<&str>,
+) -> Result<Registry, Error> {
     let image = settings
         .image
         .as_ref()
         .expect("pins::read checked it")
         .value
         .clone();
-    let http = crate::http::Http::new(&settings.http_config())?;
-    let session =
-        Session::open(http, image.api_host(), settings.credential(&image.registry)).await?;
+    let session = ctx.registry(settings, &image).await?;
     // A Harbor project that does not exist holds no digest: drift to report, not an error.
     let get = |reference: String| {
         let session = &session;
@@ -264,12 +266,13 @@ fn pending(record: &super::record::Record) -> Vec<String> {
 }
 
 async fn deployments(
+    ctx: &Context<'_>,
     settings: &Settings,
     pin: &str,
     record: Option<&super::record::Record>,
     printer: &Printer,
 ) -> Result<(Vec<Deployment>, Vec<Drift>), Error> {
-    let mut req = register::Request::new(settings, register::Selection::All, Vec::new())?;
+    let mut req = register::Request::new(ctx, settings, register::Selection::All, Vec::new())?;
     if let Some(r) = record {
         req.skip_steps = r.skip_steps.clone();
         req.gitlab = r.gitlab.clone();

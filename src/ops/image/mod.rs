@@ -7,6 +7,7 @@
 use crate::error::Error;
 use crate::image::build::{self, BuildError, Input, Platform};
 use crate::image::{layout, manifest};
+use crate::ops::Context;
 use crate::registry::blobs::{Descriptor, Source};
 use crate::registry::push::{Blob, Manifest, Stats};
 use crate::registry::session::Session;
@@ -172,7 +173,11 @@ pub struct BuildRequest {
 
 /// Build the image (base read from its registry, dependency and code layers made here) and compare it with
 /// the target registry. The dependency installer may run; nothing is written to any registry.
-pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan, Error> {
+pub async fn plan_build(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    req: &BuildRequest,
+) -> Result<Plan, Error> {
     let b = &settings.build;
     let image = settings.image.as_ref().ok_or_else(|| {
         usage(
@@ -309,27 +314,14 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
         index: crate::image::deps::index_config(&settings.template_env),
     };
     let repo = image.value.clone();
-    let http = crate::http::Http::new(&settings.http_config())?;
-    let base_session = Arc::new(
-        Session::open(
-            http.clone(),
-            base.api_host(),
-            settings.credential(&base.registry),
-        )
-        .await?,
-    );
+    let base_session = ctx.registry(settings, &base).await?;
     // The target is read (dependency cache, what it has) unless the image only goes into a layout.
-    let target = if req.push {
-        let s = if base.registry == repo.registry {
-            base_session.clone()
-        } else {
-            Arc::new(
-                Session::open(http, repo.api_host(), settings.credential(&repo.registry)).await?,
-            )
-        };
-        Some((s, repo.repository.clone()))
-    } else {
-        None
+    let target = match req.push {
+        true => Some((
+            ctx.registry(settings, &repo).await?,
+            repo.repository.clone(),
+        )),
+        false => None,
     };
     let built = build::build(&input, base_session.clone(), target.clone(), scratch.path())
         .await
@@ -372,7 +364,12 @@ pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan,
 }
 
 /// An image built elsewhere (`oci-layout:DIR[:TAG]`, `docker-archive:FILE[:TAG]`), against the registry.
-pub async fn plan_push(settings: &Settings, from: &str, tags: &[String]) -> Result<Plan, Error> {
+pub async fn plan_push(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    from: &str,
+    tags: &[String],
+) -> Result<Plan, Error> {
     let image = settings.image.as_ref().ok_or_else(|| {
         usage(
             "push needs the image repository".into(),
@@ -413,9 +410,7 @@ pub async fn plan_push(settings: &Settings, from: &str, tags: &[String]) -> Resu
     }
     check_tags(&tags)?;
     let repo = image.value.clone();
-    let http = crate::http::Http::new(&settings.http_config())?;
-    let session =
-        Arc::new(Session::open(http, repo.api_host(), settings.credential(&repo.registry)).await?);
+    let session = ctx.registry(settings, &repo).await?;
     let mut plan = compare(Some(session), repo, img.blobs, img.manifests, tags).await?;
     plan._scratch = Some(scratch);
     sign::plan(settings, &mut plan, None).await?;
@@ -424,6 +419,7 @@ pub async fn plan_push(settings: &Settings, from: &str, tags: &[String]) -> Resu
 
 /// `src` (by tag or digest) as it would be in `dst`: the same manifests, exact bytes, the same digest.
 pub async fn plan_promote(
+    ctx: &Context<'_>,
     settings: &Settings,
     src: &Reference,
     dst: &Reference,
@@ -439,21 +435,9 @@ pub async fn plan_promote(
         .clone()
         .or(src.tag.clone())
         .ok_or_else(|| usage("DST names no tag".into(), "registry/repo:tag"))?;
-    let http = crate::http::Http::new(&settings.http_config())?;
-    let src_session = Arc::new(
-        Session::open(
-            http.clone(),
-            src.api_host(),
-            settings.credential(&src.registry),
-        )
-        .await?,
-    );
+    let src_session = ctx.registry(settings, src).await?;
     let same_registry = src.registry == dst.registry;
-    let dst_session = if same_registry {
-        src_session.clone()
-    } else {
-        Arc::new(Session::open(http, dst.api_host(), settings.credential(&dst.registry)).await?)
-    };
+    let dst_session = ctx.registry(settings, dst).await?;
     // The manifests, exact bytes, children before the index (each verified against its digest on the way).
     let top = fetch(&src_session, &src.repository, &reference).await?;
     let malformed = |digest: &str, e: &dyn std::fmt::Display| {

@@ -107,6 +107,7 @@ impl PullCredentials {
 
 impl Request {
     pub fn new(
+        ctx: &crate::ops::Context<'_>,
         settings: &Settings,
         selection: Selection,
         skip_steps: Vec<String>,
@@ -121,11 +122,7 @@ impl Request {
                     "set PREFECT_API_URL, FLOWSHIP_PREFECT_API_URL or prefect.api_url".into(),
                 ),
             })?;
-        let client = Arc::new(Prefect::new(
-            crate::http::Http::new(&settings.http_config())?,
-            &api_url.value,
-            settings.prefect_auth(),
-        ));
+        let client = ctx.prefect(settings, &api_url.value)?;
         let gitlab = gitlab_version(settings);
         Ok(Self {
             files: files::discover(
