@@ -4,6 +4,7 @@
 mod client;
 pub mod compare;
 mod docstring;
+pub mod payload;
 pub mod plan;
 pub mod project;
 pub mod python;
