@@ -14,6 +14,7 @@ pub(crate) mod image;
 pub(crate) mod ops;
 pub(crate) mod output;
 pub(crate) mod prefect;
+pub(crate) mod probe;
 pub(crate) mod registry;
 pub(crate) mod report;
 pub(crate) mod secret;

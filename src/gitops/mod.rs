@@ -5,6 +5,7 @@ pub mod clones;
 pub mod commit;
 pub mod images;
 pub mod order;
+pub mod probe;
 pub mod remote;
 pub mod repo;
 pub mod yaml;
