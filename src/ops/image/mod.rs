@@ -185,62 +185,12 @@ pub async fn plan_build(
             "pass --image REPO, FLOWSHIP_IMAGE or image.repository",
         )
     })?;
-    let base_ref = b.base.as_ref().ok_or_else(|| {
-        usage(
-            "build needs a base image".into(),
-            "pass --base REF, FLOWSHIP_BASE_IMAGE or image.base (a Python image)",
-        )
-    })?;
-    let base = Reference::parse(&base_ref.value).map_err(|e| {
-        usage(
-            format!("{}: `{}`: {e}", base_ref.source, base_ref.value),
-            "e.g. python:3.12-slim",
-        )
-    })?;
-    let context = b.context.value.clone();
-    if !context.is_dir() {
-        return Err(usage(
-            format!(
-                "{}: build context `{}` is not a directory",
-                b.context.source,
-                context.display()
-            ),
-            "pass --context DIR",
-        ));
-    }
-    if let Some(r) = &b.requirements
-        && !r.value.is_file()
-    {
-        return Err(usage(
-            format!(
-                "{}: requirements file `{}` does not exist",
-                r.source,
-                r.value.display()
-            ),
-            "pass --requirements FILE, or leave it out to build without dependencies",
-        ));
-    }
-    let platforms = b
-        .platforms
-        .iter()
-        .map(|p| {
-            Platform::parse(&p.value).ok_or_else(|| {
-                usage(
-                    format!("{}: `{}` is not OS/ARCH", p.source, p.value),
-                    "e.g. linux/amd64,linux/arm64",
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let name = std::path::absolute(&context)
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "flow".into());
-    let workdir = b
-        .workdir
-        .as_ref()
-        .map(|w| w.value.clone())
-        .unwrap_or_else(|| format!("/opt/prefect/{name}"));
+    let Sources {
+        base,
+        context,
+        platforms,
+        workdir,
+    } = sources(settings)?;
     let mut tags = req.tags.clone();
     if tags.is_empty() {
         tags.extend(image.value.tag.clone().or(settings.ci.short_sha.clone()));
@@ -252,36 +202,8 @@ pub async fn plan_build(
         ));
     }
     check_tags(&tags)?;
-    let mut labels = BTreeMap::new();
-    if let Some(u) = &settings.ci.project_url {
-        labels.insert("org.opencontainers.image.source".to_string(), u.clone());
-    }
-    if let Some(s) = &settings.ci.commit_sha {
-        labels.insert("org.opencontainers.image.revision".to_string(), s.clone());
-    }
-    if let Some(t) = tags.first() {
-        labels.insert("org.opencontainers.image.version".to_string(), t.clone());
-    }
-    labels.insert(
-        "org.opencontainers.image.base.name".to_string(),
-        base.to_string(),
-    );
-    let parameters = crate::image::provenance::BuildParameters {
-        context: context.display().to_string(),
-        requirements: b
-            .requirements
-            .as_ref()
-            .map(|r| r.value.display().to_string()),
-        workdir: workdir.clone(),
-        python_version: b.python_version.as_ref().map(|p| p.value.clone()),
-        tags: tags.clone(),
-        source_date_epoch: settings.source_date.value,
-        env: b
-            .env
-            .iter()
-            .map(|e| format!("{}={}", e.value.0, e.value.1))
-            .collect(),
-    };
+    let labels = labels(settings, &tags, &base);
+    let parameters = parameters(settings, &context, &workdir, &tags);
     let scratch = Arc::new(tempfile::tempdir().map_err(|e| Error::Local {
         what: "cannot create a temporary directory".into(),
         reason: e.to_string(),
@@ -361,6 +283,126 @@ pub async fn plan_build(
     .await?;
     sign::plan(settings, &mut plan, None).await?;
     Ok(plan)
+}
+
+/// What a build is made from, checked before anything is read: the base image, the context directory, the
+/// platforms, the project's directory in the image.
+struct Sources {
+    base: Reference,
+    context: PathBuf,
+    platforms: Vec<Platform>,
+    workdir: String,
+}
+
+fn sources(settings: &Settings) -> Result<Sources, Error> {
+    let b = &settings.build;
+    let base_ref = b.base.as_ref().ok_or_else(|| {
+        usage(
+            "build needs a base image".into(),
+            "pass --base REF, FLOWSHIP_BASE_IMAGE or image.base (a Python image)",
+        )
+    })?;
+    let base = Reference::parse(&base_ref.value).map_err(|e| {
+        usage(
+            format!("{}: `{}`: {e}", base_ref.source, base_ref.value),
+            "e.g. python:3.12-slim",
+        )
+    })?;
+    let context = b.context.value.clone();
+    if !context.is_dir() {
+        return Err(usage(
+            format!(
+                "{}: build context `{}` is not a directory",
+                b.context.source,
+                context.display()
+            ),
+            "pass --context DIR",
+        ));
+    }
+    if let Some(r) = &b.requirements
+        && !r.value.is_file()
+    {
+        return Err(usage(
+            format!(
+                "{}: requirements file `{}` does not exist",
+                r.source,
+                r.value.display()
+            ),
+            "pass --requirements FILE, or leave it out to build without dependencies",
+        ));
+    }
+    let platforms = b
+        .platforms
+        .iter()
+        .map(|p| {
+            Platform::parse(&p.value).ok_or_else(|| {
+                usage(
+                    format!("{}: `{}` is not OS/ARCH", p.source, p.value),
+                    "e.g. linux/amd64,linux/arm64",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = std::path::absolute(&context)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "flow".into());
+    let workdir = b
+        .workdir
+        .as_ref()
+        .map(|w| w.value.clone())
+        .unwrap_or_else(|| format!("/opt/prefect/{name}"));
+    Ok(Sources {
+        base,
+        context,
+        platforms,
+        workdir,
+    })
+}
+
+/// The image's OCI labels: source, revision, version, base.
+fn labels(settings: &Settings, tags: &[String], base: &Reference) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    if let Some(u) = &settings.ci.project_url {
+        labels.insert("org.opencontainers.image.source".to_string(), u.clone());
+    }
+    if let Some(s) = &settings.ci.commit_sha {
+        labels.insert("org.opencontainers.image.revision".to_string(), s.clone());
+    }
+    if let Some(t) = tags.first() {
+        labels.insert("org.opencontainers.image.version".to_string(), t.clone());
+    }
+    labels.insert(
+        "org.opencontainers.image.base.name".to_string(),
+        base.to_string(),
+    );
+    labels
+}
+
+/// What the provenance records of the build's inputs (`verify --rebuild` builds again from it).
+fn parameters(
+    settings: &Settings,
+    context: &std::path::Path,
+    workdir: &str,
+    tags: &[String],
+) -> crate::image::provenance::BuildParameters {
+    let b = &settings.build;
+    crate::image::provenance::BuildParameters {
+        context: context.display().to_string(),
+        requirements: b
+            .requirements
+            .as_ref()
+            .map(|r| r.value.display().to_string()),
+        workdir: workdir.to_string(),
+        python_version: b.python_version.as_ref().map(|p| p.value.clone()),
+        tags: tags.to_vec(),
+        source_date_epoch: settings.source_date.value,
+        env: b
+            .env
+            .iter()
+            .map(|e| format!("{}={}", e.value.0, e.value.1))
+            .collect(),
+    }
 }
 
 /// An image built elsewhere (`oci-layout:DIR[:TAG]`, `docker-archive:FILE[:TAG]`), against the registry.
