@@ -81,8 +81,8 @@ pub fn main() -> ExitCode {
         }
         Ok(s)
     };
-    let ctx = ops::Context::new(&other);
-    match runtime.block_on(commands::run(&cli.command, &settings, &printer, &ctx)) {
+    let ctx = ops::Context::new(&settings, &printer, &other);
+    match runtime.block_on(commands::run(&cli.command, &ctx)) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of stdout went away (`flowship status | head -1`): what it wanted was written; a
         // clean exit, as ripgrep and other well-behaved tools do.

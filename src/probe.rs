@@ -108,3 +108,20 @@ pub fn transport_rows(
         }
     }
 }
+
+/// The rows of a service that was not reached: reachability and TLS from the transport failure (when it was
+/// one), every later check skipped.
+pub fn unreached(
+    transport: Option<&TransportError>,
+    message: String,
+    hint: Option<String>,
+    later: &[&'static str],
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    match transport {
+        Some(t) => transport_rows(&mut checks, t, message, hint),
+        None => checks.push(fail("reachable", message, hint)),
+    }
+    skip_rest(&mut checks, later, "not reached");
+    checks
+}

@@ -4,16 +4,11 @@
 
 use crate::cli::BuildArgs;
 use crate::error::Error;
+use crate::ops::Context;
 use crate::ops::image::{self, BuildRequest, OwnRequest};
-use crate::output::Printer;
-use crate::settings::Settings;
 
-pub async fn run(
-    args: &BuildArgs,
-    settings: &Settings,
-    printer: &Printer,
-    ctx: &crate::ops::Context<'_>,
-) -> Result<(), Error> {
+pub async fn run(args: &BuildArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let repository = settings
         .image
         .as_ref()

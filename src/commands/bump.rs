@@ -5,15 +5,9 @@ use crate::cli::BumpArgs;
 use crate::error::Error;
 use crate::ops::Context;
 use crate::ops::bump::{self, Request};
-use crate::output::Printer;
-use crate::settings::Settings;
 
-pub async fn run(
-    args: &BumpArgs,
-    settings: &Settings,
-    printer: &Printer,
-    ctx: &Context<'_>,
-) -> Result<(), Error> {
+pub async fn run(args: &BumpArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let image = settings.image.as_ref().ok_or_else(|| Error::Usage {
         message: "bump needs the image repository".into(),
         hint: Some("pass --image REPO, FLOWSHIP_IMAGE or image.repository".into()),

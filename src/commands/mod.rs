@@ -16,27 +16,21 @@ mod verify;
 use crate::cli::Command;
 use crate::error::Error;
 use crate::ops::Context;
-use crate::output::Printer;
-use crate::settings::Settings;
 
-pub async fn run(
-    command: &Command,
-    settings: &Settings,
-    printer: &Printer,
-    ctx: &Context<'_>,
-) -> Result<(), Error> {
+pub async fn run(command: &Command, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     match command {
         Command::Doctor(_) => doctor::run(settings, printer).await,
         Command::Settings(_) => settings::run(settings, printer),
-        Command::Bump(args) => bump::run(args, settings, printer, ctx).await,
-        Command::Register(args) => register::run(args, settings, printer, ctx).await,
-        Command::Push(args) => push::run(args, settings, printer, ctx).await,
-        Command::Build(args) => build::run(args, settings, printer, ctx).await,
-        Command::Promote(args) => promote::run(args, settings, printer, ctx).await,
-        Command::Release(args) => release::run(args, settings, printer, ctx).await,
-        Command::Status(_) => status::run(settings, printer, ctx).await,
-        Command::Rollback(args) => rollback::run(args, settings, printer, ctx).await,
-        Command::Verify(args) => verify::run(args, settings, printer, ctx).await,
+        Command::Bump(args) => bump::run(args, ctx).await,
+        Command::Register(args) => register::run(args, ctx).await,
+        Command::Push(args) => push::run(args, ctx).await,
+        Command::Build(args) => build::run(args, ctx).await,
+        Command::Promote(args) => promote::run(args, ctx).await,
+        Command::Release(args) => release::run(args, ctx).await,
+        Command::Status(_) => status::run(ctx).await,
+        Command::Rollback(args) => rollback::run(args, ctx).await,
+        Command::Verify(args) => verify::run(args, ctx).await,
     }
 }
 

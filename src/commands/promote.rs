@@ -10,12 +10,8 @@ use crate::output::Printer;
 use crate::registry::Reference;
 use crate::settings::Settings;
 
-pub async fn run(
-    args: &PromoteArgs,
-    settings: &Settings,
-    printer: &Printer,
-    ctx: &Context<'_>,
-) -> Result<(), Error> {
+pub async fn run(args: &PromoteArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     if let Some(from) = &args.from_env {
         return between_environments(args, from, settings, printer, ctx).await;
     }

@@ -3,16 +3,11 @@
 
 use crate::cli::RegisterArgs;
 use crate::error::Error;
+use crate::ops::Context;
 use crate::ops::register::{self, Request, Selection};
-use crate::output::Printer;
-use crate::settings::Settings;
 
-pub async fn run(
-    args: &RegisterArgs,
-    settings: &Settings,
-    printer: &Printer,
-    ctx: &crate::ops::Context<'_>,
-) -> Result<(), Error> {
+pub async fn run(args: &RegisterArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let selection = if args.all {
         Selection::All
     } else if !args.names.is_empty() {

@@ -6,18 +6,13 @@ use crate::cli::ReleaseArgs;
 use crate::error::Error;
 use crate::ops::release::{self, Request, Saved};
 use crate::ops::{Context, smoke};
-use crate::output::Printer;
 use crate::settings::Settings;
 
 /// `--plan-max-age` when none is given: a plan approved yesterday is stale.
 const DEFAULT_PLAN_MAX_AGE: u64 = 24 * 3600;
 
-pub async fn run(
-    args: &ReleaseArgs,
-    settings: &Settings,
-    printer: &Printer,
-    ctx: &Context<'_>,
-) -> Result<(), Error> {
+pub async fn run(args: &ReleaseArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let saved = match &args.plan {
         Some(p) => Some(Saved::load(
             p,

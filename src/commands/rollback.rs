@@ -3,15 +3,9 @@
 use crate::cli::RollbackArgs;
 use crate::error::Error;
 use crate::ops::{Context, release, rollback};
-use crate::output::Printer;
-use crate::settings::Settings;
 
-pub async fn run(
-    args: &RollbackArgs,
-    settings: &Settings,
-    printer: &Printer,
-    ctx: &Context<'_>,
-) -> Result<(), Error> {
+pub async fn run(args: &RollbackArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let _section = printer.section("flowship_rollback", "flowship rollback");
     if args.lift_hold {
         if settings.dry_run.value {

@@ -3,10 +3,10 @@
 
 use crate::error::Error;
 use crate::ops::{Context, status};
-use crate::output::Printer;
 use crate::settings::Settings;
 
-pub async fn run(settings: &Settings, printer: &Printer, ctx: &Context<'_>) -> Result<(), Error> {
+pub async fn run(ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let _section = printer.section("flowship_status", "flowship status");
     let mut envs = Vec::new();
     if settings.environment.is_some() || settings.environments.is_empty() {

@@ -4,16 +4,11 @@
 
 use crate::cli::VerifyArgs;
 use crate::error::Error;
-use crate::output::Printer;
+use crate::ops::Context;
 use crate::registry::Reference;
-use crate::settings::Settings;
 
-pub async fn run(
-    args: &VerifyArgs,
-    settings: &Settings,
-    printer: &Printer,
-    ctx: &crate::ops::Context<'_>,
-) -> Result<(), Error> {
+pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let image = Reference::parse(&args.reference).map_err(|e| Error::Usage {
         message: format!("IMAGE `{}`: {e}", args.reference),
         hint: Some("registry/repository@sha256:...".into()),

@@ -2,7 +2,7 @@
 //! (one fetch per remote and branch, however many steps and environments read it), the registry sessions (one
 //! authenticated conversation per registry and account), the Prefect clients (one per server and identity,
 //! with its CSRF token), and the settings of the file's other environments (resolved once each, on first
-//! use). The HTTP client under all of them is one per trust configuration (`http`). Commands make one
+//! use), with the run's settings and printer. The HTTP client under all of them is one per trust configuration (`http`). Commands make one
 //! context and hand it to the operations; an operation never opens what the context already holds.
 
 use crate::error::Error;
@@ -22,6 +22,9 @@ type Server = (String, Option<String>);
 pub type Environments<'a> = dyn Fn(&str) -> Result<Settings, Error> + Sync + 'a;
 
 pub struct Context<'a> {
+    /// The run's settings (its selected environment's).
+    pub settings: &'a Settings,
+    pub printer: &'a crate::output::Printer,
     resolve: &'a Environments<'a>,
     environments: Mutex<Vec<(String, Arc<Settings>)>>,
     clones: Clones,
@@ -30,8 +33,14 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    pub fn new(resolve: &'a Environments<'a>) -> Self {
+    pub fn new(
+        settings: &'a Settings,
+        printer: &'a crate::output::Printer,
+        resolve: &'a Environments<'a>,
+    ) -> Self {
         Self {
+            settings,
+            printer,
             resolve,
             environments: Mutex::default(),
             clones: Clones::default(),

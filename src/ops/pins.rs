@@ -51,14 +51,7 @@ pub(super) async fn reader(
     repository: String,
     depth: usize,
 ) -> Result<bump::Bumper, Error> {
-    let mut req = bump::Request::new(
-        settings,
-        repository,
-        None,
-        Some(format!("sha256:{}", "0".repeat(64))),
-        None,
-        Vec::new(),
-    )?;
+    let mut req = bump::Request::reading(settings, repository)?;
     req.mr = None;
     bump::Bumper::open(ctx.clones(), req, depth).await
 }

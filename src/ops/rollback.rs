@@ -195,14 +195,7 @@ pub async fn lift(
         .map(|i| i.value.repository_ref())
         .unwrap_or_default();
     // The image's values stay as they are: the probe target is never planned, only the record's removal.
-    let mut req = bump::Request::new(
-        settings,
-        image,
-        None,
-        Some(format!("sha256:{}", "0".repeat(64))),
-        None,
-        Vec::new(),
-    )?;
+    let mut req = bump::Request::reading(settings, image)?;
     req.extras.push(bump::Extra {
         path: hold::path(&environment),
         content: None,

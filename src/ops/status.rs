@@ -272,25 +272,17 @@ async fn deployments(
     record: Option<&super::record::Record>,
     printer: &Printer,
 ) -> Result<(Vec<Deployment>, Vec<Drift>), Error> {
-    let mut req = register::Request::new(ctx, settings, register::Selection::All, Vec::new())?;
-    if let Some(r) = record {
-        req.skip_steps = r.skip_steps.clone();
-        req.gitlab = r.gitlab.clone();
-        req.record = Some(r.clone());
-    }
-    if let Some((repo, rest)) = pin.split_once('@') {
-        let (repository, tag) = match repo.rsplit_once(':') {
-            Some((r, t)) if !t.contains('/') => (r.to_string(), Some(t.to_string())),
-            _ => (repo.to_string(), None),
-        };
-        req.image = Some(crate::prefect::project::StepImage {
-            repository,
-            tag,
-            digest: Some(rest.to_string()),
-        });
-    }
-    req.pin_image = Some(pin.to_string());
-    req.pools = super::release::pools(settings);
+    let (repo, digest) = pin.split_once('@').unwrap_or((pin, ""));
+    let (repository, tag) = match repo.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r.to_string(), Some(t.to_string())),
+        _ => (repo.to_string(), None),
+    };
+    let image = crate::prefect::project::StepImage {
+        repository,
+        tag,
+        digest: Some(digest.to_string()),
+    };
+    let mut req = super::release::registration(ctx, settings, image, record, &[])?;
     // A missing pool is drift to report, not an error that hides the rest.
     req.create_work_pool = Some("process".into());
     let plan = register::plan(&req, printer).await?;

@@ -1,7 +1,7 @@
 //! The Prefect server's health, for `doctor`: what can be checked without side effects.
 
 use super::{Auth, Prefect, PrefectError, WorkPool};
-use crate::probe::{Check, Status, check, fail, failed, skip_rest, transport_rows};
+use crate::probe::{Check, Status, check, failed, skip_rest, unreached};
 
 /// The work pool the configuration names, and what it should have.
 pub struct PoolWanted {
@@ -20,15 +20,11 @@ pub async fn checks(client: &Prefect, auth: Option<&Auth>, pool: &PoolWanted) ->
     let mut checks = Vec::new();
     let later = ["credentials", "csrf", "work_pool", "deployments", "version"];
     if let Err(e) = client.health().await {
-        let (msg, hint) = (e.to_string(), e.hint());
-        match &e {
-            PrefectError::Transport { source, .. } => {
-                transport_rows(&mut checks, source, msg, hint)
-            }
-            _ => checks.push(fail("reachable", msg, hint)),
-        }
-        skip_rest(&mut checks, &later, "not reached");
-        return checks;
+        let transport = match &e {
+            PrefectError::Transport { source, .. } => Some(source),
+            _ => None,
+        };
+        return unreached(transport, e.to_string(), e.hint(), &later);
     }
     checks.push(check("reachable", Status::Ok, "GET /health answered"));
     checks.push(if client.base_url().starts_with("https://") {

@@ -2,7 +2,7 @@
 
 use super::{Credential, PushCheck, Reference, RegistryError, Session};
 use crate::http::Http;
-use crate::probe::{Check, Status, check, fail, failed, skip_rest, transport_rows};
+use crate::probe::{Check, Status, check, failed, skip_rest, unreached};
 
 /// The registry of `image`, as `credential`: reachable, TLS trusted, credentials accepted, push permission
 /// (the token's claim, else an upload session opened and cancelled: nothing written), version.
@@ -12,15 +12,11 @@ pub async fn checks(http: Http, image: &Reference, credential: Option<Credential
     let session = match Session::open(http, image.api_host(), credential).await {
         Ok(s) => s,
         Err(e) => {
-            let (msg, hint) = (e.to_string(), e.hint());
-            match &e {
-                RegistryError::Transport { source, .. } => {
-                    transport_rows(&mut checks, source, msg, hint)
-                }
-                _ => checks.push(fail("reachable", msg, hint)),
-            }
-            skip_rest(&mut checks, &later, "not reached");
-            return checks;
+            let transport = match &e {
+                RegistryError::Transport { source, .. } => Some(source),
+                _ => None,
+            };
+            return unreached(transport, e.to_string(), e.hint(), &later);
         }
     };
     let ping = session.ping().clone();

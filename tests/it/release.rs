@@ -1198,6 +1198,16 @@ impl GitReads {
     }
 }
 
+/// A world whose staging environment has been released once.
+fn released() -> World {
+    let w = world();
+    w.flowship()
+        .args(["release", "--env", "staging"])
+        .run()
+        .success();
+    w
+}
+
 /// Issue 19: the clone, the push and its confirmation, and the two checks for a newer release after it (ref
 /// listings only: the tip is our own commit, which the clone has).
 #[test]
@@ -1212,11 +1222,7 @@ fn a_release_reads_the_gitops_remote_once() {
 /// history is cloned as deep as it needs once, and everything reads that clone.
 #[test]
 fn a_rollback_reads_the_gitops_remote_once() {
-    let w = world();
-    w.flowship()
-        .args(["release", "--env", "staging"])
-        .run()
-        .success();
+    let w = released();
     w.edit_code("v2");
     w.flowship()
         .env("CI_COMMIT_SHORT_SHA", "bbbb2222")
@@ -1231,11 +1237,7 @@ fn a_rollback_reads_the_gitops_remote_once() {
 /// Issue 19: the source environment's pins and the target's bump read the same branch: one clone.
 #[test]
 fn a_promotion_reads_the_gitops_remote_once() {
-    let w = world();
-    w.flowship()
-        .args(["release", "--env", "staging"])
-        .run()
-        .success();
+    let w = released();
     let (o, reads) = gitops_reads(&w, &["promote", "--from-env", "staging", "--env", "prod"]);
     o.success();
     reads.assert_fetched_once(10, 1);
@@ -1244,11 +1246,7 @@ fn a_promotion_reads_the_gitops_remote_once() {
 /// Issue 19: status cloned the branch once per environment; environments on one branch share one clone.
 #[test]
 fn status_of_every_environment_reads_the_gitops_remote_once() {
-    let w = world();
-    w.flowship()
-        .args(["release", "--env", "staging"])
-        .run()
-        .success();
+    let w = released();
     let (o, reads) = gitops_reads(&w, &["status", "--output", "json"]);
     // prod was never released: drift (exit 4), read from the same clone as staging.
     o.code(4);

@@ -70,6 +70,13 @@ pub(super) fn usage(message: impl Into<String>, hint: &str) -> Error {
 }
 
 impl Request {
+    /// A request that sets no value of its own: for reading the branch (pins, history, a hold), or for writing
+    /// only extra files (`values = false`: lifting a hold). Its digest is one no manifest holds.
+    pub fn reading(settings: &Settings, repository: String) -> Result<Self, Error> {
+        let probe = format!("sha256:{}", "0".repeat(64));
+        Self::new(settings, repository, None, Some(probe), None, Vec::new())
+    }
+
     /// The request for `repository` at `tag`/`digest`, from the settings in effect (an environment's overlay
     /// included). `mr_branch`: the `--mr-branch` flag; `push_options`: `--push-option`s.
     pub fn new(

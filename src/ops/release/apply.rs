@@ -2,7 +2,7 @@
 //! each step skipping what is in place; then Prefect follows what GitOps pins (a newer release that landed
 //! after our commit is registered as it recorded itself).
 
-use super::{Context, Plan, bump, image, pools, register};
+use super::{Context, Plan, bump, image, register};
 use crate::error::Error;
 use crate::output::Printer;
 use crate::prefect::project::StepImage;
@@ -126,25 +126,12 @@ async fn newer_release(
         .as_ref()
         .map(|i| i.value.repository_ref())
         .unwrap_or_default();
-    let pin = match &now.tag {
-        Some(t) => format!("{repo}:{t}@{d}"),
-        None => format!("{repo}@{d}"),
-    };
-    let mut r = register::Request::new(
-        ctx,
-        settings,
-        register::Selection::All,
-        record.skip_steps.clone(),
-    )?;
-    r.image = Some(StepImage {
+    let image = StepImage {
         repository: repo,
         tag: now.tag.clone(),
         digest: Some(d.clone()),
-    });
-    r.pin_image = Some(pin);
-    r.pools = pools(settings);
-    r.gitlab = record.gitlab.clone();
-    r.record = Some(record);
+    };
+    let r = super::registration(ctx, settings, image, Some(&record), &[])?;
     Ok(Some(register::plan(&r, printer).await?))
 }
 

@@ -52,45 +52,36 @@ pub struct Plan {
     pub prefect: register::Plan,
 }
 
-/// The GitOps branch, opened before the image is planned so that a hold refuses the release before any build
-/// (issue 19: cheap refusals first). Only where the checkout does not depend on the image: a direct push (a
-/// merge request's branch is named after the tag) into an environment, not a rollback (which writes the hold)
-/// or a lift. The request's image is provisional; `gitops_plan` replaces the request before planning.
-async fn open_branch_early(
+/// A held environment is refused before the image is planned (a build runs the dependency installer): the hold
+/// is read from the run's clone of the branch, which the GitOps plan reads afterwards without another fetch
+/// (issue 19: cheap refusals first). Not for a rollback (which writes the hold), a lift, or a merge request
+/// (its work branch, named after the tag, is a clone of its own).
+async fn refuse_if_held(
     ctx: &Context<'_>,
     settings: &Settings,
     req: &Request,
     environment: Option<&str>,
-) -> Result<Option<bump::Bumper>, Error> {
+) -> Result<(), Error> {
     let Some(env) = environment else {
-        return Ok(None);
+        return Ok(());
     };
     if req.hold.is_some()
         || req.lift_hold
         || settings.gitops.merge_request.value
         || settings.gitops.repo.is_none()
     {
-        return Ok(None);
+        return Ok(());
     }
     let repository = match (&req.image, &settings.image) {
         (Some(i), _) => i.repository_ref(),
         (None, Some(i)) => i.value.repository_ref(),
-        (None, None) => return Ok(None),
+        (None, None) => return Ok(()),
     };
-    let provisional = crate::registry::digest::of(b"flowship: the image is not planned yet");
-    let r = bump::Request::new(
-        settings,
-        repository,
-        None,
-        Some(provisional),
-        req.mr_branch.clone(),
-        req.push_options.clone(),
-    )?;
-    let bumper = bump::open(ctx.clones(), r).await?;
-    if let Some(text) = bumper.read_file(&hold::path(env)) {
-        return Err(hold::refusal(env, &text));
+    let branch = super::pins::reader(ctx, settings, repository, 1).await?;
+    match branch.read_file(&hold::path(env)) {
+        Some(text) => Err(hold::refusal(env, &text)),
+        None => Ok(()),
     }
-    Ok(Some(bumper))
 }
 
 /// The whole plan: image, GitOps edit, deployments. Reads only (a build may run the dependency installer).
@@ -113,9 +104,7 @@ pub async fn plan(
             hint: Some("pass the same --env as when the plan was made".into()),
         });
     }
-    // A held environment is refused before the image is built (a build runs the dependency installer); the
-    // branch opened for that check is the one the GitOps plan reads.
-    let early = open_branch_early(ctx, settings, req, environment.as_deref()).await?;
+    refuse_if_held(ctx, settings, req, environment.as_deref()).await?;
     let image = {
         let _s = printer.section("flowship_release_image", "release: image");
         image_plan(ctx, settings, req).await?
@@ -170,16 +159,7 @@ pub async fn plan(
     });
     let (bumper, gitops) = {
         let _s = printer.section("flowship_release_gitops", "release: GitOps plan");
-        gitops_plan(
-            ctx,
-            settings,
-            req,
-            &image,
-            environment.as_deref(),
-            record,
-            early,
-        )
-        .await?
+        gitops_plan(ctx, settings, req, &image, environment.as_deref(), record).await?
     };
     if let Some(saved) = &req.saved {
         check_saved_targets(saved, settings, &image, &gitops, &prefect)?;
@@ -282,7 +262,6 @@ async fn gitops_plan(
     image: &image::Plan,
     environment: Option<&str>,
     record: Option<super::record::Record>,
-    early: Option<bump::Bumper>,
 ) -> Result<(bump::Bumper, bump::Plan), Error> {
     let mut r = bump::Request::new(
         settings,
@@ -305,13 +284,7 @@ async fn gitops_plan(
         // A rollback moves backwards on purpose.
         r.monotonic = None;
     }
-    let mut bumper = match early {
-        Some(mut b) => {
-            *b.request_mut() = r;
-            b
-        }
-        None => bump::open(ctx.clones(), r).await?,
-    };
+    let mut bumper = bump::open(ctx.clones(), r).await?;
     if let Some(env) = environment {
         let path = hold::path(env);
         let held = bumper.read_file(&path);
@@ -391,31 +364,44 @@ async fn prefect_plan(
     salt: &str,
     printer: &Printer,
 ) -> Result<register::Plan, Error> {
-    let mut r = register::Request::new(
-        ctx,
-        settings,
-        register::Selection::All,
-        req.skip_steps.clone(),
-    )?;
-    r.salt = salt.to_string();
-    r.image = Some(StepImage {
+    let image = StepImage {
         repository: image.repository.clone(),
         tag: image.tags.first().cloned(),
         digest: Some(image.digest.clone()),
+    };
+    let mut r = registration(ctx, settings, image, req.record.as_ref(), &req.skip_steps)?;
+    r.salt = salt.to_string();
+    register::plan(&r, printer).await
+}
+
+/// The registration of the environment's deployments with `image` (by digest) pinned, into the environment's
+/// pools: the definitions `record` holds when given (what was released), else the checkout's.
+pub fn registration(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    image: StepImage,
+    record: Option<&super::record::Record>,
+    skip_steps: &[String],
+) -> Result<register::Request, Error> {
+    let mut r =
+        register::Request::new(ctx, settings, register::Selection::All, skip_steps.to_vec())?;
+    r.pin_image = Some(match (&image.tag, &image.digest) {
+        (Some(t), Some(d)) => format!("{}:{t}@{d}", image.repository),
+        (_, d) => format!("{}@{}", image.repository, d.as_deref().unwrap_or_default()),
     });
-    r.pin_image = Some(image.reference());
+    r.image = Some(image);
     r.pools = pools(settings);
-    if let Some(record) = &req.record {
+    if let Some(record) = record {
         r.skip_steps = record.skip_steps.clone();
         r.gitlab = record.gitlab.clone();
         r.record = Some(record.clone());
     }
-    register::plan(&r, printer).await
+    Ok(r)
 }
 
 /// The environment's work pools: one per cluster that names one, else the environment's own (either
 /// overrides the pool prefect.yaml names). None: the file's pools.
-pub fn pools(settings: &Settings) -> Vec<register::Pool> {
+fn pools(settings: &Settings) -> Vec<register::Pool> {
     let per_cluster: Vec<register::Pool> = settings
         .clusters
         .iter()
