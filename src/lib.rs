@@ -64,9 +64,10 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            printer.error(&error::Error::Internal(format!(
-                "cannot start the async runtime: {e}"
-            )));
+            printer.error(&error::Error::Local {
+                what: "cannot start the async runtime".into(),
+                reason: e.to_string(),
+            });
             return ExitCode::from(1);
         }
     };

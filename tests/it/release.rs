@@ -2,7 +2,7 @@
 //! the real registry, git server and Prefect servers: staging on the open Prefect, prod (two clusters, its own
 //! registry project) on the one with basic auth + CSRF.
 
-use crate::harness::{Flowship, flowship, host_of, svc};
+use crate::harness::{Flowship, curl, flowship, host_of, svc};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -197,13 +197,12 @@ impl World {
 }
 
 pub fn prefect_get(api: &str, auth: Option<&str>, path: &str) -> Value {
-    let mut c = Command::new("curl");
-    c.args(["-s", "--retry", "10"]);
-    if let Some(a) = auth {
-        c.args(["-u", a]);
-    }
-    let out = c.arg(format!("{api}{path}")).output().unwrap();
-    crate::harness::last_json(&out.stdout)
+    let url = format!("{api}{path}");
+    let out = match auth {
+        Some(a) => crate::harness::curl(&["-u", a, &url]),
+        None => crate::harness::curl(&[&url]),
+    };
+    crate::harness::last_json(&out)
 }
 
 fn digest_of(o: &crate::harness::Outcome) -> String {
@@ -449,44 +448,24 @@ fn status_shows_every_kind_of_drift() {
         w.staging_repo,
         "e".repeat(64)
     );
-    Command::new("curl")
-        .args([
-            "-s",
-            "--retry",
-            "10",
-            "-X",
-            "PATCH",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &patch,
-        ])
-        .arg(format!("{api}/deployments/{}", d["id"].as_str().unwrap()))
-        .status()
-        .unwrap();
+    let json = "Content-Type: application/json";
+    let url = format!("{api}/deployments/{}", d["id"].as_str().unwrap());
+    curl(&["-X", "PATCH", "-H", json, "-d", &patch, &url]);
     // A deployment of the project's flow that the file does not name.
     let flow_id = d["flow_id"].as_str().unwrap();
     let extra = format!(
         r#"{{"name": "stray", "flow_id": "{flow_id}", "work_pool_name": "staging-{}"}}"#,
         w.tok
     );
-    Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "--retry",
-            "10",
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &extra,
-        ])
-        .arg(format!("{api}/deployments/"))
-        .status()
-        .unwrap();
+    curl(&[
+        "-X",
+        "POST",
+        "-H",
+        json,
+        "-d",
+        &extra,
+        &format!("{api}/deployments/"),
+    ]);
     // The pinned tag moves to another image.
     let layout_dir = tempfile::tempdir().unwrap();
     let layout = crate::images::umoci_layout(layout_dir.path(), "v1");
@@ -519,14 +498,8 @@ fn status_shows_every_kind_of_drift() {
     }
     push_by_hand(&clone);
     let weekly = w.deployment(&api, None, "report", "weekly");
-    Command::new("curl")
-        .args(["-s", "--retry", "10", "-X", "DELETE"])
-        .arg(format!(
-            "{api}/deployments/{}",
-            weekly["id"].as_str().unwrap()
-        ))
-        .status()
-        .unwrap();
+    let url = format!("{api}/deployments/{}", weekly["id"].as_str().unwrap());
+    curl(&["-X", "DELETE", &url]);
     let s = status(&w);
     assert_eq!(s.code, 4, "{s}");
     let k = kinds(&s);
@@ -786,25 +759,14 @@ fn a_failure_at_each_step_is_finished_by_a_rerun_with_nothing_doubled() {
         "{actions:?}"
     );
     assert_eq!(w.commits(), 2);
-    let found = Command::new("curl")
-        .args([
-            "-s",
-            "--retry",
-            "10",
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-        ])
-        .arg(format!(
-            r#"{{"flows": {{"name": {{"any_": ["etl-{0}", "report-{0}"]}}}}}}"#,
-            w.tok
-        ))
-        .arg(format!("{}/deployments/filter", svc("PREFECT_PLAIN")))
-        .output()
-        .unwrap();
-    let found = crate::harness::last_json(&found.stdout);
+    let filter = format!(
+        r#"{{"flows": {{"name": {{"any_": ["etl-{0}", "report-{0}"]}}}}}}"#,
+        w.tok
+    );
+    let url = format!("{}/deployments/filter", svc("PREFECT_PLAIN"));
+    let json = "Content-Type: application/json";
+    let found = curl(&["-X", "POST", "-H", json, "-d", &filter, &url]);
+    let found = crate::harness::last_json(&found);
     assert_eq!(found.as_array().unwrap().len(), 2, "no deployment doubled");
 }
 

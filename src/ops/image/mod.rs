@@ -147,7 +147,11 @@ pub(super) fn build_error(e: BuildError) -> Error {
             hint: e.hint(),
             message: e.to_string(),
         },
-        e => Error::Internal(e.to_string()),
+        // A file or directory of the build's own (the disk, a temporary directory): the machine said no.
+        e => Error::Local {
+            what: "building the image".into(),
+            reason: e.to_string(),
+        },
     }
 }
 

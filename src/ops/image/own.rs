@@ -68,7 +68,10 @@ fn own_error(e: OwnError) -> Error {
             hint: e.hint(),
             message: e.to_string(),
         },
-        OwnError::Io(m) => Error::Internal(m),
+        OwnError::Io(m) => Error::Local {
+            what: "building flowship's own image".into(),
+            reason: m,
+        },
     }
 }
 
@@ -193,8 +196,10 @@ pub async fn plan_own(
         });
     }
     super::check_tags(&tags)?;
-    let binary = std::env::current_exe()
-        .map_err(|e| Error::Internal(format!("where is this flowship binary: {e}")))?;
+    let binary = std::env::current_exe().map_err(|e| Error::Local {
+        what: "cannot find this flowship binary".into(),
+        reason: e.to_string(),
+    })?;
     // Bad input before any request: a binary the image cannot run.
     let arch = own::check_binary(&binary, base.is_none()).map_err(own_error)?;
     let add = parse_add(&req.add)?;
