@@ -1171,7 +1171,7 @@ fn released() -> World {
 }
 
 /// Issue 19: the clone, the push and its confirmation, and the two checks for a newer release after it (ref
-/// listings only: the tip is our own commit, which the clone has).
+/// listings only: the tip is our own commit, which the clone has). Before: 3 fetches (the two checks refetched).
 #[test]
 fn a_release_reads_the_gitops_remote_once() {
     let w = world();
@@ -1180,8 +1180,9 @@ fn a_release_reads_the_gitops_remote_once() {
     reads.assert_fetched_once(10, 1);
 }
 
-/// Issue 19: rollback read the branch four times (pins, history, the release's clone, its deepening); now the
-/// history is cloned as deep as it needs once, and everything reads that clone.
+/// Issue 19: rollback fetched the branch six times (clones for the pins, the history and the release, the
+/// history's deepening, two refetches after the push); now the history is cloned as deep as it needs, once, and
+/// every step reads that clone.
 #[test]
 fn a_rollback_reads_the_gitops_remote_once() {
     let w = released();
@@ -1196,7 +1197,8 @@ fn a_rollback_reads_the_gitops_remote_once() {
     reads.assert_fetched_once(10, 1);
 }
 
-/// Issue 19: the source environment's pins and the target's bump read the same branch: one clone.
+/// Issue 19: the source environment's pins and the target's bump read the same branch: one clone (before: two
+/// clones and two refetches after the push).
 #[test]
 fn a_promotion_reads_the_gitops_remote_once() {
     let w = released();
