@@ -14,6 +14,7 @@ pub(crate) mod image;
 pub(crate) mod ops;
 pub(crate) mod output;
 pub(crate) mod prefect;
+pub(crate) mod probe;
 pub(crate) mod registry;
 pub(crate) mod report;
 pub(crate) mod secret;
@@ -32,7 +33,11 @@ pub fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let env = settings::Env::from_process();
-    let settings = match settings::resolve(&cli, &matches, &env) {
+    // flowship.yaml is read once; every environment's settings come from that one read.
+    let resolved = settings::load(&matches, &env).and_then(|config| {
+        settings::resolve(&cli, &matches, &env, &config, None).map(|s| (config, s))
+    });
+    let (config, settings) = match resolved {
         Ok(s) => s,
         Err(e) => {
             let err = error::Error::from(e);
@@ -59,9 +64,10 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            printer.error(&error::Error::Internal(format!(
-                "cannot start the async runtime: {e}"
-            )));
+            printer.error(&error::Error::Local {
+                what: "cannot start the async runtime".into(),
+                reason: e.to_string(),
+            });
             return ExitCode::from(1);
         }
     };
@@ -69,13 +75,15 @@ pub fn main() -> ExitCode {
     // join the scrubber as soon as they are resolved.
     let scrubber = printer.scrubber();
     let other = |name: &str| {
-        let s = settings::resolve_for(&cli, &matches, &env, name).map_err(error::Error::from)?;
+        let s = settings::resolve(&cli, &matches, &env, &config, Some(name))
+            .map_err(error::Error::from)?;
         for v in s.secret_values() {
             scrubber.add(&v);
         }
         Ok(s)
     };
-    match runtime.block_on(commands::run(&cli.command, &settings, &printer, &other)) {
+    let ctx = ops::Context::new(&settings, &printer, &other);
+    match runtime.block_on(commands::run(&cli.command, &ctx)) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of stdout went away (`flowship status | head -1`): what it wanted was written; a
         // clean exit, as ripgrep and other well-behaved tools do.

@@ -4,11 +4,11 @@
 
 use crate::cli::BuildArgs;
 use crate::error::Error;
+use crate::ops::Context;
 use crate::ops::image::{self, BuildRequest, OwnRequest};
-use crate::output::Printer;
-use crate::settings::Settings;
 
-pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+pub async fn run(args: &BuildArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let repository = settings
         .image
         .as_ref()
@@ -24,14 +24,14 @@ pub async fn run(args: &BuildArgs, settings: &Settings, printer: &Printer) -> Re
             base: args.build.base.clone(),
             add: args.add.clone(),
         };
-        image::plan_own(settings, &req).await?
+        image::plan_own(ctx, settings, &req).await?
     } else {
         let req = BuildRequest {
             tags: args.tags.clone(),
             push: !args.no_push,
             oci_layout: args.oci_layout.clone(),
         };
-        image::plan_build(settings, &req).await?
+        image::plan_build(ctx, settings, &req).await?
     };
     if settings.dry_run.value {
         if let Some(dir) = &args.oci_layout {

@@ -3,11 +3,11 @@
 
 use crate::cli::BumpArgs;
 use crate::error::Error;
+use crate::ops::Context;
 use crate::ops::bump::{self, Request};
-use crate::output::Printer;
-use crate::settings::Settings;
 
-pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+pub async fn run(args: &BumpArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let image = settings.image.as_ref().ok_or_else(|| Error::Usage {
         message: "bump needs the image repository".into(),
         hint: Some("pass --image REPO, FLOWSHIP_IMAGE or image.repository".into()),
@@ -27,7 +27,7 @@ pub async fn run(args: &BumpArgs, settings: &Settings, printer: &Printer) -> Res
         &format!("flowship bump {}", image.value.repository_ref()),
     );
     printer.info(&format!("cloning {} ({})", req.display_url(), req.branch));
-    let (bumper, plan) = bump::plan(req).await?;
+    let (bumper, plan) = bump::plan(ctx.clones(), req).await?;
     if settings.dry_run.value {
         return crate::report::bump_plan(&plan, printer);
     }

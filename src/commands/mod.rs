@@ -15,30 +15,22 @@ mod verify;
 
 use crate::cli::Command;
 use crate::error::Error;
-use crate::output::Printer;
-use crate::settings::Settings;
+use crate::ops::Context;
 
-/// Settings for another environment of the file, by name.
-pub type Environments<'a> = dyn Fn(&str) -> Result<Settings, Error> + 'a;
-
-pub async fn run(
-    command: &Command,
-    settings: &Settings,
-    printer: &Printer,
-    other: &Environments<'_>,
-) -> Result<(), Error> {
+pub async fn run(command: &Command, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     match command {
         Command::Doctor(_) => doctor::run(settings, printer).await,
         Command::Settings(_) => settings::run(settings, printer),
-        Command::Bump(args) => bump::run(args, settings, printer).await,
-        Command::Register(args) => register::run(args, settings, printer).await,
-        Command::Push(args) => push::run(args, settings, printer).await,
-        Command::Build(args) => build::run(args, settings, printer).await,
-        Command::Promote(args) => promote::run(args, settings, printer, other).await,
-        Command::Release(args) => release::run(args, settings, printer).await,
-        Command::Status(_) => status::run(settings, printer, other).await,
-        Command::Rollback(args) => rollback::run(args, settings, printer).await,
-        Command::Verify(args) => verify::run(args, settings, printer).await,
+        Command::Bump(args) => bump::run(args, ctx).await,
+        Command::Register(args) => register::run(args, ctx).await,
+        Command::Push(args) => push::run(args, ctx).await,
+        Command::Build(args) => build::run(args, ctx).await,
+        Command::Promote(args) => promote::run(args, ctx).await,
+        Command::Release(args) => release::run(args, ctx).await,
+        Command::Status(_) => status::run(ctx).await,
+        Command::Rollback(args) => rollback::run(args, ctx).await,
+        Command::Verify(args) => verify::run(args, ctx).await,
     }
 }
 

@@ -3,22 +3,17 @@
 //! mounted from the source repository. Another registry: blobs are streamed across, never held in memory.
 //! `flowship promote --from-env A --env B`: B pinned to exactly the digest A runs (see `ops::promote`).
 
-use super::Environments;
 use crate::cli::PromoteArgs;
 use crate::error::Error;
-use crate::ops::{image, promote, release};
+use crate::ops::{Context, image, promote, release};
 use crate::output::Printer;
 use crate::registry::Reference;
 use crate::settings::Settings;
 
-pub async fn run(
-    args: &PromoteArgs,
-    settings: &Settings,
-    printer: &Printer,
-    other: &Environments<'_>,
-) -> Result<(), Error> {
+pub async fn run(args: &PromoteArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     if let Some(from) = &args.from_env {
-        return between_environments(args, from, settings, printer, other).await;
+        return between_environments(args, from, settings, printer, ctx).await;
     }
     let usage = |m: String, h: &str| Error::Usage {
         message: m,
@@ -37,7 +32,7 @@ pub async fn run(
     let dst = Reference::parse(&destination)
         .map_err(|e| usage(format!("DST `{destination}`: {e}"), "registry/repo:tag"))?;
     let _section = printer.section("flowship_promote", &format!("flowship promote {src} {dst}"));
-    let plan = image::plan_promote(settings, &src, &dst).await?;
+    let plan = image::plan_promote(ctx, settings, &src, &dst).await?;
     if let Some(want) = &src.digest
         && &plan.digest != want
     {
@@ -68,7 +63,7 @@ async fn between_environments(
     from: &str,
     settings: &Settings,
     printer: &Printer,
-    other: &Environments<'_>,
+    ctx: &Context<'_>,
 ) -> Result<(), Error> {
     let Some(to) = settings.environment.as_ref().map(|e| e.value.clone()) else {
         return Err(Error::Usage {
@@ -84,7 +79,7 @@ async fn between_environments(
             hint: Some("promote from one environment to another".into()),
         });
     }
-    let source = other(from)?;
+    let source = ctx.environment(from)?;
     let _section = printer.section(
         "flowship_promote",
         &format!("flowship promote {from} -> {to}"),
@@ -93,10 +88,10 @@ async fn between_environments(
         subject: Some(format!("promote {from} to {to}")),
         ..super::release_request(&args.bump, &args.register)
     };
-    let plan = promote::plan(&source, from, settings, req, printer).await?;
+    let plan = promote::plan(ctx, &source, from, settings, req, printer).await?;
     if settings.dry_run.value {
         return crate::report::release_plan(&plan, printer);
     }
-    let outcome = release::apply(settings, plan, printer).await?;
+    let outcome = release::apply(ctx, settings, plan, printer).await?;
     crate::report::release(&outcome, settings, printer)
 }

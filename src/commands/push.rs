@@ -3,12 +3,12 @@
 
 use crate::cli::PushArgs;
 use crate::error::Error;
+use crate::ops::Context;
 use crate::ops::image;
-use crate::output::Printer;
-use crate::settings::Settings;
 
-pub async fn run(args: &PushArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
-    let plan = image::plan_push(settings, &args.from, &args.tags).await?;
+pub async fn run(args: &PushArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
+    let plan = image::plan_push(ctx, settings, &args.from, &args.tags).await?;
     let _section = printer.section(
         "flowship_push",
         &format!("flowship push {}", plan.repository),

@@ -3,11 +3,11 @@
 
 use crate::cli::RegisterArgs;
 use crate::error::Error;
+use crate::ops::Context;
 use crate::ops::register::{self, Request, Selection};
-use crate::output::Printer;
-use crate::settings::Settings;
 
-pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+pub async fn run(args: &RegisterArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let selection = if args.all {
         Selection::All
     } else if !args.names.is_empty() {
@@ -15,7 +15,7 @@ pub async fn run(args: &RegisterArgs, settings: &Settings, printer: &Printer) ->
     } else {
         Selection::Default
     };
-    let req = Request::new(settings, selection, args.register.skip_steps.clone())?;
+    let req = Request::new(ctx, settings, selection, args.register.skip_steps.clone())?;
     let _section = printer.section(
         "flowship_register",
         &format!(

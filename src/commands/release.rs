@@ -5,14 +5,14 @@
 use crate::cli::ReleaseArgs;
 use crate::error::Error;
 use crate::ops::release::{self, Request, Saved};
-use crate::ops::smoke;
-use crate::output::Printer;
+use crate::ops::{Context, smoke};
 use crate::settings::Settings;
 
 /// `--plan-max-age` when none is given: a plan approved yesterday is stale.
 const DEFAULT_PLAN_MAX_AGE: u64 = 24 * 3600;
 
-pub async fn run(args: &ReleaseArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+pub async fn run(args: &ReleaseArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let saved = match &args.plan {
         Some(p) => Some(Saved::load(
             p,
@@ -41,7 +41,7 @@ pub async fn run(args: &ReleaseArgs, settings: &Settings, printer: &Printer) -> 
         .map(|e| format!(" to {}", e.value))
         .unwrap_or_default();
     printer.info(&format!("planning the release{env}"));
-    let plan = release::plan(settings, &req, printer).await?;
+    let plan = release::plan(ctx, settings, &req, printer).await?;
     if let Some(out) = &args.plan_out {
         let mut saved = plan.saved(settings);
         if let Some(k) = &settings.plan_key {
@@ -77,7 +77,7 @@ pub async fn run(args: &ReleaseArgs, settings: &Settings, printer: &Printer) -> 
     let client = plan.prefect.client.clone();
     let api_url = plan.prefect.api_url.clone();
     let pin = plan.image.reference();
-    let outcome = release::apply(settings, plan, printer).await?;
+    let outcome = release::apply(ctx, settings, plan, printer).await?;
     crate::report::release(&outcome, settings, printer)?;
     if smoke.is_empty() {
         return Ok(());
@@ -130,6 +130,7 @@ pub async fn run(args: &ReleaseArgs, settings: &Settings, printer: &Printer) -> 
         printer.warn(&format!("smoke run failed: {why}; rolling back"));
         let base = super::release_request(&args.bump, &args.register);
         let plan = crate::ops::rollback::plan(
+            ctx,
             settings,
             "previous",
             Some(format!("smoke run failed after releasing {pin}")),
@@ -137,7 +138,7 @@ pub async fn run(args: &ReleaseArgs, settings: &Settings, printer: &Printer) -> 
             printer,
         )
         .await?;
-        let back = release::apply(settings, plan, printer).await?;
+        let back = release::apply(ctx, settings, plan, printer).await?;
         crate::report::release(&back, settings, printer)?;
         return Err(Error::Reported(format!(
             "release: the smoke run failed ({why}); the environment was rolled back and is held"

@@ -4,11 +4,11 @@
 
 use crate::cli::VerifyArgs;
 use crate::error::Error;
-use crate::output::Printer;
+use crate::ops::Context;
 use crate::registry::Reference;
-use crate::settings::Settings;
 
-pub async fn run(args: &VerifyArgs, settings: &Settings, printer: &Printer) -> Result<(), Error> {
+pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> Result<(), Error> {
+    let (settings, printer) = (ctx.settings, ctx.printer);
     let image = Reference::parse(&args.reference).map_err(|e| Error::Usage {
         message: format!("IMAGE `{}`: {e}", args.reference),
         hint: Some("registry/repository@sha256:...".into()),
@@ -18,7 +18,7 @@ pub async fn run(args: &VerifyArgs, settings: &Settings, printer: &Printer) -> R
         hint: Some("pass --key cosign.pub (or set verify.key / FLOWSHIP_VERIFY_KEY)".into()),
     })?;
     let key = crate::ops::image::sign::public_key(path)?;
-    let report = crate::ops::verify::run(settings, &image, &key).await?;
+    let report = crate::ops::verify::run(ctx, settings, &image, &key).await?;
     let rebuilt = match &args.rebuild {
         Some(checkout) => {
             printer.info(&format!(
@@ -27,6 +27,7 @@ pub async fn run(args: &VerifyArgs, settings: &Settings, printer: &Printer) -> R
                 checkout.display()
             ));
             let r = crate::ops::rebuild::run(
+                ctx,
                 settings,
                 &report.digest,
                 &report.provenance.statement,

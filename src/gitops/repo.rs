@@ -39,9 +39,12 @@ pub struct Checkout {
     /// The remote's tip of `branch` that `base` was planned on: what the ref must still be for our push to
     /// apply. `None`: the remote has no such branch (a new MR branch), and it must not appear meanwhile.
     expected: Option<Oid>,
-    shallow: bool,
+    /// How many commits deep the history was fetched (`None`: all of it; local paths cannot fetch shallow).
+    depth: Option<usize>,
     /// The remote repository's directory, for local-path remotes (`/srv/gitops.git`, `file://...`).
     local: Option<PathBuf>,
+    /// The directory the clone lives in, when the checkout made it (removed with the checkout).
+    _dir: Option<tempfile::TempDir>,
 }
 
 pub enum PushResult {
@@ -82,8 +85,27 @@ pub fn local_path(url: &str) -> Option<PathBuf> {
 const CONFIRM_DEPTH: i32 = 64;
 
 impl Checkout {
-    pub fn clone(access: &Access, url: &str, branch: &str, dir: &Path) -> Result<Self, GitError> {
+    /// Clone `branch` of the access's remote, `depth` commits deep where the transport allows it, into a
+    /// temporary directory the checkout owns.
+    pub fn clone_temp(access: &Access, branch: &str, depth: usize) -> Result<Self, GitError> {
+        let dir = tempfile::tempdir().map_err(|e| GitError::Other {
+            url: access.display_url(),
+            detail: format!("cannot create a temporary directory: {e}"),
+        })?;
+        let mut c = Self::clone(access, access.url(), branch, dir.path(), depth)?;
+        c._dir = Some(dir);
+        Ok(c)
+    }
+
+    pub fn clone(
+        access: &Access,
+        url: &str,
+        branch: &str,
+        dir: &Path,
+        depth: usize,
+    ) -> Result<Self, GitError> {
         let shallow = shallow_ok(url);
+        let depth = depth.clamp(1, i32::MAX as usize);
         let repo = access.retrying(|| {
             // A failed attempt may leave a partial clone behind.
             let _ = std::fs::remove_dir_all(dir);
@@ -93,7 +115,7 @@ impl Checkout {
             // No off-site redirect is followed (the credentials callback refuses other origins as well).
             fo.follow_redirects(git2::RemoteRedirect::None);
             if shallow {
-                fo.depth(1);
+                fo.depth(depth as i32);
             }
             RepoBuilder::new()
                 .bare(true)
@@ -117,8 +139,9 @@ impl Checkout {
             start: branch.into(),
             base: tip,
             expected: Some(tip),
-            shallow,
+            depth: shallow.then_some(depth),
             local: local_path(url),
+            _dir: None,
         })
     }
 
@@ -259,9 +282,27 @@ impl Checkout {
     pub fn push(&mut self, push_options: &[String]) -> Result<PushResult, GitError> {
         let commit = self.base;
         if let Some(dir) = self.local.clone() {
-            return self.push_local(&dir, commit);
+            let result = self.push_local(&dir, commit);
+            if let Ok(PushResult::Pushed) = result {
+                self.expected = Some(commit);
+            }
+            return result;
         }
         let sent = self.push_network(push_options);
+        let result = self.confirm(sent, commit);
+        if let Ok(PushResult::Pushed) = result {
+            // The remote's tip is our commit now: a later plan on this checkout is made on what it has.
+            self.expected = Some(commit);
+        }
+        result
+    }
+
+    /// Whether the push `sent` really landed `commit` on the branch (asking the remote when unsure).
+    fn confirm(
+        &mut self,
+        sent: Result<PushResult, GitError>,
+        commit: Oid,
+    ) -> Result<PushResult, GitError> {
         match sent {
             Ok(PushResult::Rejected(why)) => Ok(PushResult::Rejected(why)),
             Ok(PushResult::Pushed) => match self.contains(commit)? {
@@ -399,10 +440,7 @@ impl Checkout {
     /// `(commit, message)` from the base back, newest first, up to `max` (a shallow clone is deepened to
     /// `max` first).
     pub fn history(&mut self, max: usize) -> Result<Vec<(String, String)>, GitError> {
-        if self.shallow {
-            let branch = self.branch.clone();
-            self.fetch(&branch, max.min(i32::MAX as usize) as i32)?;
-        }
+        self.deepen(max)?;
         let mut walk = self.repo.revwalk().map_err(|e| self.git_err(e))?;
         walk.push(self.base).map_err(|e| self.git_err(e))?;
         let mut out = Vec::new();
@@ -414,6 +452,20 @@ impl Checkout {
             out.push((oid.to_string(), c.message().unwrap_or_default().to_string()));
         }
         Ok(out)
+    }
+
+    /// Make the history at least `depth` commits deep (a fetch only when the clone is shallower).
+    pub fn deepen(&mut self, depth: usize) -> Result<(), GitError> {
+        let depth = depth.clamp(1, i32::MAX as usize);
+        match self.depth {
+            Some(have) if have < depth => {
+                let branch = self.branch.clone();
+                self.fetch(&branch, depth as i32)?;
+                self.depth = Some(depth);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Fetch `branch` into `refs/remotes/origin/<branch>`.
@@ -428,7 +480,7 @@ impl Checkout {
             let mut fo = FetchOptions::new();
             fo.remote_callbacks(self.access.callbacks(attempts.clone()));
             fo.follow_redirects(git2::RemoteRedirect::None);
-            if self.shallow {
+            if self.depth.is_some() {
                 fo.depth(depth);
             }
             remote
@@ -449,27 +501,40 @@ impl Checkout {
             refs.iter().find(|(n, _)| *n == full).map(|(_, o)| *o)
         };
         let branch = self.branch.clone();
-        if tip_of(&branch).is_some() {
-            let tip = self.fetched_tip(&branch)?;
+        if let Some(tip) = tip_of(&branch) {
+            let tip = self.fetched_tip(&branch, tip)?;
             self.base = tip;
             self.expected = Some(tip);
             return Ok(());
         }
         let start = self.start.clone();
-        if tip_of(&start).is_none() {
+        let Some(tip) = tip_of(&start) else {
             return Err(GitError::Other {
                 url: self.access.display_url(),
                 detail: format!("branch `{start}` is gone from the remote"),
             });
-        }
-        self.base = self.fetched_tip(&start)?;
+        };
+        self.base = self.fetched_tip(&start, tip)?;
         self.expected = None;
         Ok(())
     }
 
-    /// Fetch `branch` and return what the remote-tracking ref now holds (the fetched state, never a local
-    /// branch).
-    fn fetched_tip(&self, branch: &str) -> Result<Oid, GitError> {
+    /// Bring `branch` to the remote's tip `listed` (as `ls-remote` just said) and return what the
+    /// remote-tracking ref now holds (the fetched state, never a local branch). A tip the clone has already
+    /// (our own pushed commit, most often) is not fetched again.
+    fn fetched_tip(&self, branch: &str, listed: Oid) -> Result<Oid, GitError> {
+        let tracking = format!("refs/remotes/origin/{branch}");
+        if self.repo.find_commit(listed).is_ok() {
+            self.repo
+                .reference(
+                    &tracking,
+                    listed,
+                    true,
+                    "flowship: the remote's tip, known here",
+                )
+                .map_err(|e| self.git_err(e))?;
+            return Ok(listed);
+        }
         self.fetch(branch, 1)?;
         self.repo
             .refname_to_id(&format!("refs/remotes/origin/{branch}"))

@@ -3,7 +3,7 @@
 //! would replace to set an impossible tag and digest are exactly the current pins, in every shape it knows
 //! (image strings, repository blocks, Kustomize `images:`, Flux setters), and only there.
 
-use super::bump;
+use super::{Context, bump};
 use crate::error::Error;
 use crate::settings::Settings;
 use serde::Serialize;
@@ -44,26 +44,25 @@ pub fn digest_of(value: &str) -> Option<String> {
 
 /// The environment's GitOps branch opened for reading only (a probe digest that is never planned, no
 /// merge-request branch): what pins and the release history are read from.
-pub(super) async fn reader(settings: &Settings, repository: String) -> Result<bump::Bumper, Error> {
-    let mut req = bump::Request::new(
-        settings,
-        repository,
-        None,
-        Some(format!("sha256:{}", "0".repeat(64))),
-        None,
-        Vec::new(),
-    )?;
+/// `depth`: how much history the reader needs (1: the tip only).
+pub(super) async fn reader(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    repository: String,
+    depth: usize,
+) -> Result<bump::Bumper, Error> {
+    let mut req = bump::Request::reading(settings, repository)?;
     req.mr = None;
-    bump::open(req).await
+    bump::Bumper::open(ctx.clones(), req, depth).await
 }
 
 /// The environment's pins, read from its branch (a shallow clone; nothing written).
-pub async fn read(settings: &Settings) -> Result<Pins, Error> {
+pub async fn read(ctx: &Context<'_>, settings: &Settings) -> Result<Pins, Error> {
     let image = settings.image.as_ref().ok_or_else(|| Error::Usage {
         message: "the environment names no image repository".into(),
         hint: Some("set image.repository (or environments.E.image.repository)".into()),
     })?;
-    let bumper = reader(settings, image.value.repository_ref()).await?;
+    let bumper = reader(ctx, settings, image.value.repository_ref(), 1).await?;
     let settings_ = settings.clone();
     tokio::task::spawn_blocking(move || of(&settings_, &bumper))
         .await

@@ -4,15 +4,19 @@
 //! environment's release record says (what runs there, not what the checkout holds now). A release in every
 //! other respect (hold, saved plans, resumable), so it is `release::plan` with the image and record given.
 
-use super::{pins, release};
+use super::{Context, pins, release};
 use crate::error::Error;
 use crate::output::Printer;
 use crate::registry::Reference;
 use crate::settings::Settings;
 
 /// The image `from` pins: its repository at the digest every one of its targets agrees on.
-pub async fn pinned_image(from: &Settings, name: &str) -> Result<(Reference, pins::Pins), Error> {
-    let pins = pins::read(from).await?;
+pub async fn pinned_image(
+    ctx: &Context<'_>,
+    from: &Settings,
+    name: &str,
+) -> Result<(Reference, pins::Pins), Error> {
+    let pins = pins::read(ctx, from).await?;
     let digest = match (pins.digests.as_slice(), pins.places.is_empty()) {
         (_, true) => {
             return Err(Error::Usage {
@@ -66,13 +70,14 @@ pub async fn pinned_image(from: &Settings, name: &str) -> Result<(Reference, pin
 
 /// Plan `to`'s release of the image `from` pins.
 pub async fn plan(
+    ctx: &Context<'_>,
     from: &Settings,
     from_name: &str,
     to: &Settings,
     mut req: release::Request,
     printer: &Printer,
 ) -> Result<release::Plan, Error> {
-    let (image, pins) = pinned_image(from, from_name).await?;
+    let (image, pins) = pinned_image(ctx, from, from_name).await?;
     printer.info(&format!(
         "`{from_name}` pins {} ({} place(s) on {}, commit {})",
         image,
@@ -95,5 +100,5 @@ pub async fn plan(
         )),
     }
     req.image = Some(image);
-    release::plan(to, &req, printer).await
+    release::plan(ctx, to, &req, printer).await
 }

@@ -97,6 +97,7 @@ fn paths(checkout: &Path, r: &Recorded) -> (PathBuf, Option<PathBuf>) {
 
 /// Rebuild the image `statement` describes from `checkout`, and compare with `digest`.
 pub async fn run(
+    ctx: &crate::ops::Context<'_>,
     settings: &Settings,
     digest: &str,
     statement: &[u8],
@@ -152,6 +153,7 @@ pub async fn run(
     s.sign.key = None;
     s.sign.required = Sourced::default_value(false);
     let plan = image::plan_build(
+        ctx,
         &s,
         &BuildRequest {
             tags: r.build.tags.clone(),

@@ -4,7 +4,7 @@
 //! a force-push; the same safety as any bump) together with a hold record, and the environment's deployments
 //! re-registered with it. The hold keeps the next automatic release from rolling forward over it.
 
-use super::{bump, hold, pins, release};
+use super::{Context, bump, hold, pins, release};
 use crate::error::Error;
 use crate::output::Printer;
 use crate::registry::Reference;
@@ -31,14 +31,18 @@ fn trailer<'a>(message: &'a str, key: &str) -> Option<&'a str> {
 /// The environment's releases, newest first: commits of its branch with a `Flowship-Image:` of its
 /// repository, for this environment (commits without an environment trailer count for every environment,
 /// as older bumps wrote none). Searches the last `depth` commits.
-pub async fn releases(settings: &Settings, depth: usize) -> Result<Vec<Release>, Error> {
+pub async fn releases(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    depth: usize,
+) -> Result<Vec<Release>, Error> {
     let image = settings.image.as_ref().ok_or_else(|| Error::Usage {
         message: "rollback needs the image repository".into(),
         hint: Some("set image.repository (or environments.E.image.repository)".into()),
     })?;
     let repository = image.value.repository_ref();
     let environment = settings.environment.as_ref().map(|e| e.value.clone());
-    let mut bumper = pins::reader(settings, repository.clone()).await?;
+    let mut bumper = pins::reader(ctx, settings, repository.clone(), depth).await?;
     let record_path = environment.as_deref().map(super::record::path);
     let history = tokio::task::spawn_blocking(move || {
         let h = bumper.history(depth)?;
@@ -130,6 +134,7 @@ pub fn choose(to: &str, releases: &[Release], current: Option<&str>) -> Result<R
 
 /// Plan the rollback of the settings' environment to `to`.
 pub async fn plan(
+    ctx: &Context<'_>,
     settings: &Settings,
     to: &str,
     reason: Option<String>,
@@ -144,8 +149,9 @@ pub async fn plan(
             message: "rollback needs the environment".into(),
             hint: Some("pass --env E (the environments of flowship.yaml)".into()),
         })?;
-    let current = pins::read(settings).await?.digest;
-    let releases = releases(settings, 200).await?;
+    // The history first: the run's clone is made as deep as it needs, once, and the pins read from it.
+    let releases = releases(ctx, settings, 200).await?;
+    let current = pins::read(ctx, settings).await?.digest;
     let image = choose(to, &releases, current.as_deref())?;
     printer.info(&format!("rolling `{environment}` back to {image}"));
     // The deployments as that release registered them: its record (the newest release of that digest).
@@ -166,11 +172,15 @@ pub async fn plan(
         record,
         ..base
     };
-    release::plan(settings, &req, printer).await
+    release::plan(ctx, settings, &req, printer).await
 }
 
 /// Lift the environment's hold: one commit that removes the record, nothing else.
-pub async fn lift(settings: &Settings, printer: &Printer) -> Result<bump::Outcome, Error> {
+pub async fn lift(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    printer: &Printer,
+) -> Result<bump::Outcome, Error> {
     let environment = settings
         .environment
         .as_ref()
@@ -185,14 +195,7 @@ pub async fn lift(settings: &Settings, printer: &Printer) -> Result<bump::Outcom
         .map(|i| i.value.repository_ref())
         .unwrap_or_default();
     // The image's values stay as they are: the probe target is never planned, only the record's removal.
-    let mut req = bump::Request::new(
-        settings,
-        image,
-        None,
-        Some(format!("sha256:{}", "0".repeat(64))),
-        None,
-        Vec::new(),
-    )?;
+    let mut req = bump::Request::reading(settings, image)?;
     req.extras.push(bump::Extra {
         path: hold::path(&environment),
         content: None,
@@ -201,7 +204,7 @@ pub async fn lift(settings: &Settings, printer: &Printer) -> Result<bump::Outcom
     req.values = false;
     req.trailers
         .push(("Flowship-Hold-Lifted".into(), environment.clone()));
-    let bumper = bump::open(req).await?;
+    let bumper = bump::open(ctx.clones(), req).await?;
     if bumper.read_file(&hold::path(&environment)).is_none() {
         printer.info(&format!("`{environment}` is not held; nothing to lift"));
     }

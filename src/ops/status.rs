@@ -3,10 +3,9 @@
 //! points, and what each Prefect deployment of the project runs (from the same plan `register` makes, with
 //! the pin as the image: a deployment it would update runs something else). Drift is any disagreement.
 
-use super::{pins, register};
+use super::{Context, pins, register};
 use crate::error::Error;
 use crate::output::Printer;
-use crate::registry::session::Session;
 use crate::settings::Settings;
 use serde::Serialize;
 
@@ -68,7 +67,7 @@ impl Environment {
 
 /// One environment's status. A failure to read one side is recorded, not raised: the other sides are still
 /// reported.
-pub async fn environment(settings: &Settings, printer: &Printer) -> Environment {
+pub async fn environment(ctx: &Context<'_>, settings: &Settings, printer: &Printer) -> Environment {
     let name = settings.environment.as_ref().map(|e| e.value.clone());
     let mut env = Environment {
         environment: name,
@@ -80,7 +79,7 @@ pub async fn environment(settings: &Settings, printer: &Printer) -> Environment 
         error: None,
         error_exit: 0,
     };
-    let pins = match pins::read(settings).await {
+    let pins = match pins::read(ctx, settings).await {
         Ok(p) => p,
         Err(e) => {
             env.error = Some(e.render());
@@ -135,7 +134,7 @@ pub async fn environment(settings: &Settings, printer: &Printer) -> Environment 
         }),
     }
     if let Some(digest) = &pins.digest {
-        match registry(settings, digest, pins.tag.as_deref()).await {
+        match registry(ctx, settings, digest, pins.tag.as_deref()).await {
             Ok(r) => {
                 if r.present == Some(false) {
                     env.drift.push(Drift {
@@ -170,7 +169,7 @@ pub async fn environment(settings: &Settings, printer: &Printer) -> Environment 
         if let Some(r) = record {
             env.pending = pending(r);
         }
-        match deployments(settings, &pin, record, printer).await {
+        match deployments(ctx, settings, &pin, record, printer).await {
             Ok((ds, drift)) => {
                 env.deployments = ds;
                 env.drift.extend(drift);
@@ -197,16 +196,19 @@ fn pinned_reference(settings: &Settings, pins: &pins::Pins, digest: &str) -> Str
     }
 }
 
-async fn registry(settings: &Settings, digest: &str, tag: Option<&str>) -> Result<Registry, Error> {
+async fn registry(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    digest: &str,
+    tag: Option<&str>,
+) -> Result<Registry, Error> {
     let image = settings
         .image
         .as_ref()
         .expect("pins::read checked it")
         .value
         .clone();
-    let http = crate::http::Http::new(&settings.http_config())?;
-    let session =
-        Session::open(http, image.api_host(), settings.credential(&image.registry)).await?;
+    let session = ctx.registry(settings, &image).await?;
     // A Harbor project that does not exist holds no digest: drift to report, not an error.
     let get = |reference: String| {
         let session = &session;
@@ -264,30 +266,23 @@ fn pending(record: &super::record::Record) -> Vec<String> {
 }
 
 async fn deployments(
+    ctx: &Context<'_>,
     settings: &Settings,
     pin: &str,
     record: Option<&super::record::Record>,
     printer: &Printer,
 ) -> Result<(Vec<Deployment>, Vec<Drift>), Error> {
-    let mut req = register::Request::new(settings, register::Selection::All, Vec::new())?;
-    if let Some(r) = record {
-        req.skip_steps = r.skip_steps.clone();
-        req.gitlab = r.gitlab.clone();
-        req.record = Some(r.clone());
-    }
-    if let Some((repo, rest)) = pin.split_once('@') {
-        let (repository, tag) = match repo.rsplit_once(':') {
-            Some((r, t)) if !t.contains('/') => (r.to_string(), Some(t.to_string())),
-            _ => (repo.to_string(), None),
-        };
-        req.image = Some(crate::prefect::project::StepImage {
-            repository,
-            tag,
-            digest: Some(rest.to_string()),
-        });
-    }
-    req.pin_image = Some(pin.to_string());
-    req.pools = super::release::pools(settings);
+    let (repo, digest) = pin.split_once('@').unwrap_or((pin, ""));
+    let (repository, tag) = match repo.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r.to_string(), Some(t.to_string())),
+        _ => (repo.to_string(), None),
+    };
+    let image = crate::prefect::project::StepImage {
+        repository,
+        tag,
+        digest: Some(digest.to_string()),
+    };
+    let mut req = super::release::registration(ctx, settings, image, record, &[])?;
     // A missing pool is drift to report, not an error that hides the rest.
     req.create_work_pool = Some("process".into());
     let plan = register::plan(&req, printer).await?;

@@ -45,10 +45,13 @@ fn refused(image: &str, what: String, hint: &str) -> Error {
     }
 }
 
-pub async fn run(settings: &Settings, image: &Reference, key: &PublicKey) -> Result<Report, Error> {
-    let http = crate::http::Http::new(&settings.http_config())?;
-    let session =
-        Session::open(http, image.api_host(), settings.credential(&image.registry)).await?;
+pub async fn run(
+    ctx: &crate::ops::Context<'_>,
+    settings: &Settings,
+    image: &Reference,
+    key: &PublicKey,
+) -> Result<Report, Error> {
+    let session = ctx.registry(settings, image).await?;
     let repo = &image.repository;
     let reference = image
         .digest

@@ -4,7 +4,9 @@
 mod client;
 pub mod compare;
 mod docstring;
+pub mod payload;
 pub mod plan;
+pub mod probe;
 pub mod project;
 pub mod python;
 pub mod redact;

@@ -8,6 +8,7 @@ pub mod digest;
 mod error;
 pub mod harbor;
 mod manifests;
+pub mod probe;
 pub mod push;
 mod reference;
 pub mod referrers;

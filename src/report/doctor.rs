@@ -1,38 +1,9 @@
 //! `doctor`: the table of checks per system (human), or `{ok, services}` (JSON). The checks themselves are
-//! `commands::doctor`'s.
+//! each system's probe (`registry::probe`, `gitops::probe`, `prefect::probe`), gathered by `commands::doctor`.
 
 use crate::error::Error;
 use crate::output::{Printer, Style};
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Warn,
-    Fail,
-    Skip,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Check {
-    pub check: &'static str,
-    pub status: Status,
-    pub detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    /// Failed because the configuration forbids it (plain HTTP to an unlisted host): exit 2, not 1.
-    #[serde(skip)]
-    pub refused: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ServiceReport {
-    pub service: &'static str,
-    /// What was checked (image repository, redacted repo URL, API URL), or null when not configured.
-    pub target: Option<String>,
-    pub checks: Vec<Check>,
-}
+use crate::probe::{ServiceReport, Status};
 
 /// Every system's checks, as a table or one JSON document.
 pub fn doctor(reports: &[ServiceReport], ok: bool, printer: &Printer) -> Result<(), Error> {

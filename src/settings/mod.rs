@@ -18,7 +18,7 @@ mod values;
 pub use crate::gitlab::CiContext;
 pub use crate::source::{Source, Sourced};
 pub use env::Env;
-pub use resolve::{resolve, resolve_for};
+pub use resolve::{load, resolve};
 pub use show::Entry;
 
 use crate::cli::OutputFormat;

@@ -22,25 +22,52 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub fn resolve(cli: &Cli, matches: &ArgMatches, env: &Env) -> Result<Settings, ConfigError> {
-    resolve_with(cli, Flags::new(matches), env, None)
+/// The run's config file, read once: the selected environment's settings and every other environment's
+/// (status across environments, promote between them) are resolved from the same read.
+pub struct Config {
+    path: Option<Sourced<PathBuf>>,
+    file: Loaded,
 }
 
-/// The settings as they are for `environment` instead of the one selected (status across environments,
-/// promote between them): the same flags, variables and file, the other overlay.
-pub fn resolve_for(
+/// Read the config file: explicit (flag or FLOWSHIP_CONFIG) must exist; ./flowship.yaml is used when present.
+pub fn load(matches: &ArgMatches, env: &Env) -> Result<Config, ConfigError> {
+    let empty = Loaded::default();
+    let bare = Layers {
+        flags: Flags::new(matches),
+        env,
+        file: &empty,
+        environment: None,
+    };
+    let path = match bare.string(&k::CONFIG)? {
+        Some(p) => Some(p.map(PathBuf::from)),
+        None => Path::new("flowship.yaml")
+            .is_file()
+            .then(|| Sourced::default_value(PathBuf::from("flowship.yaml"))),
+    };
+    let file = match &path {
+        Some(p) => Loaded::load(&p.value)?,
+        None => Loaded::default(),
+    };
+    Ok(Config { path, file })
+}
+
+/// The settings of the selected environment (`environment` `None`), or of `environment` instead (its overlay
+/// in place of the selected one's): the same flags, variables and file.
+pub fn resolve(
     cli: &Cli,
     matches: &ArgMatches,
     env: &Env,
-    environment: &str,
+    config: &Config,
+    environment: Option<&str>,
 ) -> Result<Settings, ConfigError> {
-    resolve_with(cli, Flags::new(matches), env, Some(environment))
+    resolve_with(cli, Flags::new(matches), env, config, environment)
 }
 
 pub(super) fn resolve_with(
     cli: &Cli,
     flags: Flags<'_>,
     env: &Env,
+    config: &Config,
     environment_override: Option<&str>,
 ) -> Result<Settings, ConfigError> {
     let empty = Loaded::default();
@@ -50,17 +77,7 @@ pub(super) fn resolve_with(
         file: &empty,
         environment: None,
     };
-    // The config file: explicit (flag or FLOWSHIP_CONFIG) must exist; ./flowship.yaml is used when present.
-    let config_file = match bare.string(&k::CONFIG)? {
-        Some(p) => Some(p.map(PathBuf::from)),
-        None => Path::new("flowship.yaml")
-            .is_file()
-            .then(|| Sourced::default_value(PathBuf::from("flowship.yaml"))),
-    };
-    let file = match &config_file {
-        Some(p) => Loaded::load(&p.value)?,
-        None => Loaded::default(),
-    };
+    let (config_file, file) = (config.path.clone(), &config.file);
     let environments = file.environments();
     let environment = match environment_override {
         Some(e) if environments.iter().any(|k| k == e) => Some(Sourced::new(
@@ -88,7 +105,7 @@ pub(super) fn resolve_with(
     let l = Layers {
         flags: bare.flags,
         env,
-        file: &file,
+        file,
         environment: environment.as_ref().map(|e| e.value.clone()),
     };
 
@@ -124,7 +141,7 @@ pub(super) fn resolve_with(
         None => default_cache_dir(env).map(Sourced::default_value),
     };
     let registry = registry_credentials(&l, cli, image.as_ref(), build.base.as_ref())?;
-    let clusters = clusters(&file, environment.as_ref().map(|e| e.value.as_str()));
+    let clusters = clusters(file, environment.as_ref().map(|e| e.value.as_str()));
 
     Ok(Settings {
         config_file,

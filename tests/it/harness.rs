@@ -277,19 +277,19 @@ pub fn last_json(out: &[u8]) -> serde_json::Value {
 pub fn seeded(files: &[(&str, String)]) -> (String, PathBuf) {
     let name = format!("it-{}-{}.git", std::process::id(), fastrand::u64(..));
     let bare = Path::new(&svc("GIT_ROOT")).join(&name);
-    seed_git(
+    git(
         Path::new("."),
         &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
     );
     let work = tempfile::tempdir().unwrap();
-    seed_git(work.path(), &["init", "-q", "-b", "main"]);
+    git(work.path(), &["init", "-q", "-b", "main"]);
     for (f, content) in files {
         let p = work.path().join(f);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, content).unwrap();
     }
-    seed_git(work.path(), &["add", "-A"]);
-    seed_git(
+    git(work.path(), &["add", "-A"]);
+    git(
         work.path(),
         &[
             "-c",
@@ -302,23 +302,26 @@ pub fn seeded(files: &[(&str, String)]) -> (String, PathBuf) {
             "seed",
         ],
     );
-    seed_git(work.path(), &["push", "-q", bare.to_str().unwrap(), "main"]);
+    git(work.path(), &["push", "-q", bare.to_str().unwrap(), "main"]);
     (name, bare)
 }
 
-fn seed_git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
+/// `curl -s --retry 10 args…`, its stdout; a curl that fails (no answer, a refused connection) fails the test,
+/// so that a check of what a server holds never passes because the server was not asked. HTTP errors are
+/// answers (curl exits 0): the caller reads them.
+pub fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-s", "--retry", "10"])
         .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "git {args:?}: {}",
+        "curl {args:?} failed ({}): {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    out.stdout
 }
 
 /// `git -C dir args…`, its stdout trimmed; a failing git fails the test (a check that reads nothing proves

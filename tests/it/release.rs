@@ -2,7 +2,7 @@
 //! the real registry, git server and Prefect servers: staging on the open Prefect, prod (two clusters, its own
 //! registry project) on the one with basic auth + CSRF.
 
-use crate::harness::{Flowship, flowship, host_of, svc};
+use crate::harness::{Flowship, curl, flowship, host_of, svc};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -197,13 +197,12 @@ impl World {
 }
 
 pub fn prefect_get(api: &str, auth: Option<&str>, path: &str) -> Value {
-    let mut c = Command::new("curl");
-    c.args(["-s", "--retry", "10"]);
-    if let Some(a) = auth {
-        c.args(["-u", a]);
-    }
-    let out = c.arg(format!("{api}{path}")).output().unwrap();
-    crate::harness::last_json(&out.stdout)
+    let url = format!("{api}{path}");
+    let out = match auth {
+        Some(a) => crate::harness::curl(&["-u", a, &url]),
+        None => crate::harness::curl(&[&url]),
+    };
+    crate::harness::last_json(&out)
 }
 
 fn digest_of(o: &crate::harness::Outcome) -> String {
@@ -449,44 +448,24 @@ fn status_shows_every_kind_of_drift() {
         w.staging_repo,
         "e".repeat(64)
     );
-    Command::new("curl")
-        .args([
-            "-s",
-            "--retry",
-            "10",
-            "-X",
-            "PATCH",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &patch,
-        ])
-        .arg(format!("{api}/deployments/{}", d["id"].as_str().unwrap()))
-        .status()
-        .unwrap();
+    let json = "Content-Type: application/json";
+    let url = format!("{api}/deployments/{}", d["id"].as_str().unwrap());
+    curl(&["-X", "PATCH", "-H", json, "-d", &patch, &url]);
     // A deployment of the project's flow that the file does not name.
     let flow_id = d["flow_id"].as_str().unwrap();
     let extra = format!(
         r#"{{"name": "stray", "flow_id": "{flow_id}", "work_pool_name": "staging-{}"}}"#,
         w.tok
     );
-    Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "--retry",
-            "10",
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &extra,
-        ])
-        .arg(format!("{api}/deployments/"))
-        .status()
-        .unwrap();
+    curl(&[
+        "-X",
+        "POST",
+        "-H",
+        json,
+        "-d",
+        &extra,
+        &format!("{api}/deployments/"),
+    ]);
     // The pinned tag moves to another image.
     let layout_dir = tempfile::tempdir().unwrap();
     let layout = crate::images::umoci_layout(layout_dir.path(), "v1");
@@ -519,14 +498,8 @@ fn status_shows_every_kind_of_drift() {
     }
     push_by_hand(&clone);
     let weekly = w.deployment(&api, None, "report", "weekly");
-    Command::new("curl")
-        .args(["-s", "--retry", "10", "-X", "DELETE"])
-        .arg(format!(
-            "{api}/deployments/{}",
-            weekly["id"].as_str().unwrap()
-        ))
-        .status()
-        .unwrap();
+    let url = format!("{api}/deployments/{}", weekly["id"].as_str().unwrap());
+    curl(&["-X", "DELETE", &url]);
     let s = status(&w);
     assert_eq!(s.code, 4, "{s}");
     let k = kinds(&s);
@@ -786,25 +759,14 @@ fn a_failure_at_each_step_is_finished_by_a_rerun_with_nothing_doubled() {
         "{actions:?}"
     );
     assert_eq!(w.commits(), 2);
-    let found = Command::new("curl")
-        .args([
-            "-s",
-            "--retry",
-            "10",
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-        ])
-        .arg(format!(
-            r#"{{"flows": {{"name": {{"any_": ["etl-{0}", "report-{0}"]}}}}}}"#,
-            w.tok
-        ))
-        .arg(format!("{}/deployments/filter", svc("PREFECT_PLAIN")))
-        .output()
-        .unwrap();
-    let found = crate::harness::last_json(&found.stdout);
+    let filter = format!(
+        r#"{{"flows": {{"name": {{"any_": ["etl-{0}", "report-{0}"]}}}}}}"#,
+        w.tok
+    );
+    let url = format!("{}/deployments/filter", svc("PREFECT_PLAIN"));
+    let json = "Content-Type: application/json";
+    let found = curl(&["-X", "POST", "-H", json, "-d", &filter, &url]);
+    let found = crate::harness::last_json(&found);
     assert_eq!(found.as_array().unwrap().len(), 2, "no deployment doubled");
 }
 
@@ -1141,37 +1103,117 @@ fn status_exits_2_when_an_endpoint_is_refused() {
 /// Remote reads per release (issue 19), counted at the git server through the recording proxy, so that they
 /// do not creep up: the branch is opened once (before the image is built, so a hold refuses first), pushed to
 /// once, and read twice after the push (is a newer release pinned now?) by fetching into the same clone.
-#[test]
-fn a_release_reads_the_gitops_remote_a_bounded_number_of_times() {
-    let w = world();
+/// The requests one flowship run sent to the GitOps remote, counted at a recording proxy in front of the git
+/// server: what a clone, fetch, ref listing or push really costs there.
+struct GitReads {
+    /// `POST git-upload-pack`: the exchanges of clones and fetches (a negotiation is one or two of them).
+    negotiations: usize,
+    /// `GET info/refs`: ref listings (each clone, fetch and `ls-remote` starts with one; a 401 challenge doubles it).
+    listings: usize,
+    /// `POST git-receive-pack`: pushes.
+    pushes: usize,
+    all: String,
+}
+
+/// Run flowship with `args` in `w`'s project, its GitOps remote reached through a recording proxy.
+fn gitops_reads(w: &World, args: &[&str]) -> (crate::harness::Outcome, GitReads) {
     let proxy = crate::proxy::start_with(&host_of(&svc("GIT_HTTP")), crate::proxy::Fault::None);
     let name = w.repo_url.rsplit('/').next().unwrap().to_string();
-    w.flowship()
+    let o = w
+        .flowship()
         .env(
             "FLOWSHIP_GITOPS_REPO",
             format!("http://{}/git/{name}", proxy.addr),
         )
         .env("FLOWSHIP_GIT_TOKEN", svc("GIT_TOKEN"))
         .env("FLOWSHIP_PLAIN_HTTP", &proxy.addr)
+        .args(args)
+        .run();
+    let seen: Vec<String> = proxy.seen().into_iter().map(|s| s.line).collect();
+    let count = |needle: String| seen.iter().filter(|l| l.starts_with(&needle)).count();
+    let reads = GitReads {
+        negotiations: count(format!("POST /git/{name}/git-upload-pack ")),
+        listings: count(format!("GET /git/{name}/info/refs")),
+        pushes: count(format!("POST /git/{name}/git-receive-pack ")),
+        all: seen.join("\n"),
+    };
+    (o, reads)
+}
+
+impl GitReads {
+    /// One fetch of the remote in the whole run (a negotiation of two exchanges: the clone), however many
+    /// steps and environments read it; at most `listings` ref listings (each doubled by its 401 challenge)
+    /// and `pushes` pushes.
+    #[track_caller]
+    fn assert_fetched_once(&self, listings: usize, pushes: usize) {
+        assert!(
+            self.negotiations <= 2,
+            "the GitOps remote was fetched more than once:\n{}",
+            self.all
+        );
+        assert!(
+            self.listings <= listings,
+            "more ref listings than {listings}:\n{}",
+            self.all
+        );
+        assert_eq!(self.pushes, pushes, "pushes:\n{}", self.all);
+    }
+}
+
+/// A world whose staging environment has been released once.
+fn released() -> World {
+    let w = world();
+    w.flowship()
         .args(["release", "--env", "staging"])
         .run()
         .success();
-    let seen: Vec<String> = proxy.seen().into_iter().map(|s| s.line).collect();
-    let count = |needle: &str| seen.iter().filter(|l| l.starts_with(needle)).count();
-    let all = seen.join("\n");
-    assert_eq!(
-        count(&format!("POST /git/{name}/git-receive-pack ")),
-        1,
-        "one push:\n{all}"
-    );
-    // Each opening or refresh of the branch is one upload-pack negotiation of two exchanges: the clone, then
-    // the two reads after the push. Another clone or re-read anywhere would add two.
-    assert!(
-        count(&format!("POST /git/{name}/git-upload-pack ")) <= 6,
-        "more reads of the GitOps remote than a clone and two refreshes:\n{all}"
-    );
-    assert!(
-        count(&format!("GET /git/{name}/info/refs")) <= 14,
-        "more ref listings than expected:\n{all}"
-    );
+    w
+}
+
+/// Issue 19: the clone, the push and its confirmation, and the two checks for a newer release after it (ref
+/// listings only: the tip is our own commit, which the clone has). Before: 3 fetches (the two checks refetched).
+#[test]
+fn a_release_reads_the_gitops_remote_once() {
+    let w = world();
+    let (o, reads) = gitops_reads(&w, &["release", "--env", "staging"]);
+    o.success();
+    reads.assert_fetched_once(10, 1);
+}
+
+/// Issue 19: rollback fetched the branch six times (clones for the pins, the history and the release, the
+/// history's deepening, two refetches after the push); now the history is cloned as deep as it needs, once, and
+/// every step reads that clone.
+#[test]
+fn a_rollback_reads_the_gitops_remote_once() {
+    let w = released();
+    w.edit_code("v2");
+    w.flowship()
+        .env("CI_COMMIT_SHORT_SHA", "bbbb2222")
+        .args(["release", "--env", "staging"])
+        .run()
+        .success();
+    let (o, reads) = gitops_reads(&w, &["rollback", "--env", "staging"]);
+    o.success();
+    reads.assert_fetched_once(10, 1);
+}
+
+/// Issue 19: the source environment's pins and the target's bump read the same branch: one clone (before: two
+/// clones and two refetches after the push).
+#[test]
+fn a_promotion_reads_the_gitops_remote_once() {
+    let w = released();
+    let (o, reads) = gitops_reads(&w, &["promote", "--from-env", "staging", "--env", "prod"]);
+    o.success();
+    reads.assert_fetched_once(10, 1);
+}
+
+/// Issue 19: status cloned the branch once per environment; environments on one branch share one clone.
+#[test]
+fn status_of_every_environment_reads_the_gitops_remote_once() {
+    let w = released();
+    let (o, reads) = gitops_reads(&w, &["status", "--output", "json"]);
+    // prod was never released: drift (exit 4), read from the same clone as staging.
+    o.code(4);
+    assert_eq!(o.json()["environments"].as_array().unwrap().len(), 2, "{o}");
+    reads.assert_fetched_once(2, 0);
 }

@@ -242,7 +242,7 @@ fn a_signed_build_carries_provenance_and_an_sbom_and_verify_checks_all_three() {
     )
     .unwrap();
     // The project is a checkout: `verify --rebuild` checks it is the recorded commit, unchanged.
-    let git = |args: &[&str]| run(Command::new("git").arg("-C").arg(&project).args(args));
+    let git = |args: &[&str]| crate::harness::git(&project, args);
     git(&["init", "-q"]);
     git(&["add", "-A"]);
     git(&[
@@ -254,7 +254,7 @@ fn a_signed_build_carries_provenance_and_an_sbom_and_verify_checks_all_three() {
         "-qm",
         "flow",
     ]);
-    let commit = git(&["rev-parse", "HEAD"]).trim().to_string();
+    let commit = git(&["rev-parse", "HEAD"]);
     let repo = format!("{}/it/attested-{}", svc("REGISTRY_PLAIN"), token());
     let o = plain(flowship())
         .env("FLOWSHIP_SIGN_KEY_FILE", key.to_str().unwrap())

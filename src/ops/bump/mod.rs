@@ -7,6 +7,7 @@
 //! and a value that changed under the plan stops the apply before anything is written.
 
 use crate::error::Error;
+use crate::gitops::clones::{Clones, Lease};
 use crate::gitops::commit::{commit_message, diff};
 use crate::gitops::images::{Change, Found, Pin, Target};
 use crate::gitops::order;
@@ -113,40 +114,45 @@ pub struct Outcome {
 /// A clone of the branch and the request it serves. `Send`: planned in one blocking task, applied in another.
 pub struct Bumper {
     req: Request,
-    checkout: Checkout,
-    _dir: tempfile::TempDir,
+    checkout: Lease,
 }
 
 impl Bumper {
-    /// Clone the branch (the MR branch when a previous run created it).
-    pub fn open(req: Request) -> Result<Self, Error> {
-        let dir = tempfile::tempdir().map_err(|e| Error::Local {
-            what: "cannot create a temporary directory".into(),
-            reason: e.to_string(),
-        })?;
-        let url = req.access.url().to_string();
-        let checkout = match &req.mr {
-            Some(mr) => {
-                let exists = req
-                    .access
-                    .retrying(|| req.access.list_refs(git2::Direction::Fetch))?
-                    .contains(&format!("refs/heads/{}", mr.branch));
-                if exists {
-                    let mut c = Checkout::clone(&req.access, &url, &mr.branch, dir.path())?;
-                    c.continue_branch(&req.branch);
-                    c
-                } else {
-                    let mut c = Checkout::clone(&req.access, &url, &req.branch, dir.path())?;
-                    c.start_branch(&mr.branch);
-                    c
-                }
-            }
-            None => Checkout::clone(&req.access, &url, &req.branch, dir.path())?,
+    /// The run's clone of the branch, `depth` commits deep (history reads ask for more than 1); in
+    /// merge-request mode a clone of its own, of the MR branch when a previous run created it.
+    pub async fn open(clones: &Clones, req: Request, depth: usize) -> Result<Self, Error> {
+        if req.mr.is_none() {
+            let checkout = clones.lend(&req.access, &req.branch, depth).await?;
+            return Ok(Self { req, checkout });
+        }
+        tokio::task::spawn_blocking(move || Self::open_work_branch(req))
+            .await
+            .map_err(|e| Error::Internal(format!("clone panicked: {e}")))?
+    }
+
+    /// Merge-request mode: the work branch when the remote has it, else the branch it starts from.
+    fn open_work_branch(req: Request) -> Result<Self, Error> {
+        let Some(mr) = &req.mr else {
+            return Err(Error::Internal(
+                "a work branch without merge-request mode".into(),
+            ));
+        };
+        let exists = req
+            .access
+            .retrying(|| req.access.list_refs(git2::Direction::Fetch))?
+            .contains(&format!("refs/heads/{}", mr.branch));
+        let checkout = if exists {
+            let mut c = Checkout::clone_temp(&req.access, &mr.branch, 1)?;
+            c.continue_branch(&req.branch);
+            c
+        } else {
+            let mut c = Checkout::clone_temp(&req.access, &req.branch, 1)?;
+            c.start_branch(&mr.branch);
+            c
         };
         Ok(Self {
             req,
-            checkout,
-            _dir: dir,
+            checkout: Lease::own(checkout),
         })
     }
 
@@ -442,17 +448,15 @@ impl Bumper {
     }
 }
 
-/// Clone in a blocking task.
-pub async fn open(req: Request) -> Result<Bumper, Error> {
-    tokio::task::spawn_blocking(move || Bumper::open(req))
-        .await
-        .map_err(|e| Error::Internal(format!("clone panicked: {e}")))?
+/// The run's clone of the request's branch (see [`Bumper::open`]).
+pub async fn open(clones: &Clones, req: Request) -> Result<Bumper, Error> {
+    Bumper::open(clones, req, 1).await
 }
 
-/// Open and plan in a blocking task.
-pub async fn plan(req: Request) -> Result<(Bumper, Plan), Error> {
+/// Open and plan (the plan in a blocking task).
+pub async fn plan(clones: &Clones, req: Request) -> Result<(Bumper, Plan), Error> {
+    let b = open(clones, req).await?;
     tokio::task::spawn_blocking(move || {
-        let b = Bumper::open(req)?;
         let p = b.plan()?;
         Ok::<_, Error>((b, p))
     })

@@ -70,6 +70,13 @@ pub(super) fn usage(message: impl Into<String>, hint: &str) -> Error {
 }
 
 impl Request {
+    /// A request that sets no value of its own: for reading the branch (pins, history, a hold), or for writing
+    /// only extra files (`values = false`: lifting a hold). Its digest is one no manifest holds.
+    pub fn reading(settings: &Settings, repository: String) -> Result<Self, Error> {
+        let probe = format!("sha256:{}", "0".repeat(64));
+        Self::new(settings, repository, None, Some(probe), None, Vec::new())
+    }
+
     /// The request for `repository` at `tag`/`digest`, from the settings in effect (an environment's overlay
     /// included). `mr_branch`: the `--mr-branch` flag; `push_options`: `--push-option`s.
     pub fn new(
@@ -93,45 +100,8 @@ impl Request {
                 "pass --tag and/or --digest (or --image REPO:TAG@DIGEST), or --new-name REPO",
             ));
         }
-        if let Some(t) = &tag
-            && !is_tag(t)
-        {
-            return Err(usage(
-                format!("--tag `{t}` is not a valid tag"),
-                "up to 128 of A-Za-z0-9_.-, not starting with `.` or `-`",
-            ));
-        }
-        if let Some(d) = &digest
-            && !is_digest(d)
-        {
-            return Err(usage(
-                format!("--digest `{d}` is not a digest"),
-                "give sha256: followed by 64 lowercase hex digits",
-            ));
-        }
+        check_values(settings, tag.as_deref(), digest.as_deref())?;
         let g = &settings.gitops;
-        if let Some(n) = &g.new_name
-            && crate::registry::Reference::parse(&n.value)
-                .map(|r| r.tag.is_some() || r.digest.is_some())
-                .unwrap_or(true)
-        {
-            return Err(usage(
-                format!("{}: `{}` is not an image repository", n.source, n.value),
-                "give registry/path without a tag or digest, e.g. harbor.example.com/flows/etl",
-            ));
-        }
-        if let Some(t) = g.expect_tag.as_ref().filter(|t| !is_tag(&t.value)) {
-            return Err(usage(
-                format!("{}: `{}` is not a valid tag", t.source, t.value),
-                "up to 128 of A-Za-z0-9_.-, not starting with `.` or `-`",
-            ));
-        }
-        if let Some(d) = g.expect_digest.as_ref().filter(|d| !is_digest(&d.value)) {
-            return Err(usage(
-                format!("{}: `{}` is not a digest", d.source, d.value),
-                "give sha256: followed by 64 lowercase hex digits",
-            ));
-        }
         let target = Target {
             pin: g.pin.value,
             markers: g.markers.value,
@@ -146,33 +116,7 @@ impl Request {
                 .collect(),
             ..Target::new(&repository, tag, digest)
         };
-        let mut builder = GlobSetBuilder::new();
-        for p in &settings.gitops.paths {
-            let glob = Glob::new(&p.value).map_err(|e| {
-                usage(
-                    format!("{}: `{}` is not a glob: {e}", p.source, p.value),
-                    "use globs like apps/**/*.yaml",
-                )
-            })?;
-            builder.add(glob);
-        }
-        let globs = builder
-            .build()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let mut explicit = Vec::new();
-        for t in &settings.gitops.targets {
-            match t.value.split_once(':') {
-                Some((f, p)) if !f.is_empty() && !p.is_empty() => {
-                    explicit.push((f.to_string(), p.to_string()))
-                }
-                _ => {
-                    return Err(usage(
-                        format!("{}: `{}` is not FILE:YAML.PATH", t.source, t.value),
-                        "e.g. apps/prod/worker.yaml:spec.values.worker.image.prefectTag",
-                    ));
-                }
-            }
-        }
+        let (globs, explicit) = targets(settings)?;
         let template = settings
             .gitops
             .commit_message
@@ -232,6 +176,83 @@ impl Request {
     pub fn display_url(&self) -> String {
         self.access.display_url()
     }
+}
+
+/// The values a bump would write, checked before anything is read: the tag, the digest, the new name, the
+/// values a compare-and-swap expects.
+fn check_values(settings: &Settings, tag: Option<&str>, digest: Option<&str>) -> Result<(), Error> {
+    if let Some(t) = tag
+        && !is_tag(t)
+    {
+        return Err(usage(
+            format!("--tag `{t}` is not a valid tag"),
+            "up to 128 of A-Za-z0-9_.-, not starting with `.` or `-`",
+        ));
+    }
+    if let Some(d) = digest
+        && !is_digest(d)
+    {
+        return Err(usage(
+            format!("--digest `{d}` is not a digest"),
+            "give sha256: followed by 64 lowercase hex digits",
+        ));
+    }
+    let g = &settings.gitops;
+    if let Some(n) = &g.new_name
+        && crate::registry::Reference::parse(&n.value)
+            .map(|r| r.tag.is_some() || r.digest.is_some())
+            .unwrap_or(true)
+    {
+        return Err(usage(
+            format!("{}: `{}` is not an image repository", n.source, n.value),
+            "give registry/path without a tag or digest, e.g. harbor.example.com/flows/etl",
+        ));
+    }
+    if let Some(t) = g.expect_tag.as_ref().filter(|t| !is_tag(&t.value)) {
+        return Err(usage(
+            format!("{}: `{}` is not a valid tag", t.source, t.value),
+            "up to 128 of A-Za-z0-9_.-, not starting with `.` or `-`",
+        ));
+    }
+    if let Some(d) = g.expect_digest.as_ref().filter(|d| !is_digest(&d.value)) {
+        return Err(usage(
+            format!("{}: `{}` is not a digest", d.source, d.value),
+            "give sha256: followed by 64 lowercase hex digits",
+        ));
+    }
+    Ok(())
+}
+
+/// Where to look: `gitops.paths` as globs, and `gitops.targets` as `(file, yaml path)` pairs.
+fn targets(settings: &Settings) -> Result<(GlobSet, Vec<(String, String)>), Error> {
+    let mut builder = GlobSetBuilder::new();
+    for p in &settings.gitops.paths {
+        let glob = Glob::new(&p.value).map_err(|e| {
+            usage(
+                format!("{}: `{}` is not a glob: {e}", p.source, p.value),
+                "use globs like apps/**/*.yaml",
+            )
+        })?;
+        builder.add(glob);
+    }
+    let globs = builder
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut explicit = Vec::new();
+    for t in &settings.gitops.targets {
+        match t.value.split_once(':') {
+            Some((f, p)) if !f.is_empty() && !p.is_empty() => {
+                explicit.push((f.to_string(), p.to_string()))
+            }
+            _ => {
+                return Err(usage(
+                    format!("{}: `{}` is not FILE:YAML.PATH", t.source, t.value),
+                    "e.g. apps/prod/worker.yaml:spec.values.worker.image.prefectTag",
+                ));
+            }
+        }
+    }
+    Ok((globs, explicit))
 }
 
 /// `flowship/<image name>-<tag or short digest>`.

@@ -5,15 +5,15 @@
 //! success finds everything in place and does nothing.
 
 use crate::error::Error;
-use crate::image::build::{self, BuildError, Input, Platform};
-use crate::image::{layout, manifest};
-use crate::registry::blobs::{Descriptor, Source};
+use crate::image::build::BuildError;
+use crate::image::layout;
+use crate::ops::Context;
+use crate::registry::blobs::Descriptor;
 use crate::registry::push::{Blob, Manifest, Stats};
 use crate::registry::session::Session;
 use crate::registry::{Reference, RegistryError};
 use crate::settings::Settings;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -146,7 +146,11 @@ pub(super) fn build_error(e: BuildError) -> Error {
             hint: e.hint(),
             message: e.to_string(),
         },
-        e => Error::Internal(e.to_string()),
+        // A file or directory of the build's own (the disk, a temporary directory): the machine said no.
+        e => Error::Local {
+            what: "building the image".into(),
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -163,221 +167,13 @@ pub(crate) fn check_tags(tags: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-/// What `build` is asked for besides the settings: tags, and whether to push or write a layout.
-pub struct BuildRequest {
-    pub tags: Vec<String>,
-    pub push: bool,
-    pub oci_layout: Option<PathBuf>,
-}
-
-/// Build the image (base read from its registry, dependency and code layers made here) and compare it with
-/// the target registry. The dependency installer may run; nothing is written to any registry.
-pub async fn plan_build(settings: &Settings, req: &BuildRequest) -> Result<Plan, Error> {
-    let b = &settings.build;
-    let image = settings.image.as_ref().ok_or_else(|| {
-        usage(
-            "build needs the image repository".into(),
-            "pass --image REPO, FLOWSHIP_IMAGE or image.repository",
-        )
-    })?;
-    let base_ref = b.base.as_ref().ok_or_else(|| {
-        usage(
-            "build needs a base image".into(),
-            "pass --base REF, FLOWSHIP_BASE_IMAGE or image.base (a Python image)",
-        )
-    })?;
-    let base = Reference::parse(&base_ref.value).map_err(|e| {
-        usage(
-            format!("{}: `{}`: {e}", base_ref.source, base_ref.value),
-            "e.g. python:3.12-slim",
-        )
-    })?;
-    let context = b.context.value.clone();
-    if !context.is_dir() {
-        return Err(usage(
-            format!(
-                "{}: build context `{}` is not a directory",
-                b.context.source,
-                context.display()
-            ),
-            "pass --context DIR",
-        ));
-    }
-    if let Some(r) = &b.requirements
-        && !r.value.is_file()
-    {
-        return Err(usage(
-            format!(
-                "{}: requirements file `{}` does not exist",
-                r.source,
-                r.value.display()
-            ),
-            "pass --requirements FILE, or leave it out to build without dependencies",
-        ));
-    }
-    let platforms = b
-        .platforms
-        .iter()
-        .map(|p| {
-            Platform::parse(&p.value).ok_or_else(|| {
-                usage(
-                    format!("{}: `{}` is not OS/ARCH", p.source, p.value),
-                    "e.g. linux/amd64,linux/arm64",
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let name = std::path::absolute(&context)
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "flow".into());
-    let workdir = b
-        .workdir
-        .as_ref()
-        .map(|w| w.value.clone())
-        .unwrap_or_else(|| format!("/opt/prefect/{name}"));
-    let mut tags = req.tags.clone();
-    if tags.is_empty() {
-        tags.extend(image.value.tag.clone().or(settings.ci.short_sha.clone()));
-    }
-    if tags.is_empty() && req.push {
-        return Err(usage(
-            "no tag to push".into(),
-            "pass --tag (in GitLab CI it defaults to CI_COMMIT_SHORT_SHA)",
-        ));
-    }
-    check_tags(&tags)?;
-    let mut labels = BTreeMap::new();
-    if let Some(u) = &settings.ci.project_url {
-        labels.insert("org.opencontainers.image.source".to_string(), u.clone());
-    }
-    if let Some(s) = &settings.ci.commit_sha {
-        labels.insert("org.opencontainers.image.revision".to_string(), s.clone());
-    }
-    if let Some(t) = tags.first() {
-        labels.insert("org.opencontainers.image.version".to_string(), t.clone());
-    }
-    labels.insert(
-        "org.opencontainers.image.base.name".to_string(),
-        base.to_string(),
-    );
-    let parameters = crate::image::provenance::BuildParameters {
-        context: context.display().to_string(),
-        requirements: b
-            .requirements
-            .as_ref()
-            .map(|r| r.value.display().to_string()),
-        workdir: workdir.clone(),
-        python_version: b.python_version.as_ref().map(|p| p.value.clone()),
-        tags: tags.clone(),
-        source_date_epoch: settings.source_date.value,
-        env: b
-            .env
-            .iter()
-            .map(|e| format!("{}={}", e.value.0, e.value.1))
-            .collect(),
-    };
-    let scratch = Arc::new(tempfile::tempdir().map_err(|e| Error::Local {
-        what: "cannot create a temporary directory".into(),
-        reason: e.to_string(),
-    })?);
-    let index = crate::image::deps::index_config(&settings.template_env);
-    // What the project installs: its lock or requirements file (the dependency layer) and its local
-    // packages (the project layer). Refused here, before anything is built, when it cannot be read.
-    let chosen = crate::image::inputs::choose(&crate::image::inputs::Request {
-        context: &context,
-        requirements: b.requirements.as_ref().map(|r| r.value.as_path()),
-        workspace: b.workspace.as_ref().map(|w| w.value.as_path()),
-        path: settings.template_env.get("PATH").map(String::as_str),
-        scratch: scratch.path(),
-        cache: b.cache_dir.as_ref().map(|d| d.value.as_path()),
-        index: &index,
-    })
-    .map_err(|e| usage(e.message, &e.hint))?;
-    // The file the dependency layer installs from: its hashes go into the SBOM.
-    let requirements = chosen.requirements.clone();
-    let input = Input {
-        base: base.clone(),
-        platforms,
-        context,
-        requirements: chosen.requirements,
-        local: chosen.local,
-        python_from: chosen.python_from,
-        indexes: chosen.indexes,
-        python: b.python_version.as_ref().map(|p| p.value.clone()),
-        workdir,
-        mtime: settings.source_date.value,
-        labels,
-        env: image_env(settings)?,
-        path: settings.template_env.get("PATH").cloned(),
-        index,
-        cache: b.cache_dir.as_ref().map(|d| d.value.clone()),
-    };
-    let repo = image.value.clone();
-    let http = crate::http::Http::new(&settings.http_config())?;
-    let base_session = Arc::new(
-        Session::open(
-            http.clone(),
-            base.api_host(),
-            settings.credential(&base.registry),
-        )
-        .await?,
-    );
-    // The target is read (dependency cache, what it has) unless the image only goes into a layout.
-    let target = if req.push {
-        let s = if base.registry == repo.registry {
-            base_session.clone()
-        } else {
-            Arc::new(
-                Session::open(http, repo.api_host(), settings.credential(&repo.registry)).await?,
-            )
-        };
-        Some((s, repo.repository.clone()))
-    } else {
-        None
-    };
-    let built = build::build(&input, base_session.clone(), target.clone(), scratch.path())
-        .await
-        .map_err(build_error)?;
-    let layout = req.oci_layout.clone().map(|dir| LayoutWrite {
-        dir,
-        files: built.files.clone(),
-        base_layers: built.base_layers.clone(),
-        base: Some((base_session.clone(), base.repository.clone())),
-    });
-    let mut plan = compare(
-        target.map(|(s, _)| s),
-        repo,
-        built.blobs,
-        built.manifests,
-        tags,
-    )
-    .await?;
-    plan.cache_records = built.cache_records;
-    plan.layout = layout;
-    plan.notes = chosen.notes;
-    plan.notes
-        .extend(chosen.from.map(|f| format!("dependencies from {f}")));
-    plan.notes.extend(built.notes);
-    plan.warnings = chosen.warnings;
-    plan.warnings.extend(built.warnings);
-    plan._scratch = Some(scratch);
-    let base_name = base.to_string();
-    attest::plan(
-        settings,
-        &mut plan,
-        &built.facts,
-        &base_name,
-        requirements.as_deref(),
-        parameters,
-    )
-    .await?;
-    sign::plan(settings, &mut plan, None).await?;
-    Ok(plan)
-}
-
 /// An image built elsewhere (`oci-layout:DIR[:TAG]`, `docker-archive:FILE[:TAG]`), against the registry.
-pub async fn plan_push(settings: &Settings, from: &str, tags: &[String]) -> Result<Plan, Error> {
+pub async fn plan_push(
+    ctx: &Context<'_>,
+    settings: &Settings,
+    from: &str,
+    tags: &[String],
+) -> Result<Plan, Error> {
     let image = settings.image.as_ref().ok_or_else(|| {
         usage(
             "push needs the image repository".into(),
@@ -418,178 +214,11 @@ pub async fn plan_push(settings: &Settings, from: &str, tags: &[String]) -> Resu
     }
     check_tags(&tags)?;
     let repo = image.value.clone();
-    let http = crate::http::Http::new(&settings.http_config())?;
-    let session =
-        Arc::new(Session::open(http, repo.api_host(), settings.credential(&repo.registry)).await?);
+    let session = ctx.registry(settings, &repo).await?;
     let mut plan = compare(Some(session), repo, img.blobs, img.manifests, tags).await?;
     plan._scratch = Some(scratch);
     sign::plan(settings, &mut plan, None).await?;
     Ok(plan)
-}
-
-/// `src` (by tag or digest) as it would be in `dst`: the same manifests, exact bytes, the same digest.
-pub async fn plan_promote(
-    settings: &Settings,
-    src: &Reference,
-    dst: &Reference,
-) -> Result<Plan, Error> {
-    let reference = src.digest.clone().or(src.tag.clone()).ok_or_else(|| {
-        usage(
-            "SRC names no tag or digest".into(),
-            "registry/repo:tag or registry/repo@sha256:...",
-        )
-    })?;
-    let tag = dst
-        .tag
-        .clone()
-        .or(src.tag.clone())
-        .ok_or_else(|| usage("DST names no tag".into(), "registry/repo:tag"))?;
-    let http = crate::http::Http::new(&settings.http_config())?;
-    let src_session = Arc::new(
-        Session::open(
-            http.clone(),
-            src.api_host(),
-            settings.credential(&src.registry),
-        )
-        .await?,
-    );
-    let same_registry = src.registry == dst.registry;
-    let dst_session = if same_registry {
-        src_session.clone()
-    } else {
-        Arc::new(Session::open(http, dst.api_host(), settings.credential(&dst.registry)).await?)
-    };
-    // The manifests, exact bytes, children before the index (each verified against its digest on the way).
-    let top = fetch(&src_session, &src.repository, &reference).await?;
-    let malformed = |digest: &str, e: &dyn std::fmt::Display| {
-        Error::Registry(crate::registry::RegistryError::Malformed {
-            registry: src.registry.clone(),
-            what: format!("manifest {}@{digest}", src.repository),
-            detail: e.to_string(),
-        })
-    };
-    let (children, refs) =
-        manifest::references(&top.bytes, &top.digest).map_err(|e| malformed(&top.digest, &e))?;
-    let mut all_refs = refs;
-    let mut manifests = Vec::new();
-    for c in children {
-        let m = fetch(&src_session, &src.repository, &c.digest).await?;
-        let (_, r) =
-            manifest::references(&m.bytes, &m.digest).map_err(|e| malformed(&m.digest, &e))?;
-        all_refs.extend(r);
-        manifests.push(m);
-    }
-    let top_digest = top.digest.clone();
-    manifests.push(top);
-    let (referrers, warning) =
-        source_referrers(&src_session, src, &top_digest, same_registry).await;
-    let blobs = remote_blobs(all_refs, &src_session, &src.repository, same_registry);
-    let mut target = dst.clone();
-    target.tag = None;
-    target.digest = None;
-    let mut plan = compare(
-        Some(dst_session.clone()),
-        target,
-        blobs,
-        manifests,
-        vec![tag],
-    )
-    .await?;
-    plan.warnings.extend(warning);
-    // One listing at the destination answers for every referrer.
-    let there = if plan.present && !referrers.is_empty() {
-        attached(&dst_session, &plan).await?
-    } else {
-        Vec::new()
-    };
-    for parts in referrers {
-        let present = there.contains(&parts.manifest.digest);
-        plan.referrers.push(ReferrerPlan {
-            artifact_type: parts.descriptor.artifact_type.clone().unwrap_or_default(),
-            digest: parts.manifest.digest.clone(),
-            present,
-            parts,
-        });
-    }
-    let from = sign::From {
-        session: &src_session,
-        repository: &src.repository,
-        same_registry,
-    };
-    sign::plan(settings, &mut plan, Some(from)).await?;
-    Ok(plan)
-}
-
-/// What refers to the image in the source repository (an SBOM, a signature), to copy with it: the same
-/// manifests and blobs, so that the promoted digest keeps them. Listing them is not the promise itself; a
-/// source that cannot list them promotes the image alone, with a warning that says so.
-async fn source_referrers(
-    session: &Arc<Session>,
-    src: &Reference,
-    digest: &str,
-    same_registry: bool,
-) -> (Vec<ReferrerParts>, Option<String>) {
-    let listed = match crate::registry::referrers::list(session, &src.repository, digest).await {
-        Ok((found, _)) => found,
-        Err(e) => {
-            return (
-                Vec::new(),
-                Some(format!(
-                    "the referrers of {}@{digest} were not copied: {e}",
-                    src.repository_ref()
-                )),
-            );
-        }
-    };
-    let mut out = Vec::new();
-    for d in listed {
-        let m = match fetch(session, &src.repository, &d.digest).await {
-            Ok(m) => m,
-            Err(e) => return (out, Some(format!("referrer {}: {e}", d.digest))),
-        };
-        // An artifact is one manifest and its blobs; an index of artifacts is not copied (none here makes one).
-        let Ok((children, refs)) = manifest::references(&m.bytes, &m.digest) else {
-            continue;
-        };
-        // A cosign signature manifest that the registry lists as a referrer (Harbor does) travels by its
-        // `.sig` tag instead (see `sign`), merged with the destination's.
-        if crate::sigstore::attachment::layers(&m.bytes)
-            .iter()
-            .any(|l| l.media_type == crate::sigstore::attachment::SIMPLE_SIGNING)
-        {
-            continue;
-        }
-        if !children.is_empty() {
-            continue;
-        }
-        let blobs = remote_blobs(refs, session, &src.repository, same_registry);
-        out.push(ReferrerParts {
-            manifest: m,
-            descriptor: d,
-            blobs,
-        });
-    }
-    (out, None)
-}
-
-/// Blobs copied from `repository` on `session`'s registry: mounted when the destination is the same registry.
-fn remote_blobs(
-    descriptors: Vec<Descriptor>,
-    session: &Arc<Session>,
-    repository: &str,
-    same_registry: bool,
-) -> Vec<Blob> {
-    descriptors
-        .into_iter()
-        .map(|d| Blob {
-            descriptor: d,
-            source: Source::Remote {
-                session: session.clone(),
-                repository: repository.into(),
-            },
-            mount_from: same_registry.then(|| repository.into()),
-        })
-        .collect()
 }
 
 /// The digests of what refers to the planned image, findable (through the API or the fallback tag).
@@ -599,21 +228,6 @@ async fn attached(s: &Session, plan: &Plan) -> Result<Vec<String>, Error> {
         Err(RegistryError::ProjectNotFound { .. }) => Ok(Vec::new()),
         Err(e) => Err(e.into()),
     }
-}
-
-async fn fetch(session: &Session, repository: &str, reference: &str) -> Result<Manifest, Error> {
-    let (bytes, served, digest) = session
-        .manifest_get(repository, reference)
-        .await?
-        .ok_or_else(|| Error::Usage {
-            message: format!("{}/{repository}:{reference} does not exist", session.host()),
-            hint: Some("check the source reference".into()),
-        })?;
-    Ok(Manifest {
-        media_type: manifest::media_type(&bytes, &served),
-        digest,
-        bytes,
-    })
 }
 
 /// What the target registry already has of this image: blobs (`HEAD`), the manifest, the tags.
@@ -701,31 +315,12 @@ async fn digest_present(s: &Session, repo: &str, digest: &str) -> Result<bool, E
 
 mod apply;
 mod attest;
+mod built;
 mod own;
+mod promote;
 pub mod sign;
 pub use apply::apply;
+pub use built::{BuildRequest, plan_build};
 pub use own::{OwnRequest, plan_own};
+pub use promote::plan_promote;
 pub use sign::SignaturePlan;
-
-/// `image.env`, refused when a value holds a secret: anyone who can pull the image reads its config.
-fn image_env(settings: &Settings) -> Result<Vec<(String, String)>, Error> {
-    let secrets = settings.secret_values();
-    let mut out = Vec::new();
-    for e in &settings.build.env {
-        let (k, v) = &e.value;
-        if secrets
-            .iter()
-            .any(|s| s.len() >= 4 && v.contains(s.as_str()))
-        {
-            return Err(usage(
-                format!(
-                    "{}: the image variable `{k}` holds a secret; an image's config is readable by anyone who can pull it",
-                    e.source
-                ),
-                "give secrets to flow runs at run time (a Prefect Secret block, the work pool's environment), not in the image",
-            ));
-        }
-        out.push((k.clone(), v.clone()));
-    }
-    Ok(out)
-}

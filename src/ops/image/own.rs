@@ -68,7 +68,10 @@ fn own_error(e: OwnError) -> Error {
             hint: e.hint(),
             message: e.to_string(),
         },
-        OwnError::Io(m) => Error::Internal(m),
+        OwnError::Io(m) => Error::Local {
+            what: "building flowship's own image".into(),
+            reason: m,
+        },
     }
 }
 
@@ -165,7 +168,11 @@ fn labels(settings: &Settings) -> BTreeMap<String, String> {
     l.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-pub async fn plan_own(settings: &Settings, req: &OwnRequest) -> Result<Plan, Error> {
+pub async fn plan_own(
+    ctx: &crate::ops::Context<'_>,
+    settings: &Settings,
+    req: &OwnRequest,
+) -> Result<Plan, Error> {
     let image = settings.image.as_ref().ok_or_else(|| {
         usage(
             "build --self-image needs the image repository".into(),
@@ -189,33 +196,21 @@ pub async fn plan_own(settings: &Settings, req: &OwnRequest) -> Result<Plan, Err
         });
     }
     super::check_tags(&tags)?;
-    let binary = std::env::current_exe()
-        .map_err(|e| Error::Internal(format!("where is this flowship binary: {e}")))?;
+    let binary = std::env::current_exe().map_err(|e| Error::Local {
+        what: "cannot find this flowship binary".into(),
+        reason: e.to_string(),
+    })?;
     // Bad input before any request: a binary the image cannot run.
     let arch = own::check_binary(&binary, base.is_none()).map_err(own_error)?;
     let add = parse_add(&req.add)?;
     let repo = image.value.clone();
-    let http = crate::http::Http::new(&settings.http_config())?;
     let target = match req.push {
-        true => Some(Arc::new(
-            Session::open(
-                http.clone(),
-                repo.api_host(),
-                settings.credential(&repo.registry),
-            )
-            .await?,
-        )),
+        true => Some(ctx.registry(settings, &repo).await?),
         false => None,
     };
     let base_read = match &base {
         Some(b) => {
-            let s = match &target {
-                Some(t) if b.registry == repo.registry => t.clone(),
-                _ => Arc::new(
-                    Session::open(http.clone(), b.api_host(), settings.credential(&b.registry))
-                        .await?,
-                ),
-            };
+            let s = ctx.registry(settings, b).await?;
             Some((read_base(&s, b, arch).await?, s, b.repository.clone()))
         }
         None => None,

@@ -8,6 +8,7 @@
 use super::Plan;
 use crate::error::Error;
 use crate::image::provenance;
+use crate::probe::{Check, ServiceReport, Status, check, fail};
 use crate::registry::RegistryError;
 use crate::registry::blobs::{Descriptor, MAX_CONFIG, Source};
 use crate::registry::push::{Blob, Manifest, Options};
@@ -300,4 +301,63 @@ fn refusal(
             _ => "sign with the private key of the environment's verify.key, or fix verify.key".into(),
         }),
     }
+}
+
+/// The signing key (it reads, and opens with its password) and the environment's `verify.key`, when either
+/// is configured: a key that does not read would fail the first push, not the doctor.
+pub fn probe(settings: &Settings) -> Option<ServiceReport> {
+    if !settings.sign.wanted() && settings.verify.key.is_none() {
+        return None;
+    }
+    let mut checks = Vec::new();
+    let private = match key(settings) {
+        Ok(Some(k)) => {
+            let fp = k.public().fingerprint();
+            checks.push(check("key", Status::Ok, format!("ECDSA P-256, key {fp}")));
+            Some(k)
+        }
+        Ok(None) => {
+            checks.push(check(
+                "key",
+                Status::Skip,
+                "no signing key: images are pushed unsigned",
+            ));
+            None
+        }
+        Err(e) => {
+            checks.push(fail("key", e.to_string(), e.hint()));
+            None
+        }
+    };
+    if let Some(path) = &settings.verify.key {
+        match public_key(path) {
+            Ok(public) => {
+                checks.push(check(
+                    "verify_key",
+                    Status::Ok,
+                    format!("{} (key {})", path.value.display(), public.fingerprint()),
+                ));
+                if let Some(k) = private.filter(|k| k.public() != public) {
+                    checks.push(Check {
+                        hint: Some("releases here take only images the verify key's private key signed (in the build job); sign with that key, or fix verify.key".into()),
+                        ..check(
+                            "pair",
+                            Status::Warn,
+                            format!(
+                                "this job signs with key {}, the environment requires key {}",
+                                k.public().fingerprint(),
+                                public.fingerprint()
+                            ),
+                        )
+                    });
+                }
+            }
+            Err(e) => checks.push(fail("verify_key", e.to_string(), e.hint())),
+        }
+    }
+    Some(ServiceReport {
+        service: "signing",
+        target: None,
+        checks,
+    })
 }

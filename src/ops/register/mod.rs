@@ -8,231 +8,17 @@
 //! (`<name>-<cluster>`): Prefect keys deployments by flow and name, so one name cannot live in two pools.
 
 use crate::error::Error;
+use crate::prefect::Prefect;
 use crate::prefect::compare::{FieldChange, diff};
-use crate::prefect::project::{GitlabVersion, Inputs, StepImage, Warning};
+use crate::prefect::payload::{fingerprint, pin_image, place};
+use crate::prefect::project::{Inputs, Warning};
 use crate::prefect::redact::redact_pair;
 use crate::prefect::template::References;
 use crate::prefect::triggers::{automations, same_automations};
-use crate::prefect::{Prefect, PrefectError};
-use crate::settings::Settings;
-use globset::Glob;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Which deployments of the file.
-#[derive(Debug, Clone)]
-pub enum Selection {
-    All,
-    Names(Vec<String>),
-    /// `--all` unless the file has several: then the caller must say.
-    Default,
-}
-
-/// A work pool a deployment is registered into, and the cluster it stands for (suffixing the name when an
-/// environment has several).
-#[derive(Debug, Clone)]
-pub struct Pool {
-    pub name: String,
-    pub cluster: Option<String>,
-}
-
-pub struct Request {
-    /// The prefect.yaml files (directories already expanded), registered as one plan.
-    pub files: Vec<PathBuf>,
-    pub client: Arc<Prefect>,
-    pub image: Option<StepImage>,
-    pub selection: Selection,
-    pub skip_steps: Vec<String>,
-    /// For deployments that name none.
-    pub default_work_pool: Option<String>,
-    /// Instead of the file's pools (an environment's, one per cluster).
-    pub pools: Vec<Pool>,
-    pub create_work_pool: Option<String>,
-    pub concurrency: usize,
-    pub env: std::collections::BTreeMap<String, String>,
-    pub gitlab: Option<GitlabVersion>,
-    /// The image every deployment runs (a release's pin, by digest): set as `job_variables.image` where the
-    /// file names none or names another tag of the same repository.
-    pub pin_image: Option<String>,
-    /// The image registry's credentials, for the registry block of a docker pool flowship creates.
-    pub pull_credentials: Option<PullCredentials>,
-    /// A pool's registry block holding another user's login may be replaced.
-    pub replace_registry_block: bool,
-    /// Warnings about the file are errors.
-    pub strict: bool,
-    /// Delete the projects' marked deployments that the files no longer name.
-    pub prune: bool,
-    /// Register a release record's definitions instead of the files (rollback, a newer release's record).
-    pub record: Option<crate::ops::record::Record>,
-    /// The Kubernetes image pull secret kubernetes pools must name.
-    pub pull_secret: Option<String>,
-    /// Mixed into every payload fingerprint (a saved plan's own salt): a fingerprint of a payload that holds
-    /// a weak secret cannot be matched against guesses without it.
-    pub salt: String,
-}
-
-/// What a worker needs to pull from the image's registry.
-#[derive(Clone)]
-pub struct PullCredentials {
-    pub registry: String,
-    pub username: String,
-    pub password: crate::secret::Secret,
-}
-
-impl PullCredentials {
-    /// The block document's name: `flowship-registry-<host, lowercase, [a-z0-9-] only>`.
-    pub fn block_name(&self) -> String {
-        let host: String = self
-            .registry
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        format!("flowship-registry-{host}")
-    }
-
-    /// prefect-docker's `DockerRegistryCredentials` fields.
-    pub fn block_data(&self) -> Value {
-        json!({
-            "username": self.username,
-            "password": self.password.expose(),
-            "registry_url": self.registry,
-            "reauth": true,
-        })
-    }
-}
-
-impl Request {
-    pub fn new(
-        settings: &Settings,
-        selection: Selection,
-        skip_steps: Vec<String>,
-    ) -> Result<Self, Error> {
-        let api_url = settings
-            .prefect
-            .api_url
-            .as_ref()
-            .ok_or_else(|| Error::Usage {
-                message: "register needs the Prefect API URL".into(),
-                hint: Some(
-                    "set PREFECT_API_URL, FLOWSHIP_PREFECT_API_URL or prefect.api_url".into(),
-                ),
-            })?;
-        let client = Arc::new(Prefect::new(
-            crate::http::Http::new(&settings.http_config())?,
-            &api_url.value,
-            settings.prefect_auth(),
-        ));
-        let gitlab = gitlab_version(settings);
-        Ok(Self {
-            files: files::discover(
-                &settings
-                    .prefect
-                    .files
-                    .iter()
-                    .map(|f| f.value.clone())
-                    .collect::<Vec<_>>(),
-            )?,
-            client,
-            image: settings.image.as_ref().map(|i| StepImage {
-                repository: i.value.familiar_repository(),
-                tag: i.value.tag.clone(),
-                digest: i.value.digest.clone(),
-            }),
-            selection,
-            skip_steps,
-            default_work_pool: settings.prefect.work_pool.as_ref().map(|p| p.value.clone()),
-            pools: Vec::new(),
-            create_work_pool: settings
-                .prefect
-                .create_work_pool
-                .as_ref()
-                .map(|c| c.value.clone()),
-            concurrency: settings.prefect.concurrency.value,
-            env: settings.template_env.clone(),
-            gitlab,
-            pin_image: None,
-            strict: settings.prefect.strict.value,
-            prune: settings.prefect.prune.value,
-            record: None,
-            salt: String::new(),
-            pull_secret: settings
-                .prefect
-                .image_pull_secret
-                .as_ref()
-                .map(|s| s.value.clone()),
-            replace_registry_block: settings.prefect.replace_registry_block.value,
-            // Only a login configured for this purpose (flowship's or Harbor's variables): a personal
-            // `docker login` on a laptop must never become what every worker of the pool pulls with.
-            pull_credentials: settings.image.as_ref().and_then(|i| {
-                settings
-                    .credential(&i.value.registry)
-                    .filter(|c| {
-                        !matches!(
-                            c.password.source,
-                            crate::source::Source::DockerConfig { .. }
-                        )
-                    })
-                    .map(|c| PullCredentials {
-                        registry: i.value.registry.clone(),
-                        username: c.username.value,
-                        password: c.password.value,
-                    })
-            }),
-        })
-    }
-}
-
-/// The pipeline a registration runs in (GitLab CI): its commit gives deployments their `version`.
-pub fn gitlab_version(settings: &Settings) -> Option<GitlabVersion> {
-    match (&settings.ci.commit_sha, settings.gitlab_ci) {
-        (Some(sha), true) => Some(GitlabVersion {
-            commit_sha: sha.clone(),
-            branch: settings.ci.ref_name.clone(),
-            project_url: settings.ci.project_url.clone(),
-            project_name: settings.ci.project_name.clone(),
-        }),
-        _ => None,
-    }
-}
-
-/// The block flowship made for a docker pool's pulls, when it holds another login than `creds` (a rotated
-/// secret). A pool without flowship's block is the user's to configure: left alone.
-async fn stale_block(
-    client: &Prefect,
-    pool: &crate::prefect::WorkPool,
-    req: &Request,
-    printer: &crate::output::Printer,
-) -> Result<Option<String>, Error> {
-    let Some(c) = req
-        .pull_credentials
-        .as_ref()
-        .filter(|_| pool.kind == "docker")
-    else {
-        return Ok(None);
-    };
-    let name = c.block_name();
-    let have = client
-        .block_data(crate::prefect::REGISTRY_BLOCK_TYPE, &name)
-        .await?;
-    let Some((data, _)) = have.filter(|(data, _)| *data != c.block_data()) else {
-        return Ok(None);
-    };
-    let holder = data["username"].as_str().unwrap_or_default();
-    if holder != c.username && !req.replace_registry_block {
-        // Another account's login (a rotated password of the same user is replaced as a matter of course).
-        printer.warn(&format!(
-            "work pool `{}`: its registry credentials block `{name}` holds the login of `{holder}`, not `{}`; \
-             left as it is (--replace-registry-block replaces it)",
-            pool.name, c.username
-        ));
-        return Ok(None);
-    }
-    Ok(Some(name))
-}
 
 /// What happens to one deployment (a plan: created, updated or unchanged) or happened (an outcome: also
 /// deleted by `--prune`, or failed).
@@ -430,7 +216,7 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
             "drop --name (register --all --prune), or drop --prune",
         ));
     }
-    let mut plans = place(select(plans, &req.selection)?, &req.pools);
+    let mut plans = place(request::select(plans, &req.selection)?, &req.pools);
     if let Some(pin) = &req.pin_image {
         for p in plans.iter_mut() {
             pin_image(p, pin);
@@ -450,83 +236,9 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
     }
 
     // Work pools must exist before deployments point at them.
-    let mut pools = Vec::new();
-    for pool in plans
-        .iter()
-        .filter_map(|p| p.work_pool.clone())
-        .collect::<BTreeSet<_>>()
-    {
-        match client.work_pool(&pool).await {
-            Ok(info) => pools.push(PoolPlan {
-                refresh_block: stale_block(&client, &info, req, printer).await?,
-                pull_secret: req
-                    .pull_secret
-                    .clone()
-                    .filter(|s| info.kind == "kubernetes" && !info.pull_secrets().contains(s)),
-                name: pool,
-                exists: true,
-                create: None,
-                registry_block: None,
-                existing: Some(info),
-            }),
-            Err(PrefectError::WorkPoolMissing { .. }) => match &req.create_work_pool {
-                Some(kind) => pools.push(PoolPlan {
-                    name: pool,
-                    exists: false,
-                    create: Some(kind.clone()),
-                    registry_block: req
-                        .pull_credentials
-                        .as_ref()
-                        .filter(|_| kind == "docker")
-                        .map(PullCredentials::block_name),
-                    refresh_block: None,
-                    pull_secret: req.pull_secret.clone().filter(|_| kind == "kubernetes"),
-                    existing: None,
-                }),
-                None => {
-                    let users: Vec<String> = plans
-                        .iter()
-                        .filter(|p| p.work_pool.as_deref() == Some(pool.as_str()))
-                        .map(|p| p.full_name())
-                        .collect();
-                    return Err(usage(
-                        format!(
-                            "work pool `{pool}` does not exist (used by {})",
-                            users.join(", ")
-                        ),
-                        "create it (`prefect work-pool create NAME --type kubernetes`), or pass --create-work-pool TYPE",
-                    ));
-                }
-            },
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let pools = pools::plan(&client, &plans, req, printer).await?;
 
-    // Flows are only looked up here (apply creates them); the deployments of those flows in one query.
-    let mut flow_ids = HashMap::new();
-    for flow in plans
-        .iter()
-        .map(|p| p.flow_name.clone())
-        .collect::<BTreeSet<_>>()
-    {
-        if let Some(id) = client.flow_id(&flow).await? {
-            flow_ids.insert(flow, id);
-        }
-    }
-    let flow_names: Vec<String> = flow_ids.keys().cloned().collect();
-    let by_flow_id: HashMap<&String, &String> = flow_ids.iter().map(|(n, i)| (i, n)).collect();
-    let mut existing: HashMap<(String, String), Value> = HashMap::new();
-    if !flow_names.is_empty() {
-        for d in client.deployments_of_flows(&flow_names).await? {
-            let flow = d["flow_id"]
-                .as_str()
-                .and_then(|i| by_flow_id.get(&i.to_string()).copied());
-            if let (Some(flow), Some(name)) = (flow, d["name"].as_str()) {
-                existing.insert((flow.clone(), name.to_string()), d.clone());
-            }
-        }
-    }
-
+    let (flow_ids, existing) = existing_deployments(&client, &plans).await?;
     let prune = if req.prune {
         files::stale(&client, &projects, &plans, &flow_ids).await?
     } else {
@@ -564,6 +276,39 @@ pub async fn plan(req: &Request, printer: &crate::output::Printer) -> Result<Pla
         pull_credentials: req.pull_credentials.clone(),
         concurrency: req.concurrency,
     })
+}
+
+/// The flows' ids (only looked up: apply creates missing ones) and the server's deployments of those flows,
+/// by `(flow, name)`, in one query.
+async fn existing_deployments(
+    client: &Prefect,
+    plans: &[crate::prefect::project::Plan],
+) -> Result<(HashMap<String, String>, HashMap<(String, String), Value>), Error> {
+    let mut flow_ids = HashMap::new();
+    for flow in plans
+        .iter()
+        .map(|p| p.flow_name.clone())
+        .collect::<BTreeSet<_>>()
+    {
+        if let Some(id) = client.flow_id(&flow).await? {
+            flow_ids.insert(flow, id);
+        }
+    }
+    let flow_names: Vec<String> = flow_ids.keys().cloned().collect();
+    let by_flow_id: HashMap<&String, &String> = flow_ids.iter().map(|(n, i)| (i, n)).collect();
+    let mut existing: HashMap<(String, String), Value> = HashMap::new();
+    if !flow_names.is_empty() {
+        for d in client.deployments_of_flows(&flow_names).await? {
+            let flow = d["flow_id"]
+                .as_str()
+                .and_then(|i| by_flow_id.get(&i.to_string()).copied());
+            if let (Some(flow), Some(name)) = (flow, d["name"].as_str()) {
+                existing.insert((flow.clone(), name.to_string()), d.clone());
+            }
+        }
+    }
+
+    Ok((flow_ids, existing))
 }
 
 /// Warnings on stderr; under `--strict`, exit 2 before anything is written.
@@ -649,17 +394,13 @@ async fn compare(
     })
 }
 
-/// sha256 of what would be sent (the create body and the triggers), salted.
-fn fingerprint(p: &crate::prefect::project::Plan, salt: &str) -> String {
-    let bytes =
-        serde_json::to_vec(&json!({"salt": salt, "create": p.create, "triggers": p.triggers}))
-            .unwrap_or_default();
-    crate::registry::digest::of(&bytes)
-}
-
 mod apply;
 mod files;
+mod pools;
+mod request;
+pub use crate::prefect::payload::{Pool, PullCredentials};
 pub use apply::{apply, preview};
+pub use request::{Request, Selection, gitlab_version};
 
 /// Values that must not be shown: blocks' secret fields, and Prefect variables.
 #[derive(Default)]
@@ -701,101 +442,6 @@ async fn fetch_references(client: &Arc<Prefect>, refs: &References) -> Result<Fe
     }
     sensitive.variables.retain(|s| !s.is_empty());
     Ok((variables, blocks, sensitive))
-}
-
-/// `--all`, or `--name FLOW/DEPLOYMENT` globs; with neither, a file with one deployment means that one.
-fn select(
-    plans: Vec<crate::prefect::project::Plan>,
-    selection: &Selection,
-) -> Result<Vec<crate::prefect::project::Plan>, Error> {
-    let names = match selection {
-        Selection::All => return Ok(plans),
-        Selection::Default if plans.len() == 1 => return Ok(plans),
-        Selection::Default => {
-            let names: Vec<String> = plans.iter().map(|p| p.full_name()).collect();
-            return Err(usage(
-                format!("prefect.yaml has {} deployments; say which", plans.len()),
-                &format!(
-                    "pass --all, or --name FLOW/DEPLOYMENT (globs) for any of: {}",
-                    names.join(", ")
-                ),
-            ));
-        }
-        Selection::Names(n) => n,
-    };
-    let mut out: Vec<crate::prefect::project::Plan> = Vec::new();
-    for pattern in names {
-        let glob = Glob::new(pattern)
-            .map_err(|e| Error::Usage {
-                message: format!("--name `{pattern}`: {e}"),
-                hint: None,
-            })?
-            .compile_matcher();
-        let hits: Vec<&crate::prefect::project::Plan> = plans
-            .iter()
-            .filter(|p| glob.is_match(p.full_name()) || glob.is_match(&p.name))
-            .collect();
-        if hits.is_empty() {
-            let names: Vec<String> = plans.iter().map(|p| p.full_name()).collect();
-            return Err(usage(
-                format!("--name `{pattern}` matches no deployment"),
-                &format!("deployments in the file: {}", names.join(", ")),
-            ));
-        }
-        for h in hits {
-            if !out.iter().any(|p| p.full_name() == h.full_name()) {
-                out.push(h.clone());
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `job_variables.image` = `pin`, unless the file names an image of another repository there.
-fn pin_image(p: &mut crate::prefect::project::Plan, pin: &str) {
-    let repo_of = |r: &str| {
-        crate::registry::Reference::parse(r)
-            .ok()
-            .map(|r| r.repository_ref())
-    };
-    let jv = p.create.entry("job_variables").or_insert_with(|| json!({}));
-    if !jv.is_object() {
-        *jv = json!({});
-    }
-    let current = jv.get("image").and_then(Value::as_str).map(str::to_string);
-    let same = match &current {
-        None => true,
-        Some(c) => repo_of(c).is_some() && repo_of(c) == repo_of(pin),
-    };
-    if same {
-        jv["image"] = json!(pin);
-    }
-}
-
-/// The environment's pools instead of the file's: one copy of each deployment per pool, named after its
-/// cluster when there are several.
-fn place(
-    plans: Vec<crate::prefect::project::Plan>,
-    pools: &[Pool],
-) -> Vec<crate::prefect::project::Plan> {
-    if pools.is_empty() {
-        return plans;
-    }
-    let several = pools.len() > 1;
-    let mut out = Vec::new();
-    for p in plans {
-        for pool in pools {
-            let mut q = p.clone();
-            q.work_pool = Some(pool.name.clone());
-            q.create.insert("work_pool_name".into(), json!(pool.name));
-            if let (true, Some(c)) = (several, &pool.cluster) {
-                q.name = format!("{}-{c}", p.name);
-                q.create.insert("name".into(), json!(q.name));
-            }
-            out.push(q);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
