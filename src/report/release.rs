@@ -105,6 +105,11 @@ pub fn release(
     settings: &Settings,
     printer: &Printer,
 ) -> Result<(), Error> {
+    // What the build or the copy warned of (a shadowed package, referrers not copied) is said in a real
+    // release too, not only in its dry run.
+    for w in &o.image.warnings {
+        printer.warn(w);
+    }
     bump_narration(&o.gitops, printer);
     if printer.is_json() {
         printer.json(&json!({
