@@ -12,6 +12,7 @@ pub mod probe;
 pub mod push;
 mod reference;
 pub mod referrers;
+pub mod repo;
 pub mod session;
 
 pub use error::RegistryError;

@@ -10,7 +10,7 @@ pub mod needs;
 mod scan;
 
 use crate::registry::blobs::Descriptor;
-use crate::registry::session::Session;
+use crate::registry::repo::Repo;
 use scan::{Item, Items};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -231,8 +231,7 @@ pub struct IndexError {
 /// The index of the base whose layers are `layers` (in order), from the cache directory when it holds it,
 /// else read from the registry and stored there.
 pub async fn index(
-    session: &Session,
-    repository: &str,
+    repo: &Repo,
     layers: &[Descriptor],
     cache_dir: Option<&Path>,
 ) -> Result<BaseIndex, IndexError> {
@@ -242,7 +241,7 @@ pub async fn index(
     }
     let mut items = Items::new();
     for l in layers {
-        items = read_layer(session, repository, l, items).await?;
+        items = read_layer(repo, l, items).await?;
     }
     let index = BaseIndex::from_items(items);
     if let Some(f) = file {
@@ -280,19 +279,14 @@ fn write_cached(file: &Path, index: &BaseIndex) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Stream one layer through the session into a blocking tar reader (no file on disk), checking its digest.
-async fn read_layer(
-    session: &Session,
-    repository: &str,
-    layer: &Descriptor,
-    items: Items,
-) -> Result<Items, IndexError> {
+/// Stream one layer from the registry into a blocking tar reader (no file on disk), checking its digest.
+async fn read_layer(repo: &Repo, layer: &Descriptor, items: Items) -> Result<Items, IndexError> {
     let fail = |reason: String| IndexError {
         digest: layer.digest.clone(),
         reason,
     };
-    let mut resp = session
-        .blob_get(repository, &layer.digest, None)
+    let mut resp = repo
+        .blob(&layer.digest)
         .await
         .map_err(|e| fail(e.to_string()))?;
     let (tx, rx) = std::sync::mpsc::sync_channel(16);

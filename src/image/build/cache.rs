@@ -8,7 +8,7 @@ use crate::image::manifest::{self, OCI_MANIFEST};
 use crate::image::pysbom::Package;
 use crate::registry::blobs::Descriptor;
 use crate::registry::push::Manifest;
-use crate::registry::session::Session;
+use crate::registry::repo::Repo;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -22,14 +22,10 @@ const CACHE_CONFIG: &str = "application/vnd.flowship.deps.config.v1+json";
 /// install gave (checked against the base then; the key covers what the base adds).
 pub(super) type Cached = (Descriptor, String, Option<Vec<Package>>, Vec<String>);
 
-pub(super) async fn cached_deps(
-    session: &Session,
-    repo: &str,
-    key: &str,
-) -> Result<Option<Cached>, BuildError> {
+pub(super) async fn cached_deps(repo: &Repo, key: &str) -> Result<Option<Cached>, BuildError> {
     // A Harbor project that does not exist yet (`--create-project` makes it when the image is pushed) has
     // nothing cached: the plan stays read-only.
-    let found = match session.manifest_get(repo, &cache_tag(key)).await {
+    let found = match repo.manifest(&cache_tag(key)).await {
         Err(crate::registry::RegistryError::ProjectNotFound { .. }) => None,
         other => other?,
     };
@@ -41,8 +37,8 @@ pub(super) async fn cached_deps(
     let (Some(config), Some(layer)) = (refs.first(), refs.get(1)) else {
         return Ok(None);
     };
-    let bytes = session
-        .blob_bytes(repo, &config.digest, crate::registry::blobs::MAX_CONFIG)
+    let bytes = repo
+        .blob_bytes(&config.digest, crate::registry::blobs::MAX_CONFIG)
         .await?;
     // A record that does not read is no record: build as if nothing were cached.
     let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {

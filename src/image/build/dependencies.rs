@@ -5,7 +5,7 @@ use super::cache::{Cached, cache_record, cache_tag, cached_deps};
 use super::target::BaseTarget;
 use super::{BuildError, Builder, Platform, io};
 use crate::image::deps::{self, Installer};
-use crate::registry::blobs::{Descriptor, Source};
+use crate::registry::blobs::Descriptor;
 use crate::registry::push::Blob;
 use std::path::{Path, PathBuf};
 
@@ -35,12 +35,12 @@ impl Builder<'_> {
             &format!("{tag}\n{text}"),
         );
         let cached = match &self.target {
-            Some((s, repo)) => cached_deps(s, repo, &key).await?,
+            Some(repo) => cached_deps(repo, &key).await?,
             None => None,
         };
         self.built.facts.python.get_or_insert(python.clone());
-        if let (Some(c), Some((s, repo))) = (cached, self.target.clone()) {
-            return Ok(self.reuse(platform, &key, c, s, repo));
+        if let (Some(c), Some(repo)) = (cached, self.target.clone()) {
+            return Ok(self.reuse(platform, &key, c, &repo));
         }
         let site = self.scratch.join(format!("site-{}", platform.arch));
         std::fs::create_dir_all(&site).map_err(io)?;
@@ -92,8 +92,7 @@ impl Builder<'_> {
         platform: &Platform,
         key: &str,
         (d, diff, packages, warnings): Cached,
-        session: std::sync::Arc<crate::registry::session::Session>,
-        repository: String,
+        repo: &crate::registry::repo::Repo,
     ) -> (Descriptor, String, &'static str) {
         self.add_packages(packages);
         for w in warnings {
@@ -106,10 +105,7 @@ impl Builder<'_> {
         ));
         self.built.blobs.push(Blob {
             descriptor: d.clone(),
-            source: Source::Remote {
-                session,
-                repository,
-            },
+            source: repo.source(),
             mount_from: None,
         });
         (d, diff, "dependencies")

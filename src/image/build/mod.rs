@@ -15,13 +15,12 @@ use super::layer::{self, Layer};
 use super::manifest::{self, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST};
 use crate::registry::blobs::{Descriptor, Source};
 use crate::registry::push::{Blob, Manifest};
-use crate::registry::session::Session;
+use crate::registry::repo::Repo;
 use crate::registry::{Reference, RegistryError};
 use config::edit_config;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -179,8 +178,9 @@ pub struct Facts {
 /// One build: the inputs, where the base and the target live, the scratch directory, and what is made.
 struct Builder<'a> {
     input: &'a Input,
-    base: Arc<Session>,
-    target: Option<(Arc<Session>, String)>,
+    base: Repo,
+    /// The repository the image goes to, read for its dependency cache (`None`: a layout only).
+    target: Option<Repo>,
     scratch: &'a Path,
     base_name: String,
     built: Built,
@@ -198,8 +198,8 @@ type BaseManifest = (Platform, Vec<u8>, String);
 
 pub async fn build(
     input: &Input,
-    base: Arc<Session>,
-    target: Option<(Arc<Session>, String)>,
+    base: Repo,
+    target: Option<Repo>,
     scratch: &Path,
 ) -> Result<Built, BuildError> {
     let mut b = Builder {
@@ -302,7 +302,7 @@ impl Builder<'_> {
             .unwrap_or_else(|| "latest".into());
         let (bytes, served, top_digest) = self
             .base
-            .manifest_get(&input.base.repository, &reference)
+            .manifest(&reference)
             .await?
             .ok_or_else(|| self.bad_base("does not exist".into()))?;
         let top_type = manifest::media_type(&bytes, &served);
@@ -325,7 +325,7 @@ impl Builder<'_> {
                 .ok_or_else(|| self.bad_base(format!("has no {}/{} image", p.os, p.arch)))?;
             let (b, _, d) = self
                 .base
-                .manifest_get(&input.base.repository, &child.digest)
+                .manifest(&child.digest)
                 .await?
                 .ok_or_else(|| self.bad_base("lost a child".into()))?;
             out.push((p.clone(), b, d));
@@ -354,11 +354,7 @@ impl Builder<'_> {
         };
         let config_bytes = self
             .base
-            .blob_bytes(
-                &input.base.repository,
-                &config_desc.digest,
-                crate::registry::blobs::MAX_CONFIG,
-            )
+            .blob_bytes(&config_desc.digest, crate::registry::blobs::MAX_CONFIG)
             .await?;
         let mut config: Value = serde_json::from_slice(&config_bytes)
             .map_err(|e| self.bad_base(format!("config is not JSON: {e}")))?;
@@ -419,18 +415,15 @@ impl Builder<'_> {
         let same_registry = self
             .target
             .as_ref()
-            .is_some_and(|(s, _)| s.host() == self.base.host());
+            .is_some_and(|t| t.same_registry(&self.base));
         let mut layers = Vec::new();
         for l in &refs[1..] {
             let mut l = l.clone();
             l.media_type = manifest::oci_layer_type(&l.media_type);
             self.built.blobs.push(Blob {
                 descriptor: l.clone(),
-                source: Source::Remote {
-                    session: self.base.clone(),
-                    repository: input.base.repository.clone(),
-                },
-                mount_from: same_registry.then(|| input.base.repository.clone()),
+                source: self.base.source(),
+                mount_from: same_registry.then(|| self.base.name().to_string()),
             });
             self.built.base_layers.push(l.clone());
             layers.push(l);
@@ -546,17 +539,11 @@ fn descriptor(media_type: &str, l: &Layer) -> Descriptor {
     }
 }
 
-/// `PYTHON_VERSION=3.12.4` (official python images) → `3.12`.
 /// Download a blob into a file, checking its digest (for an OCI layout of a remote base).
-pub async fn download(
-    session: &Session,
-    repo: &str,
-    d: &Descriptor,
-    to: &Path,
-) -> Result<(), BuildError> {
+pub async fn download(repo: &Repo, d: &Descriptor, to: &Path) -> Result<(), BuildError> {
     use sha2::{Digest, Sha256};
     use tokio::io::AsyncWriteExt;
-    let mut resp = session.blob_get(repo, &d.digest, None).await?;
+    let mut resp = repo.blob(&d.digest).await?;
     let mut f = tokio::fs::File::create(to)
         .await
         .map_err(|e| BuildError::Io(e.to_string()))?;

@@ -95,9 +95,8 @@ impl Builder<'_> {
     /// The base's index, read once per set of layers (cached on disk); `None`, with a warning, when a layer
     /// cannot be read: the build goes on with what the base's config says.
     async fn base_index(&mut self, layers: &[Descriptor]) -> Option<BaseIndex> {
-        let repo = self.input.base.repository.clone();
         let cache = self.input.cache.clone();
-        match base::index(&self.base, &repo, layers, cache.as_deref()).await {
+        match base::index(&self.base, layers, cache.as_deref()).await {
             Ok(i) => Some(i),
             Err(e) => {
                 self.warn(format!(

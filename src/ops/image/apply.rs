@@ -208,12 +208,10 @@ async fn write_layout(l: &LayoutWrite, plan: &Plan) -> Result<(), Error> {
         reason: e.to_string(),
     })?;
     let mut files = l.files.clone();
-    if let Some((session, repository)) = &l.base {
+    if let Some(repo) = &l.base {
         for (i, d) in l.base_layers.iter().enumerate() {
             let path = scratch.path().join(format!("base-{i}"));
-            build::download(session, repository, d, &path)
-                .await
-                .map_err(build_error)?;
+            build::download(repo, d, &path).await.map_err(build_error)?;
             files.push((d.clone(), path));
         }
     }

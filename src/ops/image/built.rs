@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::image::build::{self, Input, Platform};
 use crate::ops::Context;
 use crate::registry::Reference;
+use crate::registry::repo::Repo;
 use crate::settings::Settings;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -88,32 +89,23 @@ pub async fn plan_build(
         cache: b.cache_dir.as_ref().map(|d| d.value.clone()),
     };
     let repo = image.value.clone();
-    let base_session = ctx.registry(settings, &base).await?;
+    let base_repo = Repo::new(ctx.registry(settings, &base).await?, &base.repository);
     // The target is read (dependency cache, what it has) unless the image only goes into a layout.
     let target = match req.push {
-        true => Some((
-            ctx.registry(settings, &repo).await?,
-            repo.repository.clone(),
-        )),
+        true => Some(ctx.registry(settings, &repo).await?),
         false => None,
     };
-    let built = build::build(&input, base_session.clone(), target.clone(), scratch.path())
+    let target_repo = target.clone().map(|s| Repo::new(s, &repo.repository));
+    let built = build::build(&input, base_repo.clone(), target_repo, scratch.path())
         .await
         .map_err(build_error)?;
     let layout = req.oci_layout.clone().map(|dir| LayoutWrite {
         dir,
         files: built.files.clone(),
         base_layers: built.base_layers.clone(),
-        base: Some((base_session.clone(), base.repository.clone())),
+        base: Some(base_repo),
     });
-    let mut plan = compare(
-        target.map(|(s, _)| s),
-        repo,
-        built.blobs,
-        built.manifests,
-        tags,
-    )
-    .await?;
+    let mut plan = compare(target, repo, built.blobs, built.manifests, tags).await?;
     plan.cache_records = built.cache_records;
     plan.layout = layout;
     plan.notes = chosen.notes;

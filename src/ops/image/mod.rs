@@ -22,7 +22,7 @@ pub(super) struct LayoutWrite {
     pub(super) dir: PathBuf,
     pub(super) files: Vec<(Descriptor, PathBuf)>,
     pub(super) base_layers: Vec<Descriptor>,
-    pub(super) base: Option<(Arc<Session>, String)>,
+    pub(super) base: Option<crate::registry::repo::Repo>,
 }
 
 #[derive(Serialize)]

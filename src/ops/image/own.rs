@@ -250,7 +250,9 @@ pub async fn plan_own(
         dir,
         files: made.files.clone(),
         base_layers: made.base_layers.clone(),
-        base: base_session.clone(),
+        base: base_session
+            .clone()
+            .map(|(s, r)| crate::registry::repo::Repo::new(s, r)),
     });
     let mut plan = compare(
         target.clone(),
