@@ -257,6 +257,17 @@ fn uv_workspace_monorepo_on_python_3_13_pipelines_v3() {
         !out.contains("pth path"),
         "{slug}: a .pth names a directory:\n{out}"
     );
+    // The member's own context: an empty closure and only its folder, which the build says.
+    crate::packaging::build_with_env(
+        &svc(c["base"].as_str().unwrap()),
+        &project.join(c["member"].as_str().unwrap()),
+        &format!("{repo}-member"),
+        &[],
+        Vec::new(),
+    )
+    .success()
+    .stderr_has("the member `capture__jae_auxiliar` is no package and declares no dependencies")
+    .stderr_has("the workspace root's 20 dependencies are not its own");
 }
 
 /// A project whose frozen pins are older than the base's own packages: built (a pin wins), with a warning
