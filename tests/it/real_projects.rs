@@ -165,11 +165,109 @@ fn projects_that_cannot_work_are_refused_with_their_cause() {
         "`pywin32==311` has wheels for other platforms only",
     );
     is_refused("AuckeBos__predicting-glucose-levels", "pendulum==2.1.2");
-    // A member of a uv workspace: the root's requires-python holds for it too.
-    is_refused(
-        "RJ-SMTR__pipelines_v3",
-        "RJ-SMTR__pipelines_v3/pyproject.toml requires-python is `>=3.13,<3.14`",
+    // A member of a uv workspace on the 3.11 base: the root's requires-python holds for it too (the
+    // workspace itself builds on the 3.13 base, `uv_workspace_monorepo_on_python_3_13_pipelines_v3`).
+    let slug = "RJ-SMTR__pipelines_v3";
+    let c = case(slug);
+    let dir = tempfile::tempdir().unwrap();
+    let project = copy(slug, dir.path());
+    let repo = format!("{}/it/real-{}", svc("REGISTRY_PLAIN"), token());
+    crate::packaging::build_with_env(
+        &svc("PREFECT_BASE"),
+        &project.join(c["member"].as_str().unwrap()),
+        &repo,
+        &[],
+        Vec::new(),
+    )
+    .code(2)
+    .stderr_has("RJ-SMTR__pipelines_v3/pyproject.toml requires-python is `>=3.13,<3.14`");
+}
+
+/// Run in the image, in the workspace's code directory: where `pipelines.common` is imported from, which
+/// distributions are installed, and any `.pth` line naming a directory (an editable install leaks one).
+const WORKSPACE_CHECK: &str = "import pathlib, site, sys\nimport importlib.metadata as m\nimport pipelines.common\nprint('common from', pipelines.common.__file__)\nfor n in sys.argv[1:]:\n    try:\n        print('installed', n, m.version(n))\n    except m.PackageNotFoundError:\n        print('absent', n)\nfor d in sys.path:\n    for p in pathlib.Path(d or '.').glob('*.pth'):\n        for l in p.read_text().splitlines():\n            if l.startswith('/') or l.startswith('.'):\n                print('pth path', p, l)\n";
+
+/// Issue 17's uv workspace monorepo: ~80 virtual members whose dependencies the root declares, shared code
+/// in `pipelines/common` imported as `pipelines.common` from the repository root, Python 3.13. Built as its
+/// own Dockerfile and prefect.yaml build it (the workspace root as the context, the code at
+/// `/opt/prefect/pipelines_v3`) onto Debian trixie's Python 3.13: the member's flow loads, the shared code
+/// comes from the code layer, nothing is editable, and a package only another member needs stays out.
+#[test]
+fn uv_workspace_monorepo_on_python_3_13_pipelines_v3() {
+    let slug = "RJ-SMTR__pipelines_v3";
+    let c = case(slug);
+    assert_eq!(c["status"], "built", "{slug}: {c}");
+    let dir = tempfile::tempdir().unwrap();
+    let project = copy(slug, dir.path());
+    let repo = format!("{}/it/real-{}", svc("REGISTRY_PLAIN"), token());
+    let workdir = c["image_workdir"].as_str().unwrap();
+    crate::packaging::build_with_env(
+        &svc(c["base"].as_str().unwrap()),
+        &project.join(c["context"].as_str().unwrap()),
+        &repo,
+        &["--workdir", workdir],
+        Vec::new(),
+    )
+    .success()
+    .stderr_has("dependencies from uv.lock");
+    let image = format!("{repo}:1.0");
+    let entrypoints: Vec<&str> = c["entrypoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut args = vec!["-w", workdir, &image, "python3", "-c", LOAD];
+    args.extend(entrypoints.iter().copied());
+    let out = podman_run_args(&args);
+    for e in &entrypoints {
+        assert!(out.contains(&format!("loaded {e} ")), "{slug}: {e}:\n{out}");
+    }
+    // prefect as the root pins it; jaydebeapi and impyla only for capture__serpro_autuacao (`uv sync
+    // --all-packages`, the project's own Dockerfile, would install them); `common` and the members are no
+    // packages (virtual): not installed, their code is in the code layer.
+    let out = podman_run_args(&[
+        "-w",
+        workdir,
+        &image,
+        "python3",
+        "-c",
+        WORKSPACE_CHECK,
+        "prefect",
+        "pandas",
+        "dbt-bigquery",
+        "jaydebeapi",
+        "impyla",
+        "common",
+        "capture-jae-auxiliar",
+    ]);
+    for want in [
+        "common from /opt/prefect/pipelines_v3/pipelines/common/__init__.py",
+        "installed prefect 3.7.1",
+        "installed pandas ",
+        "installed dbt-bigquery 1.10.1",
+        "absent jaydebeapi",
+        "absent impyla",
+        "absent common",
+        "absent capture-jae-auxiliar",
+    ] {
+        assert!(out.contains(want), "{slug}: no `{want}`:\n{out}");
+    }
+    assert!(
+        !out.contains("pth path"),
+        "{slug}: a .pth names a directory:\n{out}"
     );
+    // The member's own context: an empty closure and only its folder, which the build says.
+    crate::packaging::build_with_env(
+        &svc(c["base"].as_str().unwrap()),
+        &project.join(c["member"].as_str().unwrap()),
+        &format!("{repo}-member"),
+        &[],
+        Vec::new(),
+    )
+    .success()
+    .stderr_has("the member `capture__jae_auxiliar` is no package and declares no dependencies")
+    .stderr_has("the workspace root's 20 dependencies are not its own");
 }
 
 /// A project whose frozen pins are older than the base's own packages: built (a pin wins), with a warning

@@ -143,6 +143,9 @@ type Input = (PathBuf, PathBuf, String);
 fn uv_input(req: &Request, ws: &uv::Workspace, extra: &mut Chosen) -> Result<Input, InputError> {
     let out = req.scratch.join("uv-export.txt");
     extra.warnings.extend(uv::export(req, ws, &out)?);
+    extra
+        .warnings
+        .extend(uv::empty_member(req.context, ws, &out));
     if ws.root != absolute(req.context) {
         extra.python_from.push(ws.root.clone());
     }

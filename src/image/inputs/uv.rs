@@ -82,6 +82,36 @@ pub(super) fn workspace_of(
     Ok(Some(Workspace { root, scope }))
 }
 
+/// A member that is no package and declares nothing exports an empty closure, while its workspace's root
+/// declares what the flows need (a workspace of virtual members, built from the root by its own Dockerfile):
+/// the image would have none of it, and none of the shared code outside the member's folder. Said, not
+/// refused: a member may truly need nothing.
+pub(super) fn empty_member(ctx: &Path, ws: &Workspace, export: &Path) -> Option<String> {
+    let Scope::Member(name) = &ws.scope else {
+        return None;
+    };
+    let text = std::fs::read_to_string(export).ok()?;
+    let installs = text
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('-'));
+    if installs || super::local::is_package(ctx) {
+        return None;
+    }
+    let doc: toml::Table = std::fs::read_to_string(ws.root.join("pyproject.toml"))
+        .ok()?
+        .parse()
+        .ok()?;
+    let declared = doc.get("project")?.get("dependencies")?.as_array()?.len();
+    (declared > 0).then(|| {
+        format!(
+            "{}: the member `{name}` is no package and declares no dependencies, so nothing from uv.lock is installed; the workspace root's {declared} dependencies are not its own, and only its folder is copied: when the flows need the root's dependencies or code outside the folder, build from the root (--context {} --workdir DIR)",
+            ctx.join("pyproject.toml").display(),
+            ws.root.display()
+        )
+    })
+}
+
 /// `uv` on `path`.
 pub(super) fn find_uv(path: Option<&str>) -> Option<PathBuf> {
     path.unwrap_or_default()
@@ -322,6 +352,38 @@ fn failed(ctx: &Path, ws: &Workspace, lock: &Path, text: &str) -> InputError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_virtual_member_with_an_empty_closure_is_said() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::write(
+            root.join("pyproject.toml"),
+            "[project]\nname = \"ws\"\ndependencies = [\"pandas\"]\n[tool.uv.workspace]\nmembers = [\"p/*\"]\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(root.join("p/a")).unwrap();
+        std::fs::write(root.join("p/a/pyproject.toml"), "[project]\nname = \"a\"\n").unwrap();
+        let ws = Workspace {
+            root: root.to_path_buf(),
+            scope: Scope::Member("a".into()),
+        };
+        let export = root.join("export.txt");
+        std::fs::write(&export, "--index-url https://example.org/simple\n").unwrap();
+        let w = empty_member(&root.join("p/a"), &ws, &export).expect("said");
+        assert!(
+            w.contains("`a` is no package") && w.contains("1 dependencies"),
+            "{w}"
+        );
+        std::fs::write(&export, "pandas==2.2.3\n").unwrap();
+        assert_eq!(empty_member(&root.join("p/a"), &ws, &export), None);
+        let root_scope = Workspace {
+            root: root.to_path_buf(),
+            scope: Scope::Root,
+        };
+        std::fs::write(&export, "").unwrap();
+        assert_eq!(empty_member(root, &root_scope, &export), None);
+    }
 
     #[test]
     fn a_member_finds_its_workspace_above_it() {
