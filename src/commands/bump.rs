@@ -8,10 +8,7 @@ use crate::ops::bump::{self, Request};
 
 pub async fn run(args: &BumpArgs, ctx: &Context<'_>) -> Result<(), Error> {
     let (settings, printer) = (ctx.settings, ctx.printer);
-    let image = settings.image.as_ref().ok_or_else(|| Error::Usage {
-        message: "bump needs the image repository".into(),
-        hint: Some("pass --image REPO, FLOWSHIP_IMAGE or image.repository".into()),
-    })?;
+    let image = settings.image_for("bump")?;
     // --tag/--digest, else the tag and digest of the image reference (FLOWSHIP_IMAGE=repo:tag@digest from a
     // build job's dotenv report).
     let req = Request::new(

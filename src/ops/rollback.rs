@@ -36,10 +36,7 @@ pub async fn releases(
     settings: &Settings,
     depth: usize,
 ) -> Result<Vec<Release>, Error> {
-    let image = settings.image.as_ref().ok_or_else(|| Error::Usage {
-        message: "rollback needs the image repository".into(),
-        hint: Some("set image.repository (or environments.E.image.repository)".into()),
-    })?;
+    let image = settings.image_for("rollback")?;
     let repository = image.value.repository_ref();
     let environment = settings.environment.as_ref().map(|e| e.value.clone());
     let mut bumper = pins::reader(ctx, settings, repository.clone(), depth).await?;

@@ -308,6 +308,18 @@ pub const SECRET_VARS: &[&[&str]] = &[
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_hint_names_every_way_to_set_a_key() {
+        assert_eq!(
+            IMAGE.where_set("REPO"),
+            "--image REPO, FLOWSHIP_IMAGE or image.repository"
+        );
+        assert_eq!(
+            HTTP_TIMEOUT.where_set("S"),
+            "FLOWSHIP_HTTP_TIMEOUT_SECS or http.timeout_secs"
+        );
+    }
+
     fn readme() -> String {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
     }

@@ -26,6 +26,18 @@ pub struct Key {
 }
 
 impl Key {
+    /// Where a value is set, for a hint: `--image REPO, FLOWSHIP_IMAGE or image.repository`.
+    pub fn where_set(&self, placeholder: &str) -> String {
+        let mut ways: Vec<String> = Vec::new();
+        ways.extend(self.flag.map(|(_, f)| format!("{f} {placeholder}")));
+        ways.extend(self.env.map(str::to_string));
+        ways.push(self.name.to_string());
+        match ways.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => ways.join(""),
+        }
+    }
+
     pub const fn new(name: &'static str) -> Self {
         Self {
             name,

@@ -243,6 +243,16 @@ pub struct Cluster {
 }
 
 impl Settings {
+    /// The image repository `command` needs, or the usage error (exit 2) saying where to set it.
+    pub fn image_for(&self, command: &str) -> Result<&Sourced<Reference>, crate::error::Error> {
+        self.image
+            .as_ref()
+            .ok_or_else(|| crate::error::Error::Usage {
+                message: format!("{command} needs the image repository"),
+                hint: Some(format!("pass {}", keys::IMAGE.where_set("REPO"))),
+            })
+    }
+
     /// Every secret value in effect, so that output paths can assert none of them leaks.
     pub fn secret_values(&self) -> Vec<String> {
         let mut out: Vec<String> = [

@@ -27,12 +27,7 @@ pub async fn plan_build(
     req: &BuildRequest,
 ) -> Result<Plan, Error> {
     let b = &settings.build;
-    let image = settings.image.as_ref().ok_or_else(|| {
-        usage(
-            "build needs the image repository".into(),
-            "pass --image REPO, FLOWSHIP_IMAGE or image.repository",
-        )
-    })?;
+    let image = settings.image_for("build")?;
     let Sources {
         base,
         context,

@@ -174,12 +174,7 @@ pub async fn plan_push(
     from: &str,
     tags: &[String],
 ) -> Result<Plan, Error> {
-    let image = settings.image.as_ref().ok_or_else(|| {
-        usage(
-            "push needs the image repository".into(),
-            "pass --image REPO or FLOWSHIP_IMAGE",
-        )
-    })?;
+    let image = settings.image_for("push")?;
     let scratch = Arc::new(tempfile::tempdir().map_err(|e| Error::Local {
         what: "cannot create a temporary directory".into(),
         reason: e.to_string(),

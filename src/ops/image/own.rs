@@ -173,12 +173,7 @@ pub async fn plan_own(
     settings: &Settings,
     req: &OwnRequest,
 ) -> Result<Plan, Error> {
-    let image = settings.image.as_ref().ok_or_else(|| {
-        usage(
-            "build --self-image needs the image repository".into(),
-            "pass --image REPO (e.g. harbor.example.com/tools/flowship)",
-        )
-    })?;
+    let image = settings.image_for("build --self-image")?;
     let base = req
         .base
         .as_ref()

@@ -182,14 +182,7 @@ async fn image_plan(
     settings: &Settings,
     req: &Request,
 ) -> Result<image::Plan, Error> {
-    let repo = settings
-        .image
-        .as_ref()
-        .map(|i| i.value.clone())
-        .ok_or_else(|| Error::Usage {
-            message: "release needs the image repository".into(),
-            hint: Some("pass --image REPO, FLOWSHIP_IMAGE or image.repository".into()),
-        })?;
+    let repo = settings.image_for("release")?.value.clone();
     let mut tags = req.tags.clone();
     // A build job's handoff (`FLOWSHIP_IMAGE=repo:tag@digest`), or an image given by the caller.
     let given = req
