@@ -1185,6 +1185,24 @@ fn a_release_reads_the_gitops_remote_once() {
     reads.assert_fetched_once(10, 1);
 }
 
+/// Issue 19: a release scans the branch's manifests for the image twice: the plan (what to change), and the
+/// pins after the push (what the registration follows, a newer release's included). Counted in `-v`'s
+/// narration, one line per scan.
+#[test]
+fn a_release_scans_the_manifests_twice() {
+    let w = world();
+    let o = w
+        .flowship()
+        .args(["release", "--env", "staging", "-v"])
+        .run();
+    o.success();
+    let scans = o
+        .stderr
+        .matches("scanning the branch's manifests for")
+        .count();
+    assert_eq!(scans, 2, "{o}");
+}
+
 /// Issue 19: rollback fetched the branch six times (clones for the pins, the history and the release, the
 /// history's deepening, two refetches after the push); now the history is cloned as deep as it needs, once, and
 /// every step reads that clone.

@@ -71,6 +71,7 @@ fn spelled(t: &Target) -> String {
 
 impl Bumper {
     pub(super) fn plan_explicit(&self, target: &Target) -> Result<Planned, Error> {
+        tracing::debug!("scanning the branch's manifests for {}", target.repository);
         let mut out = Planned::default();
         for (rel, path) in &self.req.explicit {
             let text = match out.files.iter().find(|p| p.rel == *rel) {
@@ -91,6 +92,8 @@ impl Bumper {
     /// Every file under the globs. `screen`: skip files that name neither the repository nor a policy
     /// before parsing them (the fast path; off when looking for the closest references after a miss).
     pub(super) fn plan_discovered(&self, t: &Target, screen: bool) -> Result<Planned, Error> {
+        // Counted by a test (a release scans the branch a bounded number of times).
+        tracing::debug!("scanning the branch's manifests for {}", t.repository);
         let needle = t
             .repository
             .rsplit('/')

@@ -115,6 +115,9 @@ pub struct Outcome {
 pub struct Bumper {
     req: Request,
     checkout: Lease,
+    /// The last [`Bumper::references`], by the commit and image it was read for: a refetch that brought
+    /// nothing new reads the same pins without scanning the manifests again.
+    scanned: std::sync::Mutex<Option<(String, String, Vec<Change>)>>,
 }
 
 impl Bumper {
@@ -123,7 +126,11 @@ impl Bumper {
     pub async fn open(clones: &Clones, req: Request, depth: usize) -> Result<Self, Error> {
         if req.mr.is_none() {
             let checkout = clones.lend(&req.access, &req.branch, depth).await?;
-            return Ok(Self { req, checkout });
+            return Ok(Self {
+                req,
+                checkout,
+                scanned: Default::default(),
+            });
         }
         tokio::task::spawn_blocking(move || Self::open_work_branch(req))
             .await
@@ -153,6 +160,7 @@ impl Bumper {
         Ok(Self {
             req,
             checkout: Lease::own(checkout),
+            scanned: Default::default(),
         })
     }
 
@@ -177,6 +185,20 @@ impl Bumper {
     /// Where the branch references the image at all (whatever its tag and digest are now): the places a bump
     /// to an impossible tag and digest would change.
     pub fn references(&self) -> Result<Vec<Change>, Error> {
+        let (head, image) = (self.base(), self.req.target.repository.clone());
+        let mut memo = self.scanned.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((h, i, found)) = memo.as_ref()
+            && *h == head
+            && *i == image
+        {
+            return Ok(found.clone());
+        }
+        let found = self.scan_references()?;
+        *memo = Some((head, image, found.clone()));
+        Ok(found)
+    }
+
+    fn scan_references(&self) -> Result<Vec<Change>, Error> {
         // Values no manifest holds (a placeholder digest of zeros is common in skeletons).
         let probe = Target {
             tag: Some("flowship-probe-0".into()),
