@@ -92,8 +92,16 @@ impl Bumper {
     /// Every file under the globs. `screen`: skip files that name neither the repository nor a policy
     /// before parsing them (the fast path; off when looking for the closest references after a miss).
     pub(super) fn plan_discovered(&self, t: &Target, screen: bool) -> Result<Planned, Error> {
+        let only = self.known_files(&t.repository);
         // Counted by a test (a release scans the branch a bounded number of times).
-        tracing::debug!("scanning the branch's manifests for {}", t.repository);
+        match &only {
+            None => tracing::debug!("scanning the branch's manifests for {}", t.repository),
+            Some(f) => tracing::debug!(
+                "reading the {} file(s) that reference {} at this commit",
+                f.len(),
+                t.repository
+            ),
+        }
         let needle = t
             .repository
             .rsplit('/')
@@ -104,7 +112,7 @@ impl Bumper {
         let mut out = Planned::default();
         for entry in self.checkout.files()? {
             let rel = entry.path;
-            if !self.req.globs.is_match(&rel) {
+            if !self.req.globs.is_match(&rel) || only.as_ref().is_some_and(|o| !o.contains(&rel)) {
                 continue;
             }
             let Some(text) = self.checkout.read(entry.oid) else {
@@ -137,6 +145,13 @@ impl Bumper {
             }
         }
         Ok(out)
+    }
+
+    /// The files known to reference `image` at the checkout's head (see `Bumper::known`), if any.
+    fn known_files(&self, image: &str) -> Option<Vec<String>> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let (commit, of, files) = known.as_ref()?;
+        (*commit == self.base() && of == image).then(|| files.clone())
     }
 
     /// No reference to the image anywhere it looked: what was searched, and what it saw instead.

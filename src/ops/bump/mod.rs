@@ -118,6 +118,10 @@ pub struct Bumper {
     /// The last [`Bumper::references`], by the commit and image it was read for: a refetch that brought
     /// nothing new reads the same pins without scanning the manifests again.
     scanned: std::sync::Mutex<Option<(String, String, Vec<Change>)>>,
+    /// The files that reference the image at a commit this bumper planned or pushed (the plan's found
+    /// files and what it wrote): the only files that can reference it there, so reading the pins at that
+    /// commit parses those instead of scanning the branch again.
+    known: std::sync::Mutex<Option<(String, String, Vec<String>)>>,
 }
 
 impl Bumper {
@@ -130,6 +134,7 @@ impl Bumper {
                 req,
                 checkout,
                 scanned: Default::default(),
+                known: Default::default(),
             });
         }
         tokio::task::spawn_blocking(move || Self::open_work_branch(req))
@@ -161,6 +166,7 @@ impl Bumper {
             req,
             checkout: Lease::own(checkout),
             scanned: Default::default(),
+            known: Default::default(),
         })
     }
 
@@ -318,6 +324,7 @@ impl Bumper {
                 found: plan.found.len(),
             };
             if plan.is_empty() {
+                self.remember(&plan);
                 outcome.seconds = started.elapsed().as_secs_f64();
                 return Ok(outcome);
             }
@@ -338,6 +345,7 @@ impl Bumper {
             let commit = self.checkout.commit(&files, &sig, &message)?;
             match self.checkout.push(&self.req.push_options)? {
                 PushResult::Pushed => {
+                    self.remember(&plan);
                     outcome.commit = Some(commit);
                     outcome.pushed = true;
                     outcome.seconds = started.elapsed().as_secs_f64();
@@ -364,6 +372,17 @@ impl Bumper {
                 }
             }
         }
+    }
+
+    /// The files that reference the image at the checkout's head, which `plan` made (see `known`).
+    fn remember(&self, plan: &Plan) {
+        let mut files: Vec<String> = plan.found.iter().map(|f| f.file.clone()).collect();
+        files.extend(plan.files.iter().map(|f| f.rel.clone()));
+        files.extend(plan.extras.iter().map(|e| e.path.clone()));
+        files.sort();
+        files.dedup();
+        let image = self.req.target.repository.clone();
+        *self.known.lock().unwrap_or_else(|e| e.into_inner()) = Some((self.base(), image, files));
     }
 
     fn message(&self, changes: &[Change]) -> String {
