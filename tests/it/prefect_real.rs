@@ -59,14 +59,20 @@ fn deployments(server: &str, flows: &[String]) -> std::collections::BTreeMap<Str
         Some(&json!({"flows": {"name": {"any_": flows}}})),
     );
     let mut out = std::collections::BTreeMap::new();
-    for f in all.as_array().unwrap() {
+    let all = all
+        .as_array()
+        .unwrap_or_else(|| panic!("flows/filter answered {all}"));
+    for f in all {
         let ds = api(
             &url,
             "POST",
             "/deployments/filter",
             Some(&json!({"flows": {"id": {"any_": [f["id"]]}}})),
         );
-        for d in ds.as_array().unwrap() {
+        let ds = ds
+            .as_array()
+            .unwrap_or_else(|| panic!("deployments/filter answered {ds}"));
+        for d in ds {
             out.insert(
                 format!(
                     "{}/{}",

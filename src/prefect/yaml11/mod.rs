@@ -3,10 +3,13 @@
 //! YAML 1.2 (or libyaml's strings) here, so this loader resolves plain scalars itself, from the parser's events,
 //! into JSON values (dates and timestamps become their ISO strings, as they do once Prefect sends them).
 
+use nodes::{Ids, KeyId, Node, Pairs};
 use saphyr_parser::{Event, Parser, ScalarStyle};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 use std::collections::HashMap;
+use std::rc::Rc;
 
+mod nodes;
 mod quirks;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -17,9 +20,10 @@ pub struct LoadError {
 }
 
 enum Frame {
-    Seq(Vec<Value>, usize),
-    /// Entries, the pending key, merges seen (applied at the end: explicit keys win), anchor.
-    Map(Map<String, Value>, Option<String>, Vec<Value>, usize),
+    /// Items, their pairs (when mappings: a list of mappings may be merged), anchor.
+    Seq(Vec<Value>, Vec<Option<Rc<Pairs>>>, usize),
+    /// Own pairs, the pending key, the merges seen (in order), anchor.
+    Map(Pairs, Option<(String, KeyId)>, Vec<Node>, usize),
 }
 
 /// How many values aliases may expand to, in all. A real prefect.yaml reuses a few anchored mappings; a file
@@ -60,114 +64,60 @@ pub fn load(text: &str) -> Result<Value, LoadError> {
     }
 }
 
+/// The state of one read: the open collections, the anchors (with what a merge of them copies), and how
+/// much aliases have expanded.
+struct Reader {
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Node, usize)>,
+    expanded: usize,
+    ids: Ids,
+}
+
 fn load_events(text: &str) -> Result<Value, LoadError> {
     let text_ends_in_newline = text.ends_with('\n');
     let text_chars = text.chars().count();
     let mut parser = Parser::new_from_str(text);
-    let mut anchors: HashMap<usize, (Value, usize)> = HashMap::new();
-    let mut expanded = 0usize;
-    let mut stack: Vec<Frame> = Vec::new();
+    let mut r = Reader {
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        expanded: 0,
+        ids: Ids::default(),
+    };
     let mut root: Option<Value> = None;
-    let line_of = |m: &saphyr_parser::Marker| m.line();
     while let Some(ev) = parser.next_event() {
         let (event, span) = ev.map_err(|e| LoadError {
             line: e.marker().line(),
             message: e.info().to_string(),
         })?;
-        let line = line_of(&span.start);
-        let value = match event {
+        let line = span.start.line();
+        let err = |message: String| LoadError { line, message };
+        let node = match event {
             Event::StreamEnd | Event::DocumentEnd if root.is_some() => break,
-            Event::MappingStart(..) | Event::SequenceStart(..) if stack.len() >= MAX_DEPTH => {
-                return Err(LoadError {
-                    line,
-                    message: format!("nests deeper than {MAX_DEPTH} levels"),
-                });
+            Event::MappingStart(..) | Event::SequenceStart(..) if r.stack.len() >= MAX_DEPTH => {
+                return Err(err(format!("nests deeper than {MAX_DEPTH} levels")));
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map(Map::new(), None, Vec::new(), anchor));
+                r.stack
+                    .push(Frame::Map(Vec::new(), None, Vec::new(), anchor));
                 continue;
             }
             Event::SequenceStart(anchor, _) => {
-                stack.push(Frame::Seq(Vec::new(), anchor));
+                r.stack.push(Frame::Seq(Vec::new(), Vec::new(), anchor));
                 continue;
             }
-            Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(mut map, _, merges, anchor)) => {
-                    // PyYAML: merged keys never override explicit ones; earlier merges win over later ones.
-                    for m in merges {
-                        let sources = match m {
-                            Value::Array(items) => items,
-                            other => vec![other],
-                        };
-                        for src in sources {
-                            let Value::Object(src) = src else {
-                                return Err(LoadError {
-                                    line,
-                                    message: "a merge key (`<<`) must name a mapping".into(),
-                                });
-                            };
-                            for (k, v) in src {
-                                map.entry(k).or_insert(v);
-                            }
-                        }
-                    }
-                    let v = Value::Object(map);
-                    if anchor != 0 {
-                        anchors.insert(anchor, (v.clone(), nodes(&v)));
-                    }
-                    v
-                }
-                _ => {
-                    return Err(LoadError {
-                        line,
-                        message: "unbalanced mapping".into(),
-                    });
-                }
-            },
-            Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(items, anchor)) => {
-                    let v = Value::Array(items);
-                    if anchor != 0 {
-                        anchors.insert(anchor, (v.clone(), nodes(&v)));
-                    }
-                    v
-                }
-                _ => {
-                    return Err(LoadError {
-                        line,
-                        message: "unbalanced sequence".into(),
-                    });
-                }
-            },
-            Event::Alias(id) => {
-                let (v, size) = anchors.get(&id).ok_or(LoadError {
-                    line,
-                    message: "alias to an unknown anchor".into(),
-                })?;
-                expanded += size;
-                if expanded > MAX_EXPANDED {
-                    return Err(LoadError {
-                        line,
-                        message: format!(
-                            "its aliases expand to more than {MAX_EXPANDED} values (aliases nested in aliases: a \"billion laughs\" file?)"
-                        ),
-                    });
-                }
-                v.clone()
-            }
+            Event::MappingEnd => r.end_mapping().map_err(err)?,
+            Event::SequenceEnd => r.end_sequence().map_err(err)?,
+            Event::Alias(id) => r.alias(id).map_err(err)?,
             Event::Scalar(text, style, anchor, tag) => {
                 let explicit_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let plain = style == ScalarStyle::Plain && !explicit_str;
-                let is_key = matches!(stack.last(), Some(Frame::Map(_, None, ..)));
+                let is_key = matches!(r.stack.last(), Some(Frame::Map(_, None, ..)));
                 // PyYAML resolves a plain `=` to YAML 1.1's value type and `<<` to the merge type, and has
                 // constructors for neither outside a merge key: `prefect deploy` fails on such a file.
                 if plain && (&*text == "=" || (&*text == "<<" && !is_key)) {
-                    return Err(LoadError {
-                        line,
-                        message: format!(
-                            "a plain `{text}` cannot be read (PyYAML has no constructor for it): quote it"
-                        ),
-                    });
+                    return Err(err(format!(
+                        "a plain `{text}` cannot be read (PyYAML has no constructor for it): quote it"
+                    )));
                 }
                 let v = if !plain {
                     let mut t = text.to_string();
@@ -184,33 +134,90 @@ fn load_events(text: &str) -> Result<Value, LoadError> {
                 } else {
                     resolve_plain(&text)
                 };
+                let node = Node::leaf(v, r.ids.of_scalar(&text));
                 if anchor != 0 {
-                    anchors.insert(anchor, (v.clone(), 1));
+                    r.anchors.insert(anchor, (node.clone(), 1));
                 }
-                v
+                node
             }
             _ => continue,
         };
-        // Attach `value` to its parent.
-        match stack.last_mut() {
-            None => root = Some(value),
-            Some(Frame::Seq(items, _)) => items.push(value),
-            Some(Frame::Map(map, key, merges, _)) => match key.take() {
-                None => {
-                    *key = Some(match value {
-                        Value::String(s) => s,
-                        Value::Null => "null".into(),
-                        other => other.to_string(),
-                    })
-                }
-                Some(k) if k == "<<" => merges.push(value),
-                Some(k) => {
-                    map.insert(k, value);
-                }
-            },
+        if r.stack.is_empty() {
+            root = Some(node.value);
+        } else {
+            r.attach(node);
         }
     }
     Ok(root.unwrap_or(Value::Null))
+}
+
+impl Reader {
+    fn end_mapping(&mut self) -> Result<Node, String> {
+        let Some(Frame::Map(own, _, merges, anchor)) = self.stack.pop() else {
+            return Err("unbalanced mapping".into());
+        };
+        let node = nodes::mapping(own, &merges, self.ids.fresh())
+            .map_err(|()| "a merge key (`<<`) must name a mapping".to_string())?;
+        if anchor != 0 {
+            let size = nodes(&node.value);
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        Ok(node)
+    }
+
+    fn end_sequence(&mut self) -> Result<Node, String> {
+        let Some(Frame::Seq(items, pairs, anchor)) = self.stack.pop() else {
+            return Err("unbalanced sequence".into());
+        };
+        let node = Node {
+            value: Value::Array(items),
+            pairs: None,
+            items: Some(Rc::new(pairs)),
+            id: self.ids.fresh(),
+        };
+        if anchor != 0 {
+            let size = nodes(&node.value);
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        Ok(node)
+    }
+
+    fn alias(&mut self, id: usize) -> Result<Node, String> {
+        let (node, size) = self
+            .anchors
+            .get(&id)
+            .ok_or_else(|| "alias to an unknown anchor".to_string())?;
+        self.expanded += size;
+        if self.expanded > MAX_EXPANDED {
+            return Err(format!(
+                "its aliases expand to more than {MAX_EXPANDED} values (aliases nested in aliases: a \"billion laughs\" file?)"
+            ));
+        }
+        Ok(node.clone())
+    }
+
+    /// `node` into the open collection: an item, a key, a key's value, or a merge.
+    fn attach(&mut self, node: Node) {
+        match self.stack.last_mut() {
+            None => {}
+            Some(Frame::Seq(items, pairs, _)) => {
+                pairs.push(node.pairs.clone());
+                items.push(node.value);
+            }
+            Some(Frame::Map(own, key, merges, _)) => match key.take() {
+                None => {
+                    let k = match node.value {
+                        Value::String(s) => s,
+                        Value::Null => "null".into(),
+                        other => other.to_string(),
+                    };
+                    *key = Some((k, node.id));
+                }
+                Some((k, _)) if k == "<<" => merges.push(node),
+                Some((k, id)) => own.push((k, node.value, id)),
+            },
+        }
+    }
 }
 
 /// The 1-based line on which each entry of the top-level sequence `key` starts (for messages that point
@@ -457,6 +464,20 @@ mod tests {
             json!({"name": "other", "job_variables": {"image": "x"}})
         );
         assert_eq!(v["dep"]["tags"], json!(["a", "b"]));
+    }
+
+    /// Found by the differential test (ci/test's seed 15272): a merge copies PyYAML's flattened pairs of the
+    /// mapping it names, so a shadowed merged pair comes back for a one-letter key, not for a longer one
+    /// (values from PyYAML 6.0.4).
+    #[test]
+    fn merges_copy_the_flattened_pairs_as_pyyaml_does() {
+        let text = "a: &a {n: 1, key: 1}\nb: &b\n  <<: *a\n  n: 2\n  key: 2\nc:\n  <<: *b\nd:\n  <<: [*a, *b]\n";
+        let v = load(text).unwrap();
+        assert_eq!(v["b"], json!({"n": 2, "key": 2}));
+        assert_eq!(v["c"], json!({"n": 1, "key": 2}));
+        assert_eq!(v["d"], json!({"n": 1, "key": 2}));
+        let a = "x: &a {key: 1, k: 1}\ny: &b {key: 2, k: 2}\nz:\n  <<: [*a, *b]\n";
+        assert_eq!(load(a).unwrap()["z"], json!({"key": 2, "k": 1}));
     }
 
     #[test]
