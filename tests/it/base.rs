@@ -38,6 +38,81 @@ fn rebased(base: &str, env: &[&str], dir: &Path) -> String {
     format!("{repo}:b")
 }
 
+/// `base` with every layer recompressed with zstd (`application/vnd.oci.image.layer.v1.tar+zstd`, as
+/// `podman push --compression-format zstd` writes), in a repository of its own.
+fn zstd_base(base: &str, dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let layout = dir.join(format!("zstd-{}", token()));
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{base}"))
+        .arg(format!("oci:{}:b", layout.display())));
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let put = |bytes: &[u8]| {
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        std::fs::write(blob(&digest), bytes).unwrap();
+        digest
+    };
+    let index_path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let m_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&m_digest)).unwrap()).unwrap();
+    for layer in manifest["layers"].as_array_mut().unwrap() {
+        let gz = blob(layer["digest"].as_str().unwrap());
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("zcat '{}' | zstd -q -1 -c", gz.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        layer["digest"] = serde_json::json!(put(&out.stdout));
+        layer["size"] = serde_json::json!(out.stdout.len());
+        layer["mediaType"] = serde_json::json!("application/vnd.oci.image.layer.v1.tar+zstd");
+    }
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    index["manifests"][0]["digest"] = serde_json::json!(put(&bytes));
+    index["manifests"][0]["size"] = serde_json::json!(bytes.len());
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let repo = format!("{}/it/zstd-base-{}", svc("REGISTRY_PLAIN"), token());
+    plain(flowship())
+        .args([
+            "push",
+            "--from",
+            &format!("oci-layout:{}:b", layout.display()),
+        ])
+        .args(["--image", &repo, "--tag", "b"])
+        .run()
+        .success();
+    format!("{repo}:b")
+}
+
+/// Issue 17: a base whose layers are zstd-compressed is read like a gzip one (its Python, its packages),
+/// not skipped with a warning.
+#[test]
+fn a_zstd_base_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = zstd_base(&svc("PYTHON_BASE"), dir.path());
+    let raw = run(Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{base}")));
+    assert!(raw.contains("tar+zstd"), "{raw}");
+    let p = project(dir.path(), "six==1.16.0\n");
+    let repo = format!("{}/it/on-zstd-{}", svc("REGISTRY_PLAIN"), token());
+    let o = build(&base, &p, &repo, &[]);
+    o.success()
+        .stderr_has("for Python 3.11 (x86_64-manylinux_2_36)");
+    assert!(!o.stderr.contains("not checked"), "{o}");
+}
+
 fn project(dir: &Path, requirements: &str) -> PathBuf {
     let p = dir.join(format!("project-{}", token()));
     std::fs::create_dir_all(&p).unwrap();

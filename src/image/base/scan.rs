@@ -31,10 +31,61 @@ pub(super) fn layer(reader: impl Read, below: &mut Items) -> Result<(), String> 
     match head {
         // Multi-member: Go's parallel gzip (umoci, some registries' tools) writes one member per block.
         [0x1f, 0x8b, ..] => entries(flate2::read::MultiGzDecoder::new(reader), below),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => {
-            Err("is zstd-compressed, which flowship does not read".into())
-        }
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => entries(ZstdFrames::new(reader), below),
         _ => entries(reader, below),
+    }
+}
+
+/// A zstd stream of any number of frames as one `Read`: containers' `zstd:chunked` writes a frame per chunk
+/// and skippable frames holding its table of contents; ruzstd's own reader stops after one frame.
+struct ZstdFrames<R: Read> {
+    source: R,
+    frame: ruzstd::decoding::FrameDecoder,
+    active: bool,
+}
+
+impl<R: Read> ZstdFrames<R> {
+    fn new(source: R) -> Self {
+        Self {
+            source,
+            frame: ruzstd::decoding::FrameDecoder::new(),
+            active: false,
+        }
+    }
+}
+
+impl<R: Read> Read for ZstdFrames<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use ruzstd::decoding::BlockDecodingStrategy;
+        use ruzstd::decoding::errors::{FrameDecoderError as F, ReadFrameHeaderError as H};
+        loop {
+            if self.active {
+                if self.frame.can_collect() == 0 && !self.frame.is_finished() {
+                    self.frame
+                        .decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBlocks(1))
+                        .map_err(std::io::Error::other)?;
+                    continue;
+                }
+                let n = self.frame.read(out)?;
+                if n > 0 || out.is_empty() {
+                    return Ok(n);
+                }
+                self.active = false;
+            }
+            match self.frame.reset(&mut self.source) {
+                Ok(()) => self.active = true,
+                Err(F::ReadFrameHeaderError(H::SkipFrame { length, .. })) => {
+                    let mut skipped = (&mut self.source).take(u64::from(length));
+                    std::io::copy(&mut skipped, &mut std::io::sink())?;
+                }
+                Err(F::ReadFrameHeaderError(H::MagicNumberReadError(e)))
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    return Ok(0);
+                }
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+        }
     }
 }
 
@@ -250,6 +301,30 @@ pub(super) mod tests {
             Item::Python(Some("python3.12".into()))
         );
         assert!(!items.contains_key("usr/bin/python3-config"));
+    }
+
+    /// A zstd layer as containers' zstd:chunked writes it: several frames, a skippable frame among them.
+    #[test]
+    fn a_zstd_layer_of_several_frames_is_read() {
+        use ruzstd::encoding::{CompressionLevel, compress_to_vec};
+        let gz = layer_of(&[
+            ("usr/bin/python3.12", "elf"),
+            ("usr/lib/x86_64-linux-gnu/libpq.so.5", "elf"),
+        ]);
+        let mut tar_bytes = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut tar_bytes)
+            .unwrap();
+        let (first, rest) = tar_bytes.split_at(700);
+        let mut zstd = compress_to_vec(first, CompressionLevel::Fastest);
+        zstd.extend(0x184D_2A50u32.to_le_bytes());
+        zstd.extend(5u32.to_le_bytes());
+        zstd.extend(b"toc!!");
+        zstd.extend(compress_to_vec(rest, CompressionLevel::Fastest));
+        let mut items = Items::new();
+        layer(&zstd[..], &mut items).unwrap();
+        assert_eq!(items["usr/bin/python3.12"], Item::Python(None));
+        assert!(items.contains_key("usr/lib/x86_64-linux-gnu/libpq.so.5"));
     }
 
     #[test]
