@@ -57,15 +57,7 @@ pub struct Overlap {
 pub fn settle(site: &Path, base: &[&Dist]) -> Overlap {
     let by_name: BTreeMap<String, &Dist> = base.iter().map(|d| (normalize(&d.name), *d)).collect();
     let mut overlap = Overlap::default();
-    let mut dist_infos: Vec<PathBuf> = std::fs::read_dir(site)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "dist-info"))
-        .collect();
-    dist_infos.sort();
-    for info in dist_infos {
+    for info in super::dist_infos(site) {
         let Some(stem) = info.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
             continue;
         };

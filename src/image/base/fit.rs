@@ -18,15 +18,7 @@ pub struct Unfit {
 /// The first distribution in `site` (in name order) whose wheel fits neither the base's Python `python`
 /// (`3.11`) nor its libc.
 pub fn check(site: &Path, python: &str, libc: Option<&Libc>) -> Option<Unfit> {
-    let mut dists: Vec<_> = std::fs::read_dir(site)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "dist-info"))
-        .collect();
-    dists.sort();
-    dists.into_iter().find_map(|d| {
+    super::dist_infos(site).into_iter().find_map(|d| {
         let text = std::fs::read_to_string(d.join("WHEEL")).ok()?;
         let tags: Vec<&str> = text
             .lines()

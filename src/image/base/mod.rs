@@ -228,6 +228,19 @@ pub struct IndexError {
     pub reason: String,
 }
 
+/// The `*.dist-info` directories of an installed `site`, in name order.
+pub(crate) fn dist_infos(site: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(site)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "dist-info"))
+        .collect();
+    found.sort();
+    found
+}
+
 /// The index of the base whose layers are `layers` (in order), from the cache directory when it holds it,
 /// else read from the registry and stored there.
 pub async fn index(

@@ -73,15 +73,7 @@ impl Builder<'_> {
                 wheels::install(inst, built, &to, &site)?;
                 // A local package with a C extension is built for the build machine: it must still load on
                 // the base.
-                if let Some(u) = crate::image::base::fit::check(&site, &t.python, t.libc()) {
-                    return Err(BuildError::Unfit {
-                        base: self.base_name.clone(),
-                        package: u.package,
-                        version: u.version,
-                        tag: u.tag,
-                        reason: u.reason,
-                    });
-                }
+                self.check_fit(&site, t)?;
                 if let (Some(c), Some(k)) = (&cache, &key) {
                     c.put("project", k, &site);
                 }

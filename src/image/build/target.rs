@@ -108,6 +108,20 @@ impl Builder<'_> {
         }
     }
 
+    /// Every wheel installed in `site` loads on the base (its Python, its libc), else exit 2 naming it.
+    pub(super) fn check_fit(&self, site: &Path, t: &BaseTarget) -> Result<(), BuildError> {
+        match base::fit::check(site, &t.python, t.libc()) {
+            None => Ok(()),
+            Some(u) => Err(BuildError::Unfit {
+                base: self.base_name.clone(),
+                package: u.package,
+                version: u.version,
+                tag: u.tag,
+                reason: u.reason,
+            }),
+        }
+    }
+
     /// Check a freshly installed layer against the base: a wheel that cannot load there is exit 2; the
     /// base's packages the layer shadows or repeats, and the native libraries it needs and the base lacks, are
     /// returned as warnings (the same version as the base's is taken out of the layer first).
@@ -116,15 +130,7 @@ impl Builder<'_> {
         site: &Path,
         t: &BaseTarget,
     ) -> Result<Vec<String>, BuildError> {
-        if let Some(u) = base::fit::check(site, &t.python, t.libc()) {
-            return Err(BuildError::Unfit {
-                base: self.base_name.clone(),
-                package: u.package,
-                version: u.version,
-                tag: u.tag,
-                reason: u.reason,
-            });
-        }
+        self.check_fit(site, t)?;
         let mut warnings = Vec::new();
         let overlap = base::dists::settle(site, &t.visible());
         if !overlap.shadowed.is_empty() {
