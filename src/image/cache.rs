@@ -109,6 +109,14 @@ pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// SHA-256 of a file's content, streamed (a wheel or a package file can be large).
+pub fn file_digest(path: &Path) -> Option<[u8; 32]> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).ok()?;
+    Some(h.finalize().into())
+}
+
 /// A key from parts: SHA-256 of each part, length-prefixed so that no two lists of parts collide.
 #[derive(Default)]
 pub struct Key(Sha256);

@@ -15,6 +15,9 @@ const PT_DYNAMIC: u32 = 2;
 const PT_INTERP: u32 = 3;
 const DT_NEEDED: u64 = 1;
 const DT_STRTAB: u64 = 5;
+const DT_STRSZ: u64 = 10;
+
+use std::io::{Read, Seek, SeekFrom};
 
 /// Fixed-offset little-endian reads of an ELF file; `None` past its end.
 struct Reader<'a>(&'a [u8]);
@@ -95,27 +98,46 @@ pub fn inspect(bytes: &[u8]) -> Result<Binary, String> {
     Ok(Binary { arch, interpreter })
 }
 
-/// The shared libraries a shared object or executable names (`DT_NEEDED`), in its order. The dynamic
-/// section's string table is found by address, so the address is mapped back to a file offset through the
-/// loadable segments.
-pub fn needed(bytes: &[u8]) -> Result<Vec<String>, String> {
-    check_header(bytes)?;
-    let r = Reader(bytes);
-    let headers = r.program_headers().ok_or("is truncated")?;
+/// `len` bytes of `f` at `off` (fewer at its end).
+fn read_at(f: &mut (impl Read + Seek), off: u64, len: u64) -> Result<Vec<u8>, String> {
+    f.seek(SeekFrom::Start(off)).map_err(|e| e.to_string())?;
+    let mut b = Vec::new();
+    f.take(len).read_to_end(&mut b).map_err(|e| e.to_string())?;
+    Ok(b)
+}
+
+/// Past this, a table is not what a real shared object has: the file is not read further.
+const MAX_TABLE: u64 = 16 << 20;
+
+/// The shared libraries a shared object or executable names (`DT_NEEDED`), in its order. Only the header,
+/// the program headers, the dynamic section and its string table are read (a `.so` of a wheel can be
+/// hundreds of MB). The string table is found by address, so the address is mapped back to a file offset
+/// through the loadable segments.
+pub fn needed(f: &mut (impl Read + Seek)) -> Result<Vec<String>, String> {
+    let head = read_at(f, 0, 64)?;
+    check_header(&head)?;
+    let r = Reader(&head);
+    let (Some(phoff), Some(size), Some(count)) = (r.u64(32), r.u16(54), r.u16(56)) else {
+        return Err("is truncated".into());
+    };
+    let table_end = phoff.saturating_add(u64::from(size) * u64::from(count));
+    let prefix = read_at(f, 0, table_end.min(MAX_TABLE))?;
+    let headers = Reader(&prefix).program_headers().ok_or("is truncated")?;
     let Some(&(_, dyn_off, _, dyn_len)) = headers.iter().find(|h| h.0 == PT_DYNAMIC) else {
         return Ok(Vec::new()); // static: needs nothing
     };
-    let mut names = Vec::new();
-    let mut strtab = None;
+    let dynamic = read_at(f, dyn_off, dyn_len.min(MAX_TABLE))?;
+    let d = Reader(&dynamic);
+    let (mut names, mut strtab, mut strsz) = (Vec::new(), None, None);
     for i in 0..(dyn_len / 16) as usize {
-        let at = dyn_off as usize + i * 16;
-        let (Some(tag), Some(val)) = (r.u64(at), r.u64(at + 8)) else {
+        let (Some(tag), Some(val)) = (d.u64(i * 16), d.u64(i * 16 + 8)) else {
             return Err("is truncated".into());
         };
         match tag {
             0 => break, // DT_NULL
             DT_NEEDED => names.push(val),
             DT_STRTAB => strtab = Some(val),
+            DT_STRSZ => strsz = Some(val),
             _ => {}
         }
     }
@@ -129,12 +151,11 @@ pub fn needed(bytes: &[u8]) -> Result<Vec<String>, String> {
         })
         .map(|(_, off, vaddr, _)| addr - vaddr + off)
         .ok_or("has a string table outside its segments")?;
+    let strings = read_at(f, strtab_off, strsz.unwrap_or(MAX_TABLE).min(MAX_TABLE))?;
+    let t = Reader(&strings);
     names
         .into_iter()
-        .map(|n| {
-            r.cstr((strtab_off + n) as usize)
-                .ok_or_else(|| "is truncated".to_string())
-        })
+        .map(|n| t.cstr(n as usize).ok_or_else(|| "is truncated".to_string()))
         .collect()
 }
 
@@ -148,15 +169,21 @@ mod tests {
         let b = inspect(&me).unwrap();
         assert_eq!(b.arch, "amd64");
         assert!(inspect(b"#!/bin/sh\n").is_err());
-        assert!(inspect(&me[..80]).is_err() || inspect(&me[..80]).is_ok());
+        assert!(
+            inspect(&me[..80]).is_err(),
+            "cut inside its program headers"
+        );
     }
 
     #[test]
     fn the_libraries_a_binary_needs_are_named() {
-        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        let libs = needed(&me).unwrap();
+        let mut file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        let libs = needed(&mut file).unwrap();
         assert!(libs.iter().any(|l| l == "libc.so.6"), "{libs:?}");
-        assert!(needed(b"not an elf file at all").is_err());
-        assert!(needed(&me[..200]).is_err() || needed(&me[..200]).unwrap().is_empty());
+        let mut junk = std::io::Cursor::new(&b"not an elf file at all"[..]);
+        assert!(needed(&mut junk).is_err());
+        // Cut inside its program headers: the table is not there to read.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(needed(&mut std::io::Cursor::new(&me[..80])).is_err());
     }
 }

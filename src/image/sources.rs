@@ -102,10 +102,6 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn sha256_file(path: &Path) -> Option<[u8; 32]> {
-    std::fs::read(path).ok().map(|b| Sha256::digest(&b).into())
-}
-
 /// How the package builds: `tool` (`uv build`/`pip wheel` and its version), its top-level files and the files
 /// pyproject.toml names, by content, the backends' variables, and git's state when the version comes from
 /// it. Roots are recorded under this key.
@@ -150,7 +146,7 @@ pub fn build_key(dir: &Path, tree: &Tree, tool: &str, env: &BTreeMap<String, Str
 
 fn add_file(k: &mut Key, dir: &Path, rel: &str) {
     k.add(rel.as_bytes());
-    match sha256_file(&dir.join(rel)) {
+    match super::cache::file_digest(&dir.join(rel)) {
         Some(h) => k.add(&h),
         None => k.add(b"unreadable"),
     };
@@ -221,7 +217,7 @@ pub fn roots(dir: &Path, tree: &Tree, wheel: &Path) -> Option<Vec<String>> {
     let mut by_content: BTreeMap<[u8; 32], Vec<&str>> = BTreeMap::new();
     for f in &tree.files {
         by_content
-            .entry(sha256_file(&dir.join(f))?)
+            .entry(super::cache::file_digest(&dir.join(f))?)
             .or_default()
             .push(f);
     }

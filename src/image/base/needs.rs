@@ -13,11 +13,11 @@ pub fn missing(site: &Path, base_libraries: &BTreeSet<String>) -> Vec<(String, V
     walk(site, &mut names, &mut objects);
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for so in objects {
-        let Ok(bytes) = std::fs::read(&so) else {
+        let Ok(mut file) = std::fs::File::open(&so) else {
             continue;
         };
         // Not ELF, or not one we read (32-bit, big-endian): nothing to say about it.
-        let Ok(needed) = crate::image::elf::needed(&bytes) else {
+        let Ok(needed) = crate::image::elf::needed(&mut file) else {
             continue;
         };
         for lib in needed {

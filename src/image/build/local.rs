@@ -24,8 +24,7 @@ fn installed_key(
         .add(format!("{libc:?}").as_bytes())
         .add(inst.id().as_bytes());
     for w in wheels {
-        let bytes = std::fs::read(w).ok()?;
-        k.add(&bytes);
+        k.add(&crate::image::cache::file_digest(w)?);
     }
     Some(k.finish())
 }
